@@ -1,0 +1,208 @@
+//! The data model shared by the server and the client: one price row, and
+//! the numbers in it with their SQLite storage class kept.
+//!
+//! The original database stores most prices as REAL but some as INTEGER,
+//! and Python's JSON shows the difference (`600` versus `600.0`). A client
+//! that reads `600` must be able to write `600` again, so a cell is a
+//! [`Number`] that remembers which it was, never a bare `f64`.
+
+use std::fmt;
+
+use crate::pyjson;
+
+/// The names of the five numeric columns, in the order the original server
+/// writes them.
+pub const NUMERIC_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
+
+/// A numeric cell, as SQLite stored it.
+///
+/// # Examples
+///
+/// ```
+/// use prices::Number;
+///
+/// assert_eq!(Number::Integer(600).to_string(), "600");
+/// assert_eq!(Number::Real(600.0).to_string(), "600.0");
+/// assert_eq!(Number::Real(8.6e-05).to_string(), "8.6e-05");
+/// assert_eq!(Number::Integer(600).as_f64(), 600.0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    /// Stored with SQLite's INTEGER class; printed without a decimal point.
+    Integer(i64),
+    /// Stored with SQLite's REAL class; printed as Python's `repr(float)`.
+    Real(f64),
+}
+
+impl Number {
+    /// The value as a float, whatever its storage class (for arithmetic).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Number::Integer(n) => n as f64,
+            Number::Real(x) => x,
+        }
+    }
+
+    /// Appends the number as Python's `json.dumps` prints it.
+    pub fn write_json(self, out: &mut String) {
+        match self {
+            Number::Integer(n) => pyjson::write_int(out, n),
+            Number::Real(x) => pyjson::write_float(out, x),
+        }
+    }
+
+    /// Reads a number back from its printed form: digits alone (with an
+    /// optional sign) are an INTEGER, anything else that parses as a float
+    /// (`600.0`, `1e-08`, `Infinity`) is a REAL. This is the inverse of
+    /// [`Number::write_json`] and of `Display`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use prices::Number;
+    ///
+    /// assert_eq!(Number::parse("600"), Some(Number::Integer(600)));
+    /// assert_eq!(Number::parse("600.0"), Some(Number::Real(600.0)));
+    /// assert_eq!(Number::parse("8.6e-05"), Some(Number::Real(8.6e-05)));
+    /// assert_eq!(Number::parse("six"), None);
+    /// ```
+    pub fn parse(text: &str) -> Option<Number> {
+        let unsigned = text.strip_prefix('-').unwrap_or(text);
+        if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
+            return text.parse().ok().map(Number::Integer);
+        }
+        text.parse().ok().map(Number::Real)
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        self.write_json(&mut out);
+        f.write_str(&out)
+    }
+}
+
+/// One row of the price table, owned: what a client receives and what the
+/// server sends.
+///
+/// # Examples
+///
+/// ```
+/// use prices::{Number, Price};
+///
+/// let price = Price {
+///     exchange: "bitstamp".into(),
+///     symbol: "btc".into(),
+///     open: Some(Number::Real(6408.95)),
+///     high: Some(Number::Real(6527.24)),
+///     low: Some(Number::Real(6337.42)),
+///     close: Some(Number::Real(6421.14)),
+///     volume: Some(Number::Real(6342.29832651)),
+///     day: "2020-04-01".into(),
+/// };
+/// assert_eq!(
+///     price.to_json(),
+///     r#"{"exchange": "bitstamp", "symbol": "btc", "open": 6408.95, "high": 6527.24, "low": 6337.42, "close": 6421.14, "volume": 6342.29832651, "day": "2020-04-01"}"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Price {
+    /// The exchange's name, e.g. `bitstamp`.
+    pub exchange: String,
+    /// The coin's symbol, e.g. `btc`.
+    pub symbol: String,
+    /// Opening price of the day; `None` where the cell is NULL.
+    pub open: Option<Number>,
+    /// Highest price of the day.
+    pub high: Option<Number>,
+    /// Lowest price of the day.
+    pub low: Option<Number>,
+    /// Closing price of the day.
+    pub close: Option<Number>,
+    /// Volume traded that day.
+    pub volume: Option<Number>,
+    /// The day, `YYYY-MM-DD`.
+    pub day: String,
+}
+
+impl Price {
+    /// The five numeric cells in column order (see [`NUMERIC_COLUMNS`]).
+    pub fn numbers(&self) -> [Option<Number>; 5] {
+        [self.open, self.high, self.low, self.close, self.volume]
+    }
+
+    /// Borrows the row as a [`PriceView`].
+    pub fn view(&self) -> PriceView<'_> {
+        PriceView {
+            exchange: &self.exchange,
+            symbol: &self.symbol,
+            numbers: self.numbers(),
+            day: &self.day,
+        }
+    }
+
+    /// The row as the original server's JSON body.
+    pub fn to_json(&self) -> String {
+        self.view().to_json()
+    }
+}
+
+/// A borrowed price row: what the in-memory table hands out without
+/// copying strings, and the one place the JSON object is written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PriceView<'a> {
+    /// The exchange's name.
+    pub exchange: &'a str,
+    /// The coin's symbol.
+    pub symbol: &'a str,
+    /// open, high, low, close, volume.
+    pub numbers: [Option<Number>; 5],
+    /// The day, `YYYY-MM-DD`.
+    pub day: &'a str,
+}
+
+impl PriceView<'_> {
+    /// Copies the row into an owned [`Price`].
+    pub fn to_owned(&self) -> Price {
+        let [open, high, low, close, volume] = self.numbers;
+        Price {
+            exchange: self.exchange.to_owned(),
+            symbol: self.symbol.to_owned(),
+            open,
+            high,
+            low,
+            close,
+            volume,
+            day: self.day.to_owned(),
+        }
+    }
+
+    /// Appends the row as `json.dumps(dict(row))` writes it: keys in the
+    /// order `exchange, symbol, open, high, low, close, volume, day`.
+    pub fn write_json(&self, out: &mut String) {
+        out.push_str("{\"exchange\": ");
+        pyjson::write_str(out, self.exchange);
+        out.push_str(", \"symbol\": ");
+        pyjson::write_str(out, self.symbol);
+        for (name, number) in NUMERIC_COLUMNS.iter().zip(self.numbers) {
+            out.push_str(", \"");
+            out.push_str(name);
+            out.push_str("\": ");
+            match number {
+                Some(number) => number.write_json(out),
+                None => out.push_str("null"),
+            }
+        }
+        out.push_str(", \"day\": ");
+        pyjson::write_str(out, self.day);
+        out.push('}');
+    }
+
+    /// The row as a JSON body.
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(192);
+        self.write_json(&mut out);
+        out
+    }
+}

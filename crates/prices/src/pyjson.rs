@@ -1,0 +1,368 @@
+//! JSON exactly as Python's `json.dumps` writes it with default arguments.
+//!
+//! The original server builds every body with `json.dumps(value)`, and our
+//! promise is byte-identical answers, so "valid JSON" is not enough: the
+//! separators (`", "` and `": "`), the ASCII escaping of strings and, above
+//! all, the way floats are printed must match Python to the byte.
+//!
+//! Python prints a float with `repr`: the *shortest* digit string that reads
+//! back to the same double, laid out in fixed notation when
+//! `1e-4 <= |x| < 1e16` and in exponent notation otherwise, with a signed,
+//! at-least-two-digit exponent (`8.6e-05`, `1e+16`). Rust's `{:e}` already
+//! produces the shortest round-trip digits; this module only lays them out
+//! the way Python does.
+
+use std::fmt::Write as _;
+
+/// Appends `x` as Python's `repr(float)` (and so `json.dumps`) prints it.
+///
+/// Non-finite values are written as `json.dumps` writes them (`NaN`,
+/// `Infinity`, `-Infinity`), which is not strict JSON but is what Python
+/// clients expect.
+///
+/// # Examples
+///
+/// ```
+/// let mut out = String::new();
+/// prices::pyjson::write_float(&mut out, 600.0);
+/// out.push(' ');
+/// prices::pyjson::write_float(&mut out, 8.6e-05);
+/// out.push(' ');
+/// prices::pyjson::write_float(&mut out, 1e16);
+/// assert_eq!(out, "600.0 8.6e-05 1e+16");
+/// ```
+pub fn write_float(out: &mut String, x: f64) {
+    if x.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if x.is_infinite() {
+        out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+        return;
+    }
+    if x.is_sign_negative() {
+        out.push('-');
+    }
+    if x == 0.0 {
+        out.push_str("0.0");
+        return;
+    }
+
+    // `{:e}` gives "d.ddde-N" / "de+N"-free forms such as "6.40895e3",
+    // "1e-8": the shortest digits that round-trip, plus a decimal exponent.
+    let mut scratch = StackString::default();
+    write!(scratch, "{:e}", x.abs()).expect("the longest `{:e}` of an f64 is 24 bytes");
+    let text = scratch.as_str();
+    let (mantissa, exponent) = text
+        .split_once('e')
+        .expect("`{:e}` always writes an exponent");
+    let exponent: i32 = exponent.parse().expect("`{:e}` writes a decimal exponent");
+    let mut digit_buf = [0u8; 24];
+    let mut len = 0;
+    for b in mantissa.bytes().filter(u8::is_ascii_digit) {
+        digit_buf[len] = b;
+        len += 1;
+    }
+    prefer_the_nearest_of_two_shortest(x.abs(), &mut digit_buf[..len], exponent);
+    let digits = std::str::from_utf8(&digit_buf[..len]).expect("ASCII digits");
+
+    // Python's rule (Objects/floatobject.c, `float_repr_style == "short"`):
+    // with the decimal point after `point` digits, use exponent notation
+    // when point <= -4 or point > 16.
+    let point = exponent + 1;
+    if point > -4 && point <= 16 {
+        write_fixed(out, digits, point);
+    } else {
+        write_exponent(out, digits, exponent);
+    }
+}
+
+/// Sometimes two digit strings of the same, shortest length both read back
+/// as `x`: for 1039943784368880.25 both `...880.2` and `...880.3` do. Python
+/// (David Gay's dtoa) then prints the one nearer to `x`'s exact value, and on
+/// an exact tie the one ending in an even digit; Rust's `{:e}` may pick the
+/// other. So when the string one unit lower in the last place also
+/// round-trips, decide by comparing `x` exactly with the midpoint of the two.
+fn prefer_the_nearest_of_two_shortest(x: f64, digits: &mut [u8], exponent: i32) {
+    let last = digits.len() - 1;
+    if digits[last] == b'0' || (last == 0 && digits[0] == b'1') {
+        return; // The lower string would be shorter or zero: not a rival.
+    }
+    let mut lower = StackString::default();
+    digits[last] -= 1;
+    let lower_ok = write_scientific(&mut lower, digits, exponent).is_ok()
+        && lower.as_str().parse::<f64>() == Ok(x);
+    digits[last] += 1;
+    if !lower_ok {
+        return;
+    }
+    // Rare path: the exact decimal expansion of a double has at most 767
+    // significant digits, so this many is exact.
+    let exact = format!("{x:.767e}");
+    let (exact_mantissa, exact_exponent) = exact.split_once('e').expect("`{:e}` has an exponent");
+    debug_assert_eq!(exact_exponent.parse::<i32>().ok(), Some(exponent));
+    let exact_digits = exact_mantissa.bytes().filter(u8::is_ascii_digit);
+    // The midpoint: the lower string followed by a 5.
+    let midpoint = digits[..last]
+        .iter()
+        .copied()
+        .chain([digits[last] - 1, b'5'])
+        .chain(std::iter::repeat(b'0'));
+    let order = exact_digits.cmp(midpoint.take(768));
+    let use_lower = match order {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Equal => (digits[last] - 1 - b'0') % 2 == 0,
+        std::cmp::Ordering::Greater => false,
+    };
+    if use_lower {
+        digits[last] -= 1;
+    }
+}
+
+fn write_scientific(out: &mut StackString, digits: &[u8], exponent: i32) -> std::fmt::Result {
+    out.write_str(std::str::from_utf8(&digits[..1]).map_err(|_| std::fmt::Error)?)?;
+    out.write_str(".")?;
+    out.write_str(std::str::from_utf8(&digits[1..]).map_err(|_| std::fmt::Error)?)?;
+    write!(out, "0e{exponent}")
+}
+
+fn write_fixed(out: &mut String, digits: &str, point: i32) {
+    if point <= 0 {
+        out.push_str("0.");
+        for _ in 0..-point {
+            out.push('0');
+        }
+        out.push_str(digits);
+    } else {
+        let point = point as usize;
+        if point >= digits.len() {
+            out.push_str(digits);
+            for _ in digits.len()..point {
+                out.push('0');
+            }
+            out.push_str(".0");
+        } else {
+            out.push_str(&digits[..point]);
+            out.push('.');
+            out.push_str(&digits[point..]);
+        }
+    }
+}
+
+fn write_exponent(out: &mut String, digits: &str, exponent: i32) {
+    out.push_str(&digits[..1]);
+    if digits.len() > 1 {
+        out.push('.');
+        out.push_str(&digits[1..]);
+    }
+    out.push('e');
+    out.push(if exponent < 0 { '-' } else { '+' });
+    let magnitude = exponent.unsigned_abs();
+    if magnitude < 10 {
+        out.push('0');
+    }
+    write!(out, "{magnitude}").expect("writing to a String cannot fail");
+}
+
+/// Appends an integer as Python prints it (plain decimal).
+///
+/// # Examples
+///
+/// ```
+/// let mut out = String::new();
+/// prices::pyjson::write_int(&mut out, -600);
+/// assert_eq!(out, "-600");
+/// ```
+pub fn write_int(out: &mut String, n: i64) {
+    write!(out, "{n}").expect("writing to a String cannot fail");
+}
+
+/// Appends `s` as a JSON string the way `json.dumps` does with its default
+/// `ensure_ascii=True`: every non-ASCII character becomes `\uXXXX` (two of
+/// them, a surrogate pair, beyond the Basic Multilingual Plane).
+///
+/// # Examples
+///
+/// ```
+/// let mut out = String::new();
+/// prices::pyjson::write_str(&mut out, "caf\u{e9} \"1\"\n");
+/// assert_eq!(out, r#""caf\u00e9 \"1\"\n""#);
+/// ```
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            ' '..='\u{7f}' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(out, "\\u{unit:04x}").expect("writing to a String cannot fail");
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Appends a list of strings as `json.dumps(list_of_str)` does:
+/// `["a", "b"]`, or `[]` when empty.
+///
+/// # Examples
+///
+/// ```
+/// let mut out = String::new();
+/// prices::pyjson::write_str_list(&mut out, ["btc", "eth"]);
+/// assert_eq!(out, r#"["btc", "eth"]"#);
+/// ```
+pub fn write_str_list<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_str(out, item);
+    }
+    out.push(']');
+}
+
+/// A fixed-capacity buffer for one `{:e}` rendering, so that printing a
+/// float on the request path allocates nothing.
+#[derive(Default)]
+struct StackString {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl StackString {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).expect("only UTF-8 is ever written")
+    }
+}
+
+impl std::fmt::Write for StackString {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn float(x: f64) -> String {
+        let mut out = String::new();
+        write_float(&mut out, x);
+        out
+    }
+
+    #[test]
+    fn floats_from_the_spec() {
+        assert_eq!(float(6408.95), "6408.95");
+        assert_eq!(float(95000.17599999999), "95000.17599999999");
+        assert_eq!(float(600.0), "600.0");
+        assert_eq!(float(8.6e-05), "8.6e-05");
+        assert_eq!(float(1e-08), "1e-08");
+        assert_eq!(float(1e16), "1e+16");
+    }
+
+    #[test]
+    fn floats_at_the_notation_boundaries() {
+        assert_eq!(float(1e-4), "0.0001");
+        assert_eq!(float(9.999e-5), "9.999e-05");
+        assert_eq!(float(1e15), "1000000000000000.0");
+        assert_eq!(float(9999999999999998.0), "9999999999999998.0");
+        assert_eq!(float(1.5e16), "1.5e+16");
+        assert_eq!(float(0.5), "0.5");
+        assert_eq!(float(123.0), "123.0");
+    }
+
+    #[test]
+    #[allow(clippy::excessive_precision)] // The exact binary values are the point.
+    fn of_two_shortest_strings_the_nearer_one_or_the_even_one() {
+        // Exactly 1039943784368880.25: both ...880.2 and ...880.3 round-trip;
+        // a tie, so Python prints the even digit.
+        assert_eq!(float(1039943784368880.25), "1039943784368880.2");
+        assert_eq!(float(87925155710509.625), "87925155710509.62");
+        assert_eq!(float(0.3), "0.3");
+    }
+
+    #[test]
+    fn floats_at_the_edges_of_the_double_range() {
+        assert_eq!(float(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(float(f64::MIN_POSITIVE), "2.2250738585072014e-308");
+        assert_eq!(float(5e-324), "5e-324");
+        assert_eq!(float(1e100), "1e+100");
+        assert_eq!(float(-0.0), "-0.0");
+        assert_eq!(float(0.0), "0.0");
+        assert_eq!(float(-2.5e-7), "-2.5e-07");
+        assert_eq!(float(f64::NAN), "NaN");
+        assert_eq!(float(f64::INFINITY), "Infinity");
+        assert_eq!(float(f64::NEG_INFINITY), "-Infinity");
+    }
+
+    #[test]
+    fn strings_escape_like_ensure_ascii() {
+        let mut out = String::new();
+        write_str(&mut out, "a\"b\\c\u{1}\u{7f}\u{1F600}\t");
+        // DEL (0x7f) is ASCII, so Python leaves it as it is.
+        assert_eq!(out, "\"a\\\"b\\\\c\\u0001\u{7f}\\ud83d\\ude00\\t\"");
+    }
+
+    #[test]
+    fn empty_list() {
+        let mut out = String::new();
+        write_str_list(&mut out, []);
+        assert_eq!(out, "[]");
+    }
+
+    proptest! {
+        /// Whatever the double, the text reads back to exactly that double:
+        /// nothing is lost between the database and the client.
+        #[test]
+        fn every_finite_float_round_trips(bits in any::<u64>()) {
+            let x = f64::from_bits(bits);
+            prop_assume!(x.is_finite());
+            let text = float(x);
+            let back: f64 = text.parse().unwrap();
+            prop_assert_eq!(back.to_bits(), x.to_bits(), "{} printed as {}", x, text);
+        }
+
+        /// The notation follows Python's threshold, and the text always
+        /// looks like a float (never like an integer).
+        #[test]
+        fn notation_follows_pythons_threshold(bits in any::<u64>()) {
+            let x = f64::from_bits(bits);
+            prop_assume!(x.is_finite() && x != 0.0);
+            let text = float(x);
+            let exponent_form = text.contains('e');
+            prop_assert_eq!(exponent_form, !(1e-4..1e16).contains(&x.abs()), "{}", text);
+            prop_assert!(text.contains('.') || exponent_form);
+            if let Some((_, exp)) = text.split_once('e') {
+                prop_assert!(exp.starts_with('+') || exp.starts_with('-'));
+                prop_assert!(exp.len() >= 3);
+            }
+        }
+
+        /// Fixed notation never has a trailing zero except the one of `.0`.
+        #[test]
+        fn fixed_notation_is_shortest(x in 1e-4f64..1e16) {
+            let text = float(x);
+            let fraction = text.split_once('.').unwrap().1;
+            prop_assert!(fraction == "0" || !fraction.ends_with('0'), "{}", text);
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The in-memory price table: every row, indexed by (exchange, symbol, day).
+//!
+//! The original opens SQLite and scans the whole, unindexed table on every
+//! request (about 13 ms each). We load the rows once at start and answer
+//! from a hash index, so a request costs a few hash look-ups and never
+//! touches SQLite.
+//!
+//! Strings are interned: the 29,214 rows share 12 exchange names, 3 symbols
+//! and about 2,800 days, so a row stores three small ids instead of three
+//! heap strings. That keeps the whole table around 3 MB.
+
+use std::collections::HashMap;
+
+use crate::model::{Number, Price, PriceView};
+use crate::pyjson;
+
+/// One row as a source (SQLite, the embedded dump) delivers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRow {
+    /// The row's `id` (its SQLite rowid): among rows with the same key, the
+    /// lowest id is the one served, as the original's table scan does.
+    pub id: i64,
+    /// The row's contents.
+    pub price: Price,
+}
+
+type NameId = u32;
+
+#[derive(Debug)]
+struct StoredRow {
+    id: i64,
+    exchange: NameId,
+    symbol: NameId,
+    day: NameId,
+    numbers: [Option<Number>; 5],
+}
+
+/// All price rows, indexed for exact (exchange, symbol, day) look-ups.
+///
+/// # Examples
+///
+/// ```
+/// let table = prices::PriceTable::embedded()?;
+/// let row = table.get("bitstamp", "btc", "2020-04-01").unwrap();
+/// assert_eq!(row.numbers[3].unwrap().to_string(), "6421.14");
+/// assert!(table.get("bitstamp", "btc", "1999-01-01").is_none());
+/// assert!(table.exchanges_json().starts_with(r#"["bitfinex", "bitstamp", "#));
+/// # Ok::<(), prices::DumpError>(())
+/// ```
+#[derive(Debug)]
+pub struct PriceTable {
+    names: Vec<Box<str>>,
+    name_ids: HashMap<Box<str>, NameId>,
+    rows: Vec<StoredRow>,
+    /// Key -> position in `rows` of the lowest-id row with that key.
+    index: HashMap<[NameId; 3], u32>,
+    /// `json.dumps` of the sorted distinct exchanges, built once: the list
+    /// never changes while serving.
+    exchanges_json: String,
+    symbols_json: String,
+}
+
+impl PriceTable {
+    /// Builds the table from rows in any order.
+    ///
+    /// # Panics
+    ///
+    /// Panics if there are more than `u32::MAX` rows or distinct names, far
+    /// beyond what fits in memory as rows anyway.
+    pub fn from_rows(rows: impl IntoIterator<Item = SourceRow>) -> PriceTable {
+        let mut rows: Vec<SourceRow> = rows.into_iter().collect();
+        // Stable sort: equal ids (impossible from SQLite) keep source order.
+        rows.sort_by_key(|row| row.id);
+
+        let mut table = PriceTable {
+            names: Vec::new(),
+            name_ids: HashMap::new(),
+            rows: Vec::with_capacity(rows.len()),
+            index: HashMap::with_capacity(rows.len()),
+            exchanges_json: String::new(),
+            symbols_json: String::new(),
+        };
+        let mut exchanges = Vec::new();
+        let mut symbols = Vec::new();
+        for SourceRow { id, price } in rows {
+            let numbers = price.numbers();
+            let key = [
+                table.intern(price.exchange),
+                table.intern(price.symbol),
+                table.intern(price.day),
+            ];
+            let position = u32::try_from(table.rows.len()).expect("fewer than 2^32 rows");
+            // The first row with a key wins: rows are in id order, so that is
+            // the lowest id, the row the original's table scan returns.
+            table.index.entry(key).or_insert(position);
+            exchanges.push(key[0]);
+            symbols.push(key[1]);
+            table.rows.push(StoredRow {
+                id,
+                exchange: key[0],
+                symbol: key[1],
+                day: key[2],
+                numbers,
+            });
+        }
+        table.exchanges_json = table.sorted_names_json(exchanges);
+        table.symbols_json = table.sorted_names_json(symbols);
+        table
+    }
+
+    fn intern(&mut self, name: String) -> NameId {
+        if let Some(&id) = self.name_ids.get(name.as_str()) {
+            return id;
+        }
+        let id = NameId::try_from(self.names.len()).expect("fewer than 2^32 names");
+        let name = name.into_boxed_str();
+        self.names.push(name.clone());
+        self.name_ids.insert(name, id);
+        id
+    }
+
+    fn sorted_names_json(&self, mut ids: Vec<NameId>) -> String {
+        ids.sort_unstable();
+        ids.dedup();
+        // SQLite's default BINARY collation compares UTF-8 bytes, which is
+        // exactly `str`'s `Ord`.
+        let mut names: Vec<&str> = ids.iter().map(|&id| &*self.names[id as usize]).collect();
+        names.sort_unstable();
+        let mut json = String::new();
+        pyjson::write_str_list(&mut json, names);
+        json
+    }
+
+    /// The row the original would serve for this exact key, or `None`.
+    ///
+    /// Matching is exact string equality, like the original's SQL `=`.
+    pub fn get(&self, exchange: &str, symbol: &str, day: &str) -> Option<PriceView<'_>> {
+        let key = [
+            *self.name_ids.get(exchange)?,
+            *self.name_ids.get(symbol)?,
+            *self.name_ids.get(day)?,
+        ];
+        let position = *self.index.get(&key)?;
+        Some(self.view(&self.rows[position as usize]))
+    }
+
+    fn view<'a>(&'a self, row: &StoredRow) -> PriceView<'a> {
+        PriceView {
+            exchange: &self.names[row.exchange as usize],
+            symbol: &self.names[row.symbol as usize],
+            numbers: row.numbers,
+            day: &self.names[row.day as usize],
+        }
+    }
+
+    /// Every row, duplicates included, in id order, with its id.
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = (i64, PriceView<'_>)> + '_ {
+        self.rows.iter().map(|row| (row.id, self.view(row)))
+    }
+
+    /// How many rows the table holds, duplicates included.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the table has no rows at all.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// How many distinct (exchange, symbol, day) keys there are.
+    pub fn key_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The body of `GET /exchanges`: the distinct exchanges, ascending.
+    pub fn exchanges_json(&self) -> &str {
+        &self.exchanges_json
+    }
+
+    /// The body of `GET /symbols`: the distinct symbols, ascending.
+    pub fn symbols_json(&self) -> &str {
+        &self.symbols_json
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, exchange: &str, day: &str, close: Number) -> SourceRow {
+        SourceRow {
+            id,
+            price: Price {
+                exchange: exchange.into(),
+                symbol: "btc".into(),
+                open: None,
+                high: None,
+                low: None,
+                close: Some(close),
+                volume: None,
+                day: day.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_lowest_id_wins_whatever_the_input_order() {
+        let table = PriceTable::from_rows([
+            row(7, "kraken", "2020-01-01", Number::Real(2.0)),
+            row(3, "kraken", "2020-01-01", Number::Integer(1)),
+        ]);
+        let hit = table.get("kraken", "btc", "2020-01-01").unwrap();
+        assert_eq!(hit.numbers[3], Some(Number::Integer(1)));
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.key_count(), 1);
+        let ids: Vec<i64> = table.rows().map(|(id, _)| id).collect();
+        assert_eq!(ids, [3, 7]);
+    }
+
+    #[test]
+    fn lists_are_distinct_and_sorted_bytewise() {
+        let table = PriceTable::from_rows([
+            row(1, "kraken", "2020-01-01", Number::Integer(1)),
+            row(2, "Zeta", "2020-01-01", Number::Integer(1)),
+            row(3, "bitfinex", "2020-01-02", Number::Integer(1)),
+            row(4, "kraken", "2020-01-02", Number::Integer(1)),
+        ]);
+        // Upper case sorts before lower case in SQLite's BINARY collation.
+        assert_eq!(table.exchanges_json(), r#"["Zeta", "bitfinex", "kraken"]"#);
+        assert_eq!(table.symbols_json(), r#"["btc"]"#);
+    }
+
+    #[test]
+    fn names_from_other_columns_do_not_match() {
+        // "2020-01-01" is interned (as a day) but is not an exchange.
+        let table = PriceTable::from_rows([row(1, "kraken", "2020-01-01", Number::Integer(1))]);
+        assert!(table.get("2020-01-01", "btc", "2020-01-01").is_none());
+        assert!(table.get("kraken", "btc", "kraken").is_none());
+        assert!(table.get("Kraken", "btc", "2020-01-01").is_none());
+    }
+
+    #[test]
+    fn an_empty_table() {
+        let table = PriceTable::from_rows([]);
+        assert!(table.is_empty());
+        assert_eq!(table.exchanges_json(), "[]");
+        assert!(table.get("a", "b", "c").is_none());
+    }
+}

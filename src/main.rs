@@ -1,0 +1,198 @@
+//! `crypto_db`: the command line. Thin glue: it parses flags and calls the
+//! `prices` and `server` crates, which hold all the logic.
+//!
+//! With no subcommand it serves, accepting the original's flags exactly
+//! (`crypto_db --port 8080 --sleep 1 --host 127.0.0.1`), so every existing
+//! set of instructions keeps working.
+
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use prices::PriceTable;
+use server::{Server, ServerConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "crypto_db",
+    version,
+    about = "A local crypto price server for learning concurrency (a drop-in for the original crypto_db)",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the price API (the default when no subcommand is given).
+    Serve(ServeArgs),
+    /// Convert a SQLite price database into the text dump that the binary
+    /// embeds (how crates/prices/data/prices.tsv was made).
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Seconds every /price answer waits (fractions allowed, e.g. 0.25), to
+    /// make latency visible. Waiting requests hold no thread.
+    #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_seconds)]
+    sleep: Duration,
+    /// Address to listen on. The original listened on 0.0.0.0; we only do
+    /// when asked, since the API is meant for this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Serve this SQLite file (the original's schema) instead of the
+    /// embedded dataset.
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// The SQLite file to read (a `price` table of the original's schema).
+    db: PathBuf,
+    /// Where to write the dump; standard output when absent.
+    #[arg(long, short, value_name = "PATH")]
+    output: Option<PathBuf>,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("{text:?} must be a finite number of seconds, 0 or more"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let outcome = match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Import(args)) => import(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("crypto_db: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Quiet by default (warnings only); `RUST_LOG=debug` logs every request.
+/// `RUST_LOG` takes a level (`debug`) or `target=level` pairs.
+fn init_logging() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::WARN));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .init();
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let addr = resolve(&args.host, args.port)?;
+    let (table, source) = match &args.db {
+        Some(path) => (PriceTable::from_sqlite(path)?, path.display().to_string()),
+        None => (PriceTable::embedded()?, "the embedded dataset".to_owned()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let rows = table.len();
+        let config = ServerConfig { sleep: args.sleep, ..ServerConfig::default() };
+        let server = Server::bind(addr, table, config).await?;
+        println!(
+            "crypto_db: serving {rows} prices from {source} on http://{} (ready in {} ms; Ctrl-C to stop)",
+            server.local_addr(),
+            started.elapsed().as_millis()
+        );
+        if addr.ip().is_unspecified() {
+            println!("crypto_db: listening on every interface: anyone who can reach this machine can query it");
+        }
+        let _ = std::io::stdout().flush();
+        server.run(shutdown_signal()).await;
+        println!("crypto_db: stopped");
+        Ok(())
+    })
+}
+
+fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    let mut addrs = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve host {host:?}"))?;
+    match addrs.next() {
+        Some(addr) => Ok(addr),
+        None => bail!("host {host:?} has no address"),
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM (what `kill` and service managers send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let table = PriceTable::from_sqlite(&args.db)?;
+    let dump = prices::dump::write(table.rows())?;
+    match &args.output {
+        Some(path) => std::fs::write(path, dump)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::stdout().lock().write_all(dump.as_bytes())?,
+    }
+    eprintln!(
+        "crypto_db: imported {} rows ({} distinct keys) from {}",
+        table.len(),
+        table.key_count(),
+        args.db.display()
+    );
+    Ok(())
+}
+
+/// A closed pipe on standard output (`crypto_db import x.db | head`) is the
+/// reader's choice, not an error worth reporting.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}

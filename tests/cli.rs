@@ -1,0 +1,256 @@
+//! The real `crypto_db` binary, as a user runs it: what it prints, how it
+//! fails, how it stops.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use support::Connection;
+
+const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("crypto-db-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run crypto_db")
+}
+
+/// Starts the server and returns it with the address from its first line.
+fn spawn_server(args: &[&str]) -> (Child, SocketAddr, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start crypto_db");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("a URL in {line:?}"));
+    let addr = url.trim_start_matches("http://").parse().unwrap();
+    (child, addr, line)
+}
+
+fn terminate(child: &mut Child) -> Output {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut output = Output {
+        status: child.wait().unwrap(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut output.stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut output.stderr)
+        .unwrap();
+    output
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn make_db(path: &Path, sql: &str) {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE price (id INTEGER PRIMARY KEY AUTOINCREMENT, exchange TEXT NOT NULL, \
+             symbol TEXT NOT NULL, open DECIMAL(10,4), high DECIMAL(10,4), low DECIMAL(10,4), \
+             close DECIMAL(10,4), volume DECIMAL(10,4), day DATE NOT NULL);",
+        )
+        .unwrap();
+    connection.execute_batch(sql).unwrap();
+}
+
+#[test]
+fn serves_the_embedded_data_with_the_original_flags_and_stops_on_sigterm() {
+    let (mut child, addr, banner) =
+        spawn_server(&["--port", "0", "--sleep", "0", "--host", "127.0.0.1"]);
+    assert!(
+        banner.contains("serving 29214 prices from the embedded dataset"),
+        "{banner}"
+    );
+    assert!(addr.ip().is_loopback());
+    let response = Connection::open(addr).get("/exchanges");
+    assert_eq!(response.text(), support::GOLDEN_EXCHANGES);
+
+    let output = terminate(&mut child);
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("crypto_db: stopped"));
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn the_serve_subcommand_is_the_same_as_no_subcommand() {
+    let (mut child, addr, _) = spawn_server(&["serve", "--port", "0", "--sleep", "0.25"]);
+    let response = Connection::open(addr).get("/price/bitstamp/btc/2020-04-01");
+    assert_eq!(response.status, 200);
+    assert!(terminate(&mut child).status.success());
+}
+
+#[test]
+fn a_port_in_use_is_a_one_line_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = run(&["--port", &port]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.starts_with(&format!(
+            "crypto_db: error: cannot listen on 127.0.0.1:{port}: "
+        )),
+        "{message}"
+    );
+    assert!(message.to_lowercase().contains("in use"), "{message}");
+}
+
+#[test]
+fn bad_flags_are_refused_with_usage() {
+    for args in [
+        &["--sleep", "abc"][..],
+        &["--sleep", "-1"],
+        &["--sleep", "inf"],
+        &["--port", "99999"],
+        &["--bogus"],
+    ] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&output).starts_with("error: "),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    let output = run(&["--host", "no-such-host.invalid", "--port", "0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cannot resolve host \"no-such-host.invalid\""));
+}
+
+#[test]
+fn db_errors_say_what_is_wrong() {
+    let dir = scratch_dir("db-errors");
+    let missing = dir.join("missing.db");
+    let garbage = dir.join("garbage.db");
+    std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+    let no_table = dir.join("no-table.db");
+    rusqlite::Connection::open(&no_table)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x);")
+        .unwrap();
+
+    for (path, expected) in [
+        (&missing, "missing.db: no such file"),
+        (&garbage, "garbage.db: not a readable SQLite database"),
+        (&no_table, "no-table.db: no `price` table"),
+    ] {
+        let output = run(&["--port", "0", "--db", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(1), "{}", path.display());
+        let message = stderr(&output);
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(message.contains(expected), "{message}");
+    }
+}
+
+#[test]
+fn db_serves_another_sqlite_file() {
+    let dir = scratch_dir("db-serves");
+    let db = dir.join("mine.db");
+    make_db(
+        &db,
+        "INSERT INTO price VALUES (1, 'mybank', 'xyz', 1, 2.5, 0.5, 1e-08, 600, '2021-01-01');",
+    );
+    let (mut child, addr, banner) = spawn_server(&["--port", "0", "--db", db.to_str().unwrap()]);
+    assert!(banner.contains("serving 1 prices from"), "{banner}");
+    let mut connection = Connection::open(addr);
+    assert_eq!(connection.get("/exchanges").text(), r#"["mybank"]"#);
+    assert_eq!(
+        connection.get("/price/mybank/xyz/2021-01-01").text(),
+        r#"{"exchange": "mybank", "symbol": "xyz", "open": 1, "high": 2.5, "low": 0.5, "close": 1e-08, "volume": 600, "day": "2021-01-01"}"#
+    );
+    assert!(terminate(&mut child).status.success());
+}
+
+#[test]
+fn import_writes_a_dump_that_reads_back_the_same() {
+    let dir = scratch_dir("import");
+    let db = dir.join("in.db");
+    make_db(
+        &db,
+        "INSERT INTO price VALUES (2, 'kraken', 'btc', 600, 600.5, NULL, 8.6e-05, 12, '2020-01-01');
+         INSERT INTO price VALUES (1, 'kraken', 'btc', 1, 1, 1, 1, 1, '2020-01-01');",
+    );
+    let out = dir.join("out.tsv");
+    let output = run(&[
+        "import",
+        db.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("imported 2 rows (1 distinct keys)"));
+    let rows = prices::dump::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let from_sqlite = prices::sqlite::load(&db).unwrap();
+    assert_eq!(rows, from_sqlite);
+
+    // To a path that cannot be written: a clear error, not a panic.
+    let output = run(&[
+        "import",
+        db.to_str().unwrap(),
+        "-o",
+        "/nonexistent/dir/out.tsv",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cannot write /nonexistent/dir/out.tsv"));
+}
+
+#[test]
+fn import_to_a_closed_pipe_exits_quietly() {
+    let dir = scratch_dir("pipe");
+    let db = dir.join("in.db");
+    // Enough rows (about 250 KB of dump) to overflow the pipe's buffer, so
+    // the write really meets the closed pipe.
+    make_db(
+        &db,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+         INSERT INTO price SELECT i, 'kraken', 'btc', 1, 1, 1, 1, 1, '2020-01-01' FROM n;",
+    );
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{BIN}' import '{}' | head -c 1 > /dev/null; echo \"status=${{PIPESTATUS[0]}}\"",
+            db.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "status=0");
+    assert!(!stderr(&output).contains("error"), "{}", stderr(&output));
+}

@@ -1,0 +1,147 @@
+//! Test helpers: a deliberately small HTTP/1.1 client over a raw TCP
+//! socket, so the tests see exactly the bytes on the wire (status line,
+//! headers, body) with no client library smoothing anything over, and the
+//! golden answers made by Python from the reference database.
+
+#![allow(dead_code)] // Each test file uses its own part of this module.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// One HTTP response as it came off the wire.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("a UTF-8 body")
+    }
+}
+
+/// A keep-alive connection to the server.
+pub struct Connection {
+    reader: BufReader<TcpStream>,
+}
+
+impl Connection {
+    pub fn open(addr: SocketAddr) -> Connection {
+        let stream = TcpStream::connect(addr).expect("connect to the test server");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        Connection {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// Sends raw bytes (a request, or part of one).
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.reader.get_mut().write_all(bytes)
+    }
+
+    pub fn request(&mut self, method: &str, target: &str) -> Response {
+        self.request_with(method, target, "")
+    }
+
+    /// `extra_headers` are complete header lines, each ending in `\r\n`.
+    pub fn request_with(&mut self, method: &str, target: &str, extra_headers: &str) -> Response {
+        let request = format!("{method} {target} HTTP/1.1\r\nHost: test\r\n{extra_headers}\r\n");
+        self.send(request.as_bytes()).expect("send the request");
+        self.read_response(method == "HEAD")
+            .expect("read the response")
+    }
+
+    pub fn get(&mut self, target: &str) -> Response {
+        self.request("GET", target)
+    }
+
+    pub fn read_response(&mut self, head: bool) -> std::io::Result<Response> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("a status line, got {line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let trimmed = line.trim_end_matches(['\r', '\n']);
+            if trimmed.is_empty() {
+                break;
+            }
+            let (name, value) = trimmed.split_once(':').expect("a header line");
+            headers.push((name.to_owned(), value.trim().to_owned()));
+        }
+        let mut response = Response {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if !head {
+            match response.header("content-length") {
+                Some(length) => {
+                    response.body = vec![0; length.parse().expect("a numeric length")];
+                    self.reader.read_exact(&mut response.body)?;
+                }
+                None => {
+                    self.reader.read_to_end(&mut response.body)?;
+                }
+            }
+        }
+        Ok(response)
+    }
+
+    /// True once the server has closed the connection (EOF or reset).
+    pub fn is_closed_by_server(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        match self.reader.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(error) => !matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    }
+}
+
+/// The golden answers: `(exchange, symbol, day, body)` for every key of the
+/// reference database, written by `tests/golden/make_golden.py` with
+/// Python's own `json.dumps`.
+pub fn golden_prices() -> Vec<(String, String, String, String)> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&include_bytes!("../golden/prices.golden.gz")[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    text.lines()
+        .map(|line| {
+            let mut fields = line.splitn(4, '\t').map(str::to_owned);
+            let mut next = || fields.next().expect("four fields");
+            (next(), next(), next(), next())
+        })
+        .collect()
+}
+
+pub const GOLDEN_EXCHANGES: &str = include_str!("../golden/exchanges.json");
+pub const GOLDEN_SYMBOLS: &str = include_str!("../golden/symbols.json");
+
+/// Starts the server on the embedded data, on an ephemeral port.
+pub fn start_server(config: server::ServerConfig) -> server::BackgroundServer {
+    server::BackgroundServer::start(prices::PriceTable::embedded().unwrap(), config).unwrap()
+}
