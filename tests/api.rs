@@ -180,7 +180,7 @@ fn other_methods_get_405_and_options_head_work() {
     ] {
         let response = connection.request_with(method, target, "Content-Length: 0\r\n");
         assert_eq!(response.status, 405, "{method} {target}");
-        assert_eq!(response.header("allow"), Some("GET, HEAD, OPTIONS"));
+        assert_eq!(response.header("allow"), Some("OPTIONS, GET, HEAD"));
         assert!(
             response
                 .text()
@@ -190,7 +190,12 @@ fn other_methods_get_405_and_options_head_work() {
 
     let options = connection.request("OPTIONS", "/symbols");
     assert_eq!(options.status, 200);
-    assert_eq!(options.header("allow"), Some("GET, HEAD, OPTIONS"));
+    assert_eq!(options.header("allow"), Some("OPTIONS, GET, HEAD"));
+    assert_eq!(
+        options.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(options.header("content-length"), Some("0"));
 
     let get = connection.get("/exchanges");
     let head = connection.request("HEAD", "/exchanges");

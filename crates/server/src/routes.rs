@@ -32,7 +32,10 @@ const METHOD_NOT_ALLOWED_PAGE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
-const ALLOWED: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
+/// The original's `Allow` header as observed. Werkzeug builds it from a
+/// Python set, so its order can change between runs of the original; no
+/// client can rely on it, but we send the order seen.
+const ALLOWED: HeaderValue = HeaderValue::from_static("OPTIONS, GET, HEAD");
 
 /// The longest request target (path and query) we read, in bytes. The
 /// longest real one, `/price/coinbase-pro/btc/2020-04-01`, is 34.
@@ -204,7 +207,7 @@ async fn price(
 }
 
 async fn options() -> Response {
-    ([(header::ALLOW, ALLOWED)], "").into_response()
+    ([(header::CONTENT_TYPE, HTML), (header::ALLOW, ALLOWED)], "").into_response()
 }
 
 async fn not_found() -> Response {
