@@ -42,7 +42,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # wrk's "Requests/sec" and the 50%/99% latency lines, as "rps p50 p99".
 run_wrk() {
   local port=$1 conns=$2 out
-  out=$(wrk -t2 -c"$conns" -d"$DURATION" --latency "http://127.0.0.1:$port$TARGET")
+  out=$(wrk -t"$(( conns < 2 ? conns : 2 ))" -c"$conns" -d"$DURATION" --latency "http://127.0.0.1:$port$TARGET")
   echo "$out" > "$work/wrk-$port-$conns.txt"
   local rps p50 p99 errors
   rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')

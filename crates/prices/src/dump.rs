@@ -18,7 +18,7 @@
 //! NULL. Lines starting with `#` are comments.
 
 use crate::model::{Number, Price};
-use crate::table::SourceRow;
+use crate::table::{PriceTable, SourceRow, TableBuilder};
 
 /// What can go wrong reading or writing a dump.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,57 +75,78 @@ const COLUMNS: [&str; 9] = [
 /// ```
 pub fn parse(text: &str) -> Result<Vec<SourceRow>, DumpError> {
     let mut rows = Vec::with_capacity(text.len() / 80);
+    for_each_row(text, |id, [exchange, symbol, day], numbers| {
+        let [open, high, low, close, volume] = numbers;
+        rows.push(SourceRow {
+            id,
+            price: Price {
+                exchange: exchange.to_owned(),
+                symbol: symbol.to_owned(),
+                open,
+                high,
+                low,
+                close,
+                volume,
+                day: day.to_owned(),
+            },
+        });
+    })?;
+    Ok(rows)
+}
+
+/// Reads a dump straight into a table, without an owned copy of each row.
+///
+/// # Errors
+///
+/// [`DumpError`] names the first line that is malformed and why.
+pub fn parse_table(text: &str) -> Result<PriceTable, DumpError> {
+    let mut builder = TableBuilder::with_capacity(text.len() / 80);
+    for_each_row(text, |id, [exchange, symbol, day], numbers| {
+        builder.push(id, exchange, symbol, day, numbers);
+    })?;
+    Ok(builder.finish())
+}
+
+/// Calls `row(id, [exchange, symbol, day], numbers)` for every row.
+fn for_each_row<'a>(
+    text: &'a str,
+    mut row: impl FnMut(i64, [&'a str; 3], [Option<Number>; 5]),
+) -> Result<(), DumpError> {
     for (index, line) in text.lines().enumerate() {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        rows.push(parse_line(index + 1, line)?);
-    }
-    Ok(rows)
-}
-
-fn parse_line(line_number: usize, line: &str) -> Result<SourceRow, DumpError> {
-    let mut fields = [""; 9];
-    let mut found = 0;
-    for field in line.split('\t') {
-        if found < fields.len() {
-            fields[found] = field;
+        let line_number = index + 1;
+        let mut fields = [""; 9];
+        let mut found = 0;
+        for field in line.split('\t') {
+            if found < fields.len() {
+                fields[found] = field;
+            }
+            found += 1;
         }
-        found += 1;
-    }
-    if found != fields.len() {
-        return Err(DumpError::FieldCount {
+        if found != fields.len() {
+            return Err(DumpError::FieldCount {
+                line: line_number,
+                found,
+            });
+        }
+        let not_a_number = |column: usize| DumpError::NotANumber {
             line: line_number,
-            found,
-        });
-    }
-    let not_a_number = |column: usize| DumpError::NotANumber {
-        line: line_number,
-        column: COLUMNS[column],
-        text: fields[column].to_owned(),
-    };
-    let id = fields[0].parse().map_err(|_| not_a_number(0))?;
-    let mut numbers = [None; 5];
-    for (offset, slot) in numbers.iter_mut().enumerate() {
-        let column = 4 + offset;
-        if !fields[column].is_empty() {
-            *slot = Some(Number::parse(fields[column]).ok_or_else(|| not_a_number(column))?);
+            column: COLUMNS[column],
+            text: fields[column].to_owned(),
+        };
+        let id = fields[0].parse().map_err(|_| not_a_number(0))?;
+        let mut numbers = [None; 5];
+        for (offset, slot) in numbers.iter_mut().enumerate() {
+            let column = 4 + offset;
+            if !fields[column].is_empty() {
+                *slot = Some(Number::parse(fields[column]).ok_or_else(|| not_a_number(column))?);
+            }
         }
+        row(id, [fields[1], fields[2], fields[3]], numbers);
     }
-    let [open, high, low, close, volume] = numbers;
-    Ok(SourceRow {
-        id,
-        price: Price {
-            exchange: fields[1].to_owned(),
-            symbol: fields[2].to_owned(),
-            open,
-            high,
-            low,
-            close,
-            volume,
-            day: fields[3].to_owned(),
-        },
-    })
+    Ok(())
 }
 
 /// Writes rows as a dump, with a header comment explaining the format.

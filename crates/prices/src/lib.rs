@@ -37,7 +37,7 @@ pub use day::{Day, DayError};
 pub use dump::DumpError;
 pub use model::{Number, Price, PriceView};
 pub use sqlite::LoadError;
-pub use table::{PriceTable, SourceRow};
+pub use table::{PriceTable, SourceRow, TableBuilder};
 
 /// The dataset shipped with `crypto_db` (the original's `prices.db`: 29,214
 /// daily rows of btc, eth and ltc on 12 exchanges, 2013-04-24..2020-12-08),
@@ -51,7 +51,7 @@ impl PriceTable {
     ///
     /// Only if the embedded dump were corrupt, which the tests rule out.
     pub fn embedded() -> Result<PriceTable, DumpError> {
-        Ok(PriceTable::from_rows(dump::parse(EMBEDDED_DUMP)?))
+        dump::parse_table(EMBEDDED_DUMP)
     }
 
     /// Reads the `price` table of a SQLite file.

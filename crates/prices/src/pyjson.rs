@@ -48,21 +48,8 @@ pub fn write_float(out: &mut String, x: f64) {
         return;
     }
 
-    // `{:e}` gives "d.ddde-N" / "de+N"-free forms such as "6.40895e3",
-    // "1e-8": the shortest digits that round-trip, plus a decimal exponent.
-    let mut scratch = StackString::default();
-    write!(scratch, "{:e}", x.abs()).expect("the longest `{:e}` of an f64 is 24 bytes");
-    let text = scratch.as_str();
-    let (mantissa, exponent) = text
-        .split_once('e')
-        .expect("`{:e}` always writes an exponent");
-    let exponent: i32 = exponent.parse().expect("`{:e}` writes a decimal exponent");
     let mut digit_buf = [0u8; 24];
-    let mut len = 0;
-    for b in mantissa.bytes().filter(u8::is_ascii_digit) {
-        digit_buf[len] = b;
-        len += 1;
-    }
+    let (len, exponent) = shortest_digits(x.abs(), &mut digit_buf);
     prefer_the_nearest_of_two_shortest(x.abs(), &mut digit_buf[..len], exponent);
     let digits = std::str::from_utf8(&digit_buf[..len]).expect("ASCII digits");
 
@@ -77,6 +64,48 @@ pub fn write_float(out: &mut String, x: f64) {
     }
 }
 
+/// The shortest digits that read back as `x` (finite, positive), without
+/// leading or trailing zeros, and the decimal exponent of the first digit
+/// (`6408.95` -> `640895`, 3). Ryu finds them; its layout (`6408.95`,
+/// `1e16`, `1.5e-7`) is then normalised, whatever it is.
+fn shortest_digits(x: f64, digits: &mut [u8; 24]) -> (usize, i32) {
+    let mut ryu_buffer = ryu::Buffer::new();
+    let text = ryu_buffer.format_finite(x);
+    let (mantissa, exponent) = match text.split_once('e') {
+        Some((mantissa, exponent)) => (
+            mantissa,
+            exponent.parse().expect("Ryu writes a decimal exponent"),
+        ),
+        None => (text, 0),
+    };
+    let mut len = 0;
+    // Digits before the decimal point, less the leading zeros skipped.
+    let mut integer_digits: i32 = 0;
+    let mut seen_point = false;
+    for byte in mantissa.bytes() {
+        match byte {
+            b'.' => seen_point = true,
+            // A leading zero: "0.0001" is 1 with the point 3 places left.
+            b'0' if len == 0 => {
+                if seen_point {
+                    integer_digits -= 1;
+                }
+            }
+            digit => {
+                digits[len] = digit;
+                len += 1;
+                if !seen_point {
+                    integer_digits += 1;
+                }
+            }
+        }
+    }
+    while len > 1 && digits[len - 1] == b'0' {
+        len -= 1;
+    }
+    (len, integer_digits - 1 + exponent)
+}
+
 /// Sometimes two digit strings of the same, shortest length both read back
 /// as `x`: for 1039943784368880.25 both `...880.2` and `...880.3` do. Python
 /// (David Gay's dtoa) then prints the one nearer to `x`'s exact value, and on
@@ -84,9 +113,15 @@ pub fn write_float(out: &mut String, x: f64) {
 /// other. So when the string one unit lower in the last place also
 /// round-trips, decide by comparing `x` exactly with the midpoint of the two.
 fn prefer_the_nearest_of_two_shortest(x: f64, digits: &mut [u8], exponent: i32) {
+    // Two n-digit strings are 10^-n apart relative to x, while the doubles
+    // that read back as x span about 2^-52 (2.2e-16) of it: only with 16 or
+    // 17 digits can both fit. Prices have fewer, so this is almost free.
+    if digits.len() < 16 {
+        return;
+    }
     let last = digits.len() - 1;
-    if digits[last] == b'0' || (last == 0 && digits[0] == b'1') {
-        return; // The lower string would be shorter or zero: not a rival.
+    if digits[last] == b'0' {
+        return; // The lower string would be shorter: not a rival.
     }
     let mut lower = StackString::default();
     digits[last] -= 1;

@@ -29,10 +29,50 @@ type NameId = u32;
 #[derive(Debug)]
 struct StoredRow {
     id: i64,
+    numbers: PackedNumbers,
     exchange: NameId,
     symbol: NameId,
     day: NameId,
-    numbers: [Option<Number>; 5],
+}
+
+/// Five optional numbers in 42 bytes instead of 80: the payloads side by
+/// side, and two bits per cell saying NULL, INTEGER or REAL. With 29,214
+/// rows that is over a megabyte less to keep resident.
+#[derive(Debug, Clone, Copy)]
+struct PackedNumbers {
+    payloads: [u64; 5],
+    kinds: u16,
+}
+
+impl PackedNumbers {
+    const NULL: u16 = 0;
+    const INTEGER: u16 = 1;
+    const REAL: u16 = 2;
+
+    fn pack(numbers: [Option<Number>; 5]) -> PackedNumbers {
+        let mut packed = PackedNumbers {
+            payloads: [0; 5],
+            kinds: 0,
+        };
+        for (i, number) in numbers.into_iter().enumerate() {
+            let (kind, payload) = match number {
+                None => (Self::NULL, 0),
+                Some(Number::Integer(n)) => (Self::INTEGER, n as u64),
+                Some(Number::Real(x)) => (Self::REAL, x.to_bits()),
+            };
+            packed.payloads[i] = payload;
+            packed.kinds |= kind << (2 * i);
+        }
+        packed
+    }
+
+    fn unpack(self) -> [Option<Number>; 5] {
+        std::array::from_fn(|i| match (self.kinds >> (2 * i)) & 0b11 {
+            Self::INTEGER => Some(Number::Integer(self.payloads[i] as i64)),
+            Self::REAL => Some(Number::Real(f64::from_bits(self.payloads[i]))),
+            _ => None,
+        })
+    }
 }
 
 /// All price rows, indexed for exact (exchange, symbol, day) look-ups.
@@ -60,66 +100,126 @@ pub struct PriceTable {
     symbols_json: String,
 }
 
-impl PriceTable {
-    /// Builds the table from rows in any order.
+/// Collects rows one by one, without an owned copy of each row's strings,
+/// then indexes them ([`TableBuilder::finish`]).
+///
+/// # Examples
+///
+/// ```
+/// use prices::{Number, TableBuilder};
+///
+/// let mut builder = TableBuilder::default();
+/// builder.push(1, "kraken", "btc", "2020-01-01", [Some(Number::Integer(600)), None, None, None, None]);
+/// let table = builder.finish();
+/// assert_eq!(table.get("kraken", "btc", "2020-01-01").unwrap().numbers[0], Some(Number::Integer(600)));
+/// ```
+#[derive(Debug, Default)]
+pub struct TableBuilder {
+    names: Vec<Box<str>>,
+    name_ids: HashMap<Box<str>, NameId>,
+    rows: Vec<StoredRow>,
+}
+
+impl TableBuilder {
+    /// An empty builder with room for `rows` rows.
+    pub fn with_capacity(rows: usize) -> TableBuilder {
+        TableBuilder {
+            rows: Vec::with_capacity(rows),
+            ..TableBuilder::default()
+        }
+    }
+
+    /// Adds one row, in any order of ids.
     ///
     /// # Panics
     ///
-    /// Panics if there are more than `u32::MAX` rows or distinct names, far
-    /// beyond what fits in memory as rows anyway.
-    pub fn from_rows(rows: impl IntoIterator<Item = SourceRow>) -> PriceTable {
-        let mut rows: Vec<SourceRow> = rows.into_iter().collect();
-        // Stable sort: equal ids (impossible from SQLite) keep source order.
-        rows.sort_by_key(|row| row.id);
-
-        let mut table = PriceTable {
-            names: Vec::new(),
-            name_ids: HashMap::new(),
-            rows: Vec::with_capacity(rows.len()),
-            index: HashMap::with_capacity(rows.len()),
-            exchanges_json: String::new(),
-            symbols_json: String::new(),
+    /// Panics past `u32::MAX` distinct names, far beyond what fits in
+    /// memory as rows anyway.
+    pub fn push(
+        &mut self,
+        id: i64,
+        exchange: &str,
+        symbol: &str,
+        day: &str,
+        numbers: [Option<Number>; 5],
+    ) {
+        let row = StoredRow {
+            id,
+            numbers: PackedNumbers::pack(numbers),
+            exchange: self.intern(exchange),
+            symbol: self.intern(symbol),
+            day: self.intern(day),
         };
-        let mut exchanges = Vec::new();
-        let mut symbols = Vec::new();
-        for SourceRow { id, price } in rows {
-            let numbers = price.numbers();
-            let key = [
-                table.intern(price.exchange),
-                table.intern(price.symbol),
-                table.intern(price.day),
-            ];
-            let position = u32::try_from(table.rows.len()).expect("fewer than 2^32 rows");
-            // The first row with a key wins: rows are in id order, so that is
-            // the lowest id, the row the original's table scan returns.
-            table.index.entry(key).or_insert(position);
-            exchanges.push(key[0]);
-            symbols.push(key[1]);
-            table.rows.push(StoredRow {
-                id,
-                exchange: key[0],
-                symbol: key[1],
-                day: key[2],
-                numbers,
-            });
-        }
-        table.exchanges_json = table.sorted_names_json(exchanges);
-        table.symbols_json = table.sorted_names_json(symbols);
-        table
+        self.rows.push(row);
     }
 
-    fn intern(&mut self, name: String) -> NameId {
-        if let Some(&id) = self.name_ids.get(name.as_str()) {
+    fn intern(&mut self, name: &str) -> NameId {
+        if let Some(&id) = self.name_ids.get(name) {
             return id;
         }
         let id = NameId::try_from(self.names.len()).expect("fewer than 2^32 names");
-        let name = name.into_boxed_str();
-        self.names.push(name.clone());
-        self.name_ids.insert(name, id);
+        self.names.push(name.into());
+        self.name_ids.insert(name.into(), id);
         id
     }
 
-    fn sorted_names_json(&self, mut ids: Vec<NameId>) -> String {
+    /// Indexes the rows into a [`PriceTable`].
+    ///
+    /// # Panics
+    ///
+    /// Panics past `u32::MAX` rows.
+    pub fn finish(self) -> PriceTable {
+        let TableBuilder {
+            names,
+            name_ids,
+            mut rows,
+        } = self;
+        // Stable sort: equal ids (impossible from SQLite) keep source order.
+        rows.sort_by_key(|row| row.id);
+        rows.shrink_to_fit();
+        let mut index = HashMap::with_capacity(rows.len());
+        for (position, row) in rows.iter().enumerate() {
+            let position = u32::try_from(position).expect("fewer than 2^32 rows");
+            // The first row with a key wins: rows are in id order, so that is
+            // the lowest id, the row the original's table scan returns.
+            index
+                .entry([row.exchange, row.symbol, row.day])
+                .or_insert(position);
+        }
+        index.shrink_to_fit();
+        let mut table = PriceTable {
+            names,
+            name_ids,
+            rows,
+            index,
+            exchanges_json: String::new(),
+            symbols_json: String::new(),
+        };
+        table.exchanges_json = table.sorted_names_json(|row| row.exchange);
+        table.symbols_json = table.sorted_names_json(|row| row.symbol);
+        table
+    }
+}
+
+impl PriceTable {
+    /// Builds the table from owned rows in any order.
+    pub fn from_rows(rows: impl IntoIterator<Item = SourceRow>) -> PriceTable {
+        let rows = rows.into_iter();
+        let mut builder = TableBuilder::with_capacity(rows.size_hint().0);
+        for SourceRow { id, price } in rows {
+            builder.push(
+                id,
+                &price.exchange,
+                &price.symbol,
+                &price.day,
+                price.numbers(),
+            );
+        }
+        builder.finish()
+    }
+
+    fn sorted_names_json(&self, column: impl Fn(&StoredRow) -> NameId) -> String {
+        let mut ids: Vec<NameId> = self.rows.iter().map(column).collect();
         ids.sort_unstable();
         ids.dedup();
         // SQLite's default BINARY collation compares UTF-8 bytes, which is
@@ -148,7 +248,7 @@ impl PriceTable {
         PriceView {
             exchange: &self.names[row.exchange as usize],
             symbol: &self.names[row.symbol as usize],
-            numbers: row.numbers,
+            numbers: row.numbers.unpack(),
             day: &self.names[row.day as usize],
         }
     }

@@ -6,13 +6,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prices::{Day, PriceTable};
@@ -159,7 +158,6 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(guard_and_log))
         .with_state(state)
 }
 
@@ -241,32 +239,18 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     json(status, body)
 }
 
-/// Refuses over-long request targets before any routing, and logs one line
-/// per request at debug level (`RUST_LOG=debug`).
-async fn guard_and_log(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let target_len = request
-        .uri()
+/// Checked before any routing: a request target longer than
+/// [`MAX_TARGET_LEN`] gets `414` with a JSON error, whatever the path.
+pub fn refuse_oversized_target(uri: &Uri) -> Option<Response> {
+    let target_len = uri
         .path_and_query()
-        .map_or(0, |p| p.as_str().len());
-    if target_len > MAX_TARGET_LEN {
-        tracing::debug!(%method, target_len, "refused: request target too long");
-        return json_error(
+        .map_or(0, |target| target.as_str().len());
+    (target_len > MAX_TARGET_LEN).then(|| {
+        json_error(
             StatusCode::URI_TOO_LONG,
             &format!("the request target is {target_len} bytes; the limit is {MAX_TARGET_LEN}"),
-        );
-    }
-    let uri = request.uri().clone();
-    let response = next.run(request).await;
-    tracing::debug!(
-        %method,
-        %uri,
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    response
+        )
+    })
 }
 
 #[cfg(test)]
