@@ -131,19 +131,16 @@ fn prefer_the_nearest_of_two_shortest(x: f64, digits: &mut [u8], exponent: i32) 
     if !lower_ok {
         return;
     }
-    // Rare path: the exact decimal expansion of a double has at most 767
-    // significant digits, so this many is exact.
-    let exact = format!("{x:.767e}");
-    let (exact_mantissa, exact_exponent) = exact.split_once('e').expect("`{:e}` has an exponent");
-    debug_assert_eq!(exact_exponent.parse::<i32>().ok(), Some(exponent));
-    let exact_digits = exact_mantissa.bytes().filter(u8::is_ascii_digit);
-    // The midpoint: the lower string followed by a 5.
-    let midpoint = digits[..last]
+    // The midpoint of the two strings is the lower one followed by a 5:
+    // K x 10^j with K = lower * 10 + 5 (at most 18 digits: fits a u64).
+    let lower_value = digits[..last]
         .iter()
-        .copied()
-        .chain([digits[last] - 1, b'5'])
-        .chain(std::iter::repeat(b'0'));
-    let order = exact_digits.cmp(midpoint.take(768));
+        .chain(&[digits[last] - 1])
+        .fold(0u64, |value, digit| value * 10 + u64::from(digit - b'0'));
+    let midpoint = lower_value * 10 + 5;
+    let midpoint_exponent = exponent - digits.len() as i32;
+    let order = compare_exactly(x, midpoint, midpoint_exponent)
+        .unwrap_or_else(|| compare_by_expansion(x, digits, exponent));
     let use_lower = match order {
         std::cmp::Ordering::Less => true,
         std::cmp::Ordering::Equal => (digits[last] - 1 - b'0') % 2 == 0,
@@ -152,6 +149,55 @@ fn prefer_the_nearest_of_two_shortest(x: f64, digits: &mut [u8], exponent: i32) 
     if use_lower {
         digits[last] -= 1;
     }
+}
+
+/// Compares `x` with `k x 10^j` exactly, in 128-bit integers, when the
+/// numbers fit (they do for every magnitude a price can have).
+///
+/// With `x = m x 2^q`, and `10^j = 5^j x 2^j`, the powers of two are moved
+/// to one side: compare `m x 2^(q-j)` with `k x 5^j` (negative powers move
+/// to the other side).
+fn compare_exactly(x: f64, k: u64, j: i32) -> Option<std::cmp::Ordering> {
+    let bits = x.to_bits();
+    let biased_exponent = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1 << 52) - 1);
+    let (m, q) = if biased_exponent == 0 {
+        (fraction, -1074) // subnormal
+    } else {
+        (fraction | (1 << 52), biased_exponent - 1075)
+    };
+    let (mut left, mut right) = (u128::from(m), u128::from(k));
+    let five_to = |power: i32| 5u128.checked_pow(power.unsigned_abs());
+    if j >= 0 {
+        right = right.checked_mul(five_to(j)?)?;
+    } else {
+        left = left.checked_mul(five_to(j)?)?;
+    }
+    let shift = q - j;
+    let shift_left = |value: u128, by: u32| (value.leading_zeros() >= by).then(|| value << by);
+    if shift >= 0 {
+        left = shift_left(left, shift.unsigned_abs())?;
+    } else {
+        right = shift_left(right, shift.unsigned_abs())?;
+    }
+    Some(left.cmp(&right))
+}
+
+/// The fallback of [`compare_exactly`] for extreme magnitudes: `x`'s exact
+/// decimal expansion (a double has at most 767 significant digits) against
+/// the midpoint's digits.
+fn compare_by_expansion(x: f64, digits: &[u8], exponent: i32) -> std::cmp::Ordering {
+    let exact = format!("{x:.767e}");
+    let (exact_mantissa, exact_exponent) = exact.split_once('e').expect("`{:e}` has an exponent");
+    debug_assert_eq!(exact_exponent.parse::<i32>().ok(), Some(exponent));
+    let exact_digits = exact_mantissa.bytes().filter(u8::is_ascii_digit);
+    let last = digits.len() - 1;
+    let midpoint = digits[..last]
+        .iter()
+        .copied()
+        .chain([digits[last] - 1, b'5'])
+        .chain(std::iter::repeat(b'0'));
+    exact_digits.cmp(midpoint.take(768))
 }
 
 fn write_scientific(out: &mut StackString, digits: &[u8], exponent: i32) -> std::fmt::Result {
@@ -225,6 +271,12 @@ pub fn write_int(out: &mut String, n: i64) {
 /// ```
 pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
+    // The common case (every name and day we serve): nothing to escape.
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -389,6 +441,35 @@ mod tests {
             if let Some((_, exp)) = text.split_once('e') {
                 prop_assert!(exp.starts_with('+') || exp.starts_with('-'));
                 prop_assert!(exp.len() >= 3);
+            }
+        }
+
+        /// The fast integer comparison with a midpoint agrees with the slow,
+        /// obviously exact one wherever it answers.
+        #[test]
+        fn integer_midpoint_comparison_matches_the_expansion(
+            fraction in 0u64..(1 << 52),
+            biased_exponent in 950u64..1150, // about 1e-22 to 1e38: where the fast path answers
+            nudge in 0u64..3,
+        ) {
+            let x = f64::from_bits((biased_exponent << 52) | fraction);
+            let mut digits = [0u8; 24];
+            let (len, exponent) = shortest_digits(x, &mut digits);
+            let digits = &mut digits[..len];
+            prop_assume!(digits[len - 1] > b'0');
+            // Compare with the midpoint below the digits, nudged up or down
+            // by one unit of its last place to try both sides of equality.
+            let lower = digits[..len - 1].iter().chain(&[digits[len - 1] - 1])
+                .fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+            let midpoint = lower * 10 + 5 + nudge - 1;
+            if let Some(fast) = compare_exactly(x, midpoint, exponent - len as i32) {
+                let exact = format!("{x:.767e}");
+                let exact_digits: Vec<u8> = exact.split_once('e').unwrap().0.bytes().filter(u8::is_ascii_digit).collect();
+                let mut wanted: Vec<u8> = midpoint.to_string().into_bytes();
+                // Align: the midpoint has len + 1 digits starting at 10^exponent.
+                prop_assume!(wanted.len() == len + 1);
+                wanted.resize(768, b'0');
+                prop_assert_eq!(fast, exact_digits.cmp(&wanted));
             }
         }
 
