@@ -272,7 +272,9 @@ pub fn write_int(out: &mut String, n: i64) {
 pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
     // The common case (every name and day we serve): nothing to escape.
-    if s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
+    if s.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
         out.push_str(s);
         out.push('"');
         return;

@@ -1,0 +1,249 @@
+//! The [`Executor`] trait: one interface over thread and process pools, so
+//! that switching the kind of executor is a one-line change, as in the
+//! lesson.
+//!
+//! A task is "a function and its arguments", Python's `submit(fn, *args)`:
+//! here `submit(f, (a, b, c))`, where `f` is anything implementing
+//! [`Call`] for that tuple of arguments: plain functions and closures of up
+//! to six arguments. A process pool accepts only tasks it can send to
+//! another process, and the compiler enforces it through that pool's own
+//! trait bounds.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::error::TaskError;
+use crate::handle::TaskHandle;
+
+/// A function applied to a tuple of arguments: `f.call((a, b))` is
+/// `f(a, b)`. Implemented for every `Fn` of zero to six arguments.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent::Call;
+///
+/// fn add(a: i32, b: i32) -> i32 {
+///     a + b
+/// }
+/// assert_eq!(add.call((2, 3)), 5);
+/// assert_eq!((|| "no arguments").call(()), "no arguments");
+/// ```
+pub trait Call<Args> {
+    /// What the function returns.
+    type Output;
+
+    /// Calls the function with the arguments unpacked.
+    fn call(&self, args: Args) -> Self::Output;
+}
+
+macro_rules! impl_call {
+    ($($arg:ident),*) => {
+        impl<Func, Ret, $($arg),*> Call<($($arg,)*)> for Func
+        where
+            Func: Fn($($arg),*) -> Ret,
+        {
+            type Output = Ret;
+
+            #[allow(non_snake_case)]
+            fn call(&self, ($($arg,)*): ($($arg,)*)) -> Ret {
+                self($($arg),*)
+            }
+        }
+    };
+}
+
+impl_call!();
+impl_call!(A);
+impl_call!(A, B);
+impl_call!(A, B, C);
+impl_call!(A, B, C, D);
+impl_call!(A, B, C, D, E);
+impl_call!(A, B, C, D, E, G);
+
+/// What every executor can do regardless of the task: stop.
+pub trait Shutdown {
+    /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`).
+    ///
+    /// - `cancel_futures`: tasks not yet started are cancelled (their
+    ///   handles give [`TaskError::Cancelled`]); otherwise they still run.
+    /// - `wait`: returns only when every worker has finished.
+    ///
+    /// Calling it again is harmless. Dropping an executor is
+    /// `shutdown(true, false)`, like leaving Python's `with` block.
+    fn shutdown(&self, wait: bool, cancel_futures: bool);
+
+    /// How many workers the executor runs at most.
+    fn max_workers(&self) -> usize;
+}
+
+/// An executor that can run task `F` on arguments `Args`.
+///
+/// Write code against this trait and it runs on a thread pool or a process
+/// pool unchanged.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent::{Executor, ThreadPoolExecutor};
+///
+/// fn check(exchange: &'static str, day: u32) -> String {
+///     format!("{exchange} on day {day}")
+/// }
+///
+/// fn run_on(ex: &impl Executor<fn(&'static str, u32) -> String, (&'static str, u32), Output = String>) -> String {
+///     ex.submit(check, ("kraken", 1)).unwrap().result().unwrap()
+/// }
+///
+/// assert_eq!(run_on(&ThreadPoolExecutor::new(2)), "kraken on day 1");
+/// ```
+pub trait Executor<F, Args>: Shutdown {
+    /// What the task returns.
+    type Output;
+
+    /// Schedules `task(args...)` and returns its handle at once (Python's
+    /// `submit(fn, *args)`).
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::ShutDown`] after [`Shutdown::shutdown`];
+    /// [`TaskError::Broken`] if the executor can no longer run tasks.
+    fn submit(&self, task: F, args: Args) -> Result<TaskHandle<Self::Output>, TaskError>;
+
+    /// Runs `task` on every item of `items` (each a tuple of arguments),
+    /// yielding the results in input order (Python's `map`). At most
+    /// `2 x max_workers` tasks are in flight at a time, so an endless
+    /// input is fine; dropping the iterator cancels what has not started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent::{Executor, ThreadPoolExecutor};
+    ///
+    /// fn price(exchange: &str, symbol: &str) -> String {
+    ///     format!("{exchange}/{symbol}")
+    /// }
+    ///
+    /// let ex = ThreadPoolExecutor::new(4);
+    /// let results: Vec<String> = ex
+    ///     .map(price, [("bitfinex", "btc"), ("kraken", "eth")])
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(results, ["bitfinex/btc", "kraken/eth"]);
+    /// # Ok::<(), concurrent::TaskError>(())
+    /// ```
+    fn map<'a, I>(&'a self, task: F, items: I) -> Map<'a, Args, Self::Output>
+    where
+        I: IntoIterator<Item = Args>,
+        I::IntoIter: 'a,
+        F: Clone + 'a,
+        Args: 'a,
+        Self: Sized,
+    {
+        let in_flight = 2 * self.max_workers().max(1);
+        Map::new(
+            move |args| self.submit(task.clone(), args),
+            items,
+            in_flight,
+        )
+    }
+}
+
+/// The iterator of [`Executor::map`]: results in input order, with a
+/// bounded number of tasks in flight.
+pub struct Map<'a, Args, R> {
+    submit: Box<dyn FnMut(Args) -> Result<TaskHandle<R>, TaskError> + 'a>,
+    items: Box<dyn Iterator<Item = Args> + 'a>,
+    /// Submitted tasks, oldest first: the next result is always the front.
+    in_flight: VecDeque<Result<TaskHandle<R>, TaskError>>,
+    limit: usize,
+    deadline: Option<Instant>,
+    /// Set after a timeout: submit nothing more.
+    stopped: bool,
+}
+
+impl<'a, Args, R> Map<'a, Args, R> {
+    /// A map over `items`, submitting through `submit`, with at most
+    /// `in_flight` tasks submitted and not yet yielded. Executors use it to
+    /// implement [`Executor::map`].
+    pub fn new(
+        submit: impl FnMut(Args) -> Result<TaskHandle<R>, TaskError> + 'a,
+        items: impl IntoIterator<Item = Args, IntoIter: 'a>,
+        in_flight: usize,
+    ) -> Map<'a, Args, R> {
+        let mut map = Map {
+            submit: Box::new(submit),
+            items: Box::new(items.into_iter()),
+            in_flight: VecDeque::new(),
+            limit: in_flight.max(1),
+            deadline: None,
+            stopped: false,
+        };
+        // Start work now, as Python's map does, not at the first `next()`.
+        map.top_up();
+        map
+    }
+
+    /// Gives up waiting once `timeout` has passed since this call: the
+    /// next result not ready by then is [`TaskError::TimedOut`], and the
+    /// iteration ends (Python's `map(timeout=...)`).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Some(Instant::now() + timeout);
+        self
+    }
+
+    /// Sets how many tasks may be submitted and not yet yielded.
+    pub fn in_flight(mut self, limit: usize) -> Self {
+        self.limit = limit.max(1);
+        self.top_up();
+        self
+    }
+
+    fn top_up(&mut self) {
+        while !self.stopped && self.in_flight.len() < self.limit {
+            match self.items.next() {
+                Some(args) => {
+                    let handle = (self.submit)(args);
+                    self.in_flight.push_back(handle);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+impl<Args, R> Iterator for Map<'_, Args, R> {
+    type Item = Result<R, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let next = self.in_flight.pop_front()?;
+        self.top_up();
+        let handle = match next {
+            Ok(handle) => handle,
+            Err(error) => return Some(Err(error)),
+        };
+        let Some(deadline) = self.deadline else {
+            return Some(handle.into_result());
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if handle.wait_done(remaining) {
+            Some(handle.into_result())
+        } else {
+            // Python raises TimeoutError out of the iterator: the map is over.
+            self.stopped = true;
+            for pending in self.in_flight.drain(..).flatten() {
+                pending.cancel();
+            }
+            handle.cancel();
+            Some(Err(TaskError::TimedOut))
+        }
+    }
+}
+
+impl<Args, R> Drop for Map<'_, Args, R> {
+    fn drop(&mut self) {
+        // Results nobody will read: do not run what has not started.
+        for handle in self.in_flight.drain(..).flatten() {
+            handle.cancel();
+        }
+    }
+}

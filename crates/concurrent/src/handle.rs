@@ -1,0 +1,508 @@
+//! [`TaskHandle`]: a task that was submitted, and later its result
+//! (Python's `concurrent.futures.Future`).
+//!
+//! A handle and the worker running its task share one small state behind a
+//! mutex: the task's phase, its outcome once there is one, and whoever must
+//! hear of the outcome (threads blocked in `result`, `as_completed` and
+//! `wait` iterators, async tasks, done-callbacks).
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::TaskError;
+
+/// A task that was submitted to an executor, and later its result.
+///
+/// It is returned at once by `submit`; the task runs on a worker meanwhile.
+/// [`result`](TaskHandle::result) waits for the outcome.
+///
+/// Handles compare and hash by identity, so they can be the keys of a map,
+/// as in the lesson's `{ex.submit(...): exchange for exchange in EXCHANGES}`.
+/// A handle is also a [`std::future::Future`], so async code can `.await`
+/// it.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent::ThreadPoolExecutor;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let ex = ThreadPoolExecutor::new(2);
+/// let handle = ex.submit(square, (7,))?;
+/// assert_eq!(handle.result()?, 49);
+/// assert!(handle.done());
+/// # Ok::<(), concurrent::TaskError>(())
+/// ```
+pub struct TaskHandle<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// The state shared by a handle and the worker that runs its task.
+pub(crate) struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// Signalled once, when the task reaches a final phase.
+    finished: Condvar,
+}
+
+type Callback<T> = Box<dyn FnOnce(&TaskHandle<T>) + Send>;
+
+struct State<T> {
+    phase: Phase,
+    /// The outcome, from the moment the phase is final until an owner takes
+    /// it (`into_result`, `.await`).
+    outcome: Option<Result<T, TaskError>>,
+    /// Whether the task failed (panicked or broke): kept apart from
+    /// `outcome` because `wait(FirstException)` must know even after the
+    /// outcome was taken.
+    failed: bool,
+    callbacks: Vec<Callback<T>>,
+    waiters: Vec<(Arc<Waiter>, usize)>,
+    wakers: Vec<Waker>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Pending,
+    Running,
+    Finished,
+    Cancelled,
+}
+
+/// A thread waiting for any of several handles (`as_completed`, `wait`):
+/// each finishing handle pushes its index and signals.
+#[derive(Default)]
+pub(crate) struct Waiter {
+    finished: Mutex<Vec<usize>>,
+    signal: Condvar,
+}
+
+impl Waiter {
+    /// Waits until at least one index arrives or `deadline` passes, then
+    /// takes every index that arrived.
+    pub(crate) fn take(&self, deadline: Option<Instant>) -> Vec<usize> {
+        let mut finished = self.finished.lock();
+        while finished.is_empty() {
+            match deadline {
+                Some(deadline) => {
+                    if self.signal.wait_until(&mut finished, deadline).timed_out() {
+                        break;
+                    }
+                }
+                None => self.signal.wait(&mut finished),
+            }
+        }
+        std::mem::take(&mut *finished)
+    }
+
+    fn notify(&self, index: usize) {
+        self.finished.lock().push(index);
+        self.signal.notify_all();
+    }
+}
+
+impl<T> TaskHandle<T> {
+    pub(crate) fn new_pending() -> TaskHandle<T> {
+        TaskHandle {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    phase: Phase::Pending,
+                    outcome: None,
+                    failed: false,
+                    callbacks: Vec::new(),
+                    waiters: Vec::new(),
+                    wakers: Vec::new(),
+                }),
+                finished: Condvar::new(),
+            }),
+        }
+    }
+
+    /// A second handle on the same task, for the worker side.
+    pub(crate) fn worker_side(&self) -> TaskHandle<T> {
+        TaskHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Whether the task finished, failed or was cancelled (Python's
+    /// `done()`). Never blocks.
+    pub fn done(&self) -> bool {
+        matches!(
+            self.shared.state.lock().phase,
+            Phase::Finished | Phase::Cancelled
+        )
+    }
+
+    /// Whether the task is running right now (Python's `running()`).
+    pub fn running(&self) -> bool {
+        self.shared.state.lock().phase == Phase::Running
+    }
+
+    /// Whether the task was cancelled (Python's `cancelled()`).
+    pub fn cancelled(&self) -> bool {
+        self.shared.state.lock().phase == Phase::Cancelled
+    }
+
+    /// Cancels the task if it has not started: it will then never run, and
+    /// its result is [`TaskError::Cancelled`]. Returns `false` when the
+    /// task is running or finished (a running task is never interrupted),
+    /// `true` when it is, or already was, cancelled. As Python's `cancel()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent::{TaskError, ThreadPoolExecutor};
+    ///
+    /// let ex = ThreadPoolExecutor::new(1);
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// let busy = ex.spawn(move || rx.recv().unwrap())?; // holds the only worker
+    /// let waiting = ex.spawn(|| "never runs")?;
+    /// assert!(waiting.cancel());
+    /// assert_eq!(waiting.result(), Err(TaskError::Cancelled));
+    /// tx.send(()).unwrap();
+    /// busy.result()?;
+    /// assert!(!busy.cancel()); // finished: too late
+    /// # Ok::<(), TaskError>(())
+    /// ```
+    pub fn cancel(&self) -> bool {
+        let mut state = self.shared.state.lock();
+        match state.phase {
+            Phase::Cancelled => true,
+            Phase::Running | Phase::Finished => false,
+            Phase::Pending => {
+                state.phase = Phase::Cancelled;
+                state.outcome = Some(Err(TaskError::Cancelled));
+                self.shared.announce(state, self);
+                true
+            }
+        }
+    }
+
+    /// Waits for the task and gives its result, or why there is none.
+    /// Can be called again (Python's `result()`); for results that are
+    /// not `Clone`, see [`into_result`](TaskHandle::into_result).
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::Panicked`] with the panic's message,
+    /// [`TaskError::Cancelled`], or [`TaskError::Broken`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if the result was already taken by awaiting this handle.
+    pub fn result(&self) -> Result<T, TaskError>
+    where
+        T: Clone,
+    {
+        self.wait_for_outcome(None, clone_outcome)
+    }
+
+    /// [`result`](TaskHandle::result), but waits at most `timeout`
+    /// (Python's `result(timeout)`). The task goes on after a timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::TimedOut`] when the task did not finish in time; the
+    /// errors of [`result`](TaskHandle::result) otherwise.
+    pub fn result_timeout(&self, timeout: Duration) -> Result<T, TaskError>
+    where
+        T: Clone,
+    {
+        self.wait_for_outcome(Some(Instant::now() + timeout), clone_outcome)
+    }
+
+    /// Waits for the task and gives its result, consuming the handle: for
+    /// results that are not `Clone`.
+    ///
+    /// # Errors
+    ///
+    /// As [`result`](TaskHandle::result).
+    ///
+    /// # Panics
+    ///
+    /// Panics if the result was already taken by awaiting this handle.
+    pub fn into_result(self) -> Result<T, TaskError> {
+        self.wait_for_outcome(None, |outcome| outcome.take().expect(TAKEN))
+    }
+
+    /// Waits for the task and gives the error it ended with, if any
+    /// (Python's `exception()`): `None` when it succeeded.
+    pub fn exception(&self) -> Option<TaskError> {
+        self.wait_for_outcome(None, |outcome| match outcome {
+            Some(Err(error)) => Some(error.clone()),
+            _ => None,
+        })
+    }
+
+    /// Waits until the task is in a final phase (or `deadline` passes),
+    /// then applies `read` to the outcome slot.
+    fn wait_for_outcome<R>(
+        &self,
+        deadline: Option<Instant>,
+        read: impl FnOnce(&mut Option<Result<T, TaskError>>) -> R,
+    ) -> R
+    where
+        R: From<TimedOut>,
+    {
+        let mut state = self.shared.state.lock();
+        while !matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+            match deadline {
+                Some(deadline) => {
+                    if self
+                        .shared
+                        .finished
+                        .wait_until(&mut state, deadline)
+                        .timed_out()
+                        && !matches!(state.phase, Phase::Finished | Phase::Cancelled)
+                    {
+                        return R::from(TimedOut);
+                    }
+                }
+                None => self.shared.finished.wait(&mut state),
+            }
+        }
+        read(&mut state.outcome)
+    }
+
+    /// Waits until the task is done or `timeout` passes; `true` if done.
+    pub(crate) fn wait_done(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.state.lock();
+        while !matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+            if self
+                .shared
+                .finished
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
+                return matches!(state.phase, Phase::Finished | Phase::Cancelled);
+            }
+        }
+        true
+    }
+
+    /// Runs `callback` with this handle once the task is done, on the
+    /// thread that finishes it; at once, on this thread, if it is already
+    /// done (Python's `add_done_callback`). A panicking callback is caught
+    /// and does not disturb the executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent::ThreadPoolExecutor;
+    ///
+    /// let ex = ThreadPoolExecutor::new(1);
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let handle = ex.spawn(|| 6 * 7)?;
+    /// handle.add_done_callback(move |done| tx.send(done.result()).unwrap());
+    /// assert_eq!(rx.recv().unwrap(), Ok(42));
+    /// # Ok::<(), concurrent::TaskError>(())
+    /// ```
+    pub fn add_done_callback(&self, callback: impl FnOnce(&TaskHandle<T>) + Send + 'static) {
+        let mut state = self.shared.state.lock();
+        if matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+            // Release the lock first: the callback may well look at this
+            // handle (done(), result()), which takes the lock again.
+            drop(state);
+            run_callback(Box::new(callback), self);
+        } else {
+            state.callbacks.push(Box::new(callback));
+        }
+    }
+
+    /// Marks the task running unless it was cancelled; `false` means the
+    /// worker must skip it (Python's `set_running_or_notify_cancel`).
+    pub(crate) fn start_running(&self) -> bool {
+        let mut state = self.shared.state.lock();
+        match state.phase {
+            Phase::Pending => {
+                state.phase = Phase::Running;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Runs `work` as this handle's task: catches a panic into
+    /// [`TaskError::Panicked`], so a failing task never kills its worker.
+    pub(crate) fn run(&self, work: impl FnOnce() -> T) {
+        if !self.start_running() {
+            return;
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(work))
+            .map_err(|panic| TaskError::Panicked(panic_message(&*panic)));
+        self.finish(outcome);
+    }
+
+    /// Records the outcome of a task that ran (or could not run) and tells
+    /// everyone waiting.
+    pub(crate) fn finish(&self, outcome: Result<T, TaskError>) {
+        let mut state = self.shared.state.lock();
+        if matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+            return;
+        }
+        state.phase = Phase::Finished;
+        state.failed = outcome.is_err();
+        state.outcome = Some(outcome);
+        self.shared.announce(state, self);
+    }
+
+    /// Registers a multi-handle waiter under `index`; `false` if the task
+    /// is already done (then nothing was registered).
+    pub(crate) fn add_waiter(&self, waiter: &Arc<Waiter>, index: usize) -> bool {
+        let mut state = self.shared.state.lock();
+        if matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+            return false;
+        }
+        state.waiters.push((Arc::clone(waiter), index));
+        true
+    }
+
+    pub(crate) fn remove_waiter(&self, waiter: &Arc<Waiter>) {
+        self.shared
+            .state
+            .lock()
+            .waiters
+            .retain(|(w, _)| !Arc::ptr_eq(w, waiter));
+    }
+
+    /// What makes two handles the same: the task state they share.
+    pub(crate) fn identity(&self) -> *const () {
+        Arc::as_ptr(&self.shared).cast()
+    }
+
+    /// Whether the task ended by panicking or breaking (not cancelled).
+    pub(crate) fn failed(&self) -> bool {
+        self.shared.state.lock().failed
+    }
+}
+
+impl<T> Shared<T> {
+    /// Called with the lock held, right after the phase became final: wakes
+    /// every kind of waiter, then runs the callbacks without the lock.
+    fn announce(&self, mut state: parking_lot::MutexGuard<'_, State<T>>, handle: &TaskHandle<T>) {
+        let callbacks = std::mem::take(&mut state.callbacks);
+        let waiters = std::mem::take(&mut state.waiters);
+        let wakers = std::mem::take(&mut state.wakers);
+        self.finished.notify_all();
+        // Nobody else's code may run while we hold the lock: a callback or
+        // a woken task that touched this handle would deadlock.
+        drop(state);
+        for (waiter, index) in waiters {
+            waiter.notify(index);
+        }
+        for waker in wakers {
+            waker.wake();
+        }
+        for callback in callbacks {
+            run_callback(callback, handle);
+        }
+    }
+}
+
+fn run_callback<T>(callback: Callback<T>, handle: &TaskHandle<T>) {
+    // As in Python, a failing callback is reported and forgotten: it must
+    // not take the worker (or the other callbacks) down with it.
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| callback(handle))) {
+        eprintln!(
+            "concurrent: a done-callback panicked: {}",
+            panic_message(&*panic)
+        );
+    }
+}
+
+/// The text of a panic payload (`panic!("...")` gives a `&str` or a
+/// `String`; anything else is named as such).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+const TAKEN: &str = "the result was already taken by awaiting the handle";
+
+fn clone_outcome<T: Clone>(outcome: &mut Option<Result<T, TaskError>>) -> Result<T, TaskError> {
+    outcome.clone().expect(TAKEN)
+}
+
+/// Marker for "the deadline passed" inside `wait_for_outcome`.
+struct TimedOut;
+
+impl<T> From<TimedOut> for Result<T, TaskError> {
+    fn from(_: TimedOut) -> Self {
+        Err(TaskError::TimedOut)
+    }
+}
+
+impl From<TimedOut> for Option<TaskError> {
+    fn from(_: TimedOut) -> Self {
+        Some(TaskError::TimedOut)
+    }
+}
+
+impl<T> std::future::Future for TaskHandle<T> {
+    type Output = Result<T, TaskError>;
+
+    /// Resolves to the task's result, which it takes out of the handle.
+    ///
+    /// # Panics
+    ///
+    /// Panics if polled again after it resolved (the `Future` contract).
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.shared.state.lock();
+        if matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+            return Poll::Ready(
+                state
+                    .outcome
+                    .take()
+                    .expect("a TaskHandle polled after it resolved"),
+            );
+        }
+        if !state.wakers.iter().any(|waker| waker.will_wake(cx.waker())) {
+            state.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> PartialEq for TaskHandle<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl<T> Eq for TaskHandle<T> {}
+
+impl<T> Hash for TaskHandle<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::ptr::hash(Arc::as_ptr(&self.shared), state);
+    }
+}
+
+impl<T> fmt::Debug for TaskHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.state.lock();
+        let phase = match state.phase {
+            Phase::Pending => "pending",
+            Phase::Running => "running",
+            Phase::Finished if state.failed => "failed",
+            Phase::Finished => "finished",
+            Phase::Cancelled => "cancelled",
+        };
+        f.debug_struct("TaskHandle").field("state", &phase).finish()
+    }
+}

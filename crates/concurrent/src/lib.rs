@@ -1,0 +1,105 @@
+//! Python's `concurrent.futures` and `queue`, done the Rust way.
+//!
+//! The lessons this project grew from teach one model: executors run tasks
+//! and hand back futures; thread-safe queues connect producers and
+//! consumers. This crate is that model in Rust, name for name, so a lesson
+//! can be followed line by line, and with the compiler's help where Python
+//! only has conventions. It knows nothing of HTTP or prices.
+//!
+//! # From Python to Rust
+//!
+//! | Python | Rust |
+//! |---|---|
+//! | `ThreadPoolExecutor(max_workers=10)` | [`ThreadPoolExecutor::new(10)`](ThreadPoolExecutor::new) |
+//! | `ThreadPoolExecutor()` (`min(32, cpu_count + 4)` workers) | [`ThreadPoolExecutor::default()`](ThreadPoolExecutor::default) |
+//! | `concurrent.futures.Executor` | the [`Executor`] trait (plus [`Shutdown`]) |
+//! | `ex.submit(fn, a, b)` | [`ex.submit(fn, (a, b))`](Executor::submit), or [`ex.spawn(move \|\| fn(a, b))`](ThreadPoolExecutor::spawn) |
+//! | `ex.map(fn, iterable)` | [`ex.map(fn, items)`](Executor::map), each item a tuple of arguments |
+//! | `ex.shutdown(wait=True, cancel_futures=False)` | [`ex.shutdown(true, false)`](Shutdown::shutdown) |
+//! | `with ThreadPoolExecutor() as ex:` | a scope: dropping the executor is `shutdown(wait=True)` |
+//! | `Future` | [`TaskHandle<T>`] |
+//! | `future.result()` / `result(timeout=t)` | [`result()`](TaskHandle::result) / [`result_timeout(t)`](TaskHandle::result_timeout) |
+//! | `future.exception()` | [`exception()`](TaskHandle::exception) |
+//! | `future.done()`, `running()`, `cancelled()`, `cancel()` | the same names |
+//! | `future.add_done_callback(fn)` | [`add_done_callback(fn)`](TaskHandle::add_done_callback) |
+//! | `await asyncio.wrap_future(future)` | `handle.await` ([`TaskHandle`] is a `std::future::Future`) |
+//! | `concurrent.futures.as_completed(fs, timeout)` | [`as_completed(handles, timeout)`](as_completed()) |
+//! | `concurrent.futures.wait(fs, timeout, return_when)` | [`wait(handles, timeout, ReturnWhen::…)`](wait()) |
+//! | `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED` | [`ReturnWhen`] |
+//! | `CancelledError`, `TimeoutError`, a task's exception, `BrokenExecutor` | [`TaskError`] |
+//! | `queue.Queue(maxsize)`, `LifoQueue`, `PriorityQueue` | [`Queue::new(maxsize)`](Queue::new), [`LifoQueue`], [`PriorityQueue`] |
+//! | `q.put(x)`, `put(x, timeout=t)`, `put_nowait(x)` | [`put`](BaseQueue::put), [`put_timeout`](BaseQueue::put_timeout), [`put_nowait`](BaseQueue::put_nowait) |
+//! | `q.get()`, `get(timeout=t)`, `get_nowait()` / `get(block=False)` | [`get`](BaseQueue::get), [`get_timeout`](BaseQueue::get_timeout), [`get_nowait`](BaseQueue::get_nowait) |
+//! | `queue.Full`, `queue.Empty`, `queue.ShutDown` | variants of [`TryPutError`], [`TryGetError`], … (a failed put gives the item back) |
+//! | `q.task_done()`, `q.join()` | [`task_done`](BaseQueue::task_done), [`join`](BaseQueue::join), [`join_timeout`](BaseQueue::join_timeout) |
+//! | `q.qsize()`, `empty()`, `full()` | the same names |
+//! | `q.shutdown(immediate=False)` (3.13) | [`shutdown(false)`](BaseQueue::shutdown) |
+//! | `queue.SimpleQueue()` | [`SimpleQueue::new()`](SimpleQueue::new) |
+//!
+//! What changes, and why:
+//!
+//! - A task's panic is its error ([`TaskError::Panicked`], with the
+//!   message); the worker thread survives it.
+//! - `submit` after shutdown is an `Err`, not an exception to remember.
+//! - `map` takes tuples, so several arguments are natural, and it keeps at
+//!   most `2 x max_workers` tasks in flight instead of submitting the whole
+//!   input at once.
+//! - A `put` that fails gives the item back; nothing is lost.
+//!
+//! # Layout
+//!
+//! - [`executor`] — the [`Executor`] and [`Shutdown`] traits, [`Call`] (a
+//!   function applied to a tuple of arguments) and [`Map`].
+//! - [`thread_pool`] — [`ThreadPoolExecutor`].
+//! - [`handle`] — [`TaskHandle`], the future of one task.
+//! - [`wait`](mod@wait) — [`as_completed`] and [`wait`](fn@wait).
+//! - [`queue`] — [`Queue`], [`LifoQueue`], [`PriorityQueue`] (their methods
+//!   are [`BaseQueue`]'s), [`SimpleQueue`].
+//! - [`error`] — [`TaskError`] and the queue errors.
+//!
+//! # Examples
+//!
+//! The lesson's producer/consumer: a queue of work, a pool of workers that
+//! drain it, a queue of results.
+//!
+//! ```
+//! use concurrent::{Queue, SimpleQueue, ThreadPoolExecutor};
+//!
+//! let work_to_do = Queue::new(0);
+//! let work_done = SimpleQueue::new();
+//! for day in 1..=31 {
+//!     work_to_do.put(day)?;
+//! }
+//! let ex = ThreadPoolExecutor::new(8);
+//! for _ in 0..8 {
+//!     let (tasks, results) = (work_to_do.clone(), work_done.clone());
+//!     ex.spawn(move || {
+//!         while let Ok(day) = tasks.get_nowait() {
+//!             results.put(day * 100);
+//!             tasks.task_done().unwrap();
+//!         }
+//!     })?;
+//! }
+//! work_to_do.join();
+//! assert_eq!(work_done.qsize(), 31);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod executor;
+pub mod handle;
+pub mod queue;
+pub mod thread_pool;
+pub mod wait;
+
+pub use error::{
+    GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TaskError, TryGetError,
+    TryPutError,
+};
+pub use executor::{Call, Executor, Map, Shutdown};
+pub use handle::TaskHandle;
+pub use queue::{BaseQueue, LifoQueue, PriorityQueue, Queue, SimpleQueue};
+pub use thread_pool::ThreadPoolExecutor;
+pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};

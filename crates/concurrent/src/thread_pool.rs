@@ -1,0 +1,271 @@
+//! [`ThreadPoolExecutor`]: tasks run on a pool of reused OS threads.
+//!
+//! The design follows CPython's `ThreadPoolExecutor`: one shared queue of
+//! work items; threads start lazily, one per `submit` that finds no idle
+//! worker, up to `max_workers`; a finished worker counts itself idle, so the
+//! next `submit` reuses it instead of starting another thread.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+
+use crate::error::TaskError;
+use crate::executor::{Call, Executor, Shutdown};
+use crate::handle::TaskHandle;
+
+/// One unit of work in the pool's queue: a task plus its handle.
+trait Job: Send {
+    /// Runs the task (unless its handle was cancelled meanwhile).
+    fn run(self: Box<Self>);
+    /// Cancels the task without running it (shutdown with `cancel_futures`).
+    fn cancel(self: Box<Self>);
+}
+
+struct TaskJob<F, T> {
+    work: F,
+    handle: TaskHandle<T>,
+}
+
+impl<F, T> Job for TaskJob<F, T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    fn run(self: Box<Self>) {
+        let TaskJob { work, handle } = *self;
+        handle.run(work);
+    }
+
+    fn cancel(self: Box<Self>) {
+        self.handle.cancel();
+    }
+}
+
+/// A pool of threads running submitted tasks (Python's
+/// `concurrent.futures.ThreadPoolExecutor`).
+///
+/// Threads start as tasks arrive, up to `max_workers`, and are reused. A
+/// task that panics does not kill its thread: the panic becomes the task's
+/// [`TaskError::Panicked`]. Dropping the pool waits for the tasks already
+/// submitted (Python's `with` block).
+///
+/// # Examples
+///
+/// The lesson's first example, `ex.submit(check_price, ...)` then
+/// `.result()`:
+///
+/// ```
+/// use concurrent::ThreadPoolExecutor;
+///
+/// fn check_price(exchange: &str, symbol: &str, date: &str) -> f64 {
+///     // ... an HTTP request in the lesson ...
+///     # let _ = (exchange, symbol, date);
+///     6421.14
+/// }
+///
+/// let ex = ThreadPoolExecutor::new(10);
+/// let handle = ex.submit(check_price, ("bitstamp", "btc", "2020-04-01"))?;
+/// println!("Price: ${}", handle.result()?);
+/// # Ok::<(), concurrent::TaskError>(())
+/// ```
+pub struct ThreadPoolExecutor {
+    max_workers: usize,
+    thread_name_prefix: String,
+    /// `None` once shut down: dropping the sender is what tells the workers,
+    /// after the queue runs dry, that no more work will come.
+    sender: Mutex<Option<Sender<Box<dyn Job>>>>,
+    receiver: Receiver<Box<dyn Job>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Workers that finished a task and are (or will shortly be) waiting
+    /// for the next: `submit` takes one instead of starting a thread.
+    idle: Arc<AtomicUsize>,
+}
+
+impl ThreadPoolExecutor {
+    /// A pool of at most `max_workers` threads (at least one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = concurrent::ThreadPoolExecutor::new(32);
+    /// assert_eq!(concurrent::Shutdown::max_workers(&ex), 32);
+    /// ```
+    pub fn new(max_workers: usize) -> ThreadPoolExecutor {
+        ThreadPoolExecutor::with_name(max_workers, "worker")
+    }
+
+    /// A pool whose threads are named `{prefix}-{n}` (Python's
+    /// `thread_name_prefix`), which shows in debuggers and panic messages.
+    pub fn with_name(max_workers: usize, prefix: &str) -> ThreadPoolExecutor {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        ThreadPoolExecutor {
+            max_workers: max_workers.max(1),
+            thread_name_prefix: prefix.to_owned(),
+            sender: Mutex::new(Some(sender)),
+            receiver,
+            workers: Mutex::new(Vec::new()),
+            idle: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Python's default size: `min(32, cpu_count + 4)`, enough threads to
+    /// keep I/O-bound tasks overlapping without starting hundreds.
+    pub fn default_max_workers() -> usize {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        32.min(cpus + 4)
+    }
+
+    /// Runs a closure on the pool: the Rust-natural form of `submit` for
+    /// work that captures its inputs.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::ShutDown`] after shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = concurrent::ThreadPoolExecutor::new(2);
+    /// let name = String::from("kraken");
+    /// let handle = ex.spawn(move || name.to_uppercase())?;
+    /// assert_eq!(handle.result()?, "KRAKEN");
+    /// # Ok::<(), concurrent::TaskError>(())
+    /// ```
+    pub fn spawn<T, F>(&self, work: F) -> Result<TaskHandle<T>, TaskError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let sender = self.sender.lock();
+        let Some(sender) = sender.as_ref() else {
+            return Err(TaskError::ShutDown);
+        };
+        let handle = TaskHandle::new_pending();
+        let job = Box::new(TaskJob {
+            work,
+            handle: handle.worker_side(),
+        });
+        sender.send(job).map_err(|_| TaskError::ShutDown)?;
+        self.adjust_thread_count();
+        Ok(handle)
+    }
+
+    /// Schedules `task(args...)` (Python's `submit(fn, *args)`).
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::ShutDown`] after shutdown.
+    pub fn submit<F, Args>(&self, task: F, args: Args) -> Result<TaskHandle<F::Output>, TaskError>
+    where
+        F: Call<Args> + Send + 'static,
+        Args: Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn(move || task.call(args))
+    }
+
+    /// Starts a thread unless an idle one will pick the new job up.
+    /// Called with the sender lock held, so two submits never both decide
+    /// to start the last allowed thread.
+    fn adjust_thread_count(&self) {
+        let took_idle = self
+            .idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| {
+                idle.checked_sub(1)
+            })
+            .is_ok();
+        if took_idle {
+            return;
+        }
+        let mut workers = self.workers.lock();
+        if workers.len() >= self.max_workers {
+            return;
+        }
+        let receiver = self.receiver.clone();
+        let idle = Arc::clone(&self.idle);
+        let name = format!("{}-{}", self.thread_name_prefix, workers.len());
+        let spawned = std::thread::Builder::new().name(name).spawn(move || {
+            // The loop ends when the pool is shut down and the queue is
+            // empty: `recv` then reports the disconnection.
+            while let Ok(job) = receiver.recv() {
+                job.run();
+                idle.fetch_add(1, Ordering::AcqRel);
+            }
+        });
+        // If the OS refuses a thread, the job still waits in the queue for
+        // the workers that exist; with none at all, the next submit retries.
+        if let Ok(worker) = spawned {
+            workers.push(worker);
+        }
+    }
+
+    /// How many threads the pool has started so far.
+    pub fn thread_count(&self) -> usize {
+        self.workers.lock().len()
+    }
+}
+
+impl Default for ThreadPoolExecutor {
+    /// A pool of [`ThreadPoolExecutor::default_max_workers`] threads.
+    fn default() -> ThreadPoolExecutor {
+        ThreadPoolExecutor::new(ThreadPoolExecutor::default_max_workers())
+    }
+}
+
+impl Shutdown for ThreadPoolExecutor {
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        let sender = self.sender.lock().take();
+        if cancel_futures {
+            while let Ok(job) = self.receiver.try_recv() {
+                job.cancel();
+            }
+        }
+        drop(sender);
+        if wait {
+            let workers = std::mem::take(&mut *self.workers.lock());
+            let me = std::thread::current().id();
+            for worker in workers {
+                // A task that shuts its own pool down cannot wait for itself.
+                if worker.thread().id() != me {
+                    let _ = worker.join();
+                }
+            }
+        }
+    }
+
+    fn max_workers(&self) -> usize {
+        self.max_workers
+    }
+}
+
+impl<F, Args> Executor<F, Args> for ThreadPoolExecutor
+where
+    F: Call<Args> + Send + 'static,
+    Args: Send + 'static,
+    F::Output: Send + 'static,
+{
+    type Output = F::Output;
+
+    fn submit(&self, task: F, args: Args) -> Result<TaskHandle<F::Output>, TaskError> {
+        ThreadPoolExecutor::submit(self, task, args)
+    }
+}
+
+impl Drop for ThreadPoolExecutor {
+    fn drop(&mut self) {
+        self.shutdown(true, false);
+    }
+}
+
+impl std::fmt::Debug for ThreadPoolExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadPoolExecutor")
+            .field("max_workers", &self.max_workers)
+            .field("threads", &self.thread_count())
+            .field("queued", &self.receiver.len())
+            .finish()
+    }
+}
