@@ -25,6 +25,8 @@ use crate::error::TaskError;
 ///
 /// Handles compare and hash by identity, so they can be the keys of a map,
 /// as in the lesson's `{ex.submit(...): exchange for exchange in EXCHANGES}`.
+/// (Clippy's `mutable_key_type` lint cannot tell that the hash ignores the
+/// task's changing state; it is safe to allow it there.)
 /// A handle is also a [`std::future::Future`], so async code can `.await`
 /// it.
 ///
@@ -111,6 +113,30 @@ impl Waiter {
 }
 
 impl<T> TaskHandle<T> {
+    /// A pending handle attached to no executor, for code that runs the
+    /// task itself and reports with [`set_result`](TaskHandle::set_result)
+    /// (Python's `Future()`, "for use by executor implementations and unit
+    /// tests").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let handle = concurrent::TaskHandle::pending();
+    /// assert!(handle.set_running_or_notify_cancel());
+    /// let worker_side = handle.clone_for_worker();
+    /// std::thread::spawn(move || worker_side.set_result(42).unwrap());
+    /// assert_eq!(handle.result(), Ok(42));
+    /// ```
+    pub fn pending() -> TaskHandle<T> {
+        TaskHandle::new_pending()
+    }
+
+    /// A second handle on the same task, for whoever will report its
+    /// outcome. (Handles are not `Clone`: one owner waits, one reports.)
+    pub fn clone_for_worker(&self) -> TaskHandle<T> {
+        self.worker_side()
+    }
+
     pub(crate) fn new_pending() -> TaskHandle<T> {
         TaskHandle {
             shared: Arc::new(Shared {
@@ -321,8 +347,9 @@ impl<T> TaskHandle<T> {
     }
 
     /// Marks the task running unless it was cancelled; `false` means the
-    /// worker must skip it (Python's `set_running_or_notify_cancel`).
-    pub(crate) fn start_running(&self) -> bool {
+    /// task must not run (Python's `set_running_or_notify_cancel`). After
+    /// `true`, [`cancel`](TaskHandle::cancel) can no longer stop it.
+    pub fn set_running_or_notify_cancel(&self) -> bool {
         let mut state = self.shared.state.lock();
         match state.phase {
             Phase::Pending => {
@@ -336,25 +363,55 @@ impl<T> TaskHandle<T> {
     /// Runs `work` as this handle's task: catches a panic into
     /// [`TaskError::Panicked`], so a failing task never kills its worker.
     pub(crate) fn run(&self, work: impl FnOnce() -> T) {
-        if !self.start_running() {
+        if !self.set_running_or_notify_cancel() {
             return;
         }
         let outcome = catch_unwind(AssertUnwindSafe(work))
             .map_err(|panic| TaskError::Panicked(panic_message(&*panic)));
-        self.finish(outcome);
+        // A running task is ours alone to finish: it cannot already be.
+        let _ = self.finish(outcome);
     }
 
-    /// Records the outcome of a task that ran (or could not run) and tells
-    /// everyone waiting.
-    pub(crate) fn finish(&self, outcome: Result<T, TaskError>) {
+    /// Reports the task's value (Python's `set_result`), waking everyone
+    /// waiting and running the callbacks.
+    ///
+    /// # Errors
+    ///
+    /// Gives the value back if the task is already done or cancelled
+    /// (Python's `InvalidStateError`).
+    pub fn set_result(&self, value: T) -> Result<(), T> {
+        match self.finish(Ok(value)) {
+            Ok(()) => Ok(()),
+            Err(Ok(value)) => Err(value),
+            Err(Err(_)) => unreachable!("finish gives back what it was given"),
+        }
+    }
+
+    /// Reports that the task failed (Python's `set_exception`).
+    ///
+    /// # Errors
+    ///
+    /// Gives the error back if the task is already done or cancelled.
+    pub fn set_exception(&self, error: TaskError) -> Result<(), TaskError> {
+        match self.finish(Err(error)) {
+            Ok(()) => Ok(()),
+            Err(Err(error)) => Err(error),
+            Err(Ok(_)) => unreachable!("finish gives back what it was given"),
+        }
+    }
+
+    /// Records the outcome of a task and tells everyone waiting; gives the
+    /// outcome back if the task already had one.
+    pub(crate) fn finish(&self, outcome: Result<T, TaskError>) -> Result<(), Result<T, TaskError>> {
         let mut state = self.shared.state.lock();
         if matches!(state.phase, Phase::Finished | Phase::Cancelled) {
-            return;
+            return Err(outcome);
         }
         state.phase = Phase::Finished;
         state.failed = outcome.is_err();
         state.outcome = Some(outcome);
         self.shared.announce(state, self);
+        Ok(())
     }
 
     /// Registers a multi-handle waiter under `index`; `false` if the task

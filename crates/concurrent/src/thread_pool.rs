@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use crate::error::TaskError;
-use crate::executor::{Call, Executor, Shutdown};
+use crate::executor::{Call, Executor, Map, Shutdown};
 use crate::handle::TaskHandle;
 
 /// One unit of work in the pool's queue: a task plus its handle.
@@ -165,6 +165,28 @@ impl ThreadPoolExecutor {
         F::Output: Send + 'static,
     {
         self.spawn(move || task.call(args))
+    }
+
+    /// Runs `task` on every item (a tuple of arguments), results in input
+    /// order, a bounded number in flight (Python's `map`); see
+    /// [`Executor::map`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = concurrent::ThreadPoolExecutor::new(4);
+    /// let squares: Vec<u64> = ex.map(|n: u64| n * n, (1..=3).map(|n| (n,))).map(Result::unwrap).collect();
+    /// assert_eq!(squares, [1, 4, 9]);
+    /// ```
+    pub fn map<'a, F, Args, I>(&'a self, task: F, items: I) -> Map<'a, Args, F::Output>
+    where
+        F: Call<Args> + Clone + Send + 'static,
+        Args: Send + 'static,
+        F::Output: Send + 'static,
+        I: IntoIterator<Item = Args>,
+        I::IntoIter: 'a,
+    {
+        Executor::map(self, task, items)
     }
 
     /// Starts a thread unless an idle one will pick the new job up.
