@@ -1,1 +1,69 @@
-fn main() {}
+//! Per-task overhead of submit + result for a trivial task, on 4 workers:
+//! our `ThreadPoolExecutor` against rayon (scope spawn) and the
+//! `threadpool` crate. Python's `ThreadPoolExecutor` is measured by
+//! `bench/python_concurrency.py`; `bench/concurrency.sh` runs both and
+//! prints the table for BENCHMARKS.md.
+//!
+//! Each iteration submits a batch of tasks and collects every result, so
+//! the time per task includes the hand-off both ways.
+
+use std::hint::black_box;
+
+use concurrent::ThreadPoolExecutor;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+const WORKERS: usize = 4;
+const BATCH: u64 = 10_000;
+
+fn submit_and_result(c: &mut Criterion) {
+    let mut group = c.benchmark_group("submit_result_4_workers");
+    group.throughput(Throughput::Elements(BATCH));
+
+    let ours = ThreadPoolExecutor::new(WORKERS);
+    group.bench_function(BenchmarkId::new("concurrent", BATCH), |b| {
+        b.iter(|| {
+            let handles: Vec<_> = (0..BATCH)
+                .map(|i| ours.spawn(move || black_box(i)).unwrap())
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.into_result().unwrap())
+                .sum::<u64>()
+        });
+    });
+
+    let rayon_pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(WORKERS)
+        .build()
+        .unwrap();
+    group.bench_function(BenchmarkId::new("rayon_scope_spawn", BATCH), |b| {
+        b.iter(|| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            rayon_pool.scope(|scope| {
+                for i in 0..BATCH {
+                    let tx = tx.clone();
+                    scope.spawn(move |_| tx.send(black_box(i)).unwrap());
+                }
+            });
+            drop(tx);
+            rx.iter().sum::<u64>()
+        });
+    });
+
+    let threadpool = threadpool::ThreadPool::new(WORKERS);
+    group.bench_function(BenchmarkId::new("threadpool", BATCH), |b| {
+        b.iter(|| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            for i in 0..BATCH {
+                let tx = tx.clone();
+                threadpool.execute(move || tx.send(black_box(i)).unwrap());
+            }
+            drop(tx);
+            rx.iter().sum::<u64>()
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, submit_and_result);
+criterion_main!(benches);

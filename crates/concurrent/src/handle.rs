@@ -362,12 +362,18 @@ impl<T> TaskHandle<T> {
 
     /// Runs `work` as this handle's task: catches a panic into
     /// [`TaskError::Panicked`], so a failing task never kills its worker.
-    pub(crate) fn run(&self, work: impl FnOnce() -> T) {
+    /// `before_publishing` runs after the work and before anyone waiting
+    /// hears of the outcome (or at once if the task was cancelled): the
+    /// pool marks the worker idle there, so a caller that submits again as
+    /// soon as it has the result finds the worker already counted as free.
+    pub(crate) fn run(&self, work: impl FnOnce() -> T, before_publishing: impl FnOnce()) {
         if !self.set_running_or_notify_cancel() {
+            before_publishing();
             return;
         }
         let outcome = catch_unwind(AssertUnwindSafe(work))
             .map_err(|panic| TaskError::Panicked(panic_message(&*panic)));
+        before_publishing();
         // A running task is ours alone to finish: it cannot already be.
         let _ = self.finish(outcome);
     }

@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::Backoff;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::{
@@ -180,6 +181,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     }
 
     fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), PutTimeoutError<T>> {
+        let backoff = Backoff::new();
         let mut state = self.shared.state.lock();
         loop {
             if state.shutdown {
@@ -188,7 +190,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
             if !state.is_full::<T, D>() {
                 break;
             }
-            if !wait(&self.shared.not_full, &mut state, deadline)
+            if !wait(&self.shared.not_full, &mut state, deadline, &backoff)
                 && state.is_full::<T, D>()
                 && !state.shutdown
             {
@@ -242,6 +244,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Result<T, GetTimeoutError> {
+        let backoff = Backoff::new();
         let mut state = self.shared.state.lock();
         loop {
             if let Some(item) = self.pop(&mut state) {
@@ -251,7 +254,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
             if state.shutdown {
                 return Err(GetTimeoutError::ShutDown);
             }
-            if !wait(&self.shared.not_empty, &mut state, deadline)
+            if !wait(&self.shared.not_empty, &mut state, deadline, &backoff)
                 && D::len(&state.items) == 0
                 && !state.shutdown
             {
@@ -400,11 +403,21 @@ impl<S> State<S> {
 /// Waits on `condition` until notified or `deadline`; `false` if the
 /// deadline passed. The caller re-checks its own condition either way
 /// (wake-ups can be spurious, and another thread may have been first).
+///
+/// The first few waits do not sleep: they release the lock and spin or
+/// yield briefly (`backoff`), because on a busy queue the item or the room
+/// usually arrives within microseconds, and putting a thread to sleep and
+/// waking it costs far more than that.
 fn wait<S>(
     condition: &Condvar,
     state: &mut MutexGuard<'_, State<S>>,
     deadline: Option<Instant>,
+    backoff: &Backoff,
 ) -> bool {
+    if !backoff.is_completed() {
+        MutexGuard::unlocked(state, || backoff.snooze());
+        return deadline.is_none_or(|deadline| Instant::now() < deadline);
+    }
     match deadline {
         Some(deadline) => !condition.wait_until(state, deadline).timed_out(),
         None => {

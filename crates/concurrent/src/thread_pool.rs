@@ -18,8 +18,9 @@ use crate::handle::TaskHandle;
 
 /// One unit of work in the pool's queue: a task plus its handle.
 trait Job: Send {
-    /// Runs the task (unless its handle was cancelled meanwhile).
-    fn run(self: Box<Self>);
+    /// Runs the task (unless its handle was cancelled meanwhile), calling
+    /// `before_publishing` just before its outcome is announced.
+    fn run(self: Box<Self>, before_publishing: &dyn Fn());
     /// Cancels the task without running it (shutdown with `cancel_futures`).
     fn cancel(self: Box<Self>);
 }
@@ -34,9 +35,9 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    fn run(self: Box<Self>) {
+    fn run(self: Box<Self>, before_publishing: &dyn Fn()) {
         let TaskJob { work, handle } = *self;
-        handle.run(work);
+        handle.run(work, before_publishing);
     }
 
     fn cancel(self: Box<Self>) {
@@ -79,9 +80,27 @@ pub struct ThreadPoolExecutor {
     sender: Mutex<Option<Sender<Box<dyn Job>>>>,
     receiver: Receiver<Box<dyn Job>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+}
+
+/// What `submit` reads to decide whether to start a thread, kept out of
+/// any lock: a busy pool pays an atomic load per task, nothing more.
+#[derive(Debug)]
+struct Counters {
+    max_workers: usize,
+    /// Threads started so far.
+    started: AtomicUsize,
     /// Workers that finished a task and are (or will shortly be) waiting
-    /// for the next: `submit` takes one instead of starting a thread.
-    idle: Arc<AtomicUsize>,
+    /// for the next: `submit` takes one instead of starting a thread. Only
+    /// kept while the pool can still grow; once it is full, nobody needs
+    /// it, and workers stop touching this shared cache line.
+    idle: AtomicUsize,
+}
+
+impl Counters {
+    fn full(&self) -> bool {
+        self.started.load(Ordering::Acquire) >= self.max_workers
+    }
 }
 
 impl ThreadPoolExecutor {
@@ -101,13 +120,18 @@ impl ThreadPoolExecutor {
     /// `thread_name_prefix`), which shows in debuggers and panic messages.
     pub fn with_name(max_workers: usize, prefix: &str) -> ThreadPoolExecutor {
         let (sender, receiver) = crossbeam_channel::unbounded();
+        let max_workers = max_workers.max(1);
         ThreadPoolExecutor {
-            max_workers: max_workers.max(1),
+            max_workers,
             thread_name_prefix: prefix.to_owned(),
             sender: Mutex::new(Some(sender)),
             receiver,
             workers: Mutex::new(Vec::new()),
-            idle: Arc::new(AtomicUsize::new(0)),
+            counters: Arc::new(Counters {
+                max_workers,
+                started: AtomicUsize::new(0),
+                idle: AtomicUsize::new(0),
+            }),
         }
     }
 
@@ -193,7 +217,11 @@ impl ThreadPoolExecutor {
     /// Called with the sender lock held, so two submits never both decide
     /// to start the last allowed thread.
     fn adjust_thread_count(&self) {
-        let took_idle = self
+        let counters = &*self.counters;
+        if counters.full() {
+            return;
+        }
+        let took_idle = counters
             .idle
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| {
                 idle.checked_sub(1)
@@ -207,20 +235,25 @@ impl ThreadPoolExecutor {
             return;
         }
         let receiver = self.receiver.clone();
-        let idle = Arc::clone(&self.idle);
+        let counters = Arc::clone(&self.counters);
         let name = format!("{}-{}", self.thread_name_prefix, workers.len());
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
             // The loop ends when the pool is shut down and the queue is
             // empty: `recv` then reports the disconnection.
+            let mark_idle = || {
+                if !counters.full() {
+                    counters.idle.fetch_add(1, Ordering::AcqRel);
+                }
+            };
             while let Ok(job) = receiver.recv() {
-                job.run();
-                idle.fetch_add(1, Ordering::AcqRel);
+                job.run(&mark_idle);
             }
         });
         // If the OS refuses a thread, the job still waits in the queue for
         // the workers that exist; with none at all, the next submit retries.
         if let Ok(worker) = spawned {
             workers.push(worker);
+            self.counters.started.fetch_add(1, Ordering::Release);
         }
     }
 
