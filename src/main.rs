@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+mod fetch;
+
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use prices::PriceTable;
@@ -34,6 +36,10 @@ struct Cli {
 enum Command {
     /// Serve the price API (the default when no subcommand is given).
     Serve(ServeArgs),
+    /// Fetch prices in bulk (the lessons' producer/consumer job): every
+    /// exchange x symbol x day, with a pool of workers, retries, progress,
+    /// and output that survives a crash (--resume).
+    Fetch(fetch::FetchArgs),
     /// Convert a SQLite price database into the text dump that the binary
     /// embeds (how crates/prices/data/prices.tsv was made).
     Import(ImportArgs),
@@ -56,6 +62,10 @@ struct ServeArgs {
     /// embedded dataset.
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// Fault injection: answer every Nth /price request with 503, to see
+    /// a client's retries at work.
+    #[arg(long, value_name = "N")]
+    fail_every: Option<std::num::NonZeroU64>,
 }
 
 #[derive(Args)]
@@ -67,7 +77,7 @@ struct ImportArgs {
     output: Option<PathBuf>,
 }
 
-fn parse_seconds(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
@@ -82,6 +92,12 @@ fn main() -> ExitCode {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Import(args)) => import(args),
+        Some(Command::Fetch(args)) => match fetch::run(args) {
+            Ok(fetch::Outcome::Complete) => Ok(()),
+            Ok(fetch::Outcome::SomeFailed) => return ExitCode::from(1),
+            Ok(fetch::Outcome::Refused) => return ExitCode::from(2),
+            Err(error) => Err(error),
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,7 +138,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let rows = table.len();
-        let config = ServerConfig { sleep: args.sleep, ..ServerConfig::default() };
+        let config = ServerConfig { sleep: args.sleep, fail_every: args.fail_every, ..ServerConfig::default() };
         let server = Server::bind(addr, table, config).await?;
         println!(
             "crypto_db: serving {rows} prices from {source} on http://{} (ready in {} ms; Ctrl-C to stop)",

@@ -54,6 +54,8 @@ struct Shared {
     /// answer at once, so Ctrl-C never has to wait out a long `--sleep`.
     stopping: watch::Receiver<bool>,
     stats: Stats,
+    /// Every Nth `/price` request fails with 503 (fault injection).
+    fail_every: Option<std::num::NonZeroU64>,
 }
 
 /// Live counters, for tests and for the curious.
@@ -61,6 +63,7 @@ struct Shared {
 pub struct Stats {
     waiting: AtomicUsize,
     peak_waiting: AtomicUsize,
+    price_requests: std::sync::atomic::AtomicU64,
 }
 
 impl Stats {
@@ -72,6 +75,11 @@ impl Stats {
     /// The most `/price` requests ever waiting at the same moment.
     pub fn peak_waiting(&self) -> usize {
         self.peak_waiting.load(Ordering::SeqCst)
+    }
+
+    /// How many `/price` requests arrived so far.
+    pub fn price_requests(&self) -> u64 {
+        self.price_requests.load(Ordering::SeqCst)
     }
 }
 
@@ -85,8 +93,23 @@ impl AppState {
                 sleep,
                 stopping,
                 stats: Stats::default(),
+                fail_every: None,
             }),
         }
+    }
+
+    /// Makes every `n`th `/price` request fail with `503`, to practise
+    /// retries against (`crypto_db --fail-every N`).
+    ///
+    /// # Panics
+    ///
+    /// Panics if called after the state was cloned (it is set up once,
+    /// before serving).
+    pub fn with_faults(mut self, fail_every: Option<std::num::NonZeroU64>) -> AppState {
+        Arc::get_mut(&mut self.inner)
+            .expect("faults are set before the state is shared")
+            .fail_every = fail_every;
+        self
     }
 
     /// The table being served.
@@ -184,7 +207,27 @@ async fn price(
             return not_found().await;
         }
     }
+    let number = state
+        .inner
+        .stats
+        .price_requests
+        .fetch_add(1, Ordering::SeqCst)
+        + 1;
     state.delay().await;
+    if state
+        .inner
+        .fail_every
+        .is_some_and(|every| number % every.get() == 0)
+    {
+        let mut response = json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "injected failure (--fail-every)",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
+        return response;
+    }
     let Ok(Path((exchange, symbol, date))) = path else {
         return json_error(
             StatusCode::BAD_REQUEST,

@@ -44,6 +44,9 @@ pub struct ServerConfig {
     pub max_head_bytes: usize,
     /// How long shutdown waits for open connections before dropping them.
     pub shutdown_grace: Duration,
+    /// Fault injection, for practising retries: every Nth `/price` request
+    /// is answered `503 Service Unavailable` (with `Retry-After: 0`).
+    pub fail_every: Option<std::num::NonZeroU64>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             max_head_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(5),
+            fail_every: None,
         }
     }
 }
@@ -98,7 +102,7 @@ impl Server {
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
         let (stop_waiting, stopping) = watch::channel(false);
-        let state = AppState::new(table, config.sleep, stopping);
+        let state = AppState::new(table, config.sleep, stopping).with_faults(config.fail_every);
         Ok(Server {
             listener,
             state,

@@ -1,0 +1,663 @@
+//! The typed API client, blocking ([`Client`]) and async ([`AsyncClient`]),
+//! with timeouts and retries.
+//!
+//! Both flavours share everything but the I/O: how URLs are built, how an
+//! answer is classified (a price, `null`, an error worth retrying or not),
+//! and how long to wait before the next try.
+
+use std::time::Duration;
+
+use prices::{Number, Price};
+use serde::Deserialize;
+
+/// Why a request failed (after its retries, where it was retried).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No connection: the server is down, the port closed, the host unknown.
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable {
+        /// The URL asked for.
+        url: String,
+        /// What the network layer said.
+        reason: String,
+    },
+    /// Connected, but no complete answer within the timeout.
+    #[error("{url}: no answer within {timeout:?}")]
+    Timeout {
+        /// The URL asked for.
+        url: String,
+        /// The limit that ran out.
+        timeout: Duration,
+    },
+    /// The server answered with an error status.
+    #[error("{url}: HTTP {status}: {message}")]
+    Status {
+        /// The URL asked for.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The server's explanation (its `{"error": ...}`), or the body.
+        message: String,
+    },
+    /// The answer is not what the API sends.
+    #[error("{url}: unexpected answer: {reason}")]
+    Decode {
+        /// The URL asked for.
+        url: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The base URL cannot be used.
+    #[error("invalid server URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// Why it is unusable.
+        reason: String,
+    },
+}
+
+impl ClientError {
+    /// Whether trying again may help: connection failures, timeouts, 5xx
+    /// and 429 (too many requests). Never a 4xx: asking again the same
+    /// wrong thing gives the same answer.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::Unreachable { .. } | ClientError::Timeout { .. } => true,
+            ClientError::Status { status, .. } => *status == 429 || *status >= 500,
+            ClientError::Decode { .. } | ClientError::InvalidUrl { .. } => false,
+        }
+    }
+}
+
+/// When to try a failed request again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries after the first (0: never retry).
+    pub retries: u32,
+    /// The first wait; it doubles at each retry.
+    pub base_delay: Duration,
+    /// The longest wait between tries (a server's `Retry-After` included).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Three retries, waiting up to 0.1, 0.2, 0.4 s (with jitter), at most 5 s.
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            retries: 3,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// How long to wait before retry number `retry` (1 for the first), or
+    /// `None` when the error is not worth retrying or the retries are
+    /// spent. `retry_after` is the server's `Retry-After`, which wins over
+    /// the backoff (capped at `max_delay`).
+    ///
+    /// The backoff is exponential with "full jitter": a random wait between
+    /// zero and the doubled delay, so that many clients failing together do
+    /// not all come back at the same instant.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use client::{ClientError, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::default();
+    /// let busy = ClientError::Status { url: "u".into(), status: 503, message: "busy".into() };
+    /// assert!(policy.delay(1, &busy, None).unwrap() <= Duration::from_millis(100));
+    /// assert_eq!(policy.delay(4, &busy, None), None); // three retries only
+    /// let wrong = ClientError::Status { url: "u".into(), status: 400, message: "bad date".into() };
+    /// assert_eq!(policy.delay(1, &wrong, None), None); // never a 4xx
+    /// ```
+    pub fn delay(
+        &self,
+        retry: u32,
+        error: &ClientError,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        if retry > self.retries || !error.is_retryable() {
+            return None;
+        }
+        if let Some(wait) = retry_after {
+            return Some(wait.min(self.max_delay));
+        }
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1 << (retry - 1).min(20))
+            .min(self.max_delay);
+        Some(ceiling.mul_f64(fastrand::f64()))
+    }
+}
+
+/// How a client reaches the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// The server, e.g. `http://127.0.0.1:8080` (no trailing slash needed).
+    pub base_url: String,
+    /// The longest wait for a connection.
+    pub connect_timeout: Duration,
+    /// The longest wait for a whole answer.
+    pub request_timeout: Duration,
+    /// When to retry.
+    pub retry: RetryPolicy,
+}
+
+impl Default for ClientConfig {
+    fn default() -> ClientConfig {
+        ClientConfig {
+            base_url: "http://127.0.0.1:8080".into(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// The default configuration for the server at `base_url`.
+    pub fn new(base_url: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            base_url: base_url.into(),
+            ..ClientConfig::default()
+        }
+    }
+
+    fn validated_base(&self) -> Result<String, ClientError> {
+        let base = self.base_url.trim_end_matches('/');
+        let invalid = |reason: &str| ClientError::InvalidUrl {
+            url: self.base_url.clone(),
+            reason: reason.into(),
+        };
+        let Some(rest) = base.strip_prefix("http://") else {
+            return Err(invalid(if base.starts_with("https://") {
+                "HTTPS is not built into this client (the API it targets is local); use http://"
+            } else {
+                "it must start with http://"
+            }));
+        };
+        if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+            return Err(invalid("expected http://HOST[:PORT]"));
+        }
+        Ok(base.to_owned())
+    }
+}
+
+/// The path of one price, each segment percent-encoded so that any name
+/// reaches the server intact.
+fn price_path(exchange: &str, symbol: &str, date: &str) -> String {
+    format!(
+        "/price/{}/{}/{}",
+        encode_segment(exchange),
+        encode_segment(symbol),
+        encode_segment(date)
+    )
+}
+
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The JSON object of a price as the API writes it; numbers are read as
+/// `serde_json::Number` so that `600` stays an INTEGER and `600.0` a REAL.
+#[derive(Deserialize)]
+struct WirePrice {
+    exchange: String,
+    symbol: String,
+    open: Option<serde_json::Number>,
+    high: Option<serde_json::Number>,
+    low: Option<serde_json::Number>,
+    close: Option<serde_json::Number>,
+    volume: Option<serde_json::Number>,
+    day: String,
+}
+
+fn number(value: Option<serde_json::Number>) -> Result<Option<Number>, String> {
+    let Some(value) = value else { return Ok(None) };
+    if let Some(n) = value.as_i64() {
+        return Ok(Some(Number::Integer(n)));
+    }
+    if value.is_f64() {
+        return Ok(value.as_f64().map(Number::Real));
+    }
+    Err(format!("{value} does not fit a 64-bit number"))
+}
+
+/// Reads the body of `GET /price/...`: a price, or `None` for `null`.
+///
+/// # Errors
+///
+/// A message saying what is wrong with the body.
+///
+/// # Examples
+///
+/// ```
+/// let price = client::parse_price(r#"{"exchange": "kraken", "symbol": "btc", "open": 600, "high": 600.0, "low": 8.6e-05, "close": 1, "volume": null, "day": "2020-01-01"}"#)?.unwrap();
+/// assert_eq!(price.open, Some(prices::Number::Integer(600)));
+/// assert_eq!(price.high, Some(prices::Number::Real(600.0)));
+/// assert_eq!(client::parse_price("null")?, None);
+/// # Ok::<(), String>(())
+/// ```
+pub fn parse_price(body: &str) -> Result<Option<Price>, String> {
+    let wire: Option<WirePrice> = serde_json::from_str(body).map_err(|error| error.to_string())?;
+    let Some(wire) = wire else { return Ok(None) };
+    Ok(Some(Price {
+        exchange: wire.exchange,
+        symbol: wire.symbol,
+        open: number(wire.open)?,
+        high: number(wire.high)?,
+        low: number(wire.low)?,
+        close: number(wire.close)?,
+        volume: number(wire.volume)?,
+        day: wire.day,
+    }))
+}
+
+fn parse_names(body: &str) -> Result<Vec<String>, String> {
+    serde_json::from_str(body).map_err(|error| error.to_string())
+}
+
+/// Turns an HTTP answer into the body, or the error it stands for.
+fn classify(url: &str, status: u16, body: String) -> Result<String, ClientError> {
+    if (200..300).contains(&status) {
+        return Ok(body);
+    }
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error: String,
+    }
+    let message = serde_json::from_str::<ErrorBody>(&body)
+        .map(|parsed| parsed.error)
+        .unwrap_or_else(|_| body.chars().take(200).collect());
+    Err(ClientError::Status {
+        url: url.to_owned(),
+        status,
+        message,
+    })
+}
+
+fn transport_error(url: &str, error: &reqwest::Error, timeout: Duration) -> ClientError {
+    if error.is_timeout() {
+        ClientError::Timeout {
+            url: url.to_owned(),
+            timeout,
+        }
+    } else {
+        // reqwest's own message is generic ("error sending request for
+        // url ..."); the innermost cause says what happened ("Connection
+        // refused (os error 111)").
+        let mut innermost: &dyn std::error::Error = error;
+        while let Some(cause) = innermost.source() {
+            innermost = cause;
+        }
+        ClientError::Unreachable {
+            url: url.to_owned(),
+            reason: innermost.to_string(),
+        }
+    }
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+}
+
+/// The blocking client: one per program is enough (it pools connections,
+/// and is cheap to clone and share between threads).
+///
+/// Do not use it inside an async runtime; use [`AsyncClient`] there.
+///
+/// # Examples
+///
+/// ```no_run
+/// let client = client::Client::new(client::ClientConfig::new("http://127.0.0.1:8080"))?;
+/// match client.check_price("bitstamp", "btc", "2020-04-01")? {
+///     Some(price) => println!("close: {}", price.close.unwrap()),
+///     None => println!("no price that day"),
+/// }
+/// # Ok::<(), client::ClientError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::blocking::Client,
+    base: String,
+    config: ClientConfig,
+}
+
+impl Client {
+    /// A client for the server of `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidUrl`] for a base URL that is not `http://HOST[:PORT]`.
+    pub fn new(config: ClientConfig) -> Result<Client, ClientError> {
+        let base = config.validated_base()?;
+        let http = reqwest::blocking::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|error| ClientError::InvalidUrl {
+                url: config.base_url.clone(),
+                reason: error.to_string(),
+            })?;
+        Ok(Client { http, base, config })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// `GET /exchanges`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`], after retries where they apply.
+    pub fn exchanges(&self) -> Result<Vec<String>, ClientError> {
+        self.get_parsed("/exchanges", parse_names)
+    }
+
+    /// `GET /symbols`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`], after retries where they apply.
+    pub fn symbols(&self) -> Result<Vec<String>, ClientError> {
+        self.get_parsed("/symbols", parse_names)
+    }
+
+    /// `GET /price/{exchange}/{symbol}/{date}`: `Ok(None)` is "no price
+    /// that day", which is not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`], after retries where they apply; a malformed date is
+    /// [`ClientError::Status`] 400 with the server's explanation.
+    pub fn check_price(
+        &self,
+        exchange: &str,
+        symbol: &str,
+        date: &str,
+    ) -> Result<Option<Price>, ClientError> {
+        self.get_parsed(&price_path(exchange, symbol, date), parse_price)
+    }
+
+    fn get_parsed<R>(
+        &self,
+        path: &str,
+        parse: fn(&str) -> Result<R, String>,
+    ) -> Result<R, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut retry = 0;
+        loop {
+            let (error, retry_after) = match self.http.get(&url).send() {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retry_after = retry_after(response.headers());
+                    let body = response.text().map_err(|error| {
+                        transport_error(&url, &error, self.config.request_timeout)
+                    });
+                    match body.and_then(|body| classify(&url, status, body)) {
+                        Ok(body) => {
+                            return parse(&body).map_err(|reason| ClientError::Decode {
+                                url: url.clone(),
+                                reason,
+                            });
+                        }
+                        Err(error) => (error, retry_after),
+                    }
+                }
+                Err(error) => (
+                    transport_error(&url, &error, self.config.request_timeout),
+                    None,
+                ),
+            };
+            retry += 1;
+            match self.config.retry.delay(retry, &error, retry_after) {
+                Some(wait) => std::thread::sleep(wait),
+                None => return Err(error),
+            }
+        }
+    }
+}
+
+/// The async client, for tokio programs: the same API as [`Client`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn run() -> Result<(), client::ClientError> {
+/// let client = client::AsyncClient::new(client::ClientConfig::default())?;
+/// let exchanges = client.exchanges().await?;
+/// let price = client.check_price(&exchanges[0], "btc", "2020-04-01").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AsyncClient {
+    http: reqwest::Client,
+    base: String,
+    config: ClientConfig,
+}
+
+impl AsyncClient {
+    /// A client for the server of `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidUrl`] for a base URL that is not `http://HOST[:PORT]`.
+    pub fn new(config: ClientConfig) -> Result<AsyncClient, ClientError> {
+        let base = config.validated_base()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|error| ClientError::InvalidUrl {
+                url: config.base_url.clone(),
+                reason: error.to_string(),
+            })?;
+        Ok(AsyncClient { http, base, config })
+    }
+
+    /// `GET /exchanges`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::exchanges`].
+    pub async fn exchanges(&self) -> Result<Vec<String>, ClientError> {
+        self.get_parsed("/exchanges", parse_names).await
+    }
+
+    /// `GET /symbols`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::symbols`].
+    pub async fn symbols(&self) -> Result<Vec<String>, ClientError> {
+        self.get_parsed("/symbols", parse_names).await
+    }
+
+    /// `GET /price/{exchange}/{symbol}/{date}`; `Ok(None)` for no price.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::check_price`].
+    pub async fn check_price(
+        &self,
+        exchange: &str,
+        symbol: &str,
+        date: &str,
+    ) -> Result<Option<Price>, ClientError> {
+        self.get_parsed(&price_path(exchange, symbol, date), parse_price)
+            .await
+    }
+
+    async fn get_parsed<R>(
+        &self,
+        path: &str,
+        parse: fn(&str) -> Result<R, String>,
+    ) -> Result<R, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut retry = 0;
+        loop {
+            let (error, retry_after) = match self.http.get(&url).send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retry_after = retry_after(response.headers());
+                    let body = response.text().await.map_err(|error| {
+                        transport_error(&url, &error, self.config.request_timeout)
+                    });
+                    match body.and_then(|body| classify(&url, status, body)) {
+                        Ok(body) => {
+                            return parse(&body).map_err(|reason| ClientError::Decode {
+                                url: url.clone(),
+                                reason,
+                            });
+                        }
+                        Err(error) => (error, retry_after),
+                    }
+                }
+                Err(error) => (
+                    transport_error(&url, &error, self.config.request_timeout),
+                    None,
+                ),
+            };
+            retry += 1;
+            match self.config.retry.delay(retry, &error, retry_after) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(error),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_percent_encoded() {
+        assert_eq!(
+            price_path("coinbase-pro", "btc", "2020-04-01"),
+            "/price/coinbase-pro/btc/2020-04-01"
+        );
+        assert_eq!(price_path("a/b", "c d", "é"), "/price/a%2Fb/c%20d/%C3%A9");
+    }
+
+    #[test]
+    fn base_urls_are_checked() {
+        assert!(
+            ClientConfig::new("http://127.0.0.1:8080/")
+                .validated_base()
+                .is_ok()
+        );
+        assert!(
+            ClientConfig::new("127.0.0.1:8080")
+                .validated_base()
+                .is_err()
+        );
+        let https = ClientConfig::new("https://example.com")
+            .validated_base()
+            .unwrap_err();
+        assert!(
+            https
+                .to_string()
+                .contains("HTTPS is not built into this client"),
+            "{https}"
+        );
+        assert!(
+            ClientConfig::new("http://host/path")
+                .validated_base()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_and_respects_its_ceiling() {
+        let policy = RetryPolicy {
+            retries: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        let error = ClientError::Timeout {
+            url: "u".into(),
+            timeout: Duration::from_secs(1),
+        };
+        for retry in 1..=10 {
+            let ceiling =
+                Duration::from_millis(100 * (1 << (retry - 1))).min(Duration::from_secs(1));
+            assert!(policy.delay(retry, &error, None).unwrap() <= ceiling);
+        }
+        assert_eq!(policy.delay(11, &error, None), None);
+        assert_eq!(
+            policy.delay(1, &error, Some(Duration::from_secs(60))),
+            Some(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn what_is_retried() {
+        let status = |status| ClientError::Status {
+            url: "u".into(),
+            status,
+            message: String::new(),
+        };
+        assert!(
+            status(500).is_retryable() && status(503).is_retryable() && status(429).is_retryable()
+        );
+        assert!(!status(400).is_retryable() && !status(404).is_retryable());
+        assert!(
+            ClientError::Unreachable {
+                url: "u".into(),
+                reason: "refused".into()
+            }
+            .is_retryable()
+        );
+        assert!(
+            !ClientError::Decode {
+                url: "u".into(),
+                reason: "bad".into()
+            }
+            .is_retryable()
+        );
+    }
+
+    #[test]
+    fn bodies_that_are_not_prices() {
+        assert!(parse_price("[1, 2]").is_err());
+        assert!(parse_price(r#"{"exchange": "k"}"#).is_err());
+        assert!(parse_price("").is_err());
+        assert!(parse_price(r#"{"exchange": "k", "symbol": "b", "open": 1e400, "high": null, "low": null, "close": null, "volume": null, "day": "d"}"#).is_err());
+    }
+
+    #[test]
+    fn error_bodies_give_the_servers_message() {
+        let error = classify(
+            "u",
+            400,
+            r#"{"error": "date \"x\" is not in YYYY-MM-DD form"}"#.into(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"u: HTTP 400: date "x" is not in YYYY-MM-DD form"#
+        );
+    }
+}

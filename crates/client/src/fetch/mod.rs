@@ -1,0 +1,394 @@
+//! The bulk fetch job: the lessons' producer/consumer (every exchange x
+//! symbol x day, a pool of workers pulling tasks off a queue) made into a
+//! tool: bounded memory, retries, progress, output that survives a crash,
+//! and `--resume`.
+//!
+//! The shape is the lesson's, on our own library:
+//!
+//! ```text
+//! producer thread --tasks--> Queue (bounded) --> N workers --results--> writer (this thread)
+//! ```
+//!
+//! The task queue is bounded (twice the workers), so a range of years
+//! never builds a huge queue in memory: the producer simply waits. Workers
+//! are threads of a [`ThreadPoolExecutor`], or tokio tasks under a
+//! concurrency limit with `Executor::Async`; both feed the same writer, so
+//! the output is identical.
+
+pub mod lesson;
+pub mod output;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use concurrent::{Queue, ThreadPoolExecutor};
+use prices::{Day, Price};
+
+use crate::api::{AsyncClient, Client, ClientConfig, ClientError};
+pub use output::Format;
+
+/// Which exchanges or symbols to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Everything the server lists.
+    All,
+    /// These names (each checked against the server's list).
+    Only(Vec<String>),
+}
+
+/// How the requests are run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutorKind {
+    /// A [`ThreadPoolExecutor`] of `workers` threads, as in the lesson.
+    Threads,
+    /// Worker processes: needs the process pool, which is not built yet.
+    Processes,
+    /// tokio tasks, at most `workers` requests at a time.
+    Async,
+}
+
+/// Everything `crypto_db fetch` is asked to do.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// The server and how to talk to it.
+    pub client: ClientConfig,
+    /// Which exchanges.
+    pub exchanges: Selection,
+    /// Which symbols.
+    pub symbols: Selection,
+    /// The first day.
+    pub start: Day,
+    /// The last day (included).
+    pub end: Day,
+    /// How many requests at a time.
+    pub workers: usize,
+    /// How they are run.
+    pub executor: ExecutorKind,
+    /// Where the records go; `None` collects them for the caller to print.
+    pub output: Option<PathBuf>,
+    /// Keep the records already in `output` and fetch only the rest.
+    pub resume: bool,
+}
+
+impl FetchOptions {
+    /// The lesson's job: every exchange and symbol of the server at
+    /// `base_url`, March 2020, 32 workers on threads.
+    pub fn lesson(base_url: &str) -> FetchOptions {
+        FetchOptions {
+            client: ClientConfig::new(base_url),
+            exchanges: Selection::All,
+            symbols: Selection::All,
+            start: Day::parse("2020-03-01").expect("a valid day"),
+            end: Day::parse("2020-03-31").expect("a valid day"),
+            workers: 32,
+            executor: ExecutorKind::Threads,
+            output: None,
+            resume: false,
+        }
+    }
+}
+
+/// One price to fetch.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Task {
+    /// The exchange.
+    pub exchange: String,
+    /// The symbol.
+    pub symbol: String,
+    /// The day.
+    pub day: Day,
+}
+
+/// One fetched price: the task, and the price or `None` (no price that day).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// What was asked.
+    pub task: Task,
+    /// What the server answered.
+    pub price: Option<Price>,
+}
+
+/// Why the job could not run (nothing, or nothing more, was fetched).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The request itself is wrong (an unknown exchange, start after end,
+    /// a bad output name): the user must change it.
+    #[error("{0}")]
+    Input(String),
+    /// The server could not be asked for its lists.
+    #[error("{0}")]
+    Server(#[from] ClientError),
+    /// The output cannot be written (or read, for `--resume`).
+    #[error("{0}")]
+    Output(String),
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct FetchReport {
+    /// Every record, sorted by (exchange, symbol, day): those kept from an
+    /// earlier run and those fetched now.
+    pub records: Vec<Record>,
+    /// How many tasks were fetched in this run.
+    pub fetched: usize,
+    /// How many records were kept from an earlier run (`--resume`).
+    pub resumed: usize,
+    /// Tasks that still failed after their retries, with why.
+    pub failures: Vec<(Task, ClientError)>,
+}
+
+/// Hears of the job's progress (a progress bar, a log, a test).
+pub trait Progress: Sync {
+    /// The job starts with `total` tasks to fetch.
+    fn start(&self, total: usize) {
+        let _ = total;
+    }
+    /// One task ended; `failed` if it failed after its retries.
+    fn advance(&self, failed: bool) {
+        let _ = failed;
+    }
+}
+
+/// No progress reporting.
+pub struct Silent;
+
+impl Progress for Silent {}
+
+/// Every task of the job, in the lesson's order (exchange, then day, then
+/// symbol), after checking the names against the server's lists.
+///
+/// # Errors
+///
+/// [`FetchError::Input`] for an unknown name or an empty range,
+/// [`FetchError::Server`] if the server cannot be asked.
+pub fn plan(client: &Client, options: &FetchOptions) -> Result<Vec<Task>, FetchError> {
+    if options.start > options.end {
+        return Err(FetchError::Input(format!(
+            "--start {} is after --end {}",
+            options.start, options.end
+        )));
+    }
+    let exchanges = resolve("exchange", &options.exchanges, || client.exchanges())?;
+    let symbols = resolve("symbol", &options.symbols, || client.symbols())?;
+    let days: Vec<Day> = options.start.through(options.end).collect();
+    let mut tasks = Vec::with_capacity(exchanges.len() * symbols.len() * days.len());
+    for exchange in &exchanges {
+        for day in &days {
+            for symbol in &symbols {
+                tasks.push(Task {
+                    exchange: exchange.clone(),
+                    symbol: symbol.clone(),
+                    day: *day,
+                });
+            }
+        }
+    }
+    Ok(tasks)
+}
+
+fn resolve(
+    what: &str,
+    selection: &Selection,
+    known: impl FnOnce() -> Result<Vec<String>, ClientError>,
+) -> Result<Vec<String>, FetchError> {
+    let known = known()?;
+    match selection {
+        Selection::All => Ok(known),
+        Selection::Only(names) => {
+            let unknown: Vec<&str> = names
+                .iter()
+                .filter(|n| !known.contains(n))
+                .map(String::as_str)
+                .collect();
+            if unknown.is_empty() {
+                Ok(names.clone())
+            } else {
+                Err(FetchError::Input(format!(
+                    "unknown {what}{} {}; the server has: {}",
+                    if unknown.len() > 1 { "s" } else { "" },
+                    unknown.join(", "),
+                    known.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+/// Runs the whole job: plans it, keeps what `--resume` finds, fetches the
+/// rest, writes the output, and reports.
+///
+/// # Errors
+///
+/// [`FetchError`] when the job cannot run at all. Tasks that fail one by
+/// one do not stop it: they are listed in [`FetchReport::failures`].
+pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchReport, FetchError> {
+    if options.executor == ExecutorKind::Processes {
+        return Err(FetchError::Input(
+            "--executor processes is not available yet: the process pool is still being built; use threads or async"
+                .into(),
+        ));
+    }
+    let format = options.output.as_deref().map(Format::of).transpose()?;
+    let client = Client::new(options.client.clone())?;
+    let mut tasks = plan(&client, options)?;
+
+    let mut kept = Vec::new();
+    if let (Some(path), Some(format), true) = (&options.output, format, options.resume) {
+        let wanted: HashSet<&Task> = tasks.iter().collect();
+        let mut seen = HashSet::new();
+        for record in output::read_existing(path, format)? {
+            // Only records of this job, each once.
+            if wanted.contains(&record.task) && seen.insert(record.task.clone()) {
+                kept.push(record);
+            }
+        }
+        tasks.retain(|task| !seen.contains(task));
+    }
+    let mut appender = match (&options.output, format) {
+        (Some(path), Some(format)) => Some(output::Appender::start(path, format, &kept)?),
+        _ => None,
+    };
+
+    let mut report = FetchReport {
+        resumed: kept.len(),
+        ..FetchReport::default()
+    };
+    let mut records = kept;
+    progress.start(tasks.len());
+    let total = tasks.len();
+    let (results_tx, results) =
+        crossbeam_channel::unbounded::<(Task, Result<Option<Price>, ClientError>)>();
+    let workers = options.workers.max(1);
+
+    std::thread::scope(|scope| -> Result<(), FetchError> {
+        let fetching = match options.executor {
+            ExecutorKind::Async => {
+                scope.spawn(move || fetch_async(options, tasks, workers, results_tx))
+            }
+            _ => scope.spawn(move || fetch_with_threads(client, tasks, workers, results_tx)),
+        };
+        // The writer: this thread, so output order is one place's concern.
+        // Should writing fail (a full disk), returning drops `results`, and
+        // the workers, finding nobody listening, stop.
+        let results = results;
+        for (task, result) in results.iter().take(total) {
+            match result {
+                Ok(price) => {
+                    let record = Record { task, price };
+                    if let Some(appender) = appender.as_mut() {
+                        appender.append(&record)?;
+                    }
+                    records.push(record);
+                    report.fetched += 1;
+                    progress.advance(false);
+                }
+                Err(error) => {
+                    report.failures.push((task, error));
+                    progress.advance(true);
+                }
+            }
+        }
+        fetching
+            .join()
+            .map_err(|_| FetchError::Output("a fetch worker panicked".into()))?
+    })?;
+
+    records.sort_by(|a, b| a.task.cmp(&b.task));
+    report.failures.sort_by(|a, b| a.0.cmp(&b.0));
+    if let (Some(path), Some(format)) = (&options.output, format) {
+        output::finish(path, format, &records)?;
+    }
+    report.records = records;
+    Ok(report)
+}
+
+type ResultSender = crossbeam_channel::Sender<(Task, Result<Option<Price>, ClientError>)>;
+
+/// The lesson's producer/consumer on threads: a producer fills a bounded
+/// queue, `workers` threads of a pool drain it.
+fn fetch_with_threads(
+    client: Client,
+    tasks: Vec<Task>,
+    workers: usize,
+    results: ResultSender,
+) -> Result<(), FetchError> {
+    // Twice the workers: enough that no worker waits for the producer,
+    // little enough that memory does not grow with the date range.
+    let queue: Queue<Task> = Queue::new(2 * workers);
+    let pool = ThreadPoolExecutor::with_name(workers, "fetch");
+    let client = Arc::new(client);
+    for _ in 0..workers {
+        let (queue, client, results) = (queue.clone(), Arc::clone(&client), results.clone());
+        pool.spawn(move || {
+            // `get` fails once the queue is shut down and drained: the
+            // producer's way of saying "no more work".
+            while let Ok(task) = queue.get() {
+                let result =
+                    client.check_price(&task.exchange, &task.symbol, &task.day.to_string());
+                if results.send((task, result)).is_err() {
+                    // The writer gave up: stop everyone, producer included.
+                    queue.shutdown(true);
+                    break;
+                }
+                let _ = queue.task_done();
+            }
+        })
+        .map_err(|error| FetchError::Output(format!("cannot start the workers: {error}")))?;
+    }
+    for task in tasks {
+        if queue.put(task).is_err() {
+            break;
+        }
+    }
+    queue.shutdown(false);
+    // Dropping the pool waits for the workers (Python's `with` block).
+    drop(pool);
+    Ok(())
+}
+
+/// The same job as tokio tasks: at most `workers` requests in flight.
+fn fetch_async(
+    options: &FetchOptions,
+    tasks: Vec<Task>,
+    workers: usize,
+    results: ResultSender,
+) -> Result<(), FetchError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| FetchError::Output(format!("cannot start the async runtime: {error}")))?;
+    let client = AsyncClient::new(options.client.clone())?;
+    runtime.block_on(async move {
+        let limit = Arc::new(tokio::sync::Semaphore::new(workers));
+        let writer_gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut running = tokio::task::JoinSet::new();
+        for task in tasks {
+            if writer_gone.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            // Waiting for a permit is the async form of the bounded queue:
+            // tasks are not even created until a slot is free.
+            let permit = Arc::clone(&limit)
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let (client, results, writer_gone) =
+                (client.clone(), results.clone(), Arc::clone(&writer_gone));
+            running.spawn(async move {
+                let result = client
+                    .check_price(&task.exchange, &task.symbol, &task.day.to_string())
+                    .await;
+                if results.send((task, result)).is_err() {
+                    writer_gone.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                drop(permit);
+            });
+            // Reap finished tasks as we go, so the set stays small.
+            while running.try_join_next().is_some() {}
+        }
+        while running.join_next().await.is_some() {}
+    });
+    Ok(())
+}

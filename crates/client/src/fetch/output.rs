@@ -1,0 +1,439 @@
+//! Where fetched prices go: CSV, JSON Lines or JSON files, written so that
+//! nothing is lost if the run dies, and read back for `--resume`.
+//!
+//! Every record is appended and flushed as it arrives, so a file cut short
+//! by a crash is valid up to its last complete line. When the run ends,
+//! the file is rewritten sorted by (exchange, symbol, day), through a
+//! temporary file and a rename, so that it is never half-written. A JSON
+//! array cannot be valid while it grows, so for `.json` the arriving
+//! records go to a journal beside it (`FILE.partial.jsonl`) until the end.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use prices::{Day, Number};
+use serde::Deserialize;
+
+use super::{FetchError, Record, Task};
+
+/// The file formats, chosen by the output's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `.csv`: a header, then `exchange,symbol,day,open,high,low,close,volume`.
+    Csv,
+    /// `.jsonl`: one JSON object per line.
+    JsonLines,
+    /// `.json`: one JSON array.
+    Json,
+}
+
+const CSV_HEADER: &str = "exchange,symbol,day,open,high,low,close,volume";
+
+impl Format {
+    /// The format for `path`, from its extension.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Input`] for any other extension.
+    pub fn of(path: &Path) -> Result<Format, FetchError> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("csv") => Ok(Format::Csv),
+            Some("jsonl") => Ok(Format::JsonLines),
+            Some("json") => Ok(Format::Json),
+            _ => Err(FetchError::Input(format!(
+                "{}: the output's extension must be .csv, .jsonl or .json",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// One record as a line of its format (no line break).
+pub(crate) fn line(format: Format, record: &Record) -> String {
+    let numbers: [Option<Number>; 5] = record
+        .price
+        .as_ref()
+        .map_or([None; 5], prices::Price::numbers);
+    let mut out = String::with_capacity(160);
+    match format {
+        Format::Csv => {
+            for text in [&record.task.exchange, &record.task.symbol] {
+                csv_field(&mut out, text);
+                out.push(',');
+            }
+            out.push_str(&record.task.day.to_string());
+            for number in numbers {
+                out.push(',');
+                if let Some(number) = number {
+                    number.write_json(&mut out);
+                }
+            }
+        }
+        Format::JsonLines | Format::Json => {
+            out.push_str("{\"exchange\": ");
+            prices::pyjson::write_str(&mut out, &record.task.exchange);
+            out.push_str(", \"symbol\": ");
+            prices::pyjson::write_str(&mut out, &record.task.symbol);
+            out.push_str(", \"day\": \"");
+            out.push_str(&record.task.day.to_string());
+            out.push('"');
+            for (name, number) in prices::model::NUMERIC_COLUMNS.iter().zip(numbers) {
+                out.push_str(", \"");
+                out.push_str(name);
+                out.push_str("\": ");
+                match number {
+                    Some(number) => number.write_json(&mut out),
+                    None => out.push_str("null"),
+                }
+            }
+            out.push('}');
+        }
+    }
+    out
+}
+
+fn csv_field(out: &mut String, text: &str) {
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(text);
+    }
+}
+
+/// Splits one CSV line into fields (quotes as written by [`csv_field`]).
+fn csv_fields(line: &str) -> Option<Vec<String>> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (false, ',') => fields.push(std::mem::take(&mut field)),
+            (false, '"') if field.is_empty() => quoted = true,
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (_, c) => field.push(c),
+        }
+    }
+    if quoted {
+        return None;
+    }
+    fields.push(field);
+    Some(fields)
+}
+
+/// A record read back from a line, or `None` if the line is not one (for
+/// example the last line of a file cut short).
+fn parse_line(format: Format, line: &str) -> Option<Record> {
+    match format {
+        Format::Csv => {
+            let fields = csv_fields(line)?;
+            let [exchange, symbol, day, numbers @ ..] = fields.as_slice() else {
+                return None;
+            };
+            if numbers.len() != 5 {
+                return None;
+            }
+            let mut parsed = [None; 5];
+            for (slot, text) in parsed.iter_mut().zip(numbers) {
+                if !text.is_empty() {
+                    *slot = Some(Number::parse(text)?);
+                }
+            }
+            Some(record(
+                exchange.clone(),
+                symbol.clone(),
+                Day::parse(day).ok()?,
+                parsed,
+            ))
+        }
+        Format::JsonLines | Format::Json => {
+            #[derive(Deserialize)]
+            struct Line {
+                exchange: String,
+                symbol: String,
+                day: String,
+                open: Option<serde_json::Number>,
+                high: Option<serde_json::Number>,
+                low: Option<serde_json::Number>,
+                close: Option<serde_json::Number>,
+                volume: Option<serde_json::Number>,
+            }
+            let line: Line = serde_json::from_str(line.trim().trim_end_matches(',')).ok()?;
+            let number = |n: Option<serde_json::Number>| -> Option<Option<Number>> {
+                match n {
+                    None => Some(None),
+                    Some(n) => n
+                        .as_i64()
+                        .map(Number::Integer)
+                        .or_else(|| n.as_f64().map(Number::Real))
+                        .map(Some),
+                }
+            };
+            let numbers = [
+                number(line.open)?,
+                number(line.high)?,
+                number(line.low)?,
+                number(line.close)?,
+                number(line.volume)?,
+            ];
+            Some(record(
+                line.exchange,
+                line.symbol,
+                Day::parse(&line.day).ok()?,
+                numbers,
+            ))
+        }
+    }
+}
+
+fn record(exchange: String, symbol: String, day: Day, numbers: [Option<Number>; 5]) -> Record {
+    // A row with no numbers at all is how "no price that day" is written.
+    let price = numbers.iter().any(Option::is_some).then(|| {
+        let [open, high, low, close, volume] = numbers;
+        prices::Price {
+            exchange: exchange.clone(),
+            symbol: symbol.clone(),
+            open,
+            high,
+            low,
+            close,
+            volume,
+            day: day.to_string(),
+        }
+    });
+    Record {
+        task: Task {
+            exchange,
+            symbol,
+            day,
+        },
+        price,
+    }
+}
+
+/// Reads the records of an earlier run at `path` (and its journal), for
+/// `--resume`. Lines that are not complete records are skipped: a crash
+/// can cut the last one short.
+///
+/// # Errors
+///
+/// [`FetchError::Output`] if the file exists but cannot be read.
+pub fn read_existing(path: &Path, format: Format) -> Result<Vec<Record>, FetchError> {
+    let mut records = Vec::new();
+    let mut sources = vec![(path.to_owned(), format)];
+    if format == Format::Json {
+        sources.push((journal_path(path), Format::JsonLines));
+    }
+    for (source, format) in sources {
+        let text = match fs::read_to_string(&source) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                return Err(FetchError::Output(format!(
+                    "cannot read {}: {error}",
+                    source.display()
+                )));
+            }
+        };
+        records.extend(text.lines().filter_map(|line| parse_line(format, line)));
+    }
+    Ok(records)
+}
+
+/// The journal of a `.json` output: records as they arrive, until the end.
+pub fn journal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial.jsonl");
+    PathBuf::from(name)
+}
+
+/// Appends records as they arrive, each flushed at once.
+pub struct Appender {
+    file: BufWriter<File>,
+    format: Format,
+    path: PathBuf,
+}
+
+impl Appender {
+    /// Starts the output of a run: writes `kept` records (those of an
+    /// earlier run, for `--resume`, or none) to a fresh file, then appends.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Output`] if the file cannot be created or written,
+    /// before any request is made.
+    pub fn start(path: &Path, format: Format, kept: &[Record]) -> Result<Appender, FetchError> {
+        let (target, target_format) = match format {
+            Format::Json => (journal_path(path), Format::JsonLines),
+            other => (path.to_owned(), other),
+        };
+        let cannot = |error: std::io::Error| {
+            FetchError::Output(format!("cannot write {}: {error}", target.display()))
+        };
+        // Rewrite what is kept, dropping any half-written last line.
+        write_atomically(&target, target_format, kept, false).map_err(cannot)?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&target)
+            .map_err(cannot)?;
+        Ok(Appender {
+            file: BufWriter::new(file),
+            format: target_format,
+            path: target,
+        })
+    }
+
+    /// Appends one record and flushes it to the operating system.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Output`] when the write fails (a full disk, say).
+    pub fn append(&mut self, record: &Record) -> Result<(), FetchError> {
+        let mut text = line(self.format, record);
+        text.push('\n');
+        self.file
+            .write_all(text.as_bytes())
+            .and_then(|()| self.file.flush())
+            .map_err(|error| {
+                FetchError::Output(format!("cannot write {}: {error}", self.path.display()))
+            })
+    }
+}
+
+/// Writes the final, sorted output through a temporary file and a rename,
+/// and removes the `.json` journal.
+///
+/// # Errors
+///
+/// [`FetchError::Output`] when writing fails; the records appended so far
+/// are then still in the file (or the journal).
+pub fn finish(path: &Path, format: Format, records: &[Record]) -> Result<(), FetchError> {
+    write_atomically(path, format, records, true)
+        .map_err(|error| FetchError::Output(format!("cannot write {}: {error}", path.display())))?;
+    if format == Format::Json {
+        let _ = fs::remove_file(journal_path(path));
+    }
+    Ok(())
+}
+
+fn write_atomically(
+    path: &Path,
+    format: Format,
+    records: &[Record],
+    sync: bool,
+) -> std::io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    {
+        let mut out = BufWriter::new(File::create(&temporary)?);
+        match format {
+            Format::Csv => writeln!(out, "{CSV_HEADER}")?,
+            Format::Json => writeln!(out, "[")?,
+            Format::JsonLines => {}
+        }
+        for (i, record) in records.iter().enumerate() {
+            let separator = if format == Format::Json && i + 1 < records.len() {
+                ","
+            } else {
+                ""
+            };
+            writeln!(out, "{}{separator}", line(format, record))?;
+        }
+        if format == Format::Json {
+            writeln!(out, "]")?;
+        }
+        let file = out
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
+        if sync {
+            file.sync_all()?;
+        }
+    }
+    fs::rename(&temporary, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(price: bool) -> Record {
+        let day = Day::parse("2020-03-01").unwrap();
+        record(
+            "coinbase-pro".into(),
+            "btc".into(),
+            day,
+            if price {
+                [
+                    Some(Number::Integer(600)),
+                    Some(Number::Real(600.0)),
+                    Some(Number::Real(8.6e-05)),
+                    None,
+                    Some(Number::Real(1e16)),
+                ]
+            } else {
+                [None; 5]
+            },
+        )
+    }
+
+    #[test]
+    fn every_format_reads_back_what_it_wrote() {
+        for format in [Format::Csv, Format::JsonLines, Format::Json] {
+            for price in [true, false] {
+                let written = sample(price);
+                let text = line(format, &written);
+                assert_eq!(
+                    parse_line(format, &text),
+                    Some(written),
+                    "{format:?}: {text}"
+                );
+            }
+        }
+        assert_eq!(
+            line(Format::Csv, &sample(true)),
+            "coinbase-pro,btc,2020-03-01,600,600.0,8.6e-05,,1e+16"
+        );
+        assert_eq!(
+            line(Format::Csv, &sample(false)),
+            "coinbase-pro,btc,2020-03-01,,,,,"
+        );
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let mut tricky = sample(false);
+        tricky.task.exchange = "a,\"b\"".into();
+        let text = line(Format::Csv, &tricky);
+        assert_eq!(text, "\"a,\"\"b\"\"\",btc,2020-03-01,,,,,");
+        assert_eq!(parse_line(Format::Csv, &text), Some(tricky));
+    }
+
+    #[test]
+    fn cut_lines_are_not_records() {
+        let full = line(Format::Csv, &sample(true));
+        assert_eq!(parse_line(Format::Csv, &full[..full.len() - 12]), None);
+        let json = line(Format::JsonLines, &sample(true));
+        assert_eq!(parse_line(Format::JsonLines, &json[..json.len() - 3]), None);
+        assert_eq!(parse_line(Format::Csv, CSV_HEADER), None);
+    }
+
+    #[test]
+    fn formats_come_from_the_extension() {
+        assert_eq!(Format::of(Path::new("a.CSV")).unwrap(), Format::Csv);
+        assert_eq!(Format::of(Path::new("a.jsonl")).unwrap(), Format::JsonLines);
+        assert!(Format::of(Path::new("a.txt")).is_err());
+    }
+}

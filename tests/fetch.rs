@@ -1,0 +1,405 @@
+//! `crypto_db fetch` end to end: the real binary (or the fetch job) against
+//! our server on an ephemeral port.
+
+mod support;
+
+use std::collections::HashSet;
+use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use client::fetch::{self, ExecutorKind, FetchOptions, Record, Silent};
+use prices::PriceTable;
+use server::ServerConfig;
+use support::start_server;
+
+const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("crypto-db-fetch-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn fetch_cmd(url: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("fetch")
+        .args(["--url", url])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// What the lesson's job must find: every exchange x symbol x day of March
+/// 2020, with the dataset's price or none, sorted.
+fn expected_lesson_records() -> Vec<Record> {
+    let table = PriceTable::embedded().unwrap();
+    let exchanges: Vec<String> = serde_list(table.exchanges_json());
+    let symbols: Vec<String> = serde_list(table.symbols_json());
+    let first = prices::Day::parse("2020-03-01").unwrap();
+    let last = prices::Day::parse("2020-03-31").unwrap();
+    let mut records = Vec::new();
+    for exchange in &exchanges {
+        for symbol in &symbols {
+            for day in first.through(last) {
+                let price = table
+                    .get(exchange, symbol, &day.to_string())
+                    .map(|row| row.to_owned());
+                records.push(Record {
+                    task: fetch::Task {
+                        exchange: exchange.clone(),
+                        symbol: symbol.clone(),
+                        day,
+                    },
+                    price,
+                });
+            }
+        }
+    }
+    records
+}
+
+fn serde_list(json: &str) -> Vec<String> {
+    json.trim_matches(['[', ']'])
+        .split(", ")
+        .map(|s| s.trim_matches('"').to_owned())
+        .collect()
+}
+
+#[test]
+fn the_lessons_job_gives_the_right_rows_with_every_executor() {
+    let server = start_server(ServerConfig::default());
+    let expected = expected_lesson_records();
+    assert_eq!(expected.len(), 1116);
+    for executor in [ExecutorKind::Threads, ExecutorKind::Async] {
+        let options = FetchOptions {
+            executor,
+            ..FetchOptions::lesson(&server.url())
+        };
+        let report = fetch::run(&options, &Silent).unwrap();
+        assert!(
+            report.failures.is_empty(),
+            "{executor:?}: {:?}",
+            report.failures
+        );
+        assert_eq!(report.fetched, 1116);
+        assert_eq!(report.records, expected, "{executor:?}");
+    }
+}
+
+#[test]
+fn every_executor_writes_the_same_bytes_in_every_format() {
+    let server = start_server(ServerConfig::default());
+    let dir = scratch("formats");
+    for extension in ["csv", "jsonl", "json"] {
+        let mut outputs = Vec::new();
+        for executor in ["threads", "async"] {
+            let path = dir.join(format!("{executor}.{extension}"));
+            let output = fetch_cmd(
+                &server.url(),
+                &["--executor", executor, "-o", path.to_str().unwrap()],
+            );
+            assert!(
+                output.status.success(),
+                "{executor} {extension}: {}",
+                stderr(&output)
+            );
+            outputs.push(std::fs::read(&path).unwrap());
+        }
+        assert_eq!(outputs[0], outputs[1], "{extension}");
+        let text = String::from_utf8(outputs.swap_remove(0)).unwrap();
+        match extension {
+            "csv" => {
+                assert_eq!(text.lines().count(), 1117);
+                assert_eq!(
+                    text.lines().next(),
+                    Some("exchange,symbol,day,open,high,low,close,volume")
+                );
+                assert!(
+                    text.contains("\nbitstamp,btc,2020-03-10,"),
+                    "{}",
+                    &text[..300]
+                );
+            }
+            "jsonl" => assert_eq!(text.lines().count(), 1116),
+            _ => {
+                assert!(text.starts_with("[\n") && text.ends_with("]\n"));
+                assert!(
+                    !dir.join("threads.json.partial.jsonl").exists(),
+                    "the journal is removed"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn stdout_shows_the_table_and_the_lessons_lines() {
+    let server = start_server(ServerConfig::default());
+    let output = fetch_cmd(
+        &server.url(),
+        &[
+            "--exchanges",
+            "bitstamp",
+            "--symbols",
+            "btc",
+            "--start",
+            "2020-03-10",
+            "--end",
+            "2020-03-10",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("exchange  symbol  day"), "{text}");
+    assert!(
+        lines[1].starts_with("bitstamp  btc     2020-03-10"),
+        "{text}"
+    );
+    assert_eq!(
+        lines[3],
+        "Bitstamp             price of  BTC  on 2020-03-10 was: $  7936.25"
+    );
+}
+
+#[test]
+fn with_sleep_the_requests_overlap_but_never_exceed_the_workers() {
+    // Shown on the server: how many requests waited at once.
+    let server = start_server(ServerConfig {
+        sleep: Duration::from_millis(20),
+        ..ServerConfig::default()
+    });
+    for (executor, workers) in [(ExecutorKind::Threads, 8), (ExecutorKind::Async, 16)] {
+        let options = FetchOptions {
+            executor,
+            workers,
+            exchanges: fetch::Selection::Only(vec!["bitstamp".into(), "kraken".into()]),
+            ..FetchOptions::lesson(&server.url())
+        };
+        let report = fetch::run(&options, &Silent).unwrap();
+        assert_eq!(report.records.len(), 2 * 3 * 31);
+        let peak = server.stats().peak_waiting();
+        assert!(peak > 1, "{executor:?}: requests never overlapped");
+        assert!(
+            peak <= 16,
+            "{executor:?}: {peak} requests at once, more than the workers"
+        );
+    }
+}
+
+#[test]
+fn retries_get_through_a_failing_server() {
+    // Every 3rd request fails with 503: retries make the result complete.
+    let server = start_server(ServerConfig {
+        fail_every: NonZeroU64::new(3),
+        ..ServerConfig::default()
+    });
+    for executor in [ExecutorKind::Threads, ExecutorKind::Async] {
+        let mut options = FetchOptions {
+            executor,
+            ..FetchOptions::lesson(&server.url())
+        };
+        options.client.retry.base_delay = Duration::from_millis(1);
+        options.client.retry.retries = 10;
+        let report = fetch::run(&options, &Silent).unwrap();
+        assert!(report.failures.is_empty(), "{:?}", report.failures.first());
+        assert_eq!(report.records, expected_lesson_records());
+    }
+    assert!(
+        server.stats().price_requests() > 2 * 1116,
+        "failed requests were retried"
+    );
+}
+
+#[test]
+fn failures_are_reported_the_rest_kept_and_resume_completes() {
+    let failing = start_server(ServerConfig {
+        fail_every: NonZeroU64::new(5),
+        ..ServerConfig::default()
+    });
+    let dir = scratch("failures");
+    let path = dir.join("march.csv");
+    let path_arg = path.to_str().unwrap();
+    let output = fetch_cmd(&failing.url(), &["--retries", "0", "-o", path_arg]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("prices failed after 0 retries (everything else is kept)"),
+        "{message}"
+    );
+    assert!(message.contains("HTTP 503: injected failure"), "{message}");
+    let kept = std::fs::read_to_string(&path).unwrap().lines().count() - 1;
+    assert!(kept > 800 && kept < 1116, "{kept} kept");
+
+    let healthy = start_server(ServerConfig::default());
+    let output = fetch_cmd(&healthy.url(), &["--resume", "-o", path_arg]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains(&format!(
+        "{} prices fetched, {kept} kept from the earlier run, 0 failed",
+        1116 - kept
+    )));
+    assert_complete_and_sorted(&path, &healthy.url(), &dir);
+}
+
+/// The file equals a clean run's: every row once, sorted.
+fn assert_complete_and_sorted(path: &Path, url: &str, dir: &Path) {
+    let clean = dir.join("clean.csv");
+    let output = fetch_cmd(url, &["-o", clean.to_str().unwrap()]);
+    assert!(output.status.success());
+    let got = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(
+        lines.iter().collect::<HashSet<_>>().len(),
+        lines.len(),
+        "no duplicates"
+    );
+    assert_eq!(got, std::fs::read_to_string(&clean).unwrap());
+}
+
+#[test]
+fn a_killed_fetch_resumes_to_a_complete_file() {
+    let slow = start_server(ServerConfig {
+        sleep: Duration::from_millis(10),
+        ..ServerConfig::default()
+    });
+    let dir = scratch("killed");
+    let path = dir.join("march.jsonl");
+    let mut child = Command::new(BIN)
+        .args([
+            "fetch",
+            "--url",
+            &slow.url(),
+            "--workers",
+            "4",
+            "-o",
+            path.to_str().unwrap(),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it (SIGKILL: no chance to tidy up) once part of the work is in.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let written = std::fs::read_to_string(&path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if written >= 100 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the fetch wrote nothing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = std::fs::read_to_string(&path).unwrap().lines().count();
+    assert!(partial < 1116, "killed before the end ({partial} lines)");
+
+    let fast = start_server(ServerConfig::default());
+    let output = fetch_cmd(&fast.url(), &["--resume", "-o", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let clean = dir.join("clean.jsonl");
+    assert!(
+        fetch_cmd(&fast.url(), &["-o", clean.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        std::fs::read_to_string(&clean).unwrap()
+    );
+}
+
+#[test]
+fn a_cut_last_line_is_dropped_and_refetched() {
+    let server = start_server(ServerConfig::default());
+    let dir = scratch("cut");
+    let path = dir.join("march.csv");
+    assert!(
+        fetch_cmd(&server.url(), &["-o", path.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let full = std::fs::read_to_string(&path).unwrap();
+    // Simulate a crash in the middle of writing the last line.
+    std::fs::write(&path, &full[..full.len() - 20]).unwrap();
+    let output = fetch_cmd(&server.url(), &["--resume", "-o", path.to_str().unwrap()]);
+    assert!(output.status.success());
+    assert!(
+        stderr(&output).contains("1 prices fetched, 1115 kept"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), full);
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_exit_code_2() {
+    let server = start_server(ServerConfig::default());
+    let url = server.url();
+    let dir = scratch("bad");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--exchanges", "nasdaq,kraken"],
+            "unknown exchange nasdaq; the server has: bitfinex",
+        ),
+        (vec!["--symbols", "doge"], "unknown symbol doge"),
+        (
+            vec!["--start", "2020-03-05", "--end", "2020-03-01"],
+            "--start 2020-03-05 is after --end 2020-03-01",
+        ),
+        (
+            vec!["-o", "/nonexistent/dir/out.csv"],
+            "cannot write /nonexistent/dir/out.csv",
+        ),
+        (
+            vec!["-o", "out.txt"],
+            "the output's extension must be .csv, .jsonl or .json",
+        ),
+        (
+            vec!["--executor", "processes"],
+            "--executor processes is not available yet",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = fetch_cmd(&url, &args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        let message = stderr(&output);
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(message.contains(expected), "{args:?}: {message}");
+    }
+    // A dead server.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let output = fetch_cmd(&format!("http://{dead}"), &["--retries", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cannot reach"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).contains("is the server running?"));
+    // Clap's own checks: a malformed date, --resume without --output.
+    for args in [
+        &["--start", "2020-3-1"][..],
+        &["--resume"],
+        &["--workers", "0"],
+    ] {
+        let output = fetch_cmd(&url, args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+    }
+    drop(dir);
+}
