@@ -25,6 +25,10 @@ pub enum TaskError {
     /// The executor can no longer run tasks (a worker process died); why.
     #[error("the executor is broken: {0}")]
     Broken(String),
+    /// A process-pool task could not cross to its worker or back: an
+    /// unknown function, arguments or a result that do not (de)serialise.
+    #[error("process pool: {0}")]
+    Remote(String),
 }
 
 /// `put_nowait` on a full or shut-down queue; the item comes back.

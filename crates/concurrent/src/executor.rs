@@ -148,10 +148,16 @@ pub trait Executor<F, Args>: Shutdown {
     }
 }
 
+/// Submits a batch of items, returning a handle (or an error) per item.
+type SubmitBatch<'a, Args, R> = dyn FnMut(Vec<Args>) -> Vec<Result<TaskHandle<R>, TaskError>> + 'a;
+
 /// The iterator of [`Executor::map`]: results in input order, with a
 /// bounded number of tasks in flight.
 pub struct Map<'a, Args, R> {
-    submit: Box<dyn FnMut(Args) -> Result<TaskHandle<R>, TaskError> + 'a>,
+    /// Submits a batch of items (one, except for a chunked process-pool
+    /// map), returning a handle per item.
+    submit: Box<SubmitBatch<'a, Args, R>>,
+    batch: usize,
     items: Box<dyn Iterator<Item = Args> + 'a>,
     /// Submitted tasks, oldest first: the next result is always the front.
     in_flight: VecDeque<Result<TaskHandle<R>, TaskError>>,
@@ -166,15 +172,34 @@ impl<'a, Args, R> Map<'a, Args, R> {
     /// `in_flight` tasks submitted and not yet yielded. Executors use it to
     /// implement [`Executor::map`].
     pub fn new(
-        submit: impl FnMut(Args) -> Result<TaskHandle<R>, TaskError> + 'a,
+        mut submit: impl FnMut(Args) -> Result<TaskHandle<R>, TaskError> + 'a,
         items: impl IntoIterator<Item = Args, IntoIter: 'a>,
         in_flight: usize,
     ) -> Map<'a, Args, R> {
+        Map::batched(
+            move |batch: Vec<Args>| batch.into_iter().map(&mut submit).collect(),
+            items,
+            in_flight,
+            1,
+        )
+    }
+
+    /// A map that submits `batch` items at a time through `submit`, which
+    /// returns one handle per item: the process pool sends a whole batch
+    /// (Python's `chunksize`) in one message.
+    pub fn batched(
+        submit: impl FnMut(Vec<Args>) -> Vec<Result<TaskHandle<R>, TaskError>> + 'a,
+        items: impl IntoIterator<Item = Args, IntoIter: 'a>,
+        in_flight: usize,
+        batch: usize,
+    ) -> Map<'a, Args, R> {
+        let batch = batch.max(1);
         let mut map = Map {
             submit: Box::new(submit),
+            batch,
             items: Box::new(items.into_iter()),
             in_flight: VecDeque::new(),
-            limit: in_flight.max(1),
+            limit: in_flight.max(batch),
             deadline: None,
             stopped: false,
         };
@@ -193,20 +218,20 @@ impl<'a, Args, R> Map<'a, Args, R> {
 
     /// Sets how many tasks may be submitted and not yet yielded.
     pub fn in_flight(mut self, limit: usize) -> Self {
-        self.limit = limit.max(1);
+        self.limit = limit.max(self.batch);
         self.top_up();
         self
     }
 
     fn top_up(&mut self) {
-        while !self.stopped && self.in_flight.len() < self.limit {
-            match self.items.next() {
-                Some(args) => {
-                    let handle = (self.submit)(args);
-                    self.in_flight.push_back(handle);
-                }
-                None => break,
+        // `limit` is at least one batch, so an empty map always submits.
+        while !self.stopped && self.in_flight.len() + self.batch <= self.limit {
+            let batch: Vec<Args> = self.items.by_ref().take(self.batch).collect();
+            if batch.is_empty() {
+                break;
             }
+            let handles = (self.submit)(batch);
+            self.in_flight.extend(handles);
         }
     }
 }

@@ -90,6 +90,8 @@
 pub mod error;
 pub mod executor;
 pub mod handle;
+#[cfg(unix)]
+pub mod process;
 pub mod queue;
 pub mod thread_pool;
 pub mod wait;
@@ -100,6 +102,8 @@ pub use error::{
 };
 pub use executor::{Call, Executor, Map, Shutdown};
 pub use handle::TaskHandle;
+#[cfg(unix)]
+pub use process::{ProcessPoolExecutor, RemoteTask};
 pub use queue::{BaseQueue, LifoQueue, PriorityQueue, Queue, SimpleQueue};
 pub use thread_pool::ThreadPoolExecutor;
 pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};

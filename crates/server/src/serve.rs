@@ -25,7 +25,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use prices::PriceTable;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
@@ -98,9 +98,7 @@ impl Server {
         table: PriceTable,
         config: ServerConfig,
     ) -> Result<Server, ServeError> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = listen(addr).map_err(|source| ServeError::Bind { addr, source })?;
         let (stop_waiting, stopping) = watch::channel(false);
         let state = AppState::new(table, config.sleep, stopping).with_faults(config.fail_every);
         Ok(Server {
@@ -201,6 +199,26 @@ async fn answer(router: Router, request: hyper::Request<Incoming>) -> Result<Res
         "request"
     );
     Ok(response)
+}
+
+/// How many connections may wait to be accepted. The usual default, 1024,
+/// is too few when a client opens over a thousand connections at once (the
+/// lesson's job with one worker per request): the kernel then drops the
+/// extra SYNs, and those clients retry only a second later.
+const LISTEN_BACKLOG: u32 = 8192;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted server can take its port
+    // back at once instead of waiting out TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    // The kernel caps this at net.core.somaxconn.
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// A server running on its own thread and runtime, for tests, examples and

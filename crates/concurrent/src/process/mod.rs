@@ -1,0 +1,165 @@
+//! [`ProcessPoolExecutor`]: the same interface as the thread pool, with
+//! each task run in a separate OS process (Python's
+//! `concurrent.futures.ProcessPoolExecutor`).
+//!
+//! # How worker processes start
+//!
+//! Like Python's "spawn" start method: the pool starts the *current
+//! program* again, with an environment variable telling it to be a worker.
+//! `fork()` is not used: in a program with threads, a forked child may only
+//! call async-signal-safe functions, which rules out nearly everything.
+//!
+//! So the program must give its workers a way in:
+//!
+//! - a binary or example calls [`serve_if_worker()`] first thing in
+//!   `main` (it returns at once in the parent);
+//! - a test binary, whose `main` belongs to the test harness, adds one line
+//!   at the root of the test file, [`process_worker_entry!()`], which
+//!   defines an ignored test that the pool runs in the child.
+//!
+//! Parent and worker talk over a Unix socket: length-prefixed JSON frames,
+//! no `unsafe`, no function pointers. A task is a plain function declared
+//! with [`remote_fn!`], which registers it under its module path; the
+//! worker looks the name up. A closure cannot be sent to another process,
+//! and the compiler says so: only a `remote_fn!` implements
+//! [`RemoteTask`].
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use concurrent::{ProcessPoolExecutor, remote_fn};
+//!
+//! remote_fn! {
+//!     /// Runs in a worker process.
+//!     pub fn square(x: u64) -> u64 {
+//!         x * x
+//!     }
+//! }
+//!
+//! fn main() {
+//!     concurrent::process::serve_if_worker(); // a worker never gets past here
+//!     let ex = ProcessPoolExecutor::new(2);
+//!     assert_eq!(ex.submit(square, (7,)).unwrap().result(), Ok(49));
+//! }
+//! ```
+
+mod pool;
+mod protocol;
+mod worker;
+
+pub use pool::{ProcessPoolBuilder, ProcessPoolExecutor};
+pub use worker::serve_if_worker;
+
+use crate::executor::Call;
+
+/// A function that can run in a worker process: declared with
+/// [`remote_fn!`], which registers it under [`RemoteTask::NAME`].
+pub trait RemoteTask<Args>: Call<Args> + Copy + Send + Sync + 'static {
+    /// The name the worker finds the function by (its module path).
+    const NAME: &'static str;
+}
+
+/// The environment variable that turns a start of the program into a
+/// worker: it holds the path of the parent's socket.
+pub const WORKER_SOCKET_ENV: &str = "CONCURRENT_PROCESS_WORKER_SOCKET";
+
+/// The name of the test that [`process_worker_entry!`] defines.
+pub const WORKER_TEST_NAME: &str = "concurrent_process_worker_entry";
+
+/// One registered function, as the worker sees it: JSON arguments in,
+/// JSON result out. Made by [`remote_fn!`]; not for direct use.
+#[doc(hidden)]
+pub struct Registration {
+    pub name: &'static str,
+    pub run: fn(&str) -> Result<String, String>,
+}
+
+inventory::collect!(Registration);
+
+/// What [`remote_fn!`] needs from this crate, re-exported so that callers
+/// need not depend on serde_json or inventory themselves.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+    pub use serde_json;
+}
+
+/// Declares functions that a [`ProcessPoolExecutor`] can run (and that a
+/// [`ThreadPoolExecutor`](crate::ThreadPoolExecutor) can run too, through
+/// the same `submit(f, (args...))`).
+///
+/// Arguments and result must be serde-serialisable. Each `fn name(...)`
+/// becomes a value `name` to pass to `submit`; call it in this process with
+/// `name.call((args...))` ([`Call`]).
+///
+/// # Examples
+///
+/// ```
+/// use concurrent::{Call, ThreadPoolExecutor, remote_fn};
+///
+/// remote_fn! {
+///     /// Doubles a number.
+///     pub fn double(x: i64) -> i64 {
+///         2 * x
+///     }
+///
+///     fn greet(name: String, times: usize) -> String {
+///         format!("hello {name}! ").repeat(times)
+///     }
+/// }
+///
+/// assert_eq!(double.call((21,)), 42);
+/// let ex = ThreadPoolExecutor::new(1); // works on threads as well
+/// assert_eq!(ex.submit(greet, ("you".to_owned(), 2)).unwrap().result().unwrap(), "hello you! hello you! ");
+/// ```
+#[macro_export]
+macro_rules! remote_fn {
+    ($(
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty $body:block
+    )*) => {$(
+        $(#[$meta])*
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis struct $name;
+
+        impl $crate::Call<($($ty,)*)> for $name {
+            type Output = $ret;
+
+            #[allow(unused_parens)]
+            fn call(&self, ($($arg,)*): ($($ty,)*)) -> $ret $body
+        }
+
+        impl $crate::process::RemoteTask<($($ty,)*)> for $name {
+            const NAME: &'static str = concat!(module_path!(), "::", stringify!($name));
+        }
+
+        $crate::process::__private::inventory::submit! {
+            $crate::process::Registration {
+                name: concat!(module_path!(), "::", stringify!($name)),
+                run: |args| {
+                    use $crate::process::__private::serde_json;
+                    let args: ($($ty,)*) = serde_json::from_str(args)
+                        .map_err(|error| format!("cannot read the arguments: {error}"))?;
+                    let result = $crate::Call::call(&$name, args);
+                    serde_json::to_string(&result).map_err(|error| format!("cannot write the result: {error}"))
+                },
+            }
+        }
+    )*};
+}
+
+/// Defines the entry point through which a [`ProcessPoolExecutor`] starts
+/// its workers from a test binary. Put it once at the root of a test file
+/// that uses a process pool. It is an ignored test: a normal test run
+/// lists it as ignored; the pool runs it, in the child, as the worker.
+#[macro_export]
+macro_rules! process_worker_entry {
+    () => {
+        #[test]
+        #[ignore = "the entry point of process-pool workers, run by the pool itself"]
+        fn concurrent_process_worker_entry() {
+            $crate::process::serve_if_worker();
+        }
+    };
+}

@@ -1,0 +1,694 @@
+//! The parent's side of the process pool.
+//!
+//! Each worker process has a manager thread here that owns it: the manager
+//! takes a job from the pool's queue, sends it to its worker, waits for the
+//! answer and completes the handles. One job at a time per worker, so a
+//! job is never stranded in a process that is busy with something else.
+//!
+//! When a worker dies (killed, aborted, out of memory), the pool is broken,
+//! as Python's `BrokenProcessPool`: the dead worker's tasks, every task
+//! still queued and every task running in the other workers fail with
+//! [`TaskError::Broken`]; the other workers are killed and every process is
+//! reaped (waited for), so nothing hangs and no zombie is left.
+
+use std::ffi::OsString;
+use std::num::NonZeroUsize;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use super::protocol::{Outcome, Reply, Request, read_frame, write_frame};
+use super::{RemoteTask, WORKER_SOCKET_ENV, WORKER_TEST_NAME};
+use crate::error::TaskError;
+use crate::executor::{Executor, Map, Shutdown};
+use crate::handle::TaskHandle;
+
+/// How long a new worker may take to connect before it is given up on.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A pool of worker processes running [`RemoteTask`]s (Python's
+/// `ProcessPoolExecutor`), behind the same [`Executor`] interface as the
+/// thread pool. See the [module docs](super) for how workers start.
+///
+/// # Examples
+///
+/// ```no_run
+/// use concurrent::{ProcessPoolExecutor, remote_fn};
+///
+/// remote_fn! {
+///     fn check_price(exchange: String, symbol: String, date: String) -> String {
+///         format!("{exchange}/{symbol}/{date}")
+///     }
+/// }
+///
+/// fn main() {
+///     concurrent::process::serve_if_worker();
+///     let ex = ProcessPoolExecutor::new(10);
+///     let future = ex.submit(check_price, ("bitstamp".into(), "btc".into(), "2020-04-01".into())).unwrap();
+///     println!("{}", future.result().unwrap());
+/// }
+/// ```
+pub struct ProcessPoolExecutor {
+    max_workers: usize,
+    /// `None` once shut down: dropping it lets the managers run dry.
+    jobs: Mutex<Option<Sender<Job>>>,
+    shared: Arc<PoolShared>,
+    managers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// What the managers share.
+struct PoolShared {
+    /// Why the pool is broken, once it is.
+    broken: Mutex<Option<String>>,
+    /// Each manager's current worker process, so that a broken pool can
+    /// kill them all from any thread.
+    slots: Mutex<Vec<Arc<Mutex<Option<Child>>>>>,
+    /// The queue's receiving end, to fail or cancel what is still queued.
+    jobs: Receiver<Job>,
+    launch: Launch,
+}
+
+/// How to start and prepare a worker.
+#[derive(Clone)]
+struct Launch {
+    program: PathBuf,
+    args: Vec<OsString>,
+    max_tasks_per_child: Option<NonZeroUsize>,
+    /// A task run once in each new worker, and its JSON arguments.
+    initializer: Option<(&'static str, String)>,
+}
+
+/// One message for a worker: a task name and one or more calls.
+struct Job {
+    task: &'static str,
+    calls: Vec<(String, Box<dyn PendingCall>)>,
+}
+
+/// A call waiting for its outcome, whatever its result type.
+trait PendingCall: Send {
+    /// Marks the task running; `false` if it was cancelled meanwhile.
+    fn start(&self) -> bool;
+    /// Cancels it (shutdown with `cancel_futures`).
+    fn cancel(&self);
+    /// Delivers the outcome: the result's JSON, or why there is none.
+    fn complete(self: Box<Self>, outcome: Result<&RawValue, TaskError>);
+}
+
+struct TypedCall<T> {
+    handle: TaskHandle<T>,
+}
+
+impl<T: DeserializeOwned + Send> PendingCall for TypedCall<T> {
+    fn start(&self) -> bool {
+        self.handle.set_running_or_notify_cancel()
+    }
+
+    fn cancel(&self) {
+        self.handle.cancel();
+    }
+
+    fn complete(self: Box<Self>, outcome: Result<&RawValue, TaskError>) {
+        let result = outcome.and_then(|json| {
+            serde_json::from_str::<T>(json.get()).map_err(|error| {
+                TaskError::Remote(format!("cannot read the task's result: {error}"))
+            })
+        });
+        let _ = self.handle.finish(result);
+    }
+}
+
+impl Job {
+    fn fail(self, error: &TaskError) {
+        for (_, call) in self.calls {
+            call.complete(Err(error.clone()));
+        }
+    }
+}
+
+/// Options for a [`ProcessPoolExecutor`] (Python's constructor arguments).
+///
+/// # Examples
+///
+/// ```no_run
+/// use concurrent::{ProcessPoolExecutor, remote_fn};
+///
+/// remote_fn! {
+///     fn warm_up(greeting: String) -> () {
+///         eprintln!("{greeting}");
+///     }
+/// }
+///
+/// let ex = ProcessPoolExecutor::builder()
+///     .max_workers(4)
+///     .max_tasks_per_child(100) // a fresh process after every 100 tasks
+///     .initializer(warm_up, ("worker ready".to_owned(),))
+///     .build();
+/// ```
+#[derive(Clone)]
+pub struct ProcessPoolBuilder {
+    max_workers: usize,
+    launch: Launch,
+}
+
+impl ProcessPoolBuilder {
+    /// At most `n` worker processes (at least one).
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = n.max(1);
+        self
+    }
+
+    /// Replaces a worker with a fresh process after `n` tasks (Python
+    /// 3.11's `max_tasks_per_child`), to bound what a leaky task can hold.
+    pub fn max_tasks_per_child(mut self, n: usize) -> Self {
+        self.launch.max_tasks_per_child = NonZeroUsize::new(n);
+        self
+    }
+
+    /// Runs `task(args)` once in every new worker before its first task
+    /// (Python's `initializer`, `initargs`). If it fails, the pool is
+    /// broken, as in Python.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `args` cannot be serialised (a bug in the argument type).
+    pub fn initializer<F, Args>(mut self, task: F, args: Args) -> Self
+    where
+        F: RemoteTask<Args, Output = ()>,
+        Args: Serialize,
+    {
+        let _ = task;
+        let args = serde_json::to_string(&args).expect("initializer arguments serialise");
+        self.launch.initializer = Some((F::NAME, args));
+        self
+    }
+
+    /// Starts workers as `program args...` instead of re-running the
+    /// current executable; the program must call
+    /// [`serve_if_worker`](super::serve_if_worker) first thing.
+    pub fn program(
+        mut self,
+        program: impl Into<PathBuf>,
+        args: impl IntoIterator<Item = impl Into<OsString>>,
+    ) -> Self {
+        self.launch.program = program.into();
+        self.launch.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The pool. Worker processes start lazily, as tasks arrive.
+    pub fn build(self) -> ProcessPoolExecutor {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let shared = Arc::new(PoolShared {
+            broken: Mutex::new(None),
+            slots: Mutex::new(Vec::new()),
+            jobs: receiver.clone(),
+            launch: self.launch,
+        });
+        // Manager threads are cheap; their processes start on first use.
+        let managers = (0..self.max_workers)
+            .filter_map(|index| {
+                let (shared, jobs) = (Arc::clone(&shared), receiver.clone());
+                std::thread::Builder::new()
+                    .name(format!("process-pool-{index}"))
+                    .spawn(move || manage(&shared, &jobs))
+                    .ok()
+            })
+            .collect();
+        ProcessPoolExecutor {
+            max_workers: self.max_workers,
+            jobs: Mutex::new(Some(sender)),
+            shared,
+            managers: Mutex::new(managers),
+        }
+    }
+}
+
+impl ProcessPoolExecutor {
+    /// A pool of at most `max_workers` processes.
+    pub fn new(max_workers: usize) -> ProcessPoolExecutor {
+        ProcessPoolExecutor::builder()
+            .max_workers(max_workers)
+            .build()
+    }
+
+    /// Options beyond the size; by default as many workers as CPUs, and
+    /// workers started by re-running this executable.
+    pub fn builder() -> ProcessPoolBuilder {
+        let program = std::env::current_exe()
+            .unwrap_or_else(|_| PathBuf::from(std::env::args_os().next().unwrap_or_default()));
+        ProcessPoolBuilder {
+            max_workers: std::thread::available_parallelism().map_or(1, usize::from),
+            launch: Launch {
+                program,
+                // Ignored by a program that calls serve_if_worker() first;
+                // in a test binary, they make the test harness run only the
+                // entry point that process_worker_entry!() defines.
+                args: [
+                    WORKER_TEST_NAME,
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads",
+                    "1",
+                ]
+                .into_iter()
+                .map(OsString::from)
+                .collect(),
+                max_tasks_per_child: None,
+                initializer: None,
+            },
+        }
+    }
+
+    /// Schedules `task(args...)` in a worker process (Python's `submit`).
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::ShutDown`] after shutdown, [`TaskError::Broken`] once a
+    /// worker has died, [`TaskError::Remote`] if the arguments
+    /// cannot be serialised.
+    pub fn submit<F, Args>(&self, task: F, args: Args) -> Result<TaskHandle<F::Output>, TaskError>
+    where
+        F: RemoteTask<Args>,
+        Args: Serialize,
+        F::Output: DeserializeOwned + Send + 'static,
+    {
+        self.submit_batch(task, vec![args])
+            .pop()
+            .expect("one handle per call")
+    }
+
+    /// Runs `task` on every item like [`Executor::map`], sending `chunksize`
+    /// calls per message (Python's `chunksize`): for small tasks, the
+    /// message round trip, not the work, is what costs.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # concurrent::remote_fn! { fn square(x: u64) -> u64 { x * x } }
+    /// let ex = concurrent::ProcessPoolExecutor::new(2);
+    /// let total: u64 = ex.map_chunked(square, (0..10_000u64).map(|n| (n,)), 500).map(Result::unwrap).sum();
+    /// ```
+    pub fn map_chunked<'a, F, Args, I>(
+        &'a self,
+        task: F,
+        items: I,
+        chunksize: usize,
+    ) -> Map<'a, Args, F::Output>
+    where
+        F: RemoteTask<Args>,
+        Args: Serialize + 'a,
+        F::Output: DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = Args>,
+        I::IntoIter: 'a,
+    {
+        let chunksize = chunksize.max(1);
+        Map::batched(
+            move |batch| self.submit_batch(task, batch),
+            items,
+            2 * self.max_workers * chunksize,
+            chunksize,
+        )
+    }
+
+    fn submit_batch<F, Args>(
+        &self,
+        task: F,
+        batch: Vec<Args>,
+    ) -> Vec<Result<TaskHandle<F::Output>, TaskError>>
+    where
+        F: RemoteTask<Args>,
+        Args: Serialize,
+        F::Output: DeserializeOwned + Send + 'static,
+    {
+        let _ = task;
+        let mut handles = Vec::with_capacity(batch.len());
+        let mut calls: Vec<(String, Box<dyn PendingCall>)> = Vec::with_capacity(batch.len());
+        for args in batch {
+            match serde_json::to_string(&args) {
+                Ok(json) => {
+                    let handle = TaskHandle::new_pending();
+                    calls.push((
+                        json,
+                        Box::new(TypedCall {
+                            handle: handle.worker_side(),
+                        }),
+                    ));
+                    handles.push(Ok(handle));
+                }
+                Err(error) => handles.push(Err(TaskError::Remote(format!(
+                    "cannot send the arguments: {error}"
+                )))),
+            }
+        }
+        if calls.is_empty() {
+            return handles;
+        }
+        if let Err(error) = self.send(Job {
+            task: F::NAME,
+            calls,
+        }) {
+            return handles.into_iter().map(|_| Err(error.clone())).collect();
+        }
+        handles
+    }
+
+    fn send(&self, job: Job) -> Result<(), TaskError> {
+        if let Some(reason) = self.shared.broken.lock().clone() {
+            return Err(TaskError::Broken(reason));
+        }
+        let jobs = self.jobs.lock();
+        let sender = jobs.as_ref().ok_or(TaskError::ShutDown)?;
+        sender.send(job).map_err(|_| TaskError::ShutDown)
+    }
+
+    /// Why the pool is broken, if it is.
+    pub fn broken(&self) -> Option<String> {
+        self.shared.broken.lock().clone()
+    }
+
+    /// The process ids of the workers alive now (for tests and the curious).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.shared
+            .slots
+            .lock()
+            .iter()
+            .filter_map(|slot| slot.lock().as_ref().map(Child::id))
+            .collect()
+    }
+}
+
+impl Shutdown for ProcessPoolExecutor {
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        let sender = self.jobs.lock().take();
+        if cancel_futures {
+            while let Ok(job) = self.shared.jobs.try_recv() {
+                for (_, call) in job.calls {
+                    call.cancel();
+                }
+            }
+        }
+        drop(sender);
+        if wait {
+            for manager in std::mem::take(&mut *self.managers.lock()) {
+                let _ = manager.join();
+            }
+        }
+    }
+
+    fn max_workers(&self) -> usize {
+        self.max_workers
+    }
+}
+
+impl<F, Args> Executor<F, Args> for ProcessPoolExecutor
+where
+    F: RemoteTask<Args>,
+    Args: Serialize,
+    F::Output: DeserializeOwned + Send + 'static,
+{
+    type Output = F::Output;
+
+    fn submit(&self, task: F, args: Args) -> Result<TaskHandle<F::Output>, TaskError> {
+        ProcessPoolExecutor::submit(self, task, args)
+    }
+}
+
+impl Drop for ProcessPoolExecutor {
+    fn drop(&mut self) {
+        self.shutdown(true, false);
+    }
+}
+
+impl std::fmt::Debug for ProcessPoolExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessPoolExecutor")
+            .field("max_workers", &self.max_workers)
+            .field("workers", &self.worker_pids())
+            .field("broken", &self.broken())
+            .finish()
+    }
+}
+
+/// A live worker: the connection, and how many tasks it has run.
+struct Worker {
+    stream: UnixStream,
+    tasks_done: usize,
+}
+
+/// One manager thread: owns one worker process at a time.
+fn manage(shared: &PoolShared, jobs: &Receiver<Job>) {
+    let slot = Arc::new(Mutex::new(None::<Child>));
+    shared.slots.lock().push(Arc::clone(&slot));
+    let mut worker: Option<Worker> = None;
+    for job in jobs.iter() {
+        if let Some(reason) = shared.broken.lock().clone() {
+            job.fail(&TaskError::Broken(reason));
+            continue;
+        }
+        // Calls cancelled while queued are dropped here, never sent.
+        let calls: Vec<_> = job
+            .calls
+            .into_iter()
+            .filter(|(_, call)| call.start())
+            .collect();
+        if calls.is_empty() {
+            continue;
+        }
+        if worker.is_none() {
+            match start_worker(&shared.launch, &slot) {
+                Ok(started) => worker = Some(started),
+                Err(reason) => {
+                    let error = shared.break_pool(reason);
+                    Job {
+                        task: job.task,
+                        calls,
+                    }
+                    .fail(&error);
+                    continue;
+                }
+            }
+        }
+        let live = worker.as_mut().expect("a worker was just started");
+        let sent = calls.len();
+        let answer = {
+            let args: Vec<&str> = calls.iter().map(|(json, _)| json.as_str()).collect();
+            exchange(&mut live.stream, job.task, &args)
+        };
+        match answer {
+            Ok(reply) if reply.results.len() == calls.len() => {
+                for ((_, call), outcome) in calls.into_iter().zip(reply.results) {
+                    match outcome {
+                        Outcome::Ok(json) => call.complete(Ok(&json)),
+                        Outcome::Panicked(message) => {
+                            call.complete(Err(TaskError::Panicked(message)))
+                        }
+                        Outcome::Failed(message) => call.complete(Err(TaskError::Remote(message))),
+                    }
+                }
+                live.tasks_done += sent;
+                if shared
+                    .launch
+                    .max_tasks_per_child
+                    .is_some_and(|limit| live.tasks_done >= limit.get())
+                {
+                    retire(worker.take(), &slot);
+                }
+            }
+            _ => {
+                // The worker is gone (or talks nonsense): find out how it
+                // ended, then break the pool, as Python does.
+                drop(worker.take());
+                let reason = match reap(&slot) {
+                    Some(status) => format!("a worker process {}", describe(status)),
+                    None => "a worker process stopped answering".to_owned(),
+                };
+                let error = shared.break_pool(reason);
+                Job {
+                    task: job.task,
+                    calls,
+                }
+                .fail(&error);
+            }
+        }
+    }
+    // The queue is closed and empty: the pool is shutting down.
+    retire(worker, &slot);
+}
+
+impl PoolShared {
+    /// Marks the pool broken (the first reason wins), kills every worker,
+    /// and fails everything still queued. Returns the error to report.
+    fn break_pool(&self, reason: String) -> TaskError {
+        let reason = {
+            let mut broken = self.broken.lock();
+            broken.get_or_insert(reason).clone()
+        };
+        for slot in self.slots.lock().iter() {
+            if let Some(child) = slot.lock().as_mut() {
+                // Its manager, reading from it, sees the end and reaps it.
+                let _ = child.kill();
+            }
+        }
+        let error = TaskError::Broken(reason);
+        while let Ok(job) = self.jobs.try_recv() {
+            job.fail(&error);
+        }
+        error
+    }
+}
+
+/// Sends one request and reads its reply.
+fn exchange(stream: &mut UnixStream, task: &str, args: &[&str]) -> std::io::Result<Reply> {
+    let calls = args
+        .iter()
+        .map(|json| serde_json::from_str::<&RawValue>(json))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(std::io::Error::other)?;
+    let request = serde_json::to_vec(&Request { task, calls }).map_err(std::io::Error::other)?;
+    write_frame(stream, &request)?;
+    let frame = read_frame(stream)?
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+    serde_json::from_slice(&frame).map_err(std::io::Error::other)
+}
+
+/// Starts a worker process and waits for it to connect (and initialise).
+fn start_worker(launch: &Launch, slot: &Mutex<Option<Child>>) -> Result<Worker, String> {
+    static NEXT_SOCKET: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "concurrent-pool-{}-{}.sock",
+        std::process::id(),
+        NEXT_SOCKET.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)
+        .map_err(|error| format!("cannot listen on {}: {error}", path.display()))?;
+    let spawned = Command::new(&launch.program)
+        .args(&launch.args)
+        .env(WORKER_SOCKET_ENV, &path)
+        .stdin(Stdio::null())
+        // The test harness in a test binary talks on stdout; keep it quiet.
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let child = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            let _ = std::fs::remove_file(&path);
+            return Err(format!(
+                "cannot start a worker process ({}): {error}",
+                launch.program.display()
+            ));
+        }
+    };
+    *slot.lock() = Some(child);
+    let connected = accept_from(&listener, slot);
+    let _ = std::fs::remove_file(&path);
+    let stream = connected?;
+    let mut worker = Worker {
+        stream,
+        tasks_done: 0,
+    };
+    if let Some((task, args)) = &launch.initializer {
+        let failed = match exchange(&mut worker.stream, task, &[args.as_str()]) {
+            Ok(reply) => match reply.results.into_iter().next() {
+                Some(Outcome::Ok(_)) => None,
+                Some(Outcome::Panicked(message) | Outcome::Failed(message)) => Some(message),
+                None => Some("no answer".to_owned()),
+            },
+            Err(error) => Some(error.to_string()),
+        };
+        if let Some(message) = failed {
+            retire(Some(worker), slot);
+            return Err(format!("the initializer {task} failed: {message}"));
+        }
+    }
+    Ok(worker)
+}
+
+/// Waits for the child in `slot` to connect, noticing if it exits first.
+fn accept_from(listener: &UnixListener, slot: &Mutex<Option<Child>>) -> Result<UnixStream, String> {
+    listener
+        .set_nonblocking(true)
+        .map_err(|error| error.to_string())?;
+    let started = Instant::now();
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream
+                    .set_nonblocking(false)
+                    .map_err(|error| error.to_string())?;
+                return Ok(stream);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) => return Err(format!("cannot accept a worker: {error}")),
+        }
+        let exited = slot
+            .lock()
+            .as_mut()
+            .and_then(|child| child.try_wait().ok().flatten());
+        if let Some(status) = exited {
+            slot.lock().take();
+            return Err(format!(
+                "a worker process {} before connecting: does main() call concurrent::process::serve_if_worker() first \
+                 (in a test file: process_worker_entry!())?",
+                describe(status)
+            ));
+        }
+        if started.elapsed() > CONNECT_TIMEOUT {
+            let _ = reap_after_kill(slot);
+            return Err(format!(
+                "a worker process did not connect within {CONNECT_TIMEOUT:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Ends a worker politely: closing the connection tells it to exit.
+fn retire(worker: Option<Worker>, slot: &Mutex<Option<Child>>) {
+    drop(worker);
+    let _ = reap(slot);
+}
+
+/// Waits for the process in `slot` to end; its exit status.
+fn reap(slot: &Mutex<Option<Child>>) -> Option<ExitStatus> {
+    let mut child = slot.lock().take()?;
+    child.wait().ok()
+}
+
+fn reap_after_kill(slot: &Mutex<Option<Child>>) -> Option<ExitStatus> {
+    if let Some(child) = slot.lock().as_mut() {
+        let _ = child.kill();
+    }
+    reap(slot)
+}
+
+/// "was killed by signal 9 (SIGKILL)", "exited with code 3".
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(signal)) => {
+            let name = match signal {
+                6 => " (SIGABRT: the process aborted)",
+                9 => " (SIGKILL: killed, perhaps by the out-of-memory killer)",
+                11 => " (SIGSEGV)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            format!("was killed by signal {signal}{name}")
+        }
+        _ => format!("ended ({status})"),
+    }
+}

@@ -1,0 +1,105 @@
+//! The frames between the pool and its workers: a little-endian `u32`
+//! length, then that many bytes of JSON. JSON because it is what serde
+//! reads and writes everywhere, and a frame can be read by eye when
+//! something goes wrong; the framing keeps a reader from ever guessing
+//! where a message ends.
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The largest frame either side accepts (a corrupt length must not make
+/// the reader allocate gigabytes).
+const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+/// Parent to worker: run `task` on each of `calls` (the JSON of an
+/// argument tuple), in order.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Request<'a> {
+    #[serde(borrow)]
+    pub task: &'a str,
+    #[serde(borrow)]
+    pub calls: Vec<&'a RawValue>,
+}
+
+/// Worker to parent: one outcome per call, in order.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Reply {
+    pub results: Vec<Outcome>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Outcome {
+    /// The result's JSON.
+    Ok(Box<RawValue>),
+    /// The task panicked, with this message.
+    Panicked(String),
+    /// The task could not run (unknown name, unreadable arguments).
+    Failed(String),
+}
+
+pub(crate) fn write_frame(out: &mut impl Write, payload: &[u8]) -> io::Result<()> {
+    let length = u32::try_from(payload.len())
+        .ok()
+        .filter(|&length| length as usize <= MAX_FRAME)
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "a frame larger than 256 MiB")
+        })?;
+    out.write_all(&length.to_le_bytes())?;
+    out.write_all(payload)?;
+    out.flush()
+}
+
+/// The next frame, or `None` at a clean end of stream (between frames).
+pub(crate) fn read_frame(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
+    let mut length = [0u8; 4];
+    match input.read_exact(&mut length) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(error),
+    }
+    let length = u32::from_le_bytes(length) as usize;
+    if length > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a frame larger than 256 MiB",
+        ));
+    }
+    let mut payload = vec![0; length];
+    input.read_exact(&mut payload)?;
+    Ok(Some(payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_end_cleanly() {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, b"{\"a\": 1}").unwrap();
+        write_frame(&mut wire, b"").unwrap();
+        let mut reader = &wire[..];
+        assert_eq!(read_frame(&mut reader).unwrap().unwrap(), b"{\"a\": 1}");
+        assert_eq!(read_frame(&mut reader).unwrap().unwrap(), b"");
+        assert!(read_frame(&mut reader).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_cut_frame_is_an_error_not_a_hang() {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, b"0123456789").unwrap();
+        let mut reader = &wire[..8];
+        assert_eq!(
+            read_frame(&mut reader).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+        let absurd = u32::MAX.to_le_bytes();
+        assert_eq!(
+            read_frame(&mut &absurd[..]).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+    }
+}

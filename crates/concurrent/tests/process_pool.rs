@@ -1,0 +1,291 @@
+//! The process pool with real worker processes: this test binary is
+//! started again as each worker (through `process_worker_entry!`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use concurrent::{
+    Executor, ProcessPoolExecutor, ReturnWhen, Shutdown, TaskError, ThreadPoolExecutor,
+    as_completed, remote_fn, wait,
+};
+
+concurrent::process_worker_entry!();
+
+/// Set in a worker by the initializer.
+static INITIALIZED: AtomicBool = AtomicBool::new(false);
+
+remote_fn! {
+    fn check_price(exchange: String, symbol: String, date: String) -> String {
+        format!("{exchange}/{symbol}/{date}")
+    }
+
+    fn square(x: u64) -> u64 {
+        x * x
+    }
+
+    fn worker_pid() -> u32 {
+        std::process::id()
+    }
+
+    fn sleep_ms(ms: u64) -> u64 {
+        std::thread::sleep(Duration::from_millis(ms));
+        ms
+    }
+
+    fn fail(message: String) -> u32 {
+        panic!("{message}")
+    }
+
+    fn abort() -> () {
+        std::process::abort()
+    }
+
+    fn not_a_number() -> f64 {
+        // JSON has no NaN: it is sent as null, which is no f64.
+        f64::NAN
+    }
+
+    fn initialize(flag: bool) -> () {
+        INITIALIZED.store(flag, Ordering::SeqCst);
+    }
+
+    fn initialized() -> bool {
+        INITIALIZED.load(Ordering::SeqCst)
+    }
+
+    fn refuse_to_initialize() -> () {
+        panic!("no database here")
+    }
+}
+
+/// Whether `pid` is still a process (a zombie counts: it was not reaped).
+fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn the_lessons_submit_then_result_in_another_process() {
+    let ex = ProcessPoolExecutor::new(2);
+    let future = ex
+        .submit(
+            check_price,
+            ("bitstamp".into(), "btc".into(), "2020-04-01".into()),
+        )
+        .unwrap();
+    assert_eq!(future.result().unwrap(), "bitstamp/btc/2020-04-01");
+    let worker = ex.submit(worker_pid, ()).unwrap().result().unwrap();
+    assert_ne!(worker, std::process::id(), "it ran in another process");
+}
+
+#[test]
+fn the_same_code_runs_on_either_executor() {
+    fn total<E: Executor<square, (u64,), Output = u64>>(ex: &E) -> u64 {
+        ex.map(square, (1..=10).map(|n| (n,)))
+            .map(Result::unwrap)
+            .sum()
+    }
+    assert_eq!(total(&ThreadPoolExecutor::new(2)), 385);
+    assert_eq!(total(&ProcessPoolExecutor::new(2)), 385);
+}
+
+#[test]
+fn map_chunked_keeps_the_input_order() {
+    let ex = ProcessPoolExecutor::new(2);
+    let squares: Vec<u64> = ex
+        .map_chunked(square, (0..1000u64).map(|n| (n,)), 64)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(squares, (0..1000u64).map(|n| n * n).collect::<Vec<_>>());
+}
+
+#[test]
+fn as_completed_and_wait_work_on_process_handles() {
+    let ex = ProcessPoolExecutor::new(2);
+    let handles: Vec<_> = (0..8u64)
+        .map(|n| ex.submit(square, (n,)).unwrap())
+        .collect();
+    let mut seen: Vec<u64> = as_completed(&handles, None)
+        .map(|h| h.unwrap().result().unwrap())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, [0, 1, 4, 9, 16, 25, 36, 49]);
+    let (done, not_done) = wait(&handles, None, ReturnWhen::AllCompleted);
+    assert_eq!((done.len(), not_done.len()), (8, 0));
+}
+
+#[test]
+fn a_panic_is_the_tasks_error_and_the_worker_lives_on() {
+    let ex = ProcessPoolExecutor::new(1);
+    let before = ex.submit(worker_pid, ()).unwrap().result().unwrap();
+    let failed = ex
+        .submit(fail, ("no price for kraken".to_owned(),))
+        .unwrap();
+    assert_eq!(
+        failed.result(),
+        Err(TaskError::Panicked("no price for kraken".into()))
+    );
+    let after = ex.submit(worker_pid, ()).unwrap().result().unwrap();
+    assert_eq!(before, after, "the same worker process survived the panic");
+    assert!(ex.broken().is_none());
+}
+
+#[test]
+fn a_killed_worker_breaks_the_pool_and_nothing_hangs() {
+    let ex = ProcessPoolExecutor::new(2);
+    let running = ex.submit(sleep_ms, (60_000,)).unwrap();
+    let other = ex.submit(sleep_ms, (60_000,)).unwrap();
+    let pending = ex.submit(sleep_ms, (1,)).unwrap();
+    // Wait for both workers to start their long tasks.
+    while !(running.running() && other.running()) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let workers = ex.worker_pids();
+    assert_eq!(workers.len(), 2);
+    let victim = workers[0];
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", &victim.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    for handle in [&running, &other, &pending] {
+        match handle.result() {
+            Err(TaskError::Broken(reason)) => {
+                assert!(reason.contains("killed by signal 9"), "{reason}");
+            }
+            other => panic!("expected a broken pool, got {other:?}"),
+        }
+    }
+    assert!(matches!(ex.submit(square, (2,)), Err(TaskError::Broken(_))));
+    let broken = ex.broken().unwrap();
+    assert!(
+        broken.starts_with("a worker process was killed by signal 9"),
+        "{broken}"
+    );
+    drop(ex);
+    for pid in workers {
+        assert!(
+            !process_exists(pid),
+            "worker {pid} was left behind (or left a zombie)"
+        );
+    }
+}
+
+#[test]
+fn an_aborting_worker_breaks_the_pool_with_a_clear_reason() {
+    let ex = ProcessPoolExecutor::new(1);
+    let handle = ex.submit(abort, ()).unwrap();
+    match handle.result() {
+        Err(TaskError::Broken(reason)) => assert!(reason.contains("SIGABRT"), "{reason}"),
+        other => panic!("expected a broken pool, got {other:?}"),
+    }
+}
+
+#[test]
+fn dropping_the_pool_ends_its_workers() {
+    let ex = ProcessPoolExecutor::new(2);
+    let pids: Vec<u32> = (0..4)
+        .map(|_| ex.submit(worker_pid, ()).unwrap().result().unwrap())
+        .collect();
+    drop(ex);
+    for pid in pids {
+        assert!(!process_exists(pid), "worker {pid} outlived its pool");
+    }
+}
+
+#[test]
+fn a_result_that_cannot_be_read_is_that_tasks_error() {
+    let ex = ProcessPoolExecutor::new(1);
+    match ex.submit(not_a_number, ()).unwrap().result() {
+        Err(TaskError::Remote(message)) => assert!(
+            message.contains("cannot read the task's result"),
+            "{message}"
+        ),
+        other => panic!("expected a remote error, got {other:?}"),
+    }
+    // The pool is fine.
+    assert_eq!(ex.submit(square, (3,)).unwrap().result(), Ok(9));
+}
+
+#[test]
+fn workers_are_replaced_after_max_tasks_per_child() {
+    let ex = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .max_tasks_per_child(2)
+        .build();
+    let pids: Vec<u32> = (0..6)
+        .map(|_| ex.submit(worker_pid, ()).unwrap().result().unwrap())
+        .collect();
+    assert_eq!(pids[0], pids[1]);
+    assert_ne!(pids[1], pids[2]);
+    assert_eq!(pids[2], pids[3]);
+    assert_ne!(pids[3], pids[4]);
+}
+
+#[test]
+fn the_initializer_runs_in_every_worker() {
+    let ex = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .initializer(initialize, (true,))
+        .build();
+    for _ in 0..4 {
+        assert_eq!(ex.submit(initialized, ()).unwrap().result(), Ok(true));
+    }
+    assert!(!INITIALIZED.load(Ordering::SeqCst), "not in this process");
+}
+
+#[test]
+fn a_failing_initializer_breaks_the_pool() {
+    let ex = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .initializer(refuse_to_initialize, ())
+        .build();
+    match ex.submit(square, (2,)).unwrap().result() {
+        Err(TaskError::Broken(reason)) => assert!(reason.contains("no database here"), "{reason}"),
+        other => panic!("expected a broken pool, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_program_that_is_no_worker_is_named() {
+    let ex = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .program("/bin/true", [] as [&str; 0])
+        .build();
+    match ex.submit(square, (2,)).unwrap().result() {
+        Err(TaskError::Broken(reason)) => {
+            assert!(
+                reason.contains(
+                    "before connecting: does main() call concurrent::process::serve_if_worker()"
+                ),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a broken pool, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_queued_task_can_be_cancelled_and_shutdown_can_cancel_the_rest() {
+    let ex = ProcessPoolExecutor::new(1);
+    let busy = ex.submit(sleep_ms, (300,)).unwrap();
+    while !busy.running() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let queued = ex.submit(sleep_ms, (1,)).unwrap();
+    assert!(queued.cancel());
+    let more: Vec<_> = (0..5).map(|_| ex.submit(sleep_ms, (1,)).unwrap()).collect();
+    ex.shutdown(true, true);
+    assert_eq!(
+        busy.result(),
+        Ok(300),
+        "a running task is never interrupted"
+    );
+    assert_eq!(queued.result(), Err(TaskError::Cancelled));
+    for handle in more {
+        assert_eq!(handle.result(), Err(TaskError::Cancelled));
+    }
+    assert_eq!(ex.submit(square, (1,)).err(), Some(TaskError::ShutDown));
+}
