@@ -5,7 +5,7 @@
 # with no sleep and with --sleep 1.
 #
 # Needs hyperfine (apt-get install hyperfine) and python3-venv; installs
-# requests into bench/.venv-original. Usage: bench/fetch.sh  (about 6 minutes)
+# requests into bench/.venv-original. Usage: bench/fetch.sh  (about 7 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/results
@@ -32,6 +32,7 @@ hyperfine --style none --warmup 1 --runs 10 --export-json "$work/fast.json" \
   -n "python: lesson, 32 threads" "$py $FAST threads" \
   -n "python: ThreadPoolExecutor(32)" "$py $FAST executor" \
   -n "crypto_db fetch --executor threads" "$bin fetch --quiet --url $FAST -o $work/a.csv" \
+  -n "crypto_db fetch --executor processes" "$bin fetch --quiet --url $FAST --executor processes -o $work/p.csv" \
   -n "crypto_db fetch --executor async" "$bin fetch --quiet --url $FAST --executor async -o $work/b.csv" \
   -n "crypto_db fetch --executor async --workers 1116" "$bin fetch --quiet --url $FAST --executor async --workers 1116 -o $work/c.csv" \
   > /dev/null
@@ -40,6 +41,7 @@ echo "--sleep 1: one run each (each takes 35 s or more)..." >&2
 hyperfine --style none --runs 1 --export-json "$work/slow.json" \
   -n "python: lesson, 32 threads" "$py $SLOW threads" \
   -n "crypto_db fetch --executor threads" "$bin fetch --quiet --url $SLOW -o $work/d.csv" \
+  -n "crypto_db fetch --executor processes" "$bin fetch --quiet --url $SLOW --executor processes -o $work/q.csv" \
   -n "crypto_db fetch --executor async" "$bin fetch --quiet --url $SLOW --executor async -o $work/e.csv" \
   -n "crypto_db fetch --executor async --workers 1116" "$bin fetch --quiet --url $SLOW --executor async --workers 1116 -o $work/f.csv" \
   > /dev/null

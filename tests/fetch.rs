@@ -3,6 +3,9 @@
 
 mod support;
 
+// `ExecutorKind::Processes` starts this test binary again as its workers.
+concurrent::process_worker_entry!();
+
 use std::collections::HashSet;
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
@@ -99,7 +102,7 @@ fn every_executor_writes_the_same_bytes_in_every_format() {
     let dir = scratch("formats");
     for extension in ["csv", "jsonl", "json"] {
         let mut outputs = Vec::new();
-        for executor in ["threads", "async"] {
+        for executor in ["threads", "processes", "async"] {
             let path = dir.join(format!("{executor}.{extension}"));
             let output = fetch_cmd(
                 &server.url(),
@@ -112,7 +115,8 @@ fn every_executor_writes_the_same_bytes_in_every_format() {
             );
             outputs.push(std::fs::read(&path).unwrap());
         }
-        assert_eq!(outputs[0], outputs[1], "{extension}");
+        assert_eq!(outputs[0], outputs[1], "{extension}: threads and processes");
+        assert_eq!(outputs[0], outputs[2], "{extension}: threads and async");
         let text = String::from_utf8(outputs.swap_remove(0)).unwrap();
         match extension {
             "csv" => {
@@ -176,7 +180,11 @@ fn with_sleep_the_requests_overlap_but_never_exceed_the_workers() {
         sleep: Duration::from_millis(20),
         ..ServerConfig::default()
     });
-    for (executor, workers) in [(ExecutorKind::Threads, 8), (ExecutorKind::Async, 16)] {
+    for (executor, workers) in [
+        (ExecutorKind::Threads, 8),
+        (ExecutorKind::Processes, 4),
+        (ExecutorKind::Async, 16),
+    ] {
         let options = FetchOptions {
             executor,
             workers,
@@ -361,10 +369,6 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
         (
             vec!["-o", "out.txt"],
             "the output's extension must be .csv, .jsonl or .json",
-        ),
-        (
-            vec!["--executor", "processes"],
-            "--executor processes is not available yet",
         ),
     ];
     for (args, expected) in cases {

@@ -8,10 +8,12 @@
 use std::time::Duration;
 
 use prices::{Number, Price};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a request failed (after its retries, where it was retried).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Serialisable, so that a worker process can report it to its parent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum ClientError {
     /// No connection: the server is down, the port closed, the host unknown.
@@ -56,6 +58,9 @@ pub enum ClientError {
         /// Why it is unusable.
         reason: String,
     },
+    /// The worker process running the request failed (process executor).
+    #[error("worker process: {0}")]
+    Worker(String),
 }
 
 impl ClientError {
@@ -66,13 +71,15 @@ impl ClientError {
         match self {
             ClientError::Unreachable { .. } | ClientError::Timeout { .. } => true,
             ClientError::Status { status, .. } => *status == 429 || *status >= 500,
-            ClientError::Decode { .. } | ClientError::InvalidUrl { .. } => false,
+            ClientError::Decode { .. }
+            | ClientError::InvalidUrl { .. }
+            | ClientError::Worker(_) => false,
         }
     }
 }
 
 /// When to try a failed request again.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// Tries after the first (0: never retry).
     pub retries: u32,
@@ -137,7 +144,7 @@ impl RetryPolicy {
 }
 
 /// How a client reaches the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientConfig {
     /// The server, e.g. `http://127.0.0.1:8080` (no trailing slash needed).
     pub base_url: String,

@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use concurrent::{Queue, ThreadPoolExecutor};
+use concurrent::{ProcessPoolExecutor, Queue, ThreadPoolExecutor};
 use prices::{Day, Price};
 
 use crate::api::{AsyncClient, Client, ClientConfig, ClientError};
@@ -42,7 +42,8 @@ pub enum Selection {
 pub enum ExecutorKind {
     /// A [`ThreadPoolExecutor`] of `workers` threads, as in the lesson.
     Threads,
-    /// Worker processes: needs the process pool, which is not built yet.
+    /// A [`ProcessPoolExecutor`] of `workers` processes (the program must
+    /// call `concurrent::process::serve_if_worker()` first in `main`).
     Processes,
     /// tokio tasks, at most `workers` requests at a time.
     Async,
@@ -224,12 +225,6 @@ fn resolve(
 /// [`FetchError`] when the job cannot run at all. Tasks that fail one by
 /// one do not stop it: they are listed in [`FetchReport::failures`].
 pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchReport, FetchError> {
-    if options.executor == ExecutorKind::Processes {
-        return Err(FetchError::Input(
-            "--executor processes is not available yet: the process pool is still being built; use threads or async"
-                .into(),
-        ));
-    }
     let format = options.output.as_deref().map(Format::of).transpose()?;
     let client = Client::new(options.client.clone())?;
     let mut tasks = plan(&client, options)?;
@@ -264,10 +259,15 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
 
     std::thread::scope(|scope| -> Result<(), FetchError> {
         let fetching = match options.executor {
+            ExecutorKind::Threads => {
+                scope.spawn(move || fetch_with_threads(client, tasks, workers, results_tx))
+            }
+            ExecutorKind::Processes => {
+                scope.spawn(move || fetch_with_processes(options, tasks, workers, results_tx))
+            }
             ExecutorKind::Async => {
                 scope.spawn(move || fetch_async(options, tasks, workers, results_tx))
             }
-            _ => scope.spawn(move || fetch_with_threads(client, tasks, workers, results_tx)),
         };
         // The writer: this thread, so output order is one place's concern.
         // Should writing fail (a full disk), returning drops `results`, and
@@ -345,6 +345,62 @@ fn fetch_with_threads(
     queue.shutdown(false);
     // Dropping the pool waits for the workers (Python's `with` block).
     drop(pool);
+    Ok(())
+}
+
+concurrent::remote_fn! {
+    /// One request, run in a worker process. The price crosses back as the
+    /// API's own JSON, so every number keeps its exact value and its
+    /// INTEGER/REAL form.
+    fn fetch_in_worker(config: ClientConfig, exchange: String, symbol: String, day: String) -> Result<Option<String>, ClientError> {
+        // One client per worker process, made on its first task: its
+        // connection pool then serves every later task of that worker.
+        static CLIENT: std::sync::OnceLock<Result<Client, ClientError>> = std::sync::OnceLock::new();
+        let client = CLIENT.get_or_init(|| Client::new(config)).as_ref().map_err(Clone::clone)?;
+        client.check_price(&exchange, &symbol, &day).map(|price| price.map(|price| price.to_json()))
+    }
+}
+
+/// The same job on worker processes: the pool's `map` keeps at most twice
+/// the workers in flight, and yields in order, so results stream to the
+/// writer as they come.
+fn fetch_with_processes(
+    options: &FetchOptions,
+    tasks: Vec<Task>,
+    workers: usize,
+    results: ResultSender,
+) -> Result<(), FetchError> {
+    let pool = ProcessPoolExecutor::new(workers);
+    let calls = tasks.iter().map(|task| {
+        (
+            options.client.clone(),
+            task.exchange.clone(),
+            task.symbol.clone(),
+            task.day.to_string(),
+        )
+    });
+    for (task, outcome) in tasks
+        .iter()
+        .zip(pool.map_chunked(fetch_in_worker, calls, 1))
+    {
+        let result = match outcome {
+            Ok(Ok(Some(json))) => {
+                crate::api::parse_price(&json).map_err(|reason| ClientError::Decode {
+                    url: format!(
+                        "{}/price/{}/{}/{}",
+                        options.client.base_url, task.exchange, task.symbol, task.day
+                    ),
+                    reason,
+                })
+            }
+            Ok(Ok(None)) => Ok(None),
+            Ok(Err(error)) => Err(error),
+            Err(error) => Err(ClientError::Worker(error.to_string())),
+        };
+        if results.send((task.clone(), result)).is_err() {
+            break; // the writer gave up; dropping the map cancels the rest
+        }
+    }
     Ok(())
 }
 

@@ -44,11 +44,10 @@ pub fn serve_if_worker() {
 type RemoteFn = fn(&str) -> Result<String, String>;
 
 fn serve(mut stream: UnixStream) -> i32 {
-    let registry: HashMap<&str, RemoteFn> =
-        inventory::iter::<Registration>
-            .into_iter()
-            .map(|r| (r.name, r.run))
-            .collect();
+    let registry: HashMap<&str, RemoteFn> = inventory::iter::<Registration>
+        .into_iter()
+        .map(|r| (r.name, r.run))
+        .collect();
     loop {
         let frame = match read_frame(&mut stream) {
             Ok(Some(frame)) => frame,
