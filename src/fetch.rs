@@ -44,8 +44,9 @@ pub struct FetchArgs {
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     workers: u32,
     /// How requests run: a thread pool, worker processes, or async tasks.
-    #[arg(long, value_enum, default_value = "threads")]
-    executor: Executor,
+    /// With --sweep, several (comma-separated) are compared.
+    #[arg(long, value_enum, default_value = "threads", value_delimiter = ',')]
+    executor: Vec<Executor>,
     /// Retries of a request that failed for a reason worth retrying.
     #[arg(long, default_value_t = 3)]
     retries: u32,
@@ -62,6 +63,17 @@ pub struct FetchArgs {
     /// No progress bar, no summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Run the job at each of these worker counts (comma-separated, or
+    /// `auto`: doubling until throughput stops improving), measure, and
+    /// recommend a count, instead of writing records.
+    #[arg(long, value_name = "LIST|auto", conflicts_with_all = ["output", "resume"])]
+    sweep: Option<String>,
+    /// Fetch only N tasks, drawn reproducibly (handy with --sweep).
+    #[arg(long, value_name = "N")]
+    sample: Option<usize>,
+    /// With --sweep: draw throughput and p99 latency against workers (SVG).
+    #[arg(long, value_name = "FILE.svg", requires = "sweep")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -103,7 +115,20 @@ impl Progress for Bar {
     }
 }
 
+fn executor_kind(executor: Executor) -> ExecutorKind {
+    match executor {
+        Executor::Threads => ExecutorKind::Threads,
+        Executor::Processes => ExecutorKind::Processes,
+        Executor::Async => ExecutorKind::Async,
+    }
+}
+
 pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
+    let executors: Vec<ExecutorKind> = args.executor.iter().copied().map(executor_kind).collect();
+    if args.sweep.is_none() && executors.len() != 1 {
+        eprintln!("crypto_db: fetch: name one --executor (several are for --sweep)");
+        return Ok(Outcome::Refused);
+    }
     let options = FetchOptions {
         client: ClientConfig {
             base_url: args.url.clone(),
@@ -119,14 +144,20 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
         start: args.start,
         end: args.end,
         workers: args.workers as usize,
-        executor: match args.executor {
-            Executor::Threads => ExecutorKind::Threads,
-            Executor::Processes => ExecutorKind::Processes,
-            Executor::Async => ExecutorKind::Async,
-        },
+        executor: executors[0],
         output: args.output.clone(),
         resume: args.resume,
+        sample: args.sample,
     };
+    if let Some(sweep) = &args.sweep {
+        return run_sweep(
+            &options,
+            &executors,
+            sweep,
+            args.plot.as_deref(),
+            args.quiet,
+        );
+    }
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(0),
@@ -172,6 +203,82 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
         }
     }
     Ok(report_failures(&report, args.retries))
+}
+
+fn run_sweep(
+    options: &FetchOptions,
+    executors: &[ExecutorKind],
+    sweep: &str,
+    plot: Option<&std::path::Path>,
+    quiet: bool,
+) -> anyhow::Result<Outcome> {
+    use client::fetch::sweep::{self, Counts};
+
+    let counts = if sweep == "auto" {
+        Counts::Auto
+    } else {
+        match sweep
+            .split(',')
+            .map(|n| n.trim().parse::<usize>().ok().filter(|&n| n > 0))
+            .collect::<Option<Vec<_>>>()
+        {
+            Some(list) if !list.is_empty() => Counts::List(list),
+            _ => {
+                eprintln!(
+                    "crypto_db: fetch: --sweep takes worker counts like 1,2,4,8 or `auto`, not {sweep:?}"
+                );
+                return Ok(Outcome::Refused);
+            }
+        }
+    };
+    let points = match sweep::sweep(options, executors, &counts, |point| {
+        if !quiet {
+            eprintln!(
+                "crypto_db: sweep: {} x {}: {:.0} requests/s",
+                sweep::executor_name(point.executor),
+                point.workers,
+                point.requests_per_second
+            );
+        }
+    }) {
+        Ok(points) => points,
+        Err(error) => {
+            eprintln!("crypto_db: fetch: {}", refusal(&error));
+            return Ok(Outcome::Refused);
+        }
+    };
+    let mut out = sweep::table(&points);
+    if std::io::stdout().is_terminal() {
+        out.push('\n');
+        out.push_str(&sweep::text_chart(&points));
+    }
+    out.push('\n');
+    for recommendation in sweep::recommend(&points) {
+        out.push_str(&format!(
+            "recommended for {}: {} workers. {}.\n",
+            sweep::executor_name(recommendation.executor),
+            recommendation.workers,
+            recommendation.why
+        ));
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()?;
+    if let Some(path) = plot {
+        if let Err(error) = sweep::plot(&points, path) {
+            eprintln!("crypto_db: fetch: {error}");
+            return Ok(Outcome::Refused);
+        }
+        if !quiet {
+            eprintln!("crypto_db: sweep: plot written to {}", path.display());
+        }
+    }
+    let errors: usize = points.iter().map(|p| p.errors).sum();
+    Ok(if errors > 0 {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Complete
+    })
 }
 
 fn refusal(error: &FetchError) -> String {

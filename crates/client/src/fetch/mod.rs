@@ -17,10 +17,12 @@
 
 pub mod lesson;
 pub mod output;
+pub mod sweep;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use concurrent::{ProcessPoolExecutor, Queue, ThreadPoolExecutor};
 use prices::{Day, Price};
@@ -70,6 +72,8 @@ pub struct FetchOptions {
     pub output: Option<PathBuf>,
     /// Keep the records already in `output` and fetch only the rest.
     pub resume: bool,
+    /// Fetch only this many tasks, drawn reproducibly from the plan.
+    pub sample: Option<usize>,
 }
 
 impl FetchOptions {
@@ -86,6 +90,7 @@ impl FetchOptions {
             executor: ExecutorKind::Threads,
             output: None,
             resume: false,
+            sample: None,
         }
     }
 }
@@ -138,6 +143,12 @@ pub struct FetchReport {
     pub resumed: usize,
     /// Tasks that still failed after their retries, with why.
     pub failures: Vec<(Task, ClientError)>,
+    /// How long each request of this run took (retries included), in the
+    /// order they finished.
+    pub latencies: Vec<Duration>,
+    /// The wall time of the fetching, from the first request to the last
+    /// answer.
+    pub elapsed: Duration,
 }
 
 /// Hears of the job's progress (a progress bar, a log, a test).
@@ -185,6 +196,13 @@ pub fn plan(client: &Client, options: &FetchOptions) -> Result<Vec<Task>, FetchE
                 });
             }
         }
+    }
+    if let Some(sample) = options.sample {
+        // The same seed every run, so that a sweep compares like with like.
+        let mut rng = fastrand::Rng::with_seed(7);
+        rng.shuffle(&mut tasks);
+        tasks.truncate(sample);
+        tasks.sort();
     }
     Ok(tasks)
 }
@@ -253,8 +271,8 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
     let mut records = kept;
     progress.start(tasks.len());
     let total = tasks.len();
-    let (results_tx, results) =
-        crossbeam_channel::unbounded::<(Task, Result<Option<Price>, ClientError>)>();
+    let (results_tx, results) = crossbeam_channel::unbounded::<Fetched>();
+    let started = Instant::now();
     let workers = options.workers.max(1);
 
     std::thread::scope(|scope| -> Result<(), FetchError> {
@@ -273,7 +291,8 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
         // Should writing fail (a full disk), returning drops `results`, and
         // the workers, finding nobody listening, stop.
         let results = results;
-        for (task, result) in results.iter().take(total) {
+        for (task, result, latency) in results.iter().take(total) {
+            report.latencies.push(latency);
             match result {
                 Ok(price) => {
                     let record = Record { task, price };
@@ -294,6 +313,7 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
             .join()
             .map_err(|_| FetchError::Output("a fetch worker panicked".into()))?
     })?;
+    report.elapsed = started.elapsed();
 
     records.sort_by(|a, b| a.task.cmp(&b.task));
     report.failures.sort_by(|a, b| a.0.cmp(&b.0));
@@ -304,7 +324,9 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
     Ok(report)
 }
 
-type ResultSender = crossbeam_channel::Sender<(Task, Result<Option<Price>, ClientError>)>;
+/// One task's outcome and how long its request took (retries included).
+type Fetched = (Task, Result<Option<Price>, ClientError>, Duration);
+type ResultSender = crossbeam_channel::Sender<Fetched>;
 
 /// The lesson's producer/consumer on threads: a producer fills a bounded
 /// queue, `workers` threads of a pool drain it.
@@ -325,9 +347,10 @@ fn fetch_with_threads(
             // `get` fails once the queue is shut down and drained: the
             // producer's way of saying "no more work".
             while let Ok(task) = queue.get() {
+                let started = Instant::now();
                 let result =
                     client.check_price(&task.exchange, &task.symbol, &task.day.to_string());
-                if results.send((task, result)).is_err() {
+                if results.send((task, result, started.elapsed())).is_err() {
                     // The writer gave up: stop everyone, producer included.
                     queue.shutdown(true);
                     break;
@@ -352,12 +375,19 @@ concurrent::remote_fn! {
     /// One request, run in a worker process. The price crosses back as the
     /// API's own JSON, so every number keeps its exact value and its
     /// INTEGER/REAL form.
-    fn fetch_in_worker(config: ClientConfig, exchange: String, symbol: String, day: String) -> Result<Option<String>, ClientError> {
+    /// Also returns how long the request took, in microseconds.
+    fn fetch_in_worker(config: ClientConfig, exchange: String, symbol: String, day: String) -> (Result<Option<String>, ClientError>, u64) {
         // One client per worker process, made on its first task: its
         // connection pool then serves every later task of that worker.
         static CLIENT: std::sync::OnceLock<Result<Client, ClientError>> = std::sync::OnceLock::new();
-        let client = CLIENT.get_or_init(|| Client::new(config)).as_ref().map_err(Clone::clone)?;
-        client.check_price(&exchange, &symbol, &day).map(|price| price.map(|price| price.to_json()))
+        let started = Instant::now();
+        let result = CLIENT
+            .get_or_init(|| Client::new(config))
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|client| client.check_price(&exchange, &symbol, &day))
+            .map(|price| price.map(|price| price.to_json()));
+        (result, u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
     }
 }
 
@@ -383,6 +413,10 @@ fn fetch_with_processes(
         .iter()
         .zip(pool.map_chunked(fetch_in_worker, calls, 1))
     {
+        let (outcome, latency) = match outcome {
+            Ok((result, micros)) => (Ok(result), Duration::from_micros(micros)),
+            Err(error) => (Err(error), Duration::ZERO),
+        };
         let result = match outcome {
             Ok(Ok(Some(json))) => {
                 crate::api::parse_price(&json).map_err(|reason| ClientError::Decode {
@@ -397,7 +431,7 @@ fn fetch_with_processes(
             Ok(Err(error)) => Err(error),
             Err(error) => Err(ClientError::Worker(error.to_string())),
         };
-        if results.send((task.clone(), result)).is_err() {
+        if results.send((task.clone(), result, latency)).is_err() {
             break; // the writer gave up; dropping the map cancels the rest
         }
     }
@@ -433,10 +467,11 @@ fn fetch_async(
             let (client, results, writer_gone) =
                 (client.clone(), results.clone(), Arc::clone(&writer_gone));
             running.spawn(async move {
+                let started = Instant::now();
                 let result = client
                     .check_price(&task.exchange, &task.symbol, &task.day.to_string())
                     .await;
-                if results.send((task, result)).is_err() {
+                if results.send((task, result, started.elapsed())).is_err() {
                     writer_gone.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
                 drop(permit);

@@ -1,0 +1,403 @@
+//! "How many workers?" The lesson leaves it open: "it's very hard to know
+//! upfront ... this is when profiling is necessary". A sweep is that
+//! profile: the same job at several worker counts, per executor, measured
+//! and compared, and the knee of the curve recommended.
+//!
+//! The knee is the smallest worker count whose throughput is within 5% of
+//! the best measured: past it, more workers buy no speed, only more
+//! connections and more waiting.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use super::{ExecutorKind, FetchError, FetchOptions, Silent, run};
+
+/// Which worker counts to try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counts {
+    /// Exactly these.
+    List(Vec<usize>),
+    /// 1, 2, 4, ... doubling until throughput stops improving by 5% (at
+    /// most 4,096).
+    Auto,
+}
+
+/// One measured run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepPoint {
+    /// The executor.
+    pub executor: ExecutorKind,
+    /// How many workers.
+    pub workers: usize,
+    /// Wall time of the fetching.
+    pub wall: Duration,
+    /// Requests per second (answered or failed) over the wall time.
+    pub requests_per_second: f64,
+    /// Median request latency.
+    pub p50: Duration,
+    /// 99th-percentile request latency.
+    pub p99: Duration,
+    /// Requests that failed after their retries.
+    pub errors: usize,
+}
+
+/// The recommended worker count for one executor, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendation {
+    /// The executor.
+    pub executor: ExecutorKind,
+    /// The knee: the smallest count within 5% of the best throughput.
+    pub workers: usize,
+    /// One sentence saying why.
+    pub why: String,
+}
+
+/// The short name of an executor, as the command line spells it.
+pub fn executor_name(executor: ExecutorKind) -> &'static str {
+    match executor {
+        ExecutorKind::Threads => "threads",
+        ExecutorKind::Processes => "processes",
+        ExecutorKind::Async => "async",
+    }
+}
+
+/// Runs `base`'s job at every worker count of `counts`, for each executor,
+/// calling `measured` after each run (to show progress).
+///
+/// # Errors
+///
+/// [`FetchError`] if a run cannot start at all (a bad name, a dead server).
+pub fn sweep(
+    base: &FetchOptions,
+    executors: &[ExecutorKind],
+    counts: &Counts,
+    mut measured: impl FnMut(&SweepPoint),
+) -> Result<Vec<SweepPoint>, FetchError> {
+    let mut points = Vec::new();
+    for &executor in executors {
+        let mut best = 0.0f64;
+        let list: Box<dyn Iterator<Item = usize>> = match counts {
+            Counts::List(list) => Box::new(list.clone().into_iter()),
+            Counts::Auto => Box::new(
+                std::iter::successors(Some(1usize), |n| Some(n * 2)).take_while(|&n| n <= 4096),
+            ),
+        };
+        for workers in list {
+            let options = FetchOptions {
+                executor,
+                workers,
+                output: None,
+                resume: false,
+                ..base.clone()
+            };
+            let report = run(&options, &Silent)?;
+            let point = measure(
+                executor,
+                workers,
+                &report.latencies,
+                report.elapsed,
+                report.failures.len(),
+            );
+            measured(&point);
+            let improved = point.requests_per_second > best * 1.05;
+            best = best.max(point.requests_per_second);
+            points.push(point);
+            if *counts == Counts::Auto && !improved && workers > 1 {
+                break;
+            }
+        }
+    }
+    Ok(points)
+}
+
+fn measure(
+    executor: ExecutorKind,
+    workers: usize,
+    latencies: &[Duration],
+    wall: Duration,
+    errors: usize,
+) -> SweepPoint {
+    let mut sorted = latencies.to_vec();
+    sorted.sort();
+    let percentile = |p: f64| -> Duration {
+        if sorted.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+        sorted[rank - 1]
+    };
+    SweepPoint {
+        executor,
+        workers,
+        wall,
+        requests_per_second: latencies.len() as f64 / wall.as_secs_f64().max(1e-9),
+        p50: percentile(0.50),
+        p99: percentile(0.99),
+        errors,
+    }
+}
+
+/// The knee of each executor's curve.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use client::fetch::ExecutorKind;
+/// use client::fetch::sweep::{SweepPoint, recommend};
+///
+/// let point = |workers, rps| SweepPoint {
+///     executor: ExecutorKind::Threads, workers, wall: Duration::from_secs(1),
+///     requests_per_second: rps, p50: Duration::ZERO, p99: Duration::ZERO, errors: 0,
+/// };
+/// let points = [point(1, 100.0), point(2, 190.0), point(4, 300.0), point(8, 310.0), point(16, 305.0)];
+/// assert_eq!(recommend(&points)[0].workers, 4); // 300 is within 5% of the best, 310
+/// ```
+pub fn recommend(points: &[SweepPoint]) -> Vec<Recommendation> {
+    let mut executors: Vec<ExecutorKind> = Vec::new();
+    for point in points {
+        if !executors.contains(&point.executor) {
+            executors.push(point.executor);
+        }
+    }
+    executors
+        .into_iter()
+        .filter_map(|executor| {
+            let mine: Vec<&SweepPoint> = points.iter().filter(|p| p.executor == executor).collect();
+            let best = mine.iter().copied().max_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second))?;
+            let knee = mine
+                .iter()
+                .copied()
+                .filter(|p| p.requests_per_second >= 0.95 * best.requests_per_second)
+                .min_by_key(|p| p.workers)?;
+            let why = if knee.workers == best.workers {
+                format!(
+                    "{} workers gave the best throughput, {:.0} requests/s",
+                    knee.workers, best.requests_per_second
+                )
+            } else {
+                format!(
+                    "{} workers reach {:.0} requests/s, within 5% of the best ({:.0} requests/s with {}); \
+                     more workers add no speed, only waiting (p99 {:.1} ms against {:.1} ms)",
+                    knee.workers,
+                    knee.requests_per_second,
+                    best.requests_per_second,
+                    best.workers,
+                    knee.p99.as_secs_f64() * 1e3,
+                    best.p99.as_secs_f64() * 1e3
+                )
+            };
+            Some(Recommendation { executor, workers: knee.workers, why })
+        })
+        .collect()
+}
+
+/// The measurements as a table.
+pub fn table(points: &[SweepPoint]) -> String {
+    let mut out =
+        String::from("executor   workers     wall s   requests/s     p50 ms     p99 ms  errors\n");
+    for p in points {
+        let _ = writeln!(
+            out,
+            "{:<10} {:>7} {:>10.3} {:>12.0} {:>10.2} {:>10.2} {:>7}",
+            executor_name(p.executor),
+            p.workers,
+            p.wall.as_secs_f64(),
+            p.requests_per_second,
+            p.p50.as_secs_f64() * 1e3,
+            p.p99.as_secs_f64() * 1e3,
+            p.errors
+        );
+    }
+    out
+}
+
+/// A compact text chart of throughput per worker count, for a terminal.
+pub fn text_chart(points: &[SweepPoint]) -> String {
+    let best = points
+        .iter()
+        .map(|p| p.requests_per_second)
+        .fold(0.0, f64::max);
+    let mut out = String::new();
+    for p in points {
+        let width = if best > 0.0 {
+            (40.0 * p.requests_per_second / best).round() as usize
+        } else {
+            0
+        };
+        let _ = writeln!(
+            out,
+            "{:<9} {:>5} {} {:.0}/s",
+            executor_name(p.executor),
+            p.workers,
+            "█".repeat(width.max(1)),
+            p.requests_per_second
+        );
+    }
+    out
+}
+
+/// Draws throughput and p99 latency against the worker count, one line per
+/// executor, as an SVG file.
+///
+/// # Errors
+///
+/// [`FetchError::Output`] if the file is not `.svg` or cannot be written.
+pub fn plot(points: &[SweepPoint], path: &Path) -> Result<(), FetchError> {
+    use plotters::prelude::*;
+
+    if path.extension().and_then(|e| e.to_str()) != Some("svg") {
+        return Err(FetchError::Input(format!(
+            "{}: plots are written as SVG; name the file .svg",
+            path.display()
+        )));
+    }
+    let failed = |error: &dyn std::fmt::Display| {
+        FetchError::Output(format!("cannot draw {}: {error}", path.display()))
+    };
+    // A little room right of the last point, so that it is not on the edge.
+    let max_workers = points.iter().map(|p| p.workers).max().unwrap_or(1).max(2) as f64 * 1.25;
+    let max_rps = points
+        .iter()
+        .map(|p| p.requests_per_second)
+        .fold(1.0, f64::max)
+        * 1.1;
+    let max_p99 = points
+        .iter()
+        .map(|p| p.p99.as_secs_f64() * 1e3)
+        .fold(0.1, f64::max)
+        * 1.1;
+    let mut executors: Vec<ExecutorKind> = Vec::new();
+    for point in points {
+        if !executors.contains(&point.executor) {
+            executors.push(point.executor);
+        }
+    }
+    let colors = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+    ];
+
+    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| failed(&e))?;
+    let (left, right) = root.split_horizontally(450);
+    type Value = fn(&SweepPoint) -> f64;
+    let panels: [(&DrawingArea<_, _>, &str, f64, Value); 2] = [
+        (&left, "throughput (requests/s)", max_rps, |p| {
+            p.requests_per_second
+        }),
+        (&right, "p99 latency (ms)", max_p99, |p| {
+            p.p99.as_secs_f64() * 1e3
+        }),
+    ];
+    for (area, title, top, value) in panels {
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d((1f64..max_workers).log_scale(), 0f64..top)
+            .map_err(|e| failed(&e))?;
+        chart
+            .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .x_desc("workers")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(|e| failed(&e))?;
+        for (index, executor) in executors.iter().enumerate() {
+            let color = colors[index % colors.len()];
+            let series: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.executor == *executor)
+                .map(|p| (p.workers as f64, value(p)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))
+                .map_err(|e| failed(&e))?
+                .label(executor_name(*executor))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    series
+                        .into_iter()
+                        .map(|(x, y)| Circle::new((x, y), 3, color.filled())),
+                )
+                .map_err(|e| failed(&e))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| failed(&e))?;
+    }
+    root.present().map_err(|e| failed(&e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(executor: ExecutorKind, workers: usize, rps: f64) -> SweepPoint {
+        SweepPoint {
+            executor,
+            workers,
+            wall: Duration::from_secs(1),
+            requests_per_second: rps,
+            p50: Duration::from_millis(workers as u64),
+            p99: Duration::from_millis(2 * workers as u64),
+            errors: 0,
+        }
+    }
+
+    #[test]
+    fn the_knee_is_the_smallest_count_near_the_best() {
+        let points = [
+            point(ExecutorKind::Threads, 1, 10.0),
+            point(ExecutorKind::Threads, 2, 20.0),
+            point(ExecutorKind::Threads, 4, 39.0),
+            point(ExecutorKind::Threads, 8, 40.0),
+            point(ExecutorKind::Async, 1, 50.0),
+            point(ExecutorKind::Async, 2, 45.0),
+        ];
+        let recommended = recommend(&points);
+        assert_eq!(recommended.len(), 2);
+        assert_eq!(
+            (recommended[0].executor, recommended[0].workers),
+            (ExecutorKind::Threads, 4)
+        );
+        assert!(
+            recommended[0]
+                .why
+                .contains("within 5% of the best (40 requests/s with 8)"),
+            "{}",
+            recommended[0].why
+        );
+        assert_eq!(
+            (recommended[1].executor, recommended[1].workers),
+            (ExecutorKind::Async, 1)
+        );
+        assert!(recommended[1].why.contains("gave the best throughput"));
+    }
+
+    #[test]
+    fn percentiles_of_latencies() {
+        let latencies: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let p = measure(
+            ExecutorKind::Threads,
+            4,
+            &latencies,
+            Duration::from_secs(2),
+            0,
+        );
+        assert_eq!(p.p50, Duration::from_millis(50));
+        assert_eq!(p.p99, Duration::from_millis(99));
+        assert_eq!(p.requests_per_second, 50.0);
+    }
+}

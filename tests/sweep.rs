@@ -1,0 +1,179 @@
+//! `crypto_db fetch --sweep`: the table, the recommendation and the plot,
+//! on a small sweep against our server. No timing thresholds: the checks
+//! are on structure and on the recommendation rule, whatever the numbers.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use server::ServerConfig;
+use support::start_server;
+
+const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
+
+fn fetch(url: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("fetch")
+        .args(["--url", url])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+struct Row {
+    executor: String,
+    workers: usize,
+    requests_per_second: f64,
+}
+
+fn rows(stdout: &str) -> Vec<Row> {
+    stdout
+        .lines()
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .map(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(cells.len(), 7, "{line}");
+            Row {
+                executor: cells[0].into(),
+                workers: cells[1].parse().unwrap(),
+                requests_per_second: cells[3].parse().unwrap(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_sweep_reports_every_point_and_recommends_the_knee() {
+    let server = start_server(ServerConfig::default());
+    let dir = std::env::temp_dir().join(format!("crypto-db-sweep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plot = dir.join("sweep.svg");
+    let output = fetch(
+        &server.url(),
+        &[
+            "--sweep",
+            "1,2,4",
+            "--sample",
+            "60",
+            "--executor",
+            "threads,async",
+            "--plot",
+            plot.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.starts_with(
+            "executor   workers     wall s   requests/s     p50 ms     p99 ms  errors\n"
+        ),
+        "{stdout}"
+    );
+    let rows = rows(&stdout);
+    let measured: Vec<(String, usize)> = rows
+        .iter()
+        .map(|r| (r.executor.clone(), r.workers))
+        .collect();
+    assert_eq!(
+        measured,
+        [
+            ("threads", 1),
+            ("threads", 2),
+            ("threads", 4),
+            ("async", 1),
+            ("async", 2),
+            ("async", 4)
+        ]
+        .map(|(e, w)| (e.to_owned(), w))
+    );
+
+    for executor in ["threads", "async"] {
+        let line = stdout
+            .lines()
+            .find(|line| line.starts_with(&format!("recommended for {executor}: ")))
+            .unwrap_or_else(|| panic!("no recommendation for {executor}: {stdout}"));
+        let workers: usize = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.executor == executor).collect();
+        let best = mine
+            .iter()
+            .map(|r| r.requests_per_second)
+            .fold(0.0, f64::max);
+        // One of the measured counts, and the smallest within 5% of the best.
+        let knee = mine
+            .iter()
+            .filter(|r| r.requests_per_second >= 0.95 * best)
+            .map(|r| r.workers)
+            .min()
+            .unwrap();
+        assert_eq!(workers, knee, "{line}");
+    }
+
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    for text in [
+        "throughput (requests/s)",
+        "p99 latency (ms)",
+        "threads",
+        "async",
+        "workers",
+    ] {
+        assert!(svg.contains(text), "the plot has no {text:?}");
+    }
+    // Each executor's colour draws its line in both panels, plus its legend
+    // key in each: four polylines per series.
+    for colour in ["#1F77B4", "#D62728"] {
+        let series = svg
+            .lines()
+            .filter(|line| {
+                line.starts_with("<polyline") && line.contains(&format!("stroke=\"{colour}\""))
+            })
+            .count();
+        assert_eq!(series, 4, "{colour}");
+    }
+}
+
+#[test]
+fn auto_doubles_until_throughput_stops_improving() {
+    let server = start_server(ServerConfig::default());
+    let output = fetch(
+        &server.url(),
+        &["--sweep", "auto", "--sample", "40", "--quiet"],
+    );
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let counts: Vec<usize> = rows(&stdout).iter().map(|r| r.workers).collect();
+    assert!(!counts.is_empty() && counts.len() <= 13, "{counts:?}");
+    for (i, count) in counts.iter().enumerate() {
+        assert_eq!(*count, 1 << i, "doubling: {counts:?}");
+    }
+}
+
+#[test]
+fn bad_sweeps_are_refused_clearly() {
+    let server = start_server(ServerConfig::default());
+    for (args, expected) in [
+        (
+            &["--sweep", "0,2"][..],
+            "--sweep takes worker counts like 1,2,4,8 or `auto`",
+        ),
+        (&["--sweep", "lots"], "--sweep takes worker counts"),
+        (
+            &["--sweep", "1", "--sample", "5", "--plot", "out.png"],
+            "plots are written as SVG",
+        ),
+        (
+            &["--executor", "threads,async"],
+            "name one --executor (several are for --sweep)",
+        ),
+    ] {
+        let output = fetch(&server.url(), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
