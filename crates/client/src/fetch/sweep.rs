@@ -331,6 +331,7 @@ pub fn plot(points: &[SweepPoint], path: &Path) -> Result<(), FetchError> {
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
