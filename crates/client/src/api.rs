@@ -233,7 +233,9 @@ struct WirePrice {
     day: String,
 }
 
-fn number(value: Option<serde_json::Number>) -> Result<Option<Number>, String> {
+/// A JSON number as a cell: an integer literal stays INTEGER, anything
+/// else is REAL. Used for API answers and for resumed output files alike.
+pub(crate) fn number(value: Option<serde_json::Number>) -> Result<Option<Number>, String> {
     let Some(value) = value else { return Ok(None) };
     if let Some(n) = value.as_i64() {
         return Ok(Some(Number::Integer(n)));
@@ -276,6 +278,36 @@ pub fn parse_price(body: &str) -> Result<Option<Price>, String> {
 
 fn parse_names(body: &str) -> Result<Vec<String>, String> {
     serde_json::from_str(body).map_err(|error| error.to_string())
+}
+
+/// One attempt's answer, before it is judged: status, the server's
+/// `Retry-After`, body.
+struct Answer {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: String,
+}
+
+/// What one attempt came to: the parsed value, or the error with how long
+/// the server asked us to wait. The same for both client flavours; only
+/// their I/O differs.
+fn settle<R>(
+    url: &str,
+    answer: Result<Answer, ClientError>,
+    parse: fn(&str) -> Result<R, String>,
+) -> Result<R, (ClientError, Option<Duration>)> {
+    let answer = answer.map_err(|error| (error, None))?;
+    let body =
+        classify(url, answer.status, answer.body).map_err(|error| (error, answer.retry_after))?;
+    parse(&body).map_err(|reason| {
+        (
+            ClientError::Decode {
+                url: url.to_owned(),
+                reason,
+            },
+            None,
+        )
+    })
 }
 
 /// Turns an HTTP answer into the body, or the error it stands for.
@@ -415,32 +447,29 @@ impl Client {
         let url = format!("{}{path}", self.base);
         let mut retry = 0;
         loop {
-            let (error, retry_after) = match self.http.get(&url).send() {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retry_after = retry_after(response.headers());
-                    let body = response.text().map_err(|error| {
-                        transport_error(&url, &error, self.config.request_timeout)
-                    });
-                    match body.and_then(|body| classify(&url, status, body)) {
-                        Ok(body) => {
-                            return parse(&body).map_err(|reason| ClientError::Decode {
-                                url: url.clone(),
-                                reason,
-                            });
-                        }
-                        Err(error) => (error, retry_after),
+            let answer = self
+                .http
+                .get(&url)
+                .send()
+                .and_then(|response| {
+                    let (status, retry_after) =
+                        (response.status().as_u16(), retry_after(response.headers()));
+                    response.text().map(|body| Answer {
+                        status,
+                        retry_after,
+                        body,
+                    })
+                })
+                .map_err(|error| transport_error(&url, &error, self.config.request_timeout));
+            match settle(&url, answer, parse) {
+                Ok(value) => return Ok(value),
+                Err((error, retry_after)) => {
+                    retry += 1;
+                    match self.config.retry.delay(retry, &error, retry_after) {
+                        Some(wait) => std::thread::sleep(wait),
+                        None => return Err(error),
                     }
                 }
-                Err(error) => (
-                    transport_error(&url, &error, self.config.request_timeout),
-                    None,
-                ),
-            };
-            retry += 1;
-            match self.config.retry.delay(retry, &error, retry_after) {
-                Some(wait) => std::thread::sleep(wait),
-                None => return Err(error),
             }
         }
     }
@@ -524,32 +553,30 @@ impl AsyncClient {
         let url = format!("{}{path}", self.base);
         let mut retry = 0;
         loop {
-            let (error, retry_after) = match self.http.get(&url).send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retry_after = retry_after(response.headers());
-                    let body = response.text().await.map_err(|error| {
-                        transport_error(&url, &error, self.config.request_timeout)
-                    });
-                    match body.and_then(|body| classify(&url, status, body)) {
-                        Ok(body) => {
-                            return parse(&body).map_err(|reason| ClientError::Decode {
-                                url: url.clone(),
-                                reason,
-                            });
-                        }
-                        Err(error) => (error, retry_after),
+            let answer = async {
+                let response = self.http.get(&url).send().await?;
+                let (status, retry_after) =
+                    (response.status().as_u16(), retry_after(response.headers()));
+                let body = response.text().await?;
+                Ok(Answer {
+                    status,
+                    retry_after,
+                    body,
+                })
+            }
+            .await
+            .map_err(|error: reqwest::Error| {
+                transport_error(&url, &error, self.config.request_timeout)
+            });
+            match settle(&url, answer, parse) {
+                Ok(value) => return Ok(value),
+                Err((error, retry_after)) => {
+                    retry += 1;
+                    match self.config.retry.delay(retry, &error, retry_after) {
+                        Some(wait) => tokio::time::sleep(wait).await,
+                        None => return Err(error),
                     }
                 }
-                Err(error) => (
-                    transport_error(&url, &error, self.config.request_timeout),
-                    None,
-                ),
-            };
-            retry += 1;
-            match self.config.retry.delay(retry, &error, retry_after) {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return Err(error),
             }
         }
     }

@@ -171,16 +171,7 @@ fn parse_line(format: Format, line: &str) -> Option<Record> {
                 volume: Option<serde_json::Number>,
             }
             let line: Line = serde_json::from_str(line.trim().trim_end_matches(',')).ok()?;
-            let number = |n: Option<serde_json::Number>| -> Option<Option<Number>> {
-                match n {
-                    None => Some(None),
-                    Some(n) => n
-                        .as_i64()
-                        .map(Number::Integer)
-                        .or_else(|| n.as_f64().map(Number::Real))
-                        .map(Some),
-                }
-            };
+            let number = |n| crate::api::number(n).ok();
             let numbers = [
                 number(line.open)?,
                 number(line.high)?,
