@@ -407,3 +407,34 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
     }
     drop(dir);
 }
+
+#[test]
+fn a_full_disk_stops_the_run_with_a_clear_error_and_resume_finishes_it() {
+    // A file-size limit makes writes fail part-way (EFBIG), as a full disk
+    // would (ENOSPC); the shell ignores SIGXFSZ so the write reports the
+    // error instead of killing the process.
+    let server = start_server(ServerConfig::default());
+    let dir = scratch("full");
+    let path = dir.join("march.csv");
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 16; exec '{BIN}' fetch --url {} -o '{}'",
+            server.url(),
+            path.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(message.contains(&format!("cannot write {}", path.display())), "{message}");
+    assert!(message.contains("File too large"), "{message}");
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.len() <= 16 * 1024 && written.lines().count() > 10, "{} bytes", written.len());
+
+    // Room again: --resume keeps what was written and completes it.
+    let output = fetch_cmd(&server.url(), &["--resume", "-o", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_complete_and_sorted(&path, &server.url(), &dir);
+}
