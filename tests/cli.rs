@@ -109,6 +109,45 @@ fn serves_the_embedded_data_with_the_original_flags_and_stops_on_sigterm() {
 }
 
 #[test]
+fn rust_log_debug_logs_one_line_per_request_and_the_default_is_quiet() {
+    for (level, expect_line) in [("debug", true), ("", false)] {
+        let mut child = Command::new(BIN)
+            .args(["--port", "0"])
+            .env("RUST_LOG", level)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr: SocketAddr = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap()[7..]
+            .parse()
+            .unwrap();
+        assert_eq!(Connection::open(addr).get("/symbols").status, 200);
+        let output = terminate(&mut child);
+        let log = stderr(&output);
+        assert_eq!(
+            log.contains("uri=/symbols status=200"),
+            expect_line,
+            "RUST_LOG={level:?}: {log}"
+        );
+        if expect_line {
+            assert!(
+                !log.contains('\u{1b}'),
+                "no colour codes when stderr is not a terminal"
+            );
+        } else {
+            assert!(log.is_empty(), "quiet by default: {log}");
+        }
+    }
+}
+
+#[test]
 fn the_serve_subcommand_is_the_same_as_no_subcommand() {
     let (mut child, addr, _) = spawn_server(&["serve", "--port", "0", "--sleep", "0.25"]);
     let response = Connection::open(addr).get("/price/bitstamp/btc/2020-04-01");

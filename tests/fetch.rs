@@ -428,10 +428,17 @@ fn a_full_disk_stops_the_run_with_a_clear_error_and_resume_finishes_it() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let message = stderr(&output);
     assert_eq!(message.lines().count(), 1, "{message}");
-    assert!(message.contains(&format!("cannot write {}", path.display())), "{message}");
+    assert!(
+        message.contains(&format!("cannot write {}", path.display())),
+        "{message}"
+    );
     assert!(message.contains("File too large"), "{message}");
     let written = std::fs::read_to_string(&path).unwrap();
-    assert!(written.len() <= 16 * 1024 && written.lines().count() > 10, "{} bytes", written.len());
+    assert!(
+        written.len() <= 16 * 1024 && written.lines().count() > 10,
+        "{} bytes",
+        written.len()
+    );
 
     // Room again: --resume keeps what was written and completes it.
     let output = fetch_cmd(&server.url(), &["--resume", "-o", path.to_str().unwrap()]);
