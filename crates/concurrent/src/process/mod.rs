@@ -24,6 +24,15 @@
 //! and the compiler says so: only a `remote_fn!` implements
 //! [`RemoteTask`].
 //!
+//! A closure is refused at compile time, not at run time:
+//!
+//! ```compile_fail
+//! let ex = concurrent::ProcessPoolExecutor::new(1);
+//! let offset = 5;
+//! // error: the closure does not implement `RemoteTask`
+//! let _ = ex.submit(move |x: u64| x + offset, (1u64,));
+//! ```
+//!
 //! # Examples
 //!
 //! ```no_run
