@@ -389,12 +389,18 @@ mod tests {
 
     #[test]
     fn the_text_chart_scales_bars_to_the_best() {
-        let chart = text_chart(&[point(ExecutorKind::Async, 1, 10.0), point(ExecutorKind::Async, 2, 40.0)]);
+        let chart = text_chart(&[
+            point(ExecutorKind::Async, 1, 10.0),
+            point(ExecutorKind::Async, 2, 40.0),
+        ]);
         let lines: Vec<&str> = chart.lines().collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].matches('█').count(), 10);
         assert_eq!(lines[1].matches('█').count(), 40);
-        assert!(lines[1].starts_with("async         2 ") && lines[1].ends_with(" 40/s"), "{chart}");
+        assert!(
+            lines[1].starts_with("async         2 ") && lines[1].ends_with(" 40/s"),
+            "{chart}"
+        );
     }
 
     #[test]
