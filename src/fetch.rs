@@ -169,9 +169,15 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
     );
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} prices  {per_sec}  eta {eta}  failures: {msg}",
+            "{bar:30} {pos}/{len} prices  {rate}  eta {eta}  failures: {msg}",
         )
-        .expect("a valid progress template"),
+        .expect("a valid progress template")
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = write!(out, "{:.0}/s", state.per_sec());
+            },
+        ),
     );
     bar.set_message("0");
     let progress = Bar(bar);

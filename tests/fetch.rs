@@ -445,3 +445,47 @@ fn a_full_disk_stops_the_run_with_a_clear_error_and_resume_finishes_it() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_complete_and_sorted(&path, &server.url(), &dir);
 }
+
+#[test]
+fn a_progress_bar_only_on_a_terminal_and_not_with_quiet() {
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    let slow = start_server(ServerConfig {
+        sleep: Duration::from_millis(5),
+        ..ServerConfig::default()
+    });
+    let dir = scratch("bar");
+    let on_terminal = |extra: &str| {
+        let path = dir.join("bar.csv");
+        let command = format!(
+            "'{BIN}' fetch --url {} --exchanges kraken --workers 4 -o '{}' {extra}",
+            slow.url(),
+            path.display()
+        );
+        let output = Command::new("script")
+            .args(["-qfec", &command, "/dev/null"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let shown = on_terminal("");
+    assert!(shown.contains("/93 prices"), "{shown}");
+    assert!(shown.contains("failures: 0"), "{shown}");
+    let quiet = on_terminal("--quiet");
+    assert!(!quiet.contains("prices"), "{quiet}");
+    // Off a terminal (every other test here), stderr has only the summary.
+    let output = fetch_cmd(
+        &slow.url(),
+        &[
+            "--exchanges",
+            "kraken",
+            "-o",
+            dir.join("plain.csv").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
+}
