@@ -71,8 +71,8 @@ pub struct FetchArgs {
     /// Fetch only N tasks, drawn reproducibly (handy with --sweep).
     #[arg(long, value_name = "N")]
     sample: Option<usize>,
-    /// With --sweep: draw throughput and p99 latency against workers (SVG).
-    #[arg(long, value_name = "FILE.svg", requires = "sweep")]
+    /// With --sweep: draw throughput and p99 latency against workers (.svg or .png).
+    #[arg(long, value_name = "FILE.svg|FILE.png", requires = "sweep")]
     plot: Option<PathBuf>,
 }
 
@@ -237,6 +237,10 @@ fn run_sweep(
             }
         }
     };
+    if let Some(Err(error)) = plot.map(sweep::check_plot_path) {
+        eprintln!("crypto_db: fetch: {error}");
+        return Ok(Outcome::Refused);
+    }
     let points = match sweep::sweep(options, executors, &counts, |point| {
         if !quiet {
             eprintln!(

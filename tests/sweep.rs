@@ -138,6 +138,34 @@ fn a_sweep_reports_every_point_and_recommends_the_knee() {
 }
 
 #[test]
+fn a_plot_can_be_a_png() {
+    let server = start_server(ServerConfig::default());
+    let path = std::env::temp_dir().join(format!("crypto-db-sweep-{}.png", std::process::id()));
+    let output = fetch(
+        &server.url(),
+        &[
+            "--sweep",
+            "1,2",
+            "--sample",
+            "20",
+            "--quiet",
+            "--plot",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let png = std::fs::read(&path).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG file");
+    // 900 x 420, from the IHDR chunk.
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 900);
+    assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 420);
+}
+
+#[test]
 fn auto_doubles_until_throughput_stops_improving() {
     let server = start_server(ServerConfig::default());
     let output = fetch(
@@ -163,8 +191,8 @@ fn bad_sweeps_are_refused_clearly() {
         ),
         (&["--sweep", "lots"], "--sweep takes worker counts"),
         (
-            &["--sweep", "1", "--sample", "5", "--plot", "out.png"],
-            "plots are written as SVG",
+            &["--sweep", "1", "--sample", "5", "--plot", "out.txt"],
+            "a plot is written as .svg or .png",
         ),
         (
             &["--executor", "threads,async"],

@@ -239,23 +239,68 @@ pub fn text_chart(points: &[SweepPoint]) -> String {
 }
 
 /// Draws throughput and p99 latency against the worker count, one line per
-/// executor, as an SVG file.
+/// executor, as an SVG or a PNG file (by the extension).
 ///
 /// # Errors
 ///
-/// [`FetchError::Output`] if the file is not `.svg` or cannot be written.
+/// [`FetchError::Input`] for another extension, [`FetchError::Output`] if
+/// the file cannot be written.
 pub fn plot(points: &[SweepPoint], path: &Path) -> Result<(), FetchError> {
     use plotters::prelude::*;
 
-    if path.extension().and_then(|e| e.to_str()) != Some("svg") {
-        return Err(FetchError::Input(format!(
-            "{}: plots are written as SVG; name the file .svg",
+    let failed =
+        |error: String| FetchError::Output(format!("cannot draw {}: {error}", path.display()));
+    register_font().map_err(failed)?;
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("svg") => draw(
+            SVGBackend::new(path, (900, 420)).into_drawing_area(),
+            points,
+        )
+        .map_err(failed),
+        Some("png") => draw(
+            BitMapBackend::new(path, (900, 420)).into_drawing_area(),
+            points,
+        )
+        .map_err(failed),
+        _ => Err(FetchError::Input(format!(
+            "{}: a plot is written as .svg or .png",
             path.display()
-        )));
+        ))),
     }
-    let failed = |error: &dyn std::fmt::Display| {
-        FetchError::Output(format!("cannot draw {}: {error}", path.display()))
-    };
+}
+
+/// The plots' one font, built in (DejaVu Sans, under the Bitstream Vera
+/// licence in `assets/`), so that drawing needs no font installed.
+fn register_font() -> Result<(), String> {
+    static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            plotters::style::register_font(
+                "sans-serif",
+                plotters::style::FontStyle::Normal,
+                include_bytes!("../../assets/DejaVuSans.ttf"),
+            )
+            .map_err(|_| "the built-in font is unreadable".to_owned())
+        })
+        .clone()
+}
+
+fn draw<DB>(
+    root: plotters::drawing::DrawingArea<DB, plotters::coord::Shift>,
+    points: &[SweepPoint],
+) -> Result<(), String>
+where
+    DB: plotters::prelude::DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    use plotters::prelude::*;
+
+    let failed = |error: &dyn std::fmt::Display| error.to_string();
     // A little room right of the last point, so that it is not on the edge.
     let max_workers = points.iter().map(|p| p.workers).max().unwrap_or(1).max(2) as f64 * 1.25;
     let max_rps = points
@@ -280,11 +325,10 @@ pub fn plot(points: &[SweepPoint], path: &Path) -> Result<(), FetchError> {
         RGBColor(44, 160, 44),
     ];
 
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| failed(&e))?;
     let (left, right) = root.split_horizontally(450);
     type Value = fn(&SweepPoint) -> f64;
-    let panels: [(&DrawingArea<_, _>, &str, f64, Value); 2] = [
+    let panels: [(&DrawingArea<DB, _>, &str, f64, Value); 2] = [
         (&left, "throughput (requests/s)", max_rps, |p| {
             p.requests_per_second
         }),
