@@ -250,23 +250,38 @@ pub fn plot(points: &[SweepPoint], path: &Path) -> Result<(), FetchError> {
 
     let failed =
         |error: String| FetchError::Output(format!("cannot draw {}: {error}", path.display()));
+    let png = check_plot_path(path)?;
     register_font().map_err(failed)?;
+    if png {
+        draw(
+            BitMapBackend::new(path, (900, 420)).into_drawing_area(),
+            points,
+        )
+        .map_err(failed)
+    } else {
+        draw(
+            SVGBackend::new(path, (900, 420)).into_drawing_area(),
+            points,
+        )
+        .map_err(failed)
+    }
+}
+
+/// Checks a plot's file name before any work: `Ok(true)` for PNG,
+/// `Ok(false)` for SVG.
+///
+/// # Errors
+///
+/// [`FetchError::Input`] for any other extension.
+pub fn check_plot_path(path: &Path) -> Result<bool, FetchError> {
     match path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .as_deref()
     {
-        Some("svg") => draw(
-            SVGBackend::new(path, (900, 420)).into_drawing_area(),
-            points,
-        )
-        .map_err(failed),
-        Some("png") => draw(
-            BitMapBackend::new(path, (900, 420)).into_drawing_area(),
-            points,
-        )
-        .map_err(failed),
+        Some("svg") => Ok(false),
+        Some("png") => Ok(true),
         _ => Err(FetchError::Input(format!(
             "{}: a plot is written as .svg or .png",
             path.display()
