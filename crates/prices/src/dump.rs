@@ -42,6 +42,9 @@ pub enum DumpError {
         /// The offending text.
         text: String,
     },
+    /// The embedded, compressed dump could not be decompressed.
+    #[error("the embedded dataset is damaged: {0}")]
+    Corrupt(String),
     /// A name holds a tab or a line break, which the format cannot carry.
     #[error("row {id}: {column} {text:?} holds a tab or line break, which a dump cannot store")]
     Unwritable {

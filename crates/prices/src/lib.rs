@@ -41,17 +41,37 @@ pub use table::{PriceTable, SourceRow, TableBuilder};
 
 /// The dataset shipped with `crypto_db` (the original's `prices.db`: 29,214
 /// daily rows of btc, eth and ltc on 12 exchanges, 2013-04-24..2020-12-08),
-/// as a dump. Made with `crypto_db import`.
-pub const EMBEDDED_DUMP: &str = include_str!("../data/prices.tsv");
+/// as a gzip-compressed dump: `data/prices.tsv`, made with `crypto_db
+/// import` and compressed by the build script.
+pub const EMBEDDED_DUMP_GZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/prices.tsv.gz"));
+
+/// The embedded dataset's dump, as text.
+///
+/// # Errors
+///
+/// [`DumpError::Corrupt`] only if the embedded bytes were damaged, which
+/// the tests rule out.
+pub fn embedded_dump() -> Result<String, DumpError> {
+    use std::io::Read;
+
+    let mut text = String::with_capacity(EMBEDDED_DUMP_GZ.len() * 3);
+    flate2::read::GzDecoder::new(EMBEDDED_DUMP_GZ)
+        .read_to_string(&mut text)
+        .map_err(|error| DumpError::Corrupt(error.to_string()))?;
+    Ok(text)
+}
 
 impl PriceTable {
     /// The shipped dataset, ready to serve.
+    ///
+    /// The text is decompressed, read and dropped: only the table stays in
+    /// memory.
     ///
     /// # Errors
     ///
     /// Only if the embedded dump were corrupt, which the tests rule out.
     pub fn embedded() -> Result<PriceTable, DumpError> {
-        dump::parse_table(EMBEDDED_DUMP)
+        dump::parse_table(&embedded_dump()?)
     }
 
     /// Reads the `price` table of a SQLite file.
