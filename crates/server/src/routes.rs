@@ -77,7 +77,9 @@ impl Stats {
         self.peak_waiting.load(Ordering::SeqCst)
     }
 
-    /// How many `/price` requests arrived so far.
+    /// How many `/price` requests arrived while fault injection
+    /// (`--fail-every`) is on; always 0 otherwise, to keep a counter shared
+    /// by every core off the hot path.
     pub fn price_requests(&self) -> u64 {
         self.price_requests.load(Ordering::SeqCst)
     }
