@@ -238,9 +238,20 @@ pub fn read_existing(path: &Path, format: Format) -> Result<Vec<Record>, FetchEr
                 )));
             }
         };
-        records.extend(text.lines().filter_map(|line| parse_line(format, line)));
+        records.extend(complete_lines(&text).filter_map(|line| parse_line(format, line)));
     }
     Ok(records)
+}
+
+/// The lines whose line break was written. A crash can stop a write
+/// anywhere, even inside a number, and `1.5` cut from `1.53` still parses:
+/// only the line break proves a record was written whole.
+fn complete_lines(text: &str) -> impl Iterator<Item = &str> {
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    complete.lines()
 }
 
 /// The journal of a `.json` output: records as they arrive, until the end.
@@ -419,6 +430,21 @@ mod tests {
         let json = line(Format::JsonLines, &sample(true));
         assert_eq!(parse_line(Format::JsonLines, &json[..json.len() - 3]), None);
         assert_eq!(parse_line(Format::Csv, CSV_HEADER), None);
+    }
+
+    #[test]
+    fn a_line_without_its_line_break_is_not_kept() {
+        // Cut inside the last number: the rest still parses, but is wrong.
+        let text = "exchange,symbol,day,open,high,low,close,volume\nkraken,btc,2020-03-01,1,2,3,4,5.25\nkraken,btc,2020-03-02,1,2,3,4,5.2";
+        let kept: Vec<&str> = complete_lines(text).collect();
+        assert_eq!(
+            kept,
+            [
+                "exchange,symbol,day,open,high,low,close,volume",
+                "kraken,btc,2020-03-01,1,2,3,4,5.25"
+            ]
+        );
+        assert_eq!(complete_lines("no line break").count(), 0);
     }
 
     #[test]
