@@ -135,8 +135,9 @@ fn a_killed_worker_breaks_the_pool_and_nothing_hangs() {
     let running = ex.submit(sleep_ms, (60_000,)).unwrap();
     let other = ex.submit(sleep_ms, (60_000,)).unwrap();
     let pending = ex.submit(sleep_ms, (1,)).unwrap();
-    // Wait for both workers to start their long tasks.
-    while !(running.running() && other.running()) {
+    // Wait for both tasks to be taken and both worker processes to exist
+    // (a task is marked running just before its worker is started).
+    while !(running.running() && other.running() && ex.worker_pids().len() == 2) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let workers = ex.worker_pids();
