@@ -168,6 +168,14 @@ impl Default for ClientConfig {
 }
 
 impl ClientConfig {
+    /// How a reqwest builder failure is reported, for both client flavours.
+    fn build_error(&self, error: &reqwest::Error) -> ClientError {
+        ClientError::InvalidUrl {
+            url: self.base_url.clone(),
+            reason: error.to_string(),
+        }
+    }
+
     /// The default configuration for the server at `base_url`.
     pub fn new(base_url: impl Into<String>) -> ClientConfig {
         ClientConfig {
@@ -219,10 +227,11 @@ fn encode_segment(segment: &str) -> String {
     out
 }
 
-/// The JSON object of a price as the API writes it; numbers are read as
-/// `serde_json::Number` so that `600` stays an INTEGER and `600.0` a REAL.
+/// The JSON object of a price as the API writes it (and as `fetch` writes
+/// JSON lines: the same keys); numbers are read as `serde_json::Number` so
+/// that `600` stays an INTEGER and `600.0` a REAL.
 #[derive(Deserialize)]
-struct WirePrice {
+pub(crate) struct WirePrice {
     exchange: String,
     symbol: String,
     open: Option<serde_json::Number>,
@@ -234,8 +243,8 @@ struct WirePrice {
 }
 
 /// A JSON number as a cell: an integer literal stays INTEGER, anything
-/// else is REAL. Used for API answers and for resumed output files alike.
-pub(crate) fn number(value: Option<serde_json::Number>) -> Result<Option<Number>, String> {
+/// else is REAL.
+fn number(value: Option<serde_json::Number>) -> Result<Option<Number>, String> {
     let Some(value) = value else { return Ok(None) };
     if let Some(n) = value.as_i64() {
         return Ok(Some(Number::Integer(n)));
@@ -263,17 +272,23 @@ pub(crate) fn number(value: Option<serde_json::Number>) -> Result<Option<Number>
 /// ```
 pub fn parse_price(body: &str) -> Result<Option<Price>, String> {
     let wire: Option<WirePrice> = serde_json::from_str(body).map_err(|error| error.to_string())?;
-    let Some(wire) = wire else { return Ok(None) };
-    Ok(Some(Price {
-        exchange: wire.exchange,
-        symbol: wire.symbol,
-        open: number(wire.open)?,
-        high: number(wire.high)?,
-        low: number(wire.low)?,
-        close: number(wire.close)?,
-        volume: number(wire.volume)?,
-        day: wire.day,
-    }))
+    wire.map(WirePrice::into_price).transpose()
+}
+
+impl WirePrice {
+    /// The price, with each number's INTEGER/REAL form kept.
+    pub(crate) fn into_price(self) -> Result<Price, String> {
+        Ok(Price {
+            exchange: self.exchange,
+            symbol: self.symbol,
+            open: number(self.open)?,
+            high: number(self.high)?,
+            low: number(self.low)?,
+            close: number(self.close)?,
+            volume: number(self.volume)?,
+            day: self.day,
+        })
+    }
 }
 
 fn parse_names(body: &str) -> Result<Vec<String>, String> {
@@ -393,10 +408,7 @@ impl Client {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .build()
-            .map_err(|error| ClientError::InvalidUrl {
-                url: config.base_url.clone(),
-                reason: error.to_string(),
-            })?;
+            .map_err(|error| config.build_error(&error))?;
         Ok(Client { http, base, config })
     }
 
@@ -505,10 +517,7 @@ impl AsyncClient {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .build()
-            .map_err(|error| ClientError::InvalidUrl {
-                url: config.base_url.clone(),
-                reason: error.to_string(),
-            })?;
+            .map_err(|error| config.build_error(&error))?;
         Ok(AsyncClient { http, base, config })
     }
 

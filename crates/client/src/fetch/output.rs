@@ -12,8 +12,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::api::WirePrice;
 use prices::{Day, Number};
-use serde::Deserialize;
 
 use super::{FetchError, Record, Task};
 
@@ -159,31 +159,13 @@ fn parse_line(format: Format, line: &str) -> Option<Record> {
             ))
         }
         Format::JsonLines | Format::Json => {
-            #[derive(Deserialize)]
-            struct Line {
-                exchange: String,
-                symbol: String,
-                day: String,
-                open: Option<serde_json::Number>,
-                high: Option<serde_json::Number>,
-                low: Option<serde_json::Number>,
-                close: Option<serde_json::Number>,
-                volume: Option<serde_json::Number>,
-            }
-            let line: Line = serde_json::from_str(line.trim().trim_end_matches(',')).ok()?;
-            let number = |n| crate::api::number(n).ok();
-            let numbers = [
-                number(line.open)?,
-                number(line.high)?,
-                number(line.low)?,
-                number(line.close)?,
-                number(line.volume)?,
-            ];
+            let line: WirePrice = serde_json::from_str(line.trim().trim_end_matches(',')).ok()?;
+            let price = line.into_price().ok()?;
             Some(record(
-                line.exchange,
-                line.symbol,
-                Day::parse(&line.day).ok()?,
-                numbers,
+                price.exchange.clone(),
+                price.symbol.clone(),
+                Day::parse(&price.day).ok()?,
+                price.numbers(),
             ))
         }
     }
