@@ -143,9 +143,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    raise_open_file_limit();
     runtime.block_on(async {
+        let stop = shutdown_signal()?;
         let rows = table.len();
-        let config = ServerConfig { sleep: args.sleep, fail_every: args.fail_every, ..ServerConfig::default() };
+        let config = ServerConfig {
+            sleep: args.sleep,
+            fail_every: args.fail_every,
+            ..ServerConfig::default()
+        };
         let server = Server::bind(addr, table, config).await?;
         println!(
             "crypto_db: serving {rows} prices from {source} on http://{} (ready in {} ms; Ctrl-C to stop)",
@@ -156,7 +162,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             println!("crypto_db: listening on every interface: anyone who can reach this machine can query it");
         }
         let _ = std::io::stdout().flush();
-        server.run(shutdown_signal()).await;
+        server.run(stop).await;
         println!("crypto_db: stopped");
         Ok(())
     })
@@ -172,25 +178,38 @@ fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM (what `kill` and service managers send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Listens for Ctrl-C and SIGTERM (what `kill` and service managers send)
+/// from now on, and returns a future that completes on the first of them.
+/// Called before the ready banner: a signal sent the moment the banner
+/// appears must stop the server cleanly, not kill it.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+/// Lifts the soft open-file limit to the hard one: every client connection
+/// is a file descriptor, and the usual soft limit (1024) is far below what
+/// a storm of learners' workers opens. The server caps its connections
+/// below whatever limit results.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-file limit raised to the hard limit"),
+        Err(error) => tracing::debug!(%error, "open-file limit left as it is"),
     }
 }
 

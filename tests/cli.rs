@@ -169,7 +169,69 @@ fn a_port_in_use_is_a_one_line_error() {
         )),
         "{message}"
     );
-    assert!(message.to_lowercase().contains("in use"), "{message}");
+    // The operating system's reason, said once (it was said twice, once by
+    // our message and once as its source).
+    assert_eq!(
+        message.to_lowercase().matches("in use").count(),
+        1,
+        "{message}"
+    );
+}
+
+#[test]
+fn sigterm_right_after_the_banner_stops_cleanly() {
+    // The signal handlers are installed before the banner is printed: a
+    // SIGTERM sent the moment it appears is a clean stop (exit 0, "stopped"),
+    // never death by signal.
+    for attempt in 0..10 {
+        let (mut child, _, _) = spawn_server(&["--port", "0"]);
+        let output = terminate(&mut child);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "attempt {attempt}: {output:?}"
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("crypto_db: stopped"),
+            "attempt {attempt}"
+        );
+    }
+}
+
+#[test]
+fn a_flood_of_idle_connections_under_a_low_open_file_limit_blocks_nobody() {
+    // `ulimit -n 256` (soft and hard), then more idle keep-alive connections
+    // than that: the server caps its connections below the limit and
+    // closes the oldest idle ones to make room, so a newcomer is answered
+    // at once, and the log says so a few times, not thousands.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n 256 && exec {BIN} --port 0"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap();
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let mut flood: Vec<Connection> = (0..300).map(|_| Connection::open(addr)).collect();
+    let mut newcomer = Connection::open(addr);
+    assert_eq!(newcomer.get("/exchanges").text(), support::GOLDEN_EXCHANGES);
+    // The oldest idle connection was the one closed to make room.
+    assert!(flood[0].is_closed_by_server());
+    drop(flood);
+    let output = terminate(&mut child);
+    assert!(output.status.success(), "{output:?}");
+    let log = stderr(&output);
+    assert!(log.contains("at the connection cap"), "{log}");
+    let warnings = log.lines().filter(|l| l.contains("WARN")).count();
+    assert!(warnings <= 10, "{log}");
 }
 
 #[test]

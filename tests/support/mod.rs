@@ -121,6 +121,23 @@ impl Connection {
     }
 }
 
+/// Sends `request` on a new connection, shuts down the sending side (as
+/// `nc -q 1` or `nc -N` do), and returns every byte the server sends back
+/// until it closes.
+pub fn send_and_half_close(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).expect("connect to the test server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .expect("read until the server closes");
+    answer
+}
+
 /// The golden answers: `(exchange, symbol, day, body)` for every key of the
 /// reference database, written by `tests/golden/make_golden.py` with
 /// Python's own `json.dumps`.

@@ -1,13 +1,18 @@
-//! The `crypto_db` price server: the original Flask app's API, answered byte
-//! for byte, from memory, on tokio and axum.
+//! The `crypto_db` price server: the original Flask app's API, answered as
+//! it answers, on the wire as well as in bodies, from memory, on tokio and
+//! hyper.
 //!
 //! # Layout
 //!
-//! - [`routes`]: the router ([`app`]), the handlers, the `--sleep` delay
-//!   and the error answers (400 JSON, Werkzeug's 404/405 pages, 414).
-//! - [`serve`]: binding, the accept loop with hyper's head timeout and size
-//!   cap, graceful shutdown, and [`BackgroundServer`] for tests and
-//!   examples.
+//! - [`routes`]: what each request answers ([`AppState::respond`]): the
+//!   `--sleep` delay, fault injection, the error answers (400 JSON,
+//!   Werkzeug's 404/405 pages and reason phrases, 414).
+//! - `target`: reading a request path as the original's Werkzeug does
+//!   (percent-decoding, leading and merged slashes, the 308 redirect).
+//! - `connection`: one client connection's deadlines (a slow head, a long
+//!   idle spell) and the registry of open connections.
+//! - [`serve`]: binding, the accept loop with its connection cap, graceful
+//!   shutdown, and [`BackgroundServer`] for tests and examples.
 //!
 //! # Examples
 //!
@@ -21,8 +26,10 @@
 
 #![warn(missing_docs)]
 
+mod connection;
 pub mod routes;
 pub mod serve;
+mod target;
 
-pub use routes::{AppState, MAX_TARGET_LEN, Stats, app};
-pub use serve::{BackgroundServer, ServeError, Server, ServerConfig};
+pub use routes::{AppState, Body, MAX_TARGET_LEN, Response, Stats};
+pub use serve::{BackgroundServer, ServeError, Server, ServerConfig, default_max_connections};

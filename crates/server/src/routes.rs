@@ -1,21 +1,31 @@
-//! The HTTP API: the original's four routes, answered byte for byte as it
-//! answers them, plus clear errors where the original was silent.
+//! The HTTP API: the original's four routes, answered as it answers them,
+//! on the wire as well as in bodies, plus clear errors where the original
+//! was silent.
 //!
-//! Built as a plain [`Router`] by [`app`], so tests can call it without a
-//! socket (`tower::ServiceExt::oneshot`) as well as over real HTTP.
+//! [`AppState::respond`] turns one request into one response, with no
+//! socket involved, so tests call it directly as well as over real HTTP.
+//! Routing is [`Target::resolve`], which reads a path as Werkzeug does;
+//! this module decides what each target answers.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::ext::ReasonPhrase;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, StatusCode};
 use prices::{Day, PriceTable};
 use tokio::sync::watch;
+
+use crate::target::Target;
+
+/// The body of every answer: small and complete, never streamed.
+pub type Body = Full<Bytes>;
+/// One answer.
+pub type Response = hyper::Response<Body>;
 
 /// The page at `/`: a form that calls the three endpoints, with no CDN, no
 /// web font and no framework, so it works offline.
@@ -33,7 +43,7 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 /// The original's `Allow` header as observed. Werkzeug builds it from a
 /// Python set, so its order can change between runs of the original; no
-/// client can rely on it, but we send the order seen.
+/// client can rely on it, but we send one order seen.
 const ALLOWED: HeaderValue = HeaderValue::from_static("OPTIONS, GET, HEAD");
 
 /// The longest request target (path and query) we read, in bytes. The
@@ -48,6 +58,9 @@ pub struct AppState {
 
 struct Shared {
     table: PriceTable,
+    /// `/exchanges` and `/symbols`, rendered once.
+    exchanges: Bytes,
+    symbols: Bytes,
     /// How long every `/price` answer waits (the original's `--sleep`).
     sleep: Duration,
     /// Flips to `true` when the server is stopping: waiting requests then
@@ -63,7 +76,7 @@ struct Shared {
 pub struct Stats {
     waiting: AtomicUsize,
     peak_waiting: AtomicUsize,
-    price_requests: std::sync::atomic::AtomicU64,
+    price_requests: AtomicU64,
 }
 
 impl Stats {
@@ -85,12 +98,40 @@ impl Stats {
     }
 }
 
+/// The request method as the original reads it: Werkzeug upper-cases it,
+/// so `get /exchanges` is a GET. (hyper keeps `get` as an unknown method.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Get,
+    Head,
+    Options,
+    Other,
+}
+
+impl Verb {
+    fn of(method: &Method) -> Verb {
+        match *method {
+            Method::GET => Verb::Get,
+            Method::HEAD => Verb::Head,
+            Method::OPTIONS => Verb::Options,
+            _ => match method.as_str() {
+                m if m.eq_ignore_ascii_case("GET") => Verb::Get,
+                m if m.eq_ignore_ascii_case("HEAD") => Verb::Head,
+                m if m.eq_ignore_ascii_case("OPTIONS") => Verb::Options,
+                _ => Verb::Other,
+            },
+        }
+    }
+}
+
 impl AppState {
     /// State for serving `table`, delaying each `/price` answer by `sleep`;
     /// waits end early once `stopping` turns `true`.
     pub fn new(table: PriceTable, sleep: Duration, stopping: watch::Receiver<bool>) -> AppState {
         AppState {
             inner: Arc::new(Shared {
+                exchanges: Bytes::copy_from_slice(table.exchanges_json().as_bytes()),
+                symbols: Bytes::copy_from_slice(table.symbols_json().as_bytes()),
                 table,
                 sleep,
                 stopping,
@@ -122,6 +163,122 @@ impl AppState {
     /// The live counters.
     pub fn stats(&self) -> &Stats {
         &self.inner.stats
+    }
+
+    /// Answers one request. `local` is the address the request came in on:
+    /// a redirect names it when the request has no `Host` header, as
+    /// Werkzeug names its own address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (_stop, stopping) = tokio::sync::watch::channel(false);
+    /// let state = server::AppState::new(
+    ///     prices::PriceTable::embedded()?,
+    ///     std::time::Duration::ZERO,
+    ///     stopping,
+    /// );
+    /// let request = hyper::Request::get("/symbols").body(())?;
+    /// let response = state.respond(&request, "127.0.0.1:8080".parse()?).await;
+    /// assert_eq!(response.status(), 200);
+    /// # Ok(()) }
+    /// ```
+    pub async fn respond<B>(&self, request: &Request<B>, local: SocketAddr) -> Response {
+        let response = self.route(request, local).await;
+        with_werkzeug_reason(response)
+    }
+
+    async fn route<B>(&self, request: &Request<B>, local: SocketAddr) -> Response {
+        let uri = request.uri();
+        let target_len = uri.path_and_query().map_or(0, |t| t.as_str().len());
+        if target_len > MAX_TARGET_LEN {
+            return json_error(
+                StatusCode::URI_TOO_LONG,
+                &format!("the request target is {target_len} bytes; the limit is {MAX_TARGET_LEN}"),
+            );
+        }
+        let verb = Verb::of(request.method());
+        let target = Target::resolve(uri.path());
+        // Werkzeug redirects merged slashes before it looks at the method.
+        if let Target::Redirect(path) = &target {
+            return redirect(request, local, path);
+        }
+        if matches!(target, Target::Unknown) {
+            return not_found();
+        }
+        match verb {
+            Verb::Options => return options(),
+            Verb::Other => return method_not_allowed(),
+            Verb::Get | Verb::Head => {}
+        }
+        match target {
+            Target::Index => html(StatusCode::OK, Bytes::from_static(INDEX_PAGE.as_bytes())),
+            Target::Exchanges => json(StatusCode::OK, self.inner.exchanges.clone()),
+            Target::Symbols => json(StatusCode::OK, self.inner.symbols.clone()),
+            Target::Price {
+                exchange,
+                symbol,
+                date,
+            } => self
+                .before_price()
+                .await
+                .unwrap_or_else(|| self.price(Some((&exchange, &symbol, &date)))),
+            Target::PriceNotUtf8 => self
+                .before_price()
+                .await
+                .unwrap_or_else(|| self.price(None)),
+            Target::Redirect(_) | Target::Unknown => unreachable!("answered above"),
+        }
+    }
+
+    /// What every `/price` request goes through before its look-up: the
+    /// `--sleep` wait, then fault injection. `Some` is an answer that
+    /// replaces the look-up.
+    async fn before_price(&self) -> Option<Response> {
+        let shared = &*self.inner;
+        // Counted on arrival, so the Nth request to arrive is the one
+        // that fails, however long each one waits.
+        let arrival = shared.fail_every.map(|every| {
+            (
+                every,
+                shared.stats.price_requests.fetch_add(1, Ordering::SeqCst) + 1,
+            )
+        });
+        self.delay().await;
+        let (every, number) = arrival?;
+        (number % every.get() == 0).then(|| {
+            let mut response = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "injected failure (--fail-every)",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
+            response
+        })
+    }
+
+    /// The `/price` answer for decoded segments (`None`: not UTF-8).
+    fn price(&self, key: Option<(&str, &str, &str)>) -> Response {
+        let Some((exchange, symbol, date)) = key else {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "the path is not valid UTF-8 once percent-decoded",
+            );
+        };
+        // A date that is not a calendar day can never match: say so (400)
+        // instead of the original's `null`, which looks like "no data that day".
+        if let Err(error) = Day::parse(date) {
+            return json_error(StatusCode::BAD_REQUEST, &error.to_string());
+        }
+        let body = match self.table().get(exchange, symbol, date) {
+            Some(row) => Bytes::from(row.to_json()),
+            // Well-formed but absent: `null`, as clients of the original expect.
+            None => Bytes::from_static(b"null"),
+        };
+        json(StatusCode::OK, body)
     }
 
     /// The `--sleep` delay. It is a timer, not a blocked thread: ten
@@ -159,120 +316,21 @@ impl Drop for WaitingGuard<'_> {
     }
 }
 
-/// The whole API as a router.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use tokio::sync::watch;
-///
-/// let (_stop, stopping) = watch::channel(false);
-/// let state = server::AppState::new(prices::PriceTable::embedded()?, Duration::ZERO, stopping);
-/// let router: axum::Router = server::app(state);
-/// # Ok::<(), prices::DumpError>(())
-/// ```
-pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(index).options(options))
-        .route("/exchanges", get(exchanges).options(options))
-        .route("/symbols", get(symbols).options(options))
-        .route(
-            "/price/{exchange}/{symbol}/{date}",
-            get(price).options(options),
-        )
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+fn response(status: StatusCode, content_type: HeaderValue, body: Bytes) -> Response {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    response
 }
 
-async fn index() -> Response {
-    ([(header::CONTENT_TYPE, HTML)], INDEX_PAGE).into_response()
+fn json(status: StatusCode, body: Bytes) -> Response {
+    response(status, JSON, body)
 }
 
-async fn exchanges(State(state): State<AppState>) -> Response {
-    json(StatusCode::OK, state.table().exchanges_json().to_owned())
-}
-
-async fn symbols(State(state): State<AppState>) -> Response {
-    json(StatusCode::OK, state.table().symbols_json().to_owned())
-}
-
-async fn price(
-    State(state): State<AppState>,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-) -> Response {
-    if let Ok(Path((exchange, symbol, date))) = &path {
-        // Flask's `<name>` needs at least one character: `/price//btc/x`
-        // is not this route at all.
-        if exchange.is_empty() || symbol.is_empty() || date.is_empty() {
-            return not_found().await;
-        }
-    }
-    let number = state
-        .inner
-        .stats
-        .price_requests
-        .fetch_add(1, Ordering::SeqCst)
-        + 1;
-    state.delay().await;
-    if state
-        .inner
-        .fail_every
-        .is_some_and(|every| number % every.get() == 0)
-    {
-        let mut response = json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "injected failure (--fail-every)",
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
-        return response;
-    }
-    let Ok(Path((exchange, symbol, date))) = path else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "the path is not valid UTF-8 once percent-decoded",
-        );
-    };
-    // A date that is not a calendar day can never match: say so (400)
-    // instead of the original's `null`, which looks like "no data that day".
-    if let Err(error) = Day::parse(&date) {
-        return json_error(StatusCode::BAD_REQUEST, &error.to_string());
-    }
-    let body = match state.table().get(&exchange, &symbol, &date) {
-        Some(row) => row.to_json(),
-        // Well-formed but absent: `null`, as clients of the original expect.
-        None => "null".to_owned(),
-    };
-    json(StatusCode::OK, body)
-}
-
-async fn options() -> Response {
-    ([(header::CONTENT_TYPE, HTML), (header::ALLOW, ALLOWED)], "").into_response()
-}
-
-async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, HTML)],
-        NOT_FOUND_PAGE,
-    )
-        .into_response()
-}
-
-async fn method_not_allowed() -> Response {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        [(header::CONTENT_TYPE, HTML), (header::ALLOW, ALLOWED)],
-        METHOD_NOT_ALLOWED_PAGE,
-    )
-        .into_response()
-}
-
-fn json(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, JSON)], body).into_response()
+fn html(status: StatusCode, body: Bytes) -> Response {
+    response(status, HTML, body)
 }
 
 /// A `{"error": "..."}` body, written the way the rest of the API writes
@@ -281,43 +339,121 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     let mut body = String::from("{\"error\": ");
     prices::pyjson::write_str(&mut body, message);
     body.push('}');
-    json(status, body)
+    json(status, Bytes::from(body))
 }
 
-/// Checked before any routing: a request target longer than
-/// [`MAX_TARGET_LEN`] gets `414` with a JSON error, whatever the path.
-pub fn refuse_oversized_target(uri: &Uri) -> Option<Response> {
-    let target_len = uri
-        .path_and_query()
-        .map_or(0, |target| target.as_str().len());
-    (target_len > MAX_TARGET_LEN).then(|| {
-        json_error(
-            StatusCode::URI_TOO_LONG,
-            &format!("the request target is {target_len} bytes; the limit is {MAX_TARGET_LEN}"),
-        )
-    })
+fn options() -> Response {
+    let mut response = html(StatusCode::OK, Bytes::new());
+    response.headers_mut().insert(header::ALLOW, ALLOWED);
+    response
+}
+
+fn not_found() -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        Bytes::from_static(NOT_FOUND_PAGE.as_bytes()),
+    )
+}
+
+fn method_not_allowed() -> Response {
+    let mut response = html(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Bytes::from_static(METHOD_NOT_ALLOWED_PAGE.as_bytes()),
+    );
+    response.headers_mut().insert(header::ALLOW, ALLOWED);
+    response
+}
+
+/// Werkzeug's `308` for merged slashes: an absolute URL on the request's
+/// `Host` (without `:80`), or on the server's own address when there is
+/// none, with the query string as it came; and its HTML page.
+fn redirect<B>(request: &Request<B>, local: SocketAddr, path: &str) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .map(|host| host.strip_suffix(":80").unwrap_or(host).to_owned())
+        .unwrap_or_else(|| local.to_string());
+    let query = match request.uri().query() {
+        Some(query) if !query.is_empty() => format!("?{query}"),
+        _ => String::new(),
+    };
+    let location = format!("http://{host}{path}{query}");
+    let shown = html_escape(&location);
+    let page = format!(
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
+<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n\
+<p>You should be redirected automatically to target URL: <a href=\"{shown}\">{shown}</a>.  If not click the link."
+    );
+    let mut response = html(StatusCode::PERMANENT_REDIRECT, Bytes::from(page));
+    match HeaderValue::from_str(&location) {
+        Ok(location) => {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        // Only a Host header with bytes a header cannot hold gets here;
+        // such a request has no URL to send the client to.
+        Err(_) => return json_error(StatusCode::BAD_REQUEST, "the Host header is not valid"),
+    }
+    response
+}
+
+/// Werkzeug 1.0's `escape`: `&`, `<`, `>` and `"`.
+fn html_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// Status lines as Werkzeug writes them: its reason phrase, upper-cased
+/// (`404 NOT FOUND`). Python clients print it (`raise_for_status()`:
+/// "404 Client Error: NOT FOUND for url: ..."). `200 OK` needs nothing.
+fn with_werkzeug_reason(mut response: Response) -> Response {
+    let reason: &'static [u8] = match response.status().as_u16() {
+        200 => return response,
+        308 => b"PERMANENT REDIRECT",
+        400 => b"BAD REQUEST",
+        404 => b"NOT FOUND",
+        405 => b"METHOD NOT ALLOWED",
+        414 => b"REQUEST URI TOO LONG",
+        429 => b"TOO MANY REQUESTS",
+        431 => b"REQUEST HEADER FIELDS TOO LARGE",
+        500 => b"INTERNAL SERVER ERROR",
+        503 => b"SERVICE UNAVAILABLE",
+        _ => return response,
+    };
+    response
+        .extensions_mut()
+        .insert(ReasonPhrase::from_static(reason));
+    response
 }
 
 #[cfg(test)]
 mod tests {
-    //! The router called directly, without a socket (axum's `oneshot`
-    //! pattern); the real-socket tests live in the workspace's `tests/`.
+    //! The API called directly, without a socket; the real-socket tests
+    //! live in the workspace's `tests/`.
 
-    use axum::body::Body;
     use http_body_util::BodyExt;
-    use tower::ServiceExt;
 
     use super::*;
 
-    async fn call(method: &str, uri: &str) -> (StatusCode, String, String) {
+    const LOCAL: &str = "127.0.0.1:8080";
+
+    fn state() -> AppState {
         let (_stop, stopping) = watch::channel(false);
-        let state = AppState::new(PriceTable::embedded().unwrap(), Duration::ZERO, stopping);
-        let request = axum::http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(Body::empty())
-            .unwrap();
-        let response = app(state).oneshot(request).await.unwrap();
+        AppState::new(PriceTable::embedded().unwrap(), Duration::ZERO, stopping)
+    }
+
+    async fn call(method: &str, uri: &str) -> (StatusCode, String, String) {
+        let request = Request::builder().method(method).uri(uri).body(()).unwrap();
+        let response = state().respond(&request, LOCAL.parse().unwrap()).await;
         let status = response.status();
         let content_type = response
             .headers()
@@ -366,6 +502,75 @@ mod tests {
         assert!(body.contains("Crypto Price Examples"));
         assert_eq!(call("GET", "/missing").await.2, NOT_FOUND_PAGE);
         assert_eq!(call("PATCH", "/symbols").await.2, METHOD_NOT_ALLOWED_PAGE);
+    }
+
+    #[tokio::test]
+    async fn methods_are_read_case_insensitively_as_werkzeug_reads_them() {
+        assert_eq!(call("get", "/exchanges").await.0, StatusCode::OK);
+        assert_eq!(call("Get", "/symbols").await.0, StatusCode::OK);
+        assert_eq!(call("options", "/symbols").await.0, StatusCode::OK);
+        assert_eq!(
+            call("patch", "/symbols").await.0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_byte_for_byte_the_originals() {
+        // Captured from the original for this request (Host: x): 283 bytes.
+        let request = Request::get("/price//bitstamp/btc/2020-04-01")
+            .header("host", "x")
+            .body(())
+            .unwrap();
+        let response = state().respond(&request, LOCAL.parse().unwrap()).await;
+        assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(
+            response.headers()[header::LOCATION],
+            "http://x/price/bitstamp/btc/2020-04-01"
+        );
+        assert_eq!(
+            response
+                .extensions()
+                .get::<ReasonPhrase>()
+                .unwrap()
+                .as_bytes(),
+            b"PERMANENT REDIRECT"
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body.len(), 283);
+        assert!(body.ends_with(
+            b"<a href=\"http://x/price/bitstamp/btc/2020-04-01\">http://x/price/bitstamp/btc/2020-04-01</a>.  If not click the link."
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_redirect_keeps_the_query_and_escapes_the_page() {
+        // As the original: Host `h:80` loses its `:80`, the query is kept
+        // as sent, and the page escapes it.
+        let request = Request::get("/price/bit%20stamp//btc/2020-04-01?q=%20a&b=1")
+            .header("host", "h:80")
+            .body(())
+            .unwrap();
+        let response = state().respond(&request, LOCAL.parse().unwrap()).await;
+        assert_eq!(
+            response.headers()[header::LOCATION],
+            "http://h/price/bit%2520stamp/btc/2020-04-01?q=%20a&b=1"
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(
+            std::str::from_utf8(&body).unwrap().contains(
+                "<a href=\"http://h/price/bit%2520stamp/btc/2020-04-01?q=%20a&amp;b=1\">"
+            )
+        );
+        // Without a Host header, the server's own address, as Werkzeug.
+        let request = Request::get("/price/bitstamp/btc//2020-04-01")
+            .body(())
+            .unwrap();
+        let response = state().respond(&request, LOCAL.parse().unwrap()).await;
+        assert_eq!(
+            response.headers()[header::LOCATION],
+            "http://127.0.0.1:8080/price/bitstamp/btc/2020-04-01"
+        );
     }
 
     #[tokio::test]

@@ -1,35 +1,39 @@
 //! The listener: accepting connections, guarding them, and stopping cleanly.
 //!
 //! We drive hyper's HTTP/1 connections ourselves instead of `axum::serve`
-//! because two protections need hyper's knobs: a deadline for the request
-//! head (a client that trickles its headers forever, "slowloris", must not
-//! hold a connection open) and a cap on the size of that head.
+//! or hyper-util's helpers because the guards need it:
+//!
+//! - a deadline for a request head that has started, and a much longer one
+//!   for an idle kept-alive connection ([`crate::connection`]);
+//! - a cap on the request head's size;
+//! - half-closed connections still get their answers (`nc -q 1`, or any
+//!   client that shuts down its side after sending), as the original's;
+//! - a cap on open connections below the open-file limit: at the cap the
+//!   oldest idle connection is closed to make room, and when none is idle,
+//!   new clients wait in the kernel's backlog until one finishes, instead
+//!   of the accept loop spinning on "too many open files".
 //!
 //! Shutdown follows the pattern of tokio's mini-redis: one signal stops the
 //! accept loop and is broadcast to everything still running (requests in a
-//! `--sleep` wait answer at once), then we wait, with a deadline, for the
-//! open connections to finish their current request.
+//! `--sleep` wait answer at once, idle connections close), then we wait,
+//! with a deadline, for the open connections to finish their current
+//! request.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use std::convert::Infallible;
-use std::time::Instant;
-
-use axum::Router;
-use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::TokioIo;
 use prices::PriceTable;
-use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::watch;
-use tower::ServiceExt;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{Semaphore, watch};
 
-use crate::routes::{AppState, Stats, app, refuse_oversized_target};
+use crate::connection::{self, Activity, Ended, Limits, Registry, Watched};
+use crate::routes::{AppState, Response, Stats};
 
 /// How the server behaves; [`ServerConfig::default`] is what the command
 /// line gives without flags.
@@ -37,8 +41,14 @@ use crate::routes::{AppState, Stats, app, refuse_oversized_target};
 pub struct ServerConfig {
     /// Delay before every `/price` answer (the original's `--sleep`).
     pub sleep: Duration,
-    /// How long a client may take to send a complete request head.
+    /// How long a client may take to send a request head, from its first
+    /// byte.
     pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may sit idle between requests.
+    pub idle_timeout: Duration,
+    /// The most connections open at once; `None` derives it from the
+    /// open-file limit ([`default_max_connections`]).
+    pub max_connections: Option<usize>,
     /// The largest request head (request line and headers) read, in bytes;
     /// larger ones get `431`/`414` and the connection is closed.
     pub max_head_bytes: usize,
@@ -54,6 +64,8 @@ impl Default for ServerConfig {
         ServerConfig {
             sleep: Duration::ZERO,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            max_connections: None,
             max_head_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(5),
             fail_every: None,
@@ -61,12 +73,24 @@ impl Default for ServerConfig {
     }
 }
 
+/// File descriptors kept free for everything but client connections (the
+/// listener, logs, a `--db` file, the one connection accepted while
+/// waiting for room).
+const RESERVED_FDS: u64 = 64;
+
+/// The connection cap when none is configured: the process's open-file
+/// limit (soft, as it is now) less a reserve, and at least 16.
+pub fn default_max_connections() -> usize {
+    let (soft, _hard) = rlimit::Resource::NOFILE.get().unwrap_or((1024, 1024));
+    usize::try_from(soft.saturating_sub(RESERVED_FDS).max(16)).unwrap_or(usize::MAX)
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
     /// The address could not be bound (in use, not permitted, not local).
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -131,13 +155,27 @@ impl Server {
             stop_waiting,
             config,
         } = self;
-        let router = app(state);
-        let service = service_fn(move |request| answer(router.clone(), request));
+        let max_connections = config
+            .max_connections
+            .unwrap_or_else(default_max_connections)
+            .max(1);
+        let room = Arc::new(Semaphore::new(max_connections));
+        let registry = Arc::new(Registry::default());
         let mut http = http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(config.header_read_timeout)
+        // Our own head deadline replaces hyper's (see `connection`).
+        http.header_read_timeout(None)
+            .half_close(true)
+            // `Content-Type`, as Werkzeug writes it, for whoever reads the
+            // raw bytes (`nc`, `curl -i`).
+            .title_case_headers(true)
             .max_buf_size(config.max_head_bytes.max(8192));
-        let graceful = GracefulShutdown::new();
+        let limits = Limits {
+            head: config.header_read_timeout,
+            idle: config.idle_timeout,
+        };
+        let epoch = tokio::time::Instant::now();
+        let mut full_log = RateLimitedLog::default();
+        let mut accept_log = RateLimitedLog::default();
         tokio::pin!(shutdown);
 
         loop {
@@ -145,29 +183,75 @@ impl Server {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
-                        // Usually out of file descriptors: back off briefly
-                        // instead of spinning, and keep serving the rest.
-                        tracing::warn!(%error, "accept failed");
+                        // Usually out of file descriptors: make room if an
+                        // idle connection can go, back off briefly instead
+                        // of spinning, and keep serving the rest.
+                        registry.shed_oldest_idle();
+                        accept_log.warn(|suppressed| {
+                            tracing::warn!(%error, suppressed, "accepting a connection failed");
+                        });
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
                     }
                 },
                 () = &mut shutdown => break,
             };
-            // Small JSON answers: send them now rather than wait for more.
-            let _ = stream.set_nodelay(true);
-            let connection = http.serve_connection(TokioIo::new(stream), service.clone());
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%peer, %error, "connection ended with an error");
+            let permit = match room.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    registry.shed_oldest_idle();
+                    full_log.warn(|suppressed| {
+                        tracing::warn!(
+                            open = registry.len(),
+                            max_connections,
+                            suppressed,
+                            "at the connection cap: closing the oldest idle connection, or waiting for one to finish"
+                        );
+                    });
+                    // Wait for a connection to end; every 50 ms, close one
+                    // that has gone idle meanwhile.
+                    let permit = loop {
+                        tokio::select! {
+                            permit = room.clone().acquire_owned() => {
+                                break Some(permit.expect("the semaphore is never closed"));
+                            }
+                            () = tokio::time::sleep(Duration::from_millis(50)) => {
+                                registry.shed_oldest_idle();
+                            }
+                            () = &mut shutdown => break None,
+                        }
+                    };
+                    match permit {
+                        Some(permit) => permit,
+                        None => break,
+                    }
                 }
+            };
+            let activity = Arc::new(Activity::new(epoch));
+            let id = registry.insert(activity.clone());
+            let connection = serve_connection(&http, stream, state.clone(), activity.clone());
+            let registry = registry.clone();
+            tokio::spawn(async move {
+                match connection::drive(connection, &activity, limits).await {
+                    Ended::Closed => {}
+                    Ended::Error(error) => {
+                        tracing::debug!(%peer, %error, "connection ended with an error");
+                    }
+                    Ended::HeadTimedOut => {
+                        tracing::debug!(%peer, "closed: the request head took too long");
+                    }
+                }
+                registry.remove(id);
+                drop(permit);
             });
         }
 
         drop(listener);
         let _ = stop_waiting.send(true);
-        if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
+        registry.close_all();
+        // Every connection holds a permit until it ends.
+        let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+        if tokio::time::timeout(config.shutdown_grace, room.acquire_many(all))
             .await
             .is_err()
         {
@@ -176,29 +260,75 @@ impl Server {
     }
 }
 
-/// Answers one request: the guard that applies before routing, the router,
-/// and, at debug level only, one log line. (Done here rather than as an axum
-/// middleware, which boxes and clones per request: at tens of thousands of
-/// requests a second that showed.)
-async fn answer(router: Router, request: hyper::Request<Incoming>) -> Result<Response, Infallible> {
-    if let Some(refusal) = refuse_oversized_target(request.uri()) {
-        tracing::debug!(method = %request.method(), "refused: request target too long");
-        return Ok(refusal);
-    }
+/// One hyper connection on `stream`, whose service tells `activity` when
+/// each request starts and ends.
+fn serve_connection(
+    http: &http1::Builder,
+    stream: TcpStream,
+    state: AppState,
+    activity: Arc<Activity>,
+) -> impl connection::GracefulConnection + Send + use<> {
+    // Small JSON answers: send them now rather than wait for more.
+    let _ = stream.set_nodelay(true);
+    let local = stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let service = service_fn(move |request| {
+        activity.request_started();
+        let (state, activity) = (state.clone(), activity.clone());
+        async move {
+            let response = answer(&state, request, local).await;
+            activity.request_finished();
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    http.serve_connection(io, service)
+}
+
+/// Answers one request and, at debug level only, logs it.
+async fn answer(
+    state: &AppState,
+    request: hyper::Request<Incoming>,
+    local: SocketAddr,
+) -> Response {
     if !tracing::enabled!(tracing::Level::DEBUG) {
-        return router.oneshot(request).await;
+        return state.respond(&request, local).await;
     }
     let started = Instant::now();
-    let (method, uri) = (request.method().clone(), request.uri().clone());
-    let response = router.oneshot(request).await?;
+    let response = state.respond(&request, local).await;
     tracing::debug!(
-        %method,
-        %uri,
+        method = %request.method(),
+        uri = %request.uri(),
         status = response.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,
         "request"
     );
-    Ok(response)
+    response
+}
+
+/// A warning at most once a second, saying how many were held back: a
+/// flood of failing accepts must not become a flood of log lines.
+#[derive(Default)]
+struct RateLimitedLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    fn warn(&mut self, log: impl FnOnce(u64)) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            self.suppressed += 1;
+            return;
+        }
+        log(self.suppressed);
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
 }
 
 /// How many connections may wait to be accepted. The usual default, 1024,

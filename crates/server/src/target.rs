@@ -1,0 +1,271 @@
+//! Reading a request target the way the original reads it.
+//!
+//! The original is Flask 1.1 on Werkzeug 1.0.1, and its clients depend on
+//! how Werkzeug turns a path into a route, not only on the route table.
+//! Observed against the original (and in Werkzeug's `routing.py`):
+//!
+//! 1. The path is percent-decoded before routing: `/%65xchanges` is
+//!    `/exchanges`, `%2F` becomes a real `/` (so it separates segments),
+//!    and a `%` not followed by two hex digits stays as it is.
+//! 2. Leading slashes are dropped: `//exchanges` and `//` route as
+//!    `/exchanges` and `/`. This is what makes
+//!    `BASE_URL = "http://localhost:8080/"` plus `"/exchanges"` work.
+//! 3. Inside `/price/...`, a run of slashes still matches the route, but is
+//!    answered `308` with the merged path (Werkzeug's `merge_slashes`).
+//! 4. A trailing slash is another path (404), and every segment of
+//!    `/price` needs at least one character.
+//!
+//! [`Target::resolve`] does all of it without allocating for a target that
+//! needs no decoding, which is every target a well-behaved client sends.
+
+use std::borrow::Cow;
+
+/// What a request's path names.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Target<'a> {
+    /// `/`: the page.
+    Index,
+    /// `/exchanges`.
+    Exchanges,
+    /// `/symbols`.
+    Symbols,
+    /// `/price/{exchange}/{symbol}/{date}`, decoded.
+    Price {
+        exchange: Cow<'a, str>,
+        symbol: Cow<'a, str>,
+        date: Cow<'a, str>,
+    },
+    /// `/price/...` whose segments are not UTF-8 once decoded. The original
+    /// reads them with replacement characters and answers `null`; we say
+    /// `400` instead (a name that is not text can never match).
+    PriceNotUtf8,
+    /// A `/price/...` path with merged slashes: answer `308` to this path,
+    /// already quoted as Werkzeug quotes it.
+    Redirect(String),
+    /// No route.
+    Unknown,
+}
+
+impl<'a> Target<'a> {
+    /// Resolves the path of a request target (without its query).
+    pub(crate) fn resolve(path: &'a str) -> Target<'a> {
+        match percent_decode(path.as_bytes()) {
+            // Nothing was decoded: every segment split at an ASCII `/` of
+            // a `&str` is a `&str` too, borrowed, no copy.
+            Cow::Borrowed(bytes) => resolve_bytes(bytes, |segment| {
+                std::str::from_utf8(segment).ok().map(Cow::Borrowed)
+            }),
+            Cow::Owned(bytes) => resolve_bytes(&bytes, |segment| {
+                String::from_utf8(segment.to_vec()).ok().map(Cow::Owned)
+            }),
+        }
+    }
+}
+
+/// Routes decoded path bytes; `text` turns a `/price` segment into a string
+/// (`None` when it is not UTF-8).
+fn resolve_bytes<'p, 't>(
+    path: &'p [u8],
+    text: impl Fn(&'p [u8]) -> Option<Cow<'t, str>>,
+) -> Target<'t> {
+    let start = path.iter().position(|&b| b != b'/').unwrap_or(path.len());
+    let path = &path[start..];
+    match path {
+        b"" => return Target::Index,
+        b"exchanges" => return Target::Exchanges,
+        b"symbols" => return Target::Symbols,
+        _ => {}
+    }
+    let Some(rest) = path.strip_prefix(b"price/") else {
+        return Target::Unknown;
+    };
+    if rest.ends_with(b"/") {
+        return Target::Unknown;
+    }
+    let mut segments = rest.split(|&b| b == b'/').filter(|s| !s.is_empty());
+    let (Some(exchange), Some(symbol), Some(date), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Target::Unknown;
+    };
+    // `price/` was stripped with its slash, so a slash at the start of
+    // `rest` is the second of a run, as is any `//` further on.
+    if rest.starts_with(b"/") || rest.windows(2).any(|pair| pair == b"//") {
+        return Target::Redirect(redirect_path([exchange, symbol, date]));
+    }
+    match (text(exchange), text(symbol), text(date)) {
+        (Some(exchange), Some(symbol), Some(date)) => Target::Price {
+            exchange,
+            symbol,
+            date,
+        },
+        _ => Target::PriceNotUtf8,
+    }
+}
+
+/// Werkzeug's `url_unquote` of a path: `%XX` becomes the byte `XX`; a `%`
+/// without two hex digits after it is kept. Borrows when there is no `%`.
+fn percent_decode(path: &[u8]) -> Cow<'_, [u8]> {
+    if !path.contains(&b'%') {
+        return Cow::Borrowed(path);
+    }
+    let mut decoded = Vec::with_capacity(path.len());
+    let mut i = 0;
+    while i < path.len() {
+        let hex = |at: usize| path.get(at).and_then(|&b| (b as char).to_digit(16));
+        match (path[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(decoded)
+}
+
+/// The path a merged-slash `/price` request is redirected to, byte for byte
+/// as Werkzeug 1.0.1 writes it. Werkzeug quotes each segment when it builds
+/// the URL (keeping `A-Za-z0-9-._~` and `/:`), then quotes the whole path
+/// again (keeping also `|+`), so every `%` of the first pass becomes `%25`:
+/// a space is `%2520`. The double quoting is Werkzeug's, kept because
+/// clients of the original see it; no real exchange, symbol or day has a
+/// character it touches.
+fn redirect_path(segments: [&[u8]; 3]) -> String {
+    let mut path = String::from("/price");
+    for segment in segments {
+        path.push('/');
+        // Werkzeug reads an undecodable byte as U+FFFD before quoting.
+        for &byte in String::from_utf8_lossy(segment).as_bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~:/".contains(&byte) {
+                path.push(byte as char);
+            } else {
+                path.push_str(&format!("%25{byte:02X}"));
+            }
+        }
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn price<'a>(exchange: &'a str, symbol: &'a str, date: &'a str) -> Target<'a> {
+        Target::Price {
+            exchange: exchange.into(),
+            symbol: symbol.into(),
+            date: date.into(),
+        }
+    }
+
+    #[test]
+    fn plain_paths_route_without_copying() {
+        assert_eq!(Target::resolve("/"), Target::Index);
+        assert_eq!(Target::resolve("/exchanges"), Target::Exchanges);
+        assert_eq!(Target::resolve("/symbols"), Target::Symbols);
+        let target = Target::resolve("/price/bitstamp/btc/2020-04-01");
+        assert_eq!(target, price("bitstamp", "btc", "2020-04-01"));
+        assert!(matches!(
+            target,
+            Target::Price {
+                exchange: Cow::Borrowed(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn leading_slashes_are_dropped_as_werkzeug_drops_them() {
+        for path in ["//exchanges", "///exchanges", "////exchanges"] {
+            assert_eq!(Target::resolve(path), Target::Exchanges, "{path}");
+        }
+        assert_eq!(Target::resolve("//"), Target::Index);
+        assert_eq!(
+            Target::resolve("//price/bitstamp/btc/2020-04-01"),
+            price("bitstamp", "btc", "2020-04-01")
+        );
+    }
+
+    #[test]
+    fn the_path_is_decoded_before_routing() {
+        assert_eq!(Target::resolve("/%65xchanges"), Target::Exchanges);
+        assert_eq!(Target::resolve("//%65xchanges"), Target::Exchanges);
+        // %2F is a real slash: this is the canonical path, as on the original.
+        assert_eq!(
+            Target::resolve("/price/bitstamp%2Fbtc/2020-04-01"),
+            price("bitstamp", "btc", "2020-04-01")
+        );
+        assert_eq!(
+            Target::resolve("/price/bitstamp/btc/2020-04-01%2F"),
+            Target::Unknown
+        );
+        // A lone % stays as it is.
+        assert_eq!(
+            Target::resolve("/price/bit%stamp/btc/2020-04-01"),
+            price("bit%stamp", "btc", "2020-04-01")
+        );
+        assert_eq!(Target::resolve("/%zz"), Target::Unknown);
+        assert_eq!(
+            Target::resolve("/price/bit%FFstamp/btc/2020-04-01"),
+            Target::PriceNotUtf8
+        );
+    }
+
+    #[test]
+    fn inner_double_slashes_redirect_to_the_merged_path() {
+        for path in [
+            "/price//bitstamp/btc/2020-04-01",
+            "//price//bitstamp/btc/2020-04-01",
+            "/price/bitstamp/btc//2020-04-01",
+            "/price/bitstamp///btc/2020-04-01",
+        ] {
+            assert_eq!(
+                Target::resolve(path),
+                Target::Redirect("/price/bitstamp/btc/2020-04-01".into()),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn redirects_quote_twice_as_werkzeug_does() {
+        // Observed on the original: `bit%20stamp` -> `bit%2520stamp`.
+        assert_eq!(
+            Target::resolve("/price/bit%20stamp//btc/2020-04-01"),
+            Target::Redirect("/price/bit%2520stamp/btc/2020-04-01".into())
+        );
+        assert_eq!(
+            Target::resolve("/price/%C3%A9~+:|@!$&()*,;=//btc/x"),
+            Target::Redirect(
+                "/price/%25C3%25A9~%252B:%257C%2540%2521%2524%2526%2528%2529%252A%252C%253B%253D/btc/x"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn other_paths_are_unknown() {
+        for path in [
+            "/nope",
+            "/exchanges/",
+            "/exchanges//",
+            "/EXCHANGES",
+            "/price",
+            "/price/",
+            "/price/bitstamp/btc",
+            "/price//btc/2020-04-01",
+            "/price/bitstamp/btc/2020-04-01/",
+            "/price/bitstamp/btc/2020-04-01/extra",
+            "/pricex/bitstamp/btc/2020-04-01",
+        ] {
+            assert_eq!(Target::resolve(path), Target::Unknown, "{path}");
+        }
+    }
+}

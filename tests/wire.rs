@@ -1,0 +1,265 @@
+//! What clients see on the wire besides the body, compared with the
+//! original (Werkzeug 1.0.1, observed with real clients; see
+//! `shared/spec/original-server.md`, "On the wire"): half-closed
+//! connections, idle keep-alive connections, merged slashes, percent-
+//! decoding, reason phrases, method case, and the connection cap.
+//!
+//! Each test drives a real socket the way the client that found the
+//! difference does (`nc -q 1`, `http.client` reusing a connection, a
+//! `BASE_URL` with a trailing slash).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use server::ServerConfig;
+use support::{Connection, send_and_half_close, start_server};
+
+const PRICE: &str = r#"{"exchange": "bitstamp", "symbol": "btc", "open": 6408.95, "high": 6527.24, "low": 6337.42, "close": 6421.14, "volume": 6342.29832651, "day": "2020-04-01"}"#;
+
+fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("a UTF-8 answer")
+}
+
+#[test]
+fn a_half_closed_connection_gets_its_answer_every_time() {
+    // `printf 'GET /exchanges HTTP/1.0\r\n\r\n' | nc -q 1 ...` got no answer
+    // in most tries before hyper's half-close support was turned on.
+    let server = start_server(ServerConfig::default());
+    for round in 0..100 {
+        for request in [
+            "GET /exchanges HTTP/1.0\r\n\r\n",
+            "GET /price/bitstamp/btc/2020-04-01 HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            let answer = send_and_half_close(server.addr(), request.as_bytes());
+            let answer = text(&answer);
+            assert!(
+                answer.starts_with("HTTP/1.") && answer.contains(" 200 OK\r\n"),
+                "round {round}, {request:?}: {answer:?}"
+            );
+            assert!(
+                answer.ends_with(support::GOLDEN_EXCHANGES) || answer.ends_with(PRICE),
+                "round {round}: {answer:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn pipelined_requests_then_a_half_close_get_every_answer() {
+    let server = start_server(ServerConfig::default());
+    let requests = "GET /exchanges HTTP/1.1\r\nHost: x\r\n\r\n\
+                    GET /symbols HTTP/1.1\r\nHost: x\r\n\r\n\
+                    GET /price/bitstamp/btc/2020-04-01 HTTP/1.1\r\nHost: x\r\n\r\n";
+    let answer = send_and_half_close(server.addr(), requests.as_bytes());
+    let answer = text(&answer);
+    assert_eq!(answer.matches("HTTP/1.1 200 OK\r\n").count(), 3, "{answer}");
+    let exchanges = answer.find(support::GOLDEN_EXCHANGES).unwrap();
+    let symbols = answer.find(support::GOLDEN_SYMBOLS).unwrap();
+    let price = answer.find(PRICE).unwrap();
+    assert!(exchanges < symbols && symbols < price, "in order: {answer}");
+}
+
+#[test]
+fn an_idle_keep_alive_connection_outlives_the_head_timeout() {
+    // `http.client.HTTPConnection` reused after a pause raised
+    // RemoteDisconnected: the head timeout also ran between requests. Here
+    // the head timeout is 200 ms and the pause four times that.
+    let server = start_server(ServerConfig {
+        header_read_timeout: Duration::from_millis(200),
+        ..ServerConfig::default()
+    });
+    let mut connection = Connection::open(server.addr());
+    assert_eq!(connection.get("/symbols").status, 200);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(connection.get("/symbols").text(), support::GOLDEN_SYMBOLS);
+    // ... while a head that has started is still held to the 200 ms.
+    connection
+        .send(b"GET /symbols HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    assert!(connection.is_closed_by_server());
+}
+
+#[test]
+fn an_idle_connection_is_closed_after_the_idle_timeout() {
+    let server = start_server(ServerConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    });
+    let mut connection = Connection::open(server.addr());
+    assert_eq!(connection.get("/symbols").status, 200);
+    // Closed cleanly (EOF) once idle for 300 ms; the socket's own 60 s
+    // read timeout only guards the test.
+    assert!(connection.is_closed_by_server());
+}
+
+#[test]
+fn slashes_are_merged_as_werkzeug_merges_them() {
+    // `BASE_URL = "http://localhost:8080/"` then `f"{BASE_URL}/exchanges"`.
+    let server = start_server(ServerConfig::default());
+    let mut connection = Connection::open(server.addr());
+    for target in ["//exchanges", "///exchanges", "//exchanges?x=1"] {
+        let response = connection.get(target);
+        assert_eq!(response.status, 200, "{target}");
+        assert_eq!(response.text(), support::GOLDEN_EXCHANGES, "{target}");
+    }
+    assert_eq!(connection.get("//").status, 200);
+    assert_eq!(
+        connection.get("//price/bitstamp/btc/2020-04-01").text(),
+        PRICE
+    );
+
+    // An inner `//` is a permanent redirect to the merged path, on the
+    // Host the client used (the original's bytes, see routes.rs's tests).
+    for target in [
+        "/price//bitstamp/btc/2020-04-01",
+        "//price//bitstamp/btc/2020-04-01",
+        "/price/bitstamp/btc//2020-04-01",
+    ] {
+        let response = connection.get(target);
+        assert_eq!(response.status, 308, "{target}");
+        assert_eq!(
+            response.header("location"),
+            Some("http://test/price/bitstamp/btc/2020-04-01"),
+            "{target}"
+        );
+        assert!(response.text().starts_with("<!DOCTYPE HTML PUBLIC"));
+    }
+    // A trailing slash, doubled or not, is another path.
+    assert_eq!(connection.get("/exchanges//").status, 404);
+}
+
+#[test]
+fn the_path_is_percent_decoded_before_routing() {
+    let server = start_server(ServerConfig::default());
+    let mut connection = Connection::open(server.addr());
+    assert_eq!(
+        connection.get("/%65xchanges").text(),
+        support::GOLDEN_EXCHANGES
+    );
+    assert_eq!(
+        connection.get("/pric%65/bitstamp/btc/2020-04-01").text(),
+        PRICE
+    );
+    // `%2F` is a real slash once decoded: this is the canonical path (the
+    // original answers it with the price too).
+    assert_eq!(
+        connection.get("/price/bitstamp%2Fbtc/2020-04-01").text(),
+        PRICE
+    );
+    // ... and here it is a trailing slash: another path.
+    assert_eq!(
+        connection.get("/price/bitstamp/btc/2020-04-01%2F").status,
+        404
+    );
+    assert_eq!(
+        connection.get("/price/bitstamp%2Fbtc/2020-04-01/x").status,
+        404
+    );
+}
+
+#[test]
+fn status_lines_carry_werkzeugs_reason_phrases() {
+    let server = start_server(ServerConfig::default());
+    for (request, status_line) in [
+        (
+            "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+            "HTTP/1.1 404 NOT FOUND",
+        ),
+        (
+            "DELETE /symbols HTTP/1.1\r\nHost: x\r\n\r\n",
+            "HTTP/1.1 405 METHOD NOT ALLOWED",
+        ),
+        (
+            "GET /price//bitstamp/btc/2020-04-01 HTTP/1.1\r\nHost: x\r\n\r\n",
+            "HTTP/1.1 308 PERMANENT REDIRECT",
+        ),
+        (
+            "GET /price/bitstamp/btc/2020-4-1 HTTP/1.1\r\nHost: x\r\n\r\n",
+            "HTTP/1.1 400 BAD REQUEST",
+        ),
+        ("GET /symbols HTTP/1.0\r\n\r\n", "HTTP/1.0 200 OK"),
+    ] {
+        let answer = send_and_half_close(server.addr(), request.as_bytes());
+        let first_line = text(&answer).lines().next().unwrap_or_default();
+        assert_eq!(first_line, status_line, "{request:?}");
+    }
+}
+
+#[test]
+fn header_names_are_written_as_werkzeug_writes_them() {
+    let server = start_server(ServerConfig::default());
+    let answer = send_and_half_close(server.addr(), b"GET /symbols HTTP/1.0\r\n\r\n");
+    let answer = text(&answer);
+    assert!(
+        answer.contains("\r\nContent-Type: application/json\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("\r\nContent-Length: 21\r\n"), "{answer}");
+}
+
+#[test]
+fn a_lower_case_method_is_read_as_werkzeug_reads_it() {
+    let server = start_server(ServerConfig::default());
+    let answer = send_and_half_close(server.addr(), b"get /exchanges HTTP/1.1\r\nHost: x\r\n\r\n");
+    let answer = text(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with(support::GOLDEN_EXCHANGES), "{answer}");
+    let answer = send_and_half_close(
+        server.addr(),
+        b"post /exchanges HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert!(text(&answer).starts_with("HTTP/1.1 405 METHOD NOT ALLOWED\r\n"));
+}
+
+#[test]
+fn at_the_connection_cap_the_oldest_idle_connection_makes_room() {
+    const CAP: usize = 8;
+    let server = start_server(ServerConfig {
+        max_connections: Some(CAP),
+        ..ServerConfig::default()
+    });
+    // CAP idle keep-alive connections, the first one the oldest.
+    let mut idle: Vec<Connection> = (0..CAP).map(|_| Connection::open(server.addr())).collect();
+    for connection in &mut idle {
+        assert_eq!(connection.get("/symbols").status, 200);
+    }
+    // A newcomer is served at once (not after the idle ones time out)...
+    let mut newcomer = Connection::open(server.addr());
+    assert_eq!(newcomer.get("/exchanges").text(), support::GOLDEN_EXCHANGES);
+    // ... because the oldest idle connection was closed to make room.
+    assert!(idle[0].is_closed_by_server());
+    assert_eq!(idle[CAP - 1].get("/symbols").status, 200);
+}
+
+#[test]
+fn at_the_connection_cap_with_none_idle_a_newcomer_waits_for_room() {
+    const CAP: usize = 4;
+    let server = start_server(ServerConfig {
+        max_connections: Some(CAP),
+        sleep: Duration::from_millis(400),
+        ..ServerConfig::default()
+    });
+    // Every connection busy in a --sleep wait.
+    let mut busy: Vec<TcpStream> = (0..CAP)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.addr()).unwrap();
+            stream
+                .write_all(b"GET /price/bitstamp/btc/2020-04-01 HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    while server.stats().waiting() < CAP {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The newcomer is not refused: it is answered once a busy one is done.
+    let answer = send_and_half_close(server.addr(), b"GET /symbols HTTP/1.0\r\n\r\n");
+    assert!(text(&answer).ends_with(support::GOLDEN_SYMBOLS));
+    for stream in &mut busy {
+        let mut byte = [0; 1];
+        stream.read_exact(&mut byte).unwrap();
+    }
+}
