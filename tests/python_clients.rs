@@ -1,0 +1,57 @@
+//! The lessons' own Python (`requests`, `queue`, `threading`,
+//! `concurrent.futures`) and Python's `http.client` and raw sockets, run
+//! against the real `crypto_db` binary: `tests/python/lessons.py`.
+//!
+//! It needs a `python3` that can `import requests`; `.ci/run` installs
+//! Debian's `python3-requests`. Without one the test fails and says so.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
+
+/// The first of `python3` (on PATH) and Debian's `/usr/bin/python3` that
+/// has `requests`.
+fn python_with_requests() -> &'static str {
+    ["python3", "/usr/bin/python3"]
+        .into_iter()
+        .find(|python| {
+            Command::new(python)
+                .args(["-c", "import requests"])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        })
+        .expect("a python3 with `requests` (Debian: apt-get install python3-requests)")
+}
+
+#[test]
+fn the_lessons_python_runs_unchanged_against_the_real_server() {
+    let python = python_with_requests();
+    let mut server = Command::new(BIN)
+        .args(["--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start crypto_db");
+    let mut banner = String::new();
+    BufReader::new(server.stdout.as_mut().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let url = banner
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("a URL in {banner:?}"))
+        .to_owned();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/lessons.py");
+    let output = Command::new(python)
+        .arg(script)
+        .env("CRYPTO_DB_URL", &url)
+        .output()
+        .expect("run the Python tests");
+    let _ = server.kill();
+    let _ = server.wait();
+    let report = String::from_utf8_lossy(&output.stderr);
+    println!("{report}");
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("\nOK"), "{report}");
+}
