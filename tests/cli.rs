@@ -301,6 +301,26 @@ fn db_serves_another_sqlite_file() {
 }
 
 #[test]
+fn db_infinities_are_served_as_the_originals_json_dumps_serves_them() {
+    // Python's json.dumps writes an infinite REAL as `Infinity`, which
+    // Python's json (and so `requests`' `.json()`) reads back, though a
+    // strict JSON parser does not. We serve what the original serves.
+    // (The DECIMAL columns store `1.0` as the INTEGER 1, as SQLite does.)
+    let dir = scratch_dir("db-infinity");
+    let db = dir.join("inf.db");
+    make_db(
+        &db,
+        "INSERT INTO price VALUES (1, 'x', 'y', 9e999, -9e999, 1.0, 1.0, 1.0, '2021-01-01');",
+    );
+    let (mut child, addr, _) = spawn_server(&["--port", "0", "--db", db.to_str().unwrap()]);
+    assert_eq!(
+        Connection::open(addr).get("/price/x/y/2021-01-01").text(),
+        r#"{"exchange": "x", "symbol": "y", "open": Infinity, "high": -Infinity, "low": 1, "close": 1, "volume": 1, "day": "2021-01-01"}"#
+    );
+    assert!(terminate(&mut child).status.success());
+}
+
+#[test]
 fn import_writes_a_dump_that_reads_back_the_same() {
     let dir = scratch_dir("import");
     let db = dir.join("in.db");

@@ -34,6 +34,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::memory::{self, StormWatch};
+
 /// The time limits of a connection.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -269,18 +271,27 @@ pub(crate) async fn drive<C: GracefulConnection>(
 pub(crate) struct Registry {
     open: Mutex<BTreeMap<u64, Arc<Activity>>>,
     next_id: AtomicU64,
+    storms: StormWatch,
 }
 
 impl Registry {
     /// Adds a connection; the id removes it again.
     pub(crate) fn insert(&self, activity: Arc<Activity>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.open.lock().insert(id, activity);
+        let mut open = self.open.lock();
+        open.insert(id, activity);
+        self.storms.opened(open.len());
         id
     }
 
+    /// Forgets a connection that has ended. After the last connections of
+    /// a storm, gives the memory they used back to the operating system.
     pub(crate) fn remove(&self, id: u64) {
-        self.open.lock().remove(&id);
+        let mut open = self.open.lock();
+        open.remove(&id);
+        if self.storms.closed(open.len()) {
+            tokio::task::spawn_blocking(memory::release_free_memory);
+        }
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -11,6 +11,8 @@
 //!   (percent-decoding, leading and merged slashes, the 308 redirect).
 //! - `connection`: one client connection's deadlines (a slow head, a long
 //!   idle spell) and the registry of open connections.
+//! - `memory`: giving the heap back to the operating system after a
+//!   storm of connections.
 //! - [`serve`]: binding, the accept loop with its connection cap, graceful
 //!   shutdown, and [`BackgroundServer`] for tests and examples.
 //!
@@ -27,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod connection;
+mod memory;
 pub mod routes;
 pub mod serve;
 mod target;

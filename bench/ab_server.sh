@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Interleaved A/B of two crypto_db binaries and the fixed-body baseline:
+# each round runs wrk against A, then B, then the baseline, so a machine
+# that drifts affects all three alike. Prints each round and the medians.
+#
+# Usage: bench/ab_server.sh OLD_BINARY [NEW_BINARY]
+#        (env: ROUNDS=7 DURATION=5s CONNECTIONS=64)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+A=$1
+B=${2:-target/release/crypto_db}
+ROUNDS=${ROUNDS:-7}
+DURATION=${DURATION:-5s}
+C=${CONNECTIONS:-64}
+TARGET=/price/bitstamp/btc/2020-04-01
+cargo build --release --quiet -p crypto-db-server --example fixed_body_baseline
+"$A" --port 18121 > /dev/null 2>&1 & pa=$!
+"$B" --port 18122 > /dev/null 2>&1 & pb=$!
+target/release/examples/fixed_body_baseline 18123 > /dev/null 2>&1 & pc=$!
+trap 'kill $pa $pb $pc 2>/dev/null || true' EXIT
+sleep 0.5
+rps() { wrk -t2 -c"$C" -d"$DURATION" "http://127.0.0.1:$1$TARGET" | awk '/^Requests\/sec/ {print $2}'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+: > /tmp/ab.a; : > /tmp/ab.b; : > /tmp/ab.c
+for round in $(seq "$ROUNDS"); do
+  a=$(rps 18121); b=$(rps 18122); c=$(rps 18123)
+  echo "$a" >> /tmp/ab.a; echo "$b" >> /tmp/ab.b; echo "$c" >> /tmp/ab.c
+  echo "round $round: A $a  B $b  baseline $c" >&2
+done
+ma=$(median < /tmp/ab.a); mb=$(median < /tmp/ab.b); mc=$(median < /tmp/ab.c)
+awk -v a="$ma" -v b="$mb" -v c="$mc" -v n="$ROUNDS" -v conn="$C" 'BEGIN {
+  printf "medians of %d rounds, c=%d: A %.0f req/s (%.1f%% of baseline), B %.0f req/s (%.1f%% of baseline), baseline %.0f; B/A %.3f\n",
+    n, conn, a, 100 * a / c, b, 100 * b / c, c, b / a }'
