@@ -212,7 +212,7 @@ impl<'a, Args, R> Map<'a, Args, R> {
     /// next result not ready by then is [`TaskError::TimedOut`], and the
     /// iteration ends (Python's `map(timeout=...)`).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.deadline = Some(Instant::now() + timeout);
+        self.deadline = crate::deadline_after(timeout);
         self
     }
 

@@ -5,12 +5,18 @@
 //! mutex: the task's phase, its outcome once there is one, and whoever must
 //! hear of the outcome (threads blocked in `result`, `as_completed` and
 //! `wait` iterators, async tasks, done-callbacks).
+//!
+//! The outcome stays in that state for every handle on the task to read:
+//! nothing one handle does (awaiting it, `into_result`) changes what
+//! another reads. `into_result`, the one way to move a value that is not
+//! `Clone` out, takes it only once no other handle is left to read it.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -47,26 +53,36 @@ use crate::error::TaskError;
 /// ```
 pub struct TaskHandle<T> {
     shared: Arc<Shared<T>>,
+    /// Whether this handle is counted in `Shared::handles`. A worker's
+    /// handle stops counting once the outcome is settled (it reads nothing
+    /// after that), so `into_result` need not wait for it to be dropped.
+    counted: bool,
 }
 
 /// The state shared by a handle and the worker that runs its task.
 pub(crate) struct Shared<T> {
     state: Mutex<State<T>>,
-    /// Signalled once, when the task reaches a final phase.
+    /// Signalled when the task reaches a final phase, when it is settled,
+    /// and when a handle goes while `into_result` waits for that.
     finished: Condvar,
+    /// How many counted handles exist on the task.
+    handles: AtomicUsize,
+    /// An `into_result` is waiting for the other handles to go.
+    taker_waiting: AtomicBool,
 }
 
 type Callback<T> = Box<dyn FnOnce(&TaskHandle<T>) + Send>;
 
 struct State<T> {
     phase: Phase,
-    /// The outcome, from the moment the phase is final until an owner takes
-    /// it (`into_result`, `.await`).
+    /// The outcome, from the moment the phase is final until the last
+    /// handle takes it (`into_result`).
     outcome: Option<Result<T, TaskError>>,
-    /// Whether the task failed (panicked or broke): kept apart from
-    /// `outcome` because `wait(FirstException)` must know even after the
-    /// outcome was taken.
+    /// Whether the task failed (panicked or broke), for
+    /// `wait(FirstException)` without reading the outcome.
     failed: bool,
+    /// The phase is final and every done-callback has run.
+    settled: bool,
     callbacks: Vec<Callback<T>>,
     waiters: Vec<(Arc<Waiter>, usize)>,
     wakers: Vec<Waker>,
@@ -122,7 +138,7 @@ impl<T> TaskHandle<T> {
     ///
     /// ```
     /// let handle = concurrent::TaskHandle::pending();
-    /// assert!(handle.set_running_or_notify_cancel());
+    /// assert_eq!(handle.set_running_or_notify_cancel(), Ok(true));
     /// let worker_side = handle.clone_for_worker();
     /// std::thread::spawn(move || worker_side.set_result(42).unwrap());
     /// assert_eq!(handle.result(), Ok(42));
@@ -144,19 +160,25 @@ impl<T> TaskHandle<T> {
                     phase: Phase::Pending,
                     outcome: None,
                     failed: false,
+                    settled: false,
                     callbacks: Vec::new(),
                     waiters: Vec::new(),
                     wakers: Vec::new(),
                 }),
                 finished: Condvar::new(),
+                handles: AtomicUsize::new(1),
+                taker_waiting: AtomicBool::new(false),
             }),
+            counted: true,
         }
     }
 
     /// A second handle on the same task, for the worker side.
     pub(crate) fn worker_side(&self) -> TaskHandle<T> {
+        self.shared.handles.fetch_add(1, Ordering::SeqCst);
         TaskHandle {
             shared: Arc::clone(&self.shared),
+            counted: true,
         }
     }
 
@@ -208,7 +230,7 @@ impl<T> TaskHandle<T> {
             Phase::Pending => {
                 state.phase = Phase::Cancelled;
                 state.outcome = Some(Err(TaskError::Cancelled));
-                self.shared.announce(state, self);
+                self.shared.announce(state, self, || {});
                 true
             }
         }
@@ -222,10 +244,6 @@ impl<T> TaskHandle<T> {
     ///
     /// [`TaskError::Panicked`] with the panic's message,
     /// [`TaskError::Cancelled`], or [`TaskError::Broken`].
-    ///
-    /// # Panics
-    ///
-    /// Panics if the result was already taken by awaiting this handle.
     pub fn result(&self) -> Result<T, TaskError>
     where
         T: Clone,
@@ -244,21 +262,36 @@ impl<T> TaskHandle<T> {
     where
         T: Clone,
     {
-        self.wait_for_outcome(Some(Instant::now() + timeout), clone_outcome)
+        self.wait_for_outcome(crate::deadline_after(timeout), clone_outcome)
     }
 
     /// Waits for the task and gives its result, consuming the handle: for
-    /// results that are not `Clone`.
+    /// results that are not `Clone`. The value moves out only once no other
+    /// handle on the task is left to read it: a worker's handle goes as the
+    /// task ends, but one made with
+    /// [`clone_for_worker`](TaskHandle::clone_for_worker) must be dropped
+    /// by its owner, or this waits for it.
     ///
     /// # Errors
     ///
     /// As [`result`](TaskHandle::result).
-    ///
-    /// # Panics
-    ///
-    /// Panics if the result was already taken by awaiting this handle.
     pub fn into_result(self) -> Result<T, TaskError> {
-        self.wait_for_outcome(None, |outcome| outcome.take().expect(TAKEN))
+        let shared = &*self.shared;
+        let mut state = shared.state.lock();
+        loop {
+            // Announce the wait before reading the count: a handle dropped
+            // in between then sees the flag and wakes us (see `Drop`).
+            shared.taker_waiting.store(true, Ordering::SeqCst);
+            if state.settled && shared.handles.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            shared.finished.wait(&mut state);
+        }
+        shared.taker_waiting.store(false, Ordering::SeqCst);
+        state
+            .outcome
+            .take()
+            .expect("the last handle takes the outcome once")
     }
 
     /// Waits for the task and gives the error it ended with, if any
@@ -302,7 +335,10 @@ impl<T> TaskHandle<T> {
 
     /// Waits until the task is done or `timeout` passes; `true` if done.
     pub(crate) fn wait_done(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = crate::deadline_after(timeout) else {
+            let _: Option<TaskError> = self.wait_for_outcome(None, |_| None);
+            return true;
+        };
         let mut state = self.shared.state.lock();
         while !matches!(state.phase, Phase::Finished | Phase::Cancelled) {
             if self
@@ -346,36 +382,66 @@ impl<T> TaskHandle<T> {
         }
     }
 
-    /// Marks the task running unless it was cancelled; `false` means the
-    /// task must not run (Python's `set_running_or_notify_cancel`). After
-    /// `true`, [`cancel`](TaskHandle::cancel) can no longer stop it.
-    pub fn set_running_or_notify_cancel(&self) -> bool {
+    /// Marks the task running unless it was cancelled (Python's
+    /// `set_running_or_notify_cancel`): `Ok(true)`, run it; `Ok(false)`, it
+    /// was cancelled, do not. After `Ok(true)`, [`cancel`](TaskHandle::cancel)
+    /// can no longer stop it.
+    ///
+    /// # Errors
+    ///
+    /// [`UnexpectedState`] when the task is already running or finished
+    /// (CPython raises `RuntimeError('Future in unexpected state')`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let handle = concurrent::TaskHandle::<u8>::pending();
+    /// assert_eq!(handle.set_running_or_notify_cancel(), Ok(true));
+    /// assert!(handle.set_running_or_notify_cancel().is_err());
+    /// ```
+    pub fn set_running_or_notify_cancel(&self) -> Result<bool, UnexpectedState> {
         let mut state = self.shared.state.lock();
         match state.phase {
             Phase::Pending => {
                 state.phase = Phase::Running;
-                true
+                Ok(true)
             }
-            _ => false,
+            Phase::Cancelled => Ok(false),
+            Phase::Running | Phase::Finished => Err(UnexpectedState),
         }
     }
 
     /// Runs `work` as this handle's task: catches a panic into
     /// [`TaskError::Panicked`], so a failing task never kills its worker.
-    /// `before_publishing` runs after the work and before anyone waiting
-    /// hears of the outcome (or at once if the task was cancelled): the
-    /// pool marks the worker idle there, so a caller that submits again as
-    /// soon as it has the result finds the worker already counted as free.
-    pub(crate) fn run(&self, work: impl FnOnce() -> T, before_publishing: impl FnOnce()) {
-        if !self.set_running_or_notify_cancel() {
-            before_publishing();
+    /// `settled` runs once the outcome is in and every done-callback has
+    /// run, before anyone waiting hears of it when there are no callbacks
+    /// (or at once if the task was cancelled). The pool marks the worker
+    /// idle there, as CPython's worker does after `work_item.run()`: a
+    /// caller that submits again as soon as it has the result finds the
+    /// worker counted free, and a callback that submits to the same pool
+    /// and waits is not counted on a worker that is busy running it.
+    pub(crate) fn run(mut self, work: impl FnOnce() -> T, settled: impl FnOnce()) {
+        if self.set_running_or_notify_cancel() != Ok(true) {
+            // Dropping a cancelled task's closure drops what it captured;
+            // a destructor that panics must not take the worker with it.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
+            settled();
             return;
         }
         let outcome = catch_unwind(AssertUnwindSafe(work))
             .map_err(|panic| TaskError::Panicked(panic_message(&*panic)));
-        before_publishing();
-        // A running task is ours alone to finish: it cannot already be.
-        let _ = self.finish(outcome);
+        let mut state = self.shared.state.lock();
+        state.phase = Phase::Finished;
+        state.failed = outcome.is_err();
+        state.outcome = Some(outcome);
+        let shared = Arc::clone(&self.shared);
+        // This handle reads nothing once settled: stop counting it then, so
+        // an `into_result` woken by the outcome does not wait for its drop.
+        shared.announce(state, &self, || {
+            settled();
+            shared.handles.fetch_sub(1, Ordering::SeqCst);
+        });
+        self.counted = false;
     }
 
     /// Reports the task's value (Python's `set_result`), waking everyone
@@ -416,7 +482,7 @@ impl<T> TaskHandle<T> {
         state.phase = Phase::Finished;
         state.failed = outcome.is_err();
         state.outcome = Some(outcome);
-        self.shared.announce(state, self);
+        self.shared.announce(state, self, || {});
         Ok(())
     }
 
@@ -452,11 +518,26 @@ impl<T> TaskHandle<T> {
 
 impl<T> Shared<T> {
     /// Called with the lock held, right after the phase became final: wakes
-    /// every kind of waiter, then runs the callbacks without the lock.
-    fn announce(&self, mut state: parking_lot::MutexGuard<'_, State<T>>, handle: &TaskHandle<T>) {
+    /// every kind of waiter, then runs the callbacks without the lock (as
+    /// CPython: waiters first, then callbacks). `settled` runs, under the
+    /// lock, once every callback has run: before anyone is woken when there
+    /// are none.
+    fn announce(
+        &self,
+        mut state: parking_lot::MutexGuard<'_, State<T>>,
+        handle: &TaskHandle<T>,
+        settled: impl FnOnce(),
+    ) {
         let callbacks = std::mem::take(&mut state.callbacks);
         let waiters = std::mem::take(&mut state.waiters);
         let wakers = std::mem::take(&mut state.wakers);
+        let mut settled = Some(settled);
+        if callbacks.is_empty() {
+            state.settled = true;
+            if let Some(settled) = settled.take() {
+                settled();
+            }
+        }
         self.finished.notify_all();
         // Nobody else's code may run while we hold the lock: a callback or
         // a woken task that touched this handle would deadlock.
@@ -467,8 +548,14 @@ impl<T> Shared<T> {
         for waker in wakers {
             waker.wake();
         }
-        for callback in callbacks {
-            run_callback(callback, handle);
+        if let Some(settled) = settled {
+            for callback in callbacks {
+                run_callback(callback, handle);
+            }
+            let mut state = self.state.lock();
+            state.settled = true;
+            settled();
+            self.finished.notify_all();
         }
     }
 }
@@ -496,10 +583,31 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-const TAKEN: &str = "the result was already taken by awaiting the handle";
-
 fn clone_outcome<T: Clone>(outcome: &mut Option<Result<T, TaskError>>) -> Result<T, TaskError> {
-    outcome.clone().expect(TAKEN)
+    outcome
+        .clone()
+        .expect("only the last handle takes the outcome, and it is gone with it")
+}
+
+/// `set_running_or_notify_cancel` on a task that is already running or
+/// finished (CPython: `RuntimeError('Future in unexpected state')`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the task is in an unexpected state: already running or finished")]
+pub struct UnexpectedState;
+
+impl<T> Drop for TaskHandle<T> {
+    fn drop(&mut self) {
+        if !self.counted {
+            return;
+        }
+        let shared = &*self.shared;
+        let before = shared.handles.fetch_sub(1, Ordering::SeqCst);
+        // One handle left, and it may be an `into_result` waiting for that.
+        if before == 2 && shared.taker_waiting.load(Ordering::SeqCst) {
+            let _state = shared.state.lock();
+            shared.finished.notify_all();
+        }
+    }
 }
 
 /// Marker for "the deadline passed" inside `wait_for_outcome`.
@@ -517,23 +625,16 @@ impl From<TimedOut> for Option<TaskError> {
     }
 }
 
-impl<T> std::future::Future for TaskHandle<T> {
+impl<T: Clone> std::future::Future for TaskHandle<T> {
     type Output = Result<T, TaskError>;
 
-    /// Resolves to the task's result, which it takes out of the handle.
-    ///
-    /// # Panics
-    ///
-    /// Panics if polled again after it resolved (the `Future` contract).
+    /// Resolves to the task's result, as [`result`](TaskHandle::result)
+    /// gives it: awaiting reads the outcome and leaves it for every other
+    /// reader (`exception()`, `result()`, other handles).
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.shared.state.lock();
         if matches!(state.phase, Phase::Finished | Phase::Cancelled) {
-            return Poll::Ready(
-                state
-                    .outcome
-                    .take()
-                    .expect("a TaskHandle polled after it resolved"),
-            );
+            return Poll::Ready(clone_outcome(&mut state.outcome));
         }
         if !state.wakers.iter().any(|waker| waker.will_wake(cx.waker())) {
             state.wakers.push(cx.waker().clone());

@@ -45,6 +45,13 @@
 //!   most `2 x max_workers` tasks in flight instead of submitting the whole
 //!   input at once.
 //! - A `put` that fails gives the item back; nothing is lost.
+//! - `result()` and `.await` need `T: Clone`, since every reader gets its
+//!   own copy where Python hands out one shared object; for values that
+//!   are not `Clone`, [`into_result`](TaskHandle::into_result) moves the
+//!   value out once no other handle on the task is left to read it.
+//! - `set_running_or_notify_cancel` returns `Err(UnexpectedState)` where
+//!   CPython raises `RuntimeError`.
+//! - A timeout too large for an `Instant` (`Duration::MAX`) means no limit.
 //!
 //! # Layout
 //!
@@ -101,9 +108,16 @@ pub use error::{
     TryPutError,
 };
 pub use executor::{Call, Executor, Map, Shutdown};
-pub use handle::TaskHandle;
+pub use handle::{TaskHandle, UnexpectedState};
 #[cfg(unix)]
 pub use process::{ProcessPoolExecutor, RemoteTask};
 pub use queue::{BaseQueue, LifoQueue, PriorityQueue, Queue, SimpleQueue};
 pub use thread_pool::ThreadPoolExecutor;
 pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};
+
+/// The instant `timeout` from now, or `None` when that is past what an
+/// `Instant` can hold: a huge timeout (`Duration::MAX`) means "no limit",
+/// as in Python, where `timeout=1e300` simply waits.
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<std::time::Instant> {
+    std::time::Instant::now().checked_add(timeout)
+}

@@ -150,7 +150,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// [`PutTimeoutError::ShutDown`] if it is shut down; either way with
     /// the item.
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
-        self.put_until(item, Some(Instant::now() + timeout))
+        self.put_until(item, crate::deadline_after(timeout))
     }
 
     /// Puts an item only if there is room now (Python's `put_nowait`).
@@ -225,7 +225,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// [`GetTimeoutError::Timeout`] if nothing came,
     /// [`GetTimeoutError::ShutDown`] if shut down and empty.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
-        self.get_until(Some(Instant::now() + timeout))
+        self.get_until(crate::deadline_after(timeout))
     }
 
     /// Takes an item only if one is there now (Python's `get_nowait`).
@@ -305,7 +305,10 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// [`join`](BaseQueue::join), waiting at most `timeout`; `true` if every
     /// item was done in time.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = crate::deadline_after(timeout) else {
+            self.join();
+            return true;
+        };
         let mut state = self.shared.state.lock();
         while state.unfinished_tasks > 0 {
             if self

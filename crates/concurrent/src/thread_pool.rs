@@ -5,12 +5,13 @@
 //! worker, up to `max_workers`; a finished worker counts itself idle, so the
 //! next `submit` reuses it instead of starting another thread.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, ThreadId};
 
 use crossbeam_channel::{Receiver, Sender};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::error::TaskError;
 use crate::executor::{Call, Executor, Map, Shutdown};
@@ -20,7 +21,7 @@ use crate::handle::TaskHandle;
 trait Job: Send {
     /// Runs the task (unless its handle was cancelled meanwhile), calling
     /// `before_publishing` just before its outcome is announced.
-    fn run(self: Box<Self>, before_publishing: &dyn Fn());
+    fn run(self: Box<Self>, settled: &dyn Fn());
     /// Cancels the task without running it (shutdown with `cancel_futures`).
     fn cancel(self: Box<Self>);
 }
@@ -35,9 +36,9 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    fn run(self: Box<Self>, before_publishing: &dyn Fn()) {
+    fn run(self: Box<Self>, settled: &dyn Fn()) {
         let TaskJob { work, handle } = *self;
-        handle.run(work, before_publishing);
+        handle.run(work, settled);
     }
 
     fn cancel(self: Box<Self>) {
@@ -80,7 +81,25 @@ pub struct ThreadPoolExecutor {
     sender: Mutex<Option<Sender<Box<dyn Job>>>>,
     receiver: Receiver<Box<dyn Job>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// The ids of every thread started, so a task that shuts its own pool
+    /// down does not wait for itself.
+    worker_ids: Mutex<Vec<ThreadId>>,
+    /// How many worker threads have not exited yet: every caller of
+    /// `shutdown(wait=true)` waits for it to reach zero, not only the one
+    /// that got the join handles.
+    alive: Arc<(Mutex<usize>, Condvar)>,
     counters: Arc<Counters>,
+}
+
+/// Counts a worker thread out when it exits, however it exits.
+struct Alive(Arc<(Mutex<usize>, Condvar)>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        let (count, exited) = &*self.0;
+        *count.lock() -= 1;
+        exited.notify_all();
+    }
 }
 
 /// What `submit` reads to decide whether to start a thread, kept out of
@@ -127,6 +146,8 @@ impl ThreadPoolExecutor {
             sender: Mutex::new(Some(sender)),
             receiver,
             workers: Mutex::new(Vec::new()),
+            worker_ids: Mutex::new(Vec::new()),
+            alive: Arc::new((Mutex::new(0), Condvar::new())),
             counters: Arc::new(Counters {
                 max_workers,
                 started: AtomicUsize::new(0),
@@ -237,7 +258,10 @@ impl ThreadPoolExecutor {
         let receiver = self.receiver.clone();
         let counters = Arc::clone(&self.counters);
         let name = format!("{}-{}", self.thread_name_prefix, workers.len());
+        *self.alive.0.lock() += 1;
+        let alive = Alive(Arc::clone(&self.alive));
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
+            let _alive = alive;
             // The loop ends when the pool is shut down and the queue is
             // empty: `recv` then reports the disconnection.
             let mark_idle = || {
@@ -252,6 +276,7 @@ impl ThreadPoolExecutor {
         // If the OS refuses a thread, the job still waits in the queue for
         // the workers that exist; with none at all, the next submit retries.
         if let Ok(worker) = spawned {
+            self.worker_ids.lock().push(worker.thread().id());
             workers.push(worker);
             self.counters.started.fetch_add(1, Ordering::Release);
         }
@@ -275,18 +300,28 @@ impl Shutdown for ThreadPoolExecutor {
         let sender = self.sender.lock().take();
         if cancel_futures {
             while let Ok(job) = self.receiver.try_recv() {
-                job.cancel();
+                // Dropping the task may run a destructor that panics: that
+                // is the task's business, not the caller's.
+                let _ = catch_unwind(AssertUnwindSafe(|| job.cancel()));
             }
         }
         drop(sender);
         if wait {
-            let workers = std::mem::take(&mut *self.workers.lock());
             let me = std::thread::current().id();
+            // A task that shuts its own pool down cannot wait for itself.
+            let on_a_worker = self.worker_ids.lock().contains(&me);
+            let workers = std::mem::take(&mut *self.workers.lock());
             for worker in workers {
-                // A task that shuts its own pool down cannot wait for itself.
                 if worker.thread().id() != me {
                     let _ = worker.join();
                 }
+            }
+            // Another caller may have taken the join handles first; every
+            // caller waits, as in CPython, until the workers have exited.
+            let (count, exited) = &*self.alive;
+            let mut alive = count.lock();
+            while *alive > usize::from(on_a_worker) {
+                exited.wait(&mut alive);
             }
         }
     }

@@ -67,7 +67,7 @@ where
         waiter,
         ready,
         remaining,
-        deadline: timeout.map(|timeout| Instant::now() + timeout),
+        deadline: timeout.and_then(crate::deadline_after),
         _result: PhantomData,
     }
 }
@@ -159,17 +159,19 @@ where
     H: Borrow<TaskHandle<T>>,
 {
     let handles = dedup(handles);
-    let deadline = timeout.map(|timeout| Instant::now() + timeout);
+    let deadline = timeout.and_then(crate::deadline_after);
     let waiter = Arc::new(Waiter::default());
     let mut is_done = vec![false; handles.len()];
     for (index, handle) in handles.iter().enumerate() {
         is_done[index] = !handle.borrow().add_waiter(&waiter, index);
     }
+    // As CPython: whatever `return_when` says, every handle done (which
+    // includes none at all) ends the wait.
     let satisfied = |is_done: &[bool]| {
         let all = is_done.iter().all(|&done| done);
         match return_when {
             ReturnWhen::AllCompleted => all,
-            ReturnWhen::FirstCompleted => is_done.iter().any(|&done| done),
+            ReturnWhen::FirstCompleted => all || is_done.iter().any(|&done| done),
             ReturnWhen::FirstException => {
                 all || handles
                     .iter()

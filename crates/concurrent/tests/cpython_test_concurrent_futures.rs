@@ -55,7 +55,7 @@ mod states {
 
     pub fn running() -> TaskHandle<i32> {
         let handle = TaskHandle::pending();
-        assert!(handle.set_running_or_notify_cancel());
+        assert_eq!(handle.set_running_or_notify_cancel(), Ok(true));
         handle
     }
 

@@ -390,3 +390,197 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+// ---------------------------------------------------------------------------
+// CPython's promises that tests written outside the project, from CPython's
+// sources (`Lib/concurrent/futures/_base.py`, `thread.py`), found broken.
+// Each is named after the behaviour. `HANG_GUARD` only stops a test that
+// would otherwise hang forever; nothing depends on the machine's speed.
+
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// Runs `work` on a thread; its value, or a failure if it hangs.
+fn finishes<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::spawn(move || tx.send(work()).unwrap());
+    rx.recv_timeout(HANG_GUARD).expect("finished, not hung")
+}
+
+#[test]
+fn wait_on_no_handles_returns_at_once_whatever_return_when_says() {
+    // CPython: `if len(done) == len(fs): return` before any waiting.
+    for return_when in [
+        ReturnWhen::FirstCompleted,
+        ReturnWhen::FirstException,
+        ReturnWhen::AllCompleted,
+    ] {
+        let (done, not_done) =
+            finishes(move || wait(Vec::<TaskHandle<()>>::new(), None, return_when));
+        assert!(done.is_empty() && not_done.is_empty());
+    }
+}
+
+#[test]
+fn a_done_callback_may_submit_to_its_own_pool_and_wait() {
+    // CPython counts a worker idle only after its work item, callbacks
+    // included, has run; so the callback's task gets a thread of its own.
+    let result = finishes(|| {
+        let ex = Arc::new(ThreadPoolExecutor::new(4));
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let first = ex.spawn(|| 20).unwrap();
+        let pool = Arc::clone(&ex);
+        first.add_done_callback(move |done| {
+            let first = done.result().unwrap();
+            let second = pool.spawn(move || first + 22).unwrap();
+            tx.send(second.result()).unwrap();
+        });
+        rx.recv().unwrap()
+    });
+    assert_eq!(result, Ok(42));
+}
+
+#[test]
+fn every_caller_of_shutdown_wait_waits_for_the_running_task() {
+    let ex = Arc::new(ThreadPoolExecutor::new(1));
+    let (open, gated) = gate();
+    let task = ex.spawn(move || gated.recv().unwrap()).unwrap();
+    let task = Arc::new(task);
+    let callers: Vec<_> = (0..2)
+        .map(|_| {
+            let (ex, task) = (Arc::clone(&ex), Arc::clone(&task));
+            thread::spawn(move || {
+                ex.shutdown(true, false);
+                task.done()
+            })
+        })
+        .collect();
+    // Let both callers reach `shutdown` before the task may end.
+    thread::sleep(Duration::from_millis(100));
+    open.send(()).unwrap();
+    for caller in callers {
+        assert!(caller.join().unwrap(), "returned while the task still ran");
+    }
+}
+
+#[test]
+fn a_huge_timeout_means_no_limit() {
+    let queue = Queue::new(1);
+    queue.put_timeout(1, Duration::MAX).unwrap();
+    assert_eq!(queue.get_timeout(Duration::MAX), Ok(1));
+    queue.task_done().unwrap();
+    assert!(queue.join_timeout(Duration::MAX));
+
+    let ex = ThreadPoolExecutor::new(2);
+    let handle = ex.spawn(|| 7).unwrap();
+    assert_eq!(handle.result_timeout(Duration::MAX), Ok(7));
+    let (done, _) = wait([&handle], Some(Duration::MAX), ReturnWhen::AllCompleted);
+    assert_eq!(done.len(), 1);
+    assert_eq!(as_completed([&handle], Some(Duration::MAX)).count(), 1);
+    let squares: Vec<_> = ex
+        .map(|n: u32| n * n, [(2,), (3,)])
+        .timeout(Duration::MAX)
+        .collect();
+    assert_eq!(squares, [Ok(4), Ok(9)]);
+}
+
+#[test]
+fn awaiting_a_handle_leaves_its_outcome_for_every_other_reader() {
+    let ex = ThreadPoolExecutor::new(1);
+    let mut failed = ex.spawn(|| -> u8 { panic!("boom") }).unwrap();
+    let panicked = Err(TaskError::Panicked("boom".into()));
+    assert_eq!(block_on(&mut failed), panicked);
+    assert_eq!(failed.exception(), Some(TaskError::Panicked("boom".into())));
+    assert_eq!(failed.result(), panicked);
+    let mut fine = ex.spawn(|| 5u8).unwrap();
+    assert_eq!(block_on(&mut fine), Ok(5));
+    assert_eq!(fine.exception(), None);
+    assert_eq!(fine.result(), Ok(5));
+}
+
+#[test]
+fn into_result_takes_the_value_only_from_the_last_handle() {
+    let handle = TaskHandle::<String>::pending();
+    let other = handle.clone_for_worker();
+    assert_eq!(handle.set_running_or_notify_cancel(), Ok(true));
+    other
+        .set_result("not Clone-free, but moved".into())
+        .unwrap();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let taker = thread::spawn(move || tx.send(handle.into_result()).unwrap());
+    // While another handle can still read it, the value stays put.
+    assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+    assert_eq!(other.result(), Ok("not Clone-free, but moved".to_owned()));
+    drop(other);
+    assert_eq!(
+        rx.recv_timeout(HANG_GUARD).unwrap(),
+        Ok("not Clone-free, but moved".to_owned())
+    );
+    taker.join().unwrap();
+}
+
+/// A value whose destructor panics.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("a destructor that panics");
+    }
+}
+
+#[test]
+fn a_cancelled_task_whose_captures_panic_on_drop_does_not_kill_its_worker() {
+    let ex = ThreadPoolExecutor::new(1);
+    let (open, gated) = gate();
+    let blocker = ex.spawn(move || gated.recv().unwrap()).unwrap();
+    let captured = PanicsOnDrop;
+    let doomed = ex.spawn(move || drop(captured)).unwrap();
+    assert!(doomed.cancel());
+    open.send(()).unwrap();
+    blocker.result().unwrap();
+    // The worker dropped the cancelled task (and its panic); the pool's one
+    // thread still runs tasks.
+    assert_eq!(finishes_on(&ex), Ok(1));
+}
+
+#[test]
+fn shutdown_cancelling_a_task_whose_captures_panic_on_drop_returns_normally() {
+    let ex = ThreadPoolExecutor::new(1);
+    let (open, gated) = gate();
+    let blocker = ex.spawn(move || gated.recv().unwrap()).unwrap();
+    let captured = PanicsOnDrop;
+    let doomed = ex.spawn(move || drop(captured)).unwrap();
+    while !blocker.running() {
+        thread::yield_now();
+    }
+    ex.shutdown(false, true);
+    assert!(doomed.cancelled());
+    open.send(()).unwrap();
+    assert_eq!(blocker.result(), Ok(()));
+}
+
+fn finishes_on(ex: &ThreadPoolExecutor) -> Result<i32, TaskError> {
+    let handle = ex.spawn(|| 1).unwrap();
+    match handle.result_timeout(HANG_GUARD) {
+        Err(TaskError::TimedOut) => panic!("the pool no longer runs tasks"),
+        other => other,
+    }
+}
+
+#[test]
+fn set_running_or_notify_cancel_on_a_running_or_finished_task_is_an_error() {
+    let handle = TaskHandle::<u8>::pending();
+    assert_eq!(handle.set_running_or_notify_cancel(), Ok(true));
+    assert_eq!(
+        handle.set_running_or_notify_cancel(),
+        Err(concurrent::UnexpectedState)
+    );
+    handle.set_result(1).unwrap();
+    assert_eq!(
+        handle.set_running_or_notify_cancel(),
+        Err(concurrent::UnexpectedState)
+    );
+    let cancelled = TaskHandle::<u8>::pending();
+    assert!(cancelled.cancel());
+    assert_eq!(cancelled.set_running_or_notify_cancel(), Ok(false));
+    assert!(cancelled.cancelled());
+}

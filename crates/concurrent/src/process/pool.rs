@@ -111,7 +111,7 @@ struct TypedCall<T> {
 
 impl<T: DeserializeOwned + Send> PendingCall for TypedCall<T> {
     fn start(&self) -> bool {
-        self.handle.set_running_or_notify_cancel()
+        self.handle.set_running_or_notify_cancel() == Ok(true)
     }
 
     fn cancel(&self) {
