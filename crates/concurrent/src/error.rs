@@ -16,6 +16,15 @@ pub enum TaskError {
     /// The wait ran out before the task finished (the task goes on).
     #[error("timed out waiting for the task")]
     TimedOut,
+    /// `as_completed` ran out of time with tasks still unfinished (the
+    /// tasks go on); the message is CPython's.
+    #[error("{unfinished} (of {total}) futures unfinished")]
+    Unfinished {
+        /// How many handles had not finished.
+        unfinished: usize,
+        /// How many handles `as_completed` was given (repeats counted once).
+        total: usize,
+    },
     /// The task panicked; the panic's message.
     #[error("the task panicked: {0}")]
     Panicked(String),

@@ -10,6 +10,7 @@
 //! trait bounds.
 
 use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use crate::error::TaskError;
@@ -111,9 +112,16 @@ pub trait Executor<F, Args>: Shutdown {
     fn submit(&self, task: F, args: Args) -> Result<TaskHandle<Self::Output>, TaskError>;
 
     /// Runs `task` on every item of `items` (each a tuple of arguments),
-    /// yielding the results in input order (Python's `map`). At most
-    /// `2 x max_workers` tasks are in flight at a time, so an endless
-    /// input is fine; dropping the iterator cancels what has not started.
+    /// yielding the results in input order (Python's `map`). As in Python,
+    /// every item is submitted now, before the first result is asked for:
+    /// the work starts even if the iterator is never read, and dropping the
+    /// iterator cancels nothing. The iterator does not borrow the executor,
+    /// so the executor may be shut down or dropped while results are read.
+    /// For an endless or very long input, see
+    /// [`map_buffered`](Executor::map_buffered).
+    ///
+    /// A failed task is its item's `Err`; the iteration goes on with the
+    /// next (Python raises at that `next()` and can go on too).
     ///
     /// # Examples
     ///
@@ -131,7 +139,45 @@ pub trait Executor<F, Args>: Shutdown {
     /// assert_eq!(results, ["bitfinex/btc", "kraken/eth"]);
     /// # Ok::<(), concurrent::TaskError>(())
     /// ```
-    fn map<'a, I>(&'a self, task: F, items: I) -> Map<'a, Args, Self::Output>
+    fn map<'i, I>(&self, task: F, items: I) -> Map<'i, Args, Self::Output>
+    where
+        I: IntoIterator<Item = Args>,
+        F: Clone,
+        Args: 'i,
+        Self::Output: 'i,
+        Self: Sized,
+    {
+        Map::from_handles(
+            items
+                .into_iter()
+                .map(|args| self.submit(task.clone(), args))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// [`map`](Executor::map) with at most `buffersize` tasks submitted and
+    /// not yet yielded (Python 3.14's `map(..., buffersize=n)`): the next
+    /// item is taken from `items` only as a result is read, so an endless
+    /// input is fine and memory stays bounded. Dropping the iterator
+    /// cancels the tasks it submitted that have not started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use concurrent::{Executor, ThreadPoolExecutor};
+    ///
+    /// let ex = ThreadPoolExecutor::new(2);
+    /// let mut squares = ex.map_buffered(|n: u64| n * n, (1..).map(|n| (n,)), NonZeroUsize::new(4).unwrap());
+    /// assert_eq!(squares.next(), Some(Ok(1)));
+    /// assert_eq!(squares.next(), Some(Ok(4)));
+    /// ```
+    fn map_buffered<'a, I>(
+        &'a self,
+        task: F,
+        items: I,
+        buffersize: NonZeroUsize,
+    ) -> Map<'a, Args, Self::Output>
     where
         I: IntoIterator<Item = Args>,
         I::IntoIter: 'a,
@@ -139,11 +185,16 @@ pub trait Executor<F, Args>: Shutdown {
         Args: 'a,
         Self: Sized,
     {
-        let in_flight = 2 * self.max_workers().max(1);
-        Map::new(
-            move |args| self.submit(task.clone(), args),
+        Map::buffered(
+            move |batch: Vec<Args>| {
+                batch
+                    .into_iter()
+                    .map(|args| self.submit(task.clone(), args))
+                    .collect()
+            },
             items,
-            in_flight,
+            1,
+            buffersize,
         )
     }
 }
@@ -151,47 +202,51 @@ pub trait Executor<F, Args>: Shutdown {
 /// Submits a batch of items, returning a handle (or an error) per item.
 type SubmitBatch<'a, Args, R> = dyn FnMut(Vec<Args>) -> Vec<Result<TaskHandle<R>, TaskError>> + 'a;
 
-/// The iterator of [`Executor::map`]: results in input order, with a
-/// bounded number of tasks in flight.
+/// The iterator of [`Executor::map`] and [`Executor::map_buffered`]:
+/// results in input order.
 pub struct Map<'a, Args, R> {
     /// Submits a batch of items (one, except for a chunked process-pool
-    /// map), returning a handle per item.
+    /// map), returning a handle per item. A no-op once everything is in.
     submit: Box<SubmitBatch<'a, Args, R>>,
     batch: usize,
     items: Box<dyn Iterator<Item = Args> + 'a>,
     /// Submitted tasks, oldest first: the next result is always the front.
     in_flight: VecDeque<Result<TaskHandle<R>, TaskError>>,
-    limit: usize,
+    /// `Some(n)`: at most `n` tasks submitted and not yet yielded, the rest
+    /// cancelled when the map is dropped. `None`: every item was submitted
+    /// at the start and runs whatever happens to the map.
+    buffersize: Option<usize>,
     deadline: Option<Instant>,
     /// Set after a timeout: submit nothing more.
     stopped: bool,
 }
 
-impl<'a, Args, R> Map<'a, Args, R> {
-    /// A map over `items`, submitting through `submit`, with at most
-    /// `in_flight` tasks submitted and not yet yielded. Executors use it to
-    /// implement [`Executor::map`].
-    pub fn new(
-        mut submit: impl FnMut(Args) -> Result<TaskHandle<R>, TaskError> + 'a,
-        items: impl IntoIterator<Item = Args, IntoIter: 'a>,
-        in_flight: usize,
+impl<'a, Args: 'a, R: 'a> Map<'a, Args, R> {
+    /// A map whose every task is already submitted: it yields their results
+    /// in order. Executors use it to implement [`Executor::map`].
+    pub fn from_handles(
+        handles: impl IntoIterator<Item = Result<TaskHandle<R>, TaskError>>,
     ) -> Map<'a, Args, R> {
-        Map::batched(
-            move |batch: Vec<Args>| batch.into_iter().map(&mut submit).collect(),
-            items,
-            in_flight,
-            1,
-        )
+        Map {
+            submit: Box::new(|_| Vec::new()),
+            batch: 1,
+            items: Box::new(std::iter::empty()),
+            in_flight: handles.into_iter().collect(),
+            buffersize: None,
+            deadline: None,
+            stopped: false,
+        }
     }
 
-    /// A map that submits `batch` items at a time through `submit`, which
-    /// returns one handle per item: the process pool sends a whole batch
-    /// (Python's `chunksize`) in one message.
-    pub fn batched(
+    /// A map that submits `batch` items at a time through `submit` (which
+    /// returns one handle per item: the process pool sends a whole batch,
+    /// Python's `chunksize`, in one message), keeping at most `buffersize`
+    /// tasks (at least one batch) submitted and not yet yielded.
+    pub fn buffered(
         submit: impl FnMut(Vec<Args>) -> Vec<Result<TaskHandle<R>, TaskError>> + 'a,
         items: impl IntoIterator<Item = Args, IntoIter: 'a>,
-        in_flight: usize,
         batch: usize,
+        buffersize: NonZeroUsize,
     ) -> Map<'a, Args, R> {
         let batch = batch.max(1);
         let mut map = Map {
@@ -199,7 +254,7 @@ impl<'a, Args, R> Map<'a, Args, R> {
             batch,
             items: Box::new(items.into_iter()),
             in_flight: VecDeque::new(),
-            limit: in_flight.max(batch),
+            buffersize: Some(buffersize.get().max(batch)),
             deadline: None,
             stopped: false,
         };
@@ -209,23 +264,20 @@ impl<'a, Args, R> Map<'a, Args, R> {
     }
 
     /// Gives up waiting once `timeout` has passed since this call: the
-    /// next result not ready by then is [`TaskError::TimedOut`], and the
-    /// iteration ends (Python's `map(timeout=...)`).
+    /// next result not ready by then is [`TaskError::TimedOut`], every task
+    /// not yet yielded is cancelled, and the iteration ends (Python's
+    /// `map(timeout=...)`).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.deadline = crate::deadline_after(timeout);
         self
     }
 
-    /// Sets how many tasks may be submitted and not yet yielded.
-    pub fn in_flight(mut self, limit: usize) -> Self {
-        self.limit = limit.max(self.batch);
-        self.top_up();
-        self
-    }
-
     fn top_up(&mut self) {
+        let Some(limit) = self.buffersize else {
+            return;
+        };
         // `limit` is at least one batch, so an empty map always submits.
-        while !self.stopped && self.in_flight.len() + self.batch <= self.limit {
+        while !self.stopped && self.in_flight.len() + self.batch <= limit {
             let batch: Vec<Args> = self.items.by_ref().take(self.batch).collect();
             if batch.is_empty() {
                 break;
@@ -236,7 +288,7 @@ impl<'a, Args, R> Map<'a, Args, R> {
     }
 }
 
-impl<Args, R> Iterator for Map<'_, Args, R> {
+impl<'a, Args: 'a, R: 'a> Iterator for Map<'a, Args, R> {
     type Item = Result<R, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -266,9 +318,12 @@ impl<Args, R> Iterator for Map<'_, Args, R> {
 
 impl<Args, R> Drop for Map<'_, Args, R> {
     fn drop(&mut self) {
-        // Results nobody will read: do not run what has not started.
-        for handle in self.in_flight.drain(..).flatten() {
-            handle.cancel();
+        // A buffered map's results nobody will read: do not run what has
+        // not started. An eager map's tasks run on, as in Python.
+        if self.buffersize.is_some() {
+            for handle in self.in_flight.drain(..).flatten() {
+                handle.cancel();
+            }
         }
     }
 }

@@ -303,6 +303,26 @@ impl<T> TaskHandle<T> {
         })
     }
 
+    /// [`exception`](TaskHandle::exception), waiting at most `timeout`
+    /// (Python's `exception(timeout)`): `Some(TaskError::TimedOut)` when
+    /// the task did not finish in time (it goes on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use concurrent::{TaskError, TaskHandle};
+    ///
+    /// let handle = TaskHandle::<u8>::pending();
+    /// assert_eq!(handle.exception_timeout(Duration::ZERO), Some(TaskError::TimedOut));
+    /// ```
+    pub fn exception_timeout(&self, timeout: Duration) -> Option<TaskError> {
+        self.wait_for_outcome(crate::deadline_after(timeout), |outcome| match outcome {
+            Some(Err(error)) => Some(error.clone()),
+            _ => None,
+        })
+    }
+
     /// Waits until the task is in a final phase (or `deadline` passes),
     /// then applies `read` to the outcome slot.
     fn wait_for_outcome<R>(

@@ -15,11 +15,12 @@
 //! | `concurrent.futures.Executor` | the [`Executor`] trait (plus [`Shutdown`]) |
 //! | `ex.submit(fn, a, b)` | [`ex.submit(fn, (a, b))`](Executor::submit), or [`ex.spawn(move \|\| fn(a, b))`](ThreadPoolExecutor::spawn) |
 //! | `ex.map(fn, iterable)` | [`ex.map(fn, items)`](Executor::map), each item a tuple of arguments |
+//! | `ex.map(fn, iterable, buffersize=n)` (3.14) | [`ex.map_buffered(fn, items, n)`](Executor::map_buffered) |
 //! | `ex.shutdown(wait=True, cancel_futures=False)` | [`ex.shutdown(true, false)`](Shutdown::shutdown) |
 //! | `with ThreadPoolExecutor() as ex:` | a scope: dropping the executor is `shutdown(wait=True)` |
 //! | `Future` | [`TaskHandle<T>`] |
 //! | `future.result()` / `result(timeout=t)` | [`result()`](TaskHandle::result) / [`result_timeout(t)`](TaskHandle::result_timeout) |
-//! | `future.exception()` | [`exception()`](TaskHandle::exception) |
+//! | `future.exception()` / `exception(timeout=t)` | [`exception()`](TaskHandle::exception) / [`exception_timeout(t)`](TaskHandle::exception_timeout) |
 //! | `future.done()`, `running()`, `cancelled()`, `cancel()` | the same names |
 //! | `future.add_done_callback(fn)` | [`add_done_callback(fn)`](TaskHandle::add_done_callback) |
 //! | `await asyncio.wrap_future(future)` | `handle.await` ([`TaskHandle`] is a `std::future::Future`) |
@@ -41,9 +42,13 @@
 //! - A task's panic is its error ([`TaskError::Panicked`], with the
 //!   message); the worker thread survives it.
 //! - `submit` after shutdown is an `Err`, not an exception to remember.
-//! - `map` takes tuples, so several arguments are natural, and it keeps at
-//!   most `2 x max_workers` tasks in flight instead of submitting the whole
-//!   input at once.
+//! - `map` takes tuples, so several arguments are natural. As in Python
+//!   it submits the whole input at once; 3.14's `buffersize=n` is
+//!   [`map_buffered`](Executor::map_buffered), with `n` a `NonZeroUsize`.
+//!   A failed task is that item's `Err`, and the iteration goes on.
+//! - `max_workers` of 0 panics (CPython raises `ValueError`).
+//! - `as_completed`'s timeout is [`TaskError::Unfinished`], with CPython's
+//!   message ("2 (of 4) futures unfinished").
 //! - A `put` that fails gives the item back; nothing is lost.
 //! - `result()` and `.await` need `T: Clone`, since every reader gets its
 //!   own copy where Python hands out one shared object; for values that

@@ -5,6 +5,7 @@
 //! worker, up to `max_workers`; a finished worker counts itself idle, so the
 //! next `submit` reuses it instead of starting another thread.
 
+use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -123,7 +124,12 @@ impl Counters {
 }
 
 impl ThreadPoolExecutor {
-    /// A pool of at most `max_workers` threads (at least one).
+    /// A pool of at most `max_workers` threads.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `max_workers` is 0, as CPython raises `ValueError`: a pool
+    /// that can run nothing is a mistake in the program.
     ///
     /// # Examples
     ///
@@ -138,8 +144,8 @@ impl ThreadPoolExecutor {
     /// A pool whose threads are named `{prefix}-{n}` (Python's
     /// `thread_name_prefix`), which shows in debuggers and panic messages.
     pub fn with_name(max_workers: usize, prefix: &str) -> ThreadPoolExecutor {
+        assert!(max_workers > 0, "max_workers must be greater than 0");
         let (sender, receiver) = crossbeam_channel::unbounded();
-        let max_workers = max_workers.max(1);
         ThreadPoolExecutor {
             max_workers,
             thread_name_prefix: prefix.to_owned(),
@@ -213,7 +219,7 @@ impl ThreadPoolExecutor {
     }
 
     /// Runs `task` on every item (a tuple of arguments), results in input
-    /// order, a bounded number in flight (Python's `map`); see
+    /// order, every item submitted now (Python's `map`); see
     /// [`Executor::map`].
     ///
     /// # Examples
@@ -223,7 +229,25 @@ impl ThreadPoolExecutor {
     /// let squares: Vec<u64> = ex.map(|n: u64| n * n, (1..=3).map(|n| (n,))).map(Result::unwrap).collect();
     /// assert_eq!(squares, [1, 4, 9]);
     /// ```
-    pub fn map<'a, F, Args, I>(&'a self, task: F, items: I) -> Map<'a, Args, F::Output>
+    pub fn map<'i, F, Args, I>(&self, task: F, items: I) -> Map<'i, Args, F::Output>
+    where
+        F: Call<Args> + Clone + Send + 'static,
+        Args: Send + 'static,
+        F::Output: Send + 'static,
+        I: IntoIterator<Item = Args>,
+    {
+        Executor::map(self, task, items)
+    }
+
+    /// [`map`](ThreadPoolExecutor::map) with at most `buffersize` tasks
+    /// submitted ahead of the reader (Python 3.14's `buffersize`); see
+    /// [`Executor::map_buffered`].
+    pub fn map_buffered<'a, F, Args, I>(
+        &'a self,
+        task: F,
+        items: I,
+        buffersize: NonZeroUsize,
+    ) -> Map<'a, Args, F::Output>
     where
         F: Call<Args> + Clone + Send + 'static,
         Args: Send + 'static,
@@ -231,7 +255,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator<Item = Args>,
         I::IntoIter: 'a,
     {
-        Executor::map(self, task, items)
+        Executor::map_buffered(self, task, items, buffersize)
     }
 
     /// Starts a thread unless an idle one will pick the new job up.

@@ -96,9 +96,13 @@ impl<T, H: Borrow<TaskHandle<T>>> Iterator for AsCompleted<T, H> {
             let arrived = self.waiter.take(self.deadline);
             if arrived.is_empty() {
                 // Python raises TimeoutError out of the loop: nothing after.
+                let unfinished = self.remaining;
                 self.remaining = 0;
                 self.unregister();
-                return Some(Err(TaskError::TimedOut));
+                return Some(Err(TaskError::Unfinished {
+                    unfinished,
+                    total: self.handles.len(),
+                }));
             }
             self.ready.extend(arrived);
         }

@@ -12,21 +12,25 @@
 //!
 //! - `test_class_str`, `test_get_snapshot`: Python class names and a
 //!   private method.
-//! - `test_submit_keyword`: Rust has no keyword arguments (tuples are
-//!   positional).
-//! - `test_max_workers_negative`: `max_workers` is a `usize`, so never
-//!   negative; `0` is raised to `1` rather than refused.
-//! - `test_correct_timeout_exception_msg`: our `TaskError::TimedOut` does
-//!   not count unfinished tasks.
-//! - `test_exception_with_timeout`: we have `exception()` but no
-//!   `exception(timeout)`; `result_timeout` covers waiting with a limit.
 //! - `test_hang_global_shutdown_lock`, `test_process_fork_from_a_threadpool`:
 //!   `fork()` in a threaded program; we never fork.
 //! - `test_interpreter_shutdown`, `test_submit_after_interpreter_shutdown`,
-//!   `test_hang_gh83386`, `test_cancel_futures_wait_false`: Python's atexit
-//!   hooks; a Rust program's pool is shut down by `Drop`, tested below.
+//!   `test_hang_gh83386`: Python's atexit hooks; a Rust program's pool is
+//!   shut down by `Drop`, tested below.
+//! - `test_map_buffersize_type_validation`, and `test_max_workers_negative`
+//!   for `-1`: the types refuse them (`NonZeroUsize`, `usize`) at compile
+//!   time. `buffersize = 0` is refused by `NonZeroUsize` too; the
+//!   `max_workers = 0` half is ported.
+//! - `test_map_close`: a Rust iterator has no `close()`; dropping an eager
+//!   map leaves its tasks running (Python's `close()` cancels them), and
+//!   dropping a buffered one cancels them, as documented on `map`.
+//! - `test_submit_keyword` (tuples are positional), `test_no_stale_references`,
+//!   `test_swallows_falsey_exceptions`, `test_map_timeout_from_callable`:
+//!   keyword arguments, garbage collection, Python truthiness, and a task
+//!   raising `TimeoutError` itself have no Rust counterpart.
 //! - The process-pool variants: the process pool has its own issue.
 
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
@@ -334,6 +338,42 @@ mod future_tests {
     }
 
     #[test]
+    fn test_exception_with_timeout() {
+        assert_eq!(
+            states::pending().exception_timeout(Duration::ZERO),
+            Some(TaskError::TimedOut)
+        );
+        assert_eq!(
+            states::running().exception_timeout(Duration::ZERO),
+            Some(TaskError::TimedOut)
+        );
+        // Python raises CancelledError here; ours gives it as the error.
+        assert_eq!(
+            states::cancelled().exception_timeout(Duration::ZERO),
+            Some(TaskError::Cancelled)
+        );
+        assert_eq!(
+            states::exception().exception_timeout(Duration::ZERO),
+            Some(TaskError::Panicked("OSError".into()))
+        );
+        assert_eq!(states::successful().exception_timeout(Duration::ZERO), None);
+
+        let f = states::running();
+        let setter = f.clone_for_worker();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            setter
+                .set_exception(TaskError::Panicked("OSError".into()))
+                .unwrap();
+        });
+        assert_eq!(
+            f.exception_timeout(Duration::from_secs(30)),
+            Some(TaskError::Panicked("OSError".into()))
+        );
+        t.join().unwrap();
+    }
+
+    #[test]
     fn test_multiple_set_result() {
         let f = states::pending();
         f.set_result(1).unwrap();
@@ -376,12 +416,12 @@ mod thread_pool_executor_test {
             .unwrap();
         let expected: Vec<u64> = (0..10u64).zip(0..10u32).map(|(x, y)| x.pow(y)).collect();
         assert_eq!(results, expected);
-        // Python's chunksize=3 run: our in-flight bound plays that part.
-        let bounded: Vec<u64> = Executor::map(&executor, u64::pow, (0..10u64).zip(0..10u32))
-            .in_flight(3)
+        // Python's second run passes chunksize=3, which a thread pool
+        // ignores; the thread pool's map has no chunksize to pass.
+        let again: Vec<u64> = Executor::map(&executor, u64::pow, (0..10u64).zip(0..10u32))
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(bounded, expected);
+        assert_eq!(again, expected);
     }
 
     #[test]
@@ -415,6 +455,26 @@ mod thread_pool_executor_test {
         }
         drop(release);
         assert_eq!(results, [Ok(()), Ok(()), Err(TaskError::TimedOut)]);
+    }
+
+    #[test]
+    fn test_map_timeout_leaves_the_iterator_exhausted() {
+        // The second half of CPython's test_map_timeout: "The remaining
+        // calls are cancelled, so the iterator is exhausted."
+        let executor = ThreadPoolExecutor::new(5);
+        let (release, gate) = crossbeam_channel::unbounded::<()>();
+        let sleep = move |wait: bool| {
+            if wait {
+                let _ = gate.recv();
+            }
+        };
+        let mut i = Executor::map(&executor, sleep, [(false,), (false,), (true,), (false,)])
+            .timeout(Duration::from_millis(100));
+        let results: Vec<_> = i.by_ref().take_while(Result::is_ok).collect();
+        assert!(results.len() <= 2);
+        assert_eq!(i.next(), None);
+        assert_eq!(i.next(), None);
+        drop(release);
     }
 
     #[test]
@@ -458,12 +518,11 @@ mod thread_pool_executor_test {
             let finished = Arc::clone(&finished);
             move |n: i32| finished.lock().unwrap().push(n)
         };
-        let results = Executor::map(&executor, record, (0..10).map(|n| (n,))).in_flight(10);
+        let _ = Executor::map(&executor, record, (0..10).map(|n| (n,)));
         executor.shutdown(true, false);
         let mut finished = finished.lock().unwrap().clone();
         finished.sort();
         assert_eq!(finished, (0..10).collect::<Vec<_>>());
-        drop(results);
     }
 
     #[test]
@@ -486,6 +545,82 @@ mod thread_pool_executor_test {
             release.send(()).unwrap();
         }
         executor.shutdown(true, false);
+    }
+
+    #[test]
+    #[should_panic(expected = "max_workers must be greater than 0")]
+    fn test_max_workers_negative() {
+        let _ = ThreadPoolExecutor::new(0);
+    }
+
+    #[test]
+    fn test_map_buffersize() {
+        let executor = ThreadPoolExecutor::new(5);
+        for buffersize in [1, 2, 4, 8] {
+            let buffersize = NonZeroUsize::new(buffersize).unwrap();
+            let res =
+                executor.map_buffered(|n: i32| n.to_string(), (0..4).map(|n| (n,)), buffersize);
+            assert_eq!(
+                res.collect::<Result<Vec<_>, _>>().unwrap(),
+                ["0", "1", "2", "3"]
+            );
+        }
+    }
+
+    #[test]
+    fn test_map_buffersize_on_multiple_iterables() {
+        let executor = ThreadPoolExecutor::new(5);
+        for buffersize in [1, 2, 4, 8] {
+            let buffersize = NonZeroUsize::new(buffersize).unwrap();
+            let res = executor.map_buffered(|a: i32, b: i32| a + b, (0..4).zip(0..4), buffersize);
+            assert_eq!(res.collect::<Result<Vec<_>, _>>().unwrap(), [0, 2, 4, 6]);
+        }
+    }
+
+    #[test]
+    fn test_map_buffersize_on_infinite_iterable() {
+        let executor = ThreadPoolExecutor::new(5);
+        let two = NonZeroUsize::new(2).unwrap();
+        let mut res = executor.map_buffered(|n: u64| n.to_string(), (0..).map(|n| (n,)), two);
+        assert_eq!(res.next(), Some(Ok("0".to_owned())));
+        assert_eq!(res.next(), Some(Ok("1".to_owned())));
+        assert_eq!(res.next(), Some(Ok("2".to_owned())));
+    }
+
+    #[test]
+    fn test_map_buffersize_on_multiple_infinite_iterables() {
+        let executor = ThreadPoolExecutor::new(5);
+        let two = NonZeroUsize::new(2).unwrap();
+        let mut res = executor.map_buffered(|a: u64, b: u64| a + b, (0..).zip(0..), two);
+        assert_eq!(res.next(), Some(Ok(0)));
+        assert_eq!(res.next(), Some(Ok(2)));
+        assert_eq!(res.next(), Some(Ok(4)));
+    }
+
+    #[test]
+    fn test_map_buffersize_on_empty_iterable() {
+        let executor = ThreadPoolExecutor::new(5);
+        let two = NonZeroUsize::new(2).unwrap();
+        let mut res =
+            executor.map_buffered(|n: i32| n.to_string(), std::iter::empty::<(i32,)>(), two);
+        assert_eq!(res.next(), None);
+    }
+
+    #[test]
+    fn test_map_buffersize_when_buffer_is_full() {
+        let executor = ThreadPoolExecutor::new(5);
+        let mut ints = (0..4).map(|n| (n,));
+        let buffersize = NonZeroUsize::new(2).unwrap();
+        // Changed: the map borrows `ints` and the executor, so it is dropped
+        // before the shutdown (which also cancels what has not started; the
+        // test is about how many items were taken).
+        drop(executor.map_buffered(|n: i32| n.to_string(), ints.by_ref(), buffersize));
+        executor.shutdown(true, false);
+        assert_eq!(
+            ints.next(),
+            Some((2,)),
+            "should have fetched only `buffersize` elements from `ints`"
+        );
     }
 
     #[test]
@@ -714,6 +849,21 @@ mod thread_pool_as_completed_tests {
     }
 
     #[test]
+    fn test_correct_timeout_exception_msg() {
+        let (cancelled, pending, running, successful) = (
+            states::cancelled(),
+            states::pending(),
+            states::running(),
+            states::successful(),
+        );
+        let futures_list = [&cancelled, &pending, &running, &successful];
+        let error = as_completed(futures_list, Some(Duration::ZERO))
+            .find_map(Result::err)
+            .expect("a timeout");
+        assert_eq!(error.to_string(), "2 (of 4) futures unfinished");
+    }
+
+    #[test]
     fn test_future_times_out() {
         // Python's as_completed over already-completed futures plus one
         // that outlives the timeout, for timeouts of 0 and 100 ms.
@@ -734,7 +884,13 @@ mod thread_pool_as_completed_tests {
                 match f {
                     Ok(f) => completed.push(f),
                     Err(error) => {
-                        assert_eq!(error, TaskError::TimedOut);
+                        assert_eq!(
+                            error,
+                            TaskError::Unfinished {
+                                unfinished: 1,
+                                total: 4
+                            }
+                        );
                         timed_out = true;
                     }
                 }
@@ -818,6 +974,32 @@ mod thread_pool_shutdown_test {
     }
 
     #[test]
+    fn test_cancel_futures_wait_false() {
+        // Python runs this in a child interpreter and checks that "apple"
+        // is printed once the interpreter exits (joining the workers).
+        // Here the pool's drop is that exit. Changed: the test waits until
+        // the task is running before the shutdown, because without
+        // Python's GIL the new worker may not have taken the task yet, and
+        // `cancel_futures` would then rightly cancel it.
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        {
+            let t = ThreadPoolExecutor::default();
+            let out = Arc::clone(&printed);
+            let task = t
+                .spawn(move || {
+                    std::thread::sleep(Duration::from_millis(100));
+                    out.lock().unwrap().push("apple");
+                })
+                .unwrap();
+            while !task.running() {
+                std::thread::yield_now();
+            }
+            t.shutdown(false, true);
+        }
+        assert_eq!(*printed.lock().unwrap(), ["apple"]);
+    }
+
+    #[test]
     fn test_cancel_futures() {
         let executor = ThreadPoolExecutor::new(5);
         let (release, gate) = crossbeam_channel::unbounded::<()>();
@@ -893,26 +1075,21 @@ mod thread_pool_shutdown_test {
     #[test]
     fn test_del_shutdown() {
         let executor = ThreadPoolExecutor::new(5);
-        let handles: Vec<_> = (-5..5)
-            .map(|v: i32| executor.submit(i32::abs, (v,)).unwrap())
-            .collect();
-        drop(executor); // waits for the tasks already submitted
-        for (r, v) in handles.iter().zip(-5..5i32) {
-            assert!(r.done());
-            assert_eq!(r.result(), Ok(v.abs()));
-        }
+        let res = executor.map(i32::abs, (-5..5).map(|v| (v,)));
+        drop(executor); // `del executor`: waits for the tasks already submitted
+        // Make sure the results were all computed before the executor got
+        // shut down.
+        assert!(res.zip(-5..5i32).all(|(r, v)| r == Ok(v.abs())));
     }
 
     #[test]
     fn test_shutdown_no_wait() {
         let executor = ThreadPoolExecutor::new(5);
-        let handles: Vec<_> = (-5..5)
-            .map(|v: i32| executor.submit(i32::abs, (v,)).unwrap())
-            .collect();
+        let res = executor.map(i32::abs, (-5..5).map(|v| (v,)));
         executor.shutdown(false, false);
-        for (r, v) in handles.iter().zip(-5..5i32) {
-            assert_eq!(r.result(), Ok(v.abs()), "submitted tasks still run");
-        }
+        // Make sure the results were all computed before the executor got
+        // shut down.
+        assert!(res.zip(-5..5i32).all(|(r, v)| r == Ok(v.abs())));
     }
 
     #[test]

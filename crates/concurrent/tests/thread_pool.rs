@@ -132,7 +132,7 @@ fn a_handle_can_be_awaited() {
 }
 
 #[test]
-fn map_keeps_a_bounded_number_in_flight_on_an_endless_input() {
+fn map_buffered_keeps_a_bounded_number_in_flight_on_an_endless_input() {
     let ex = ThreadPoolExecutor::new(2);
     let drawn = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&drawn);
@@ -140,12 +140,13 @@ fn map_keeps_a_bounded_number_in_flight_on_an_endless_input() {
         counter.fetch_add(1, Ordering::SeqCst);
         (n,)
     });
-    let first: Vec<u64> = Executor::map(&ex, |n: u64| n * n, endless)
+    let buffersize = std::num::NonZeroUsize::new(4).unwrap();
+    let first: Vec<u64> = Executor::map_buffered(&ex, |n: u64| n * n, endless, buffersize)
         .take(5)
         .map(Result::unwrap)
         .collect();
     assert_eq!(first, [0, 1, 4, 9, 16]);
-    // 5 yielded plus at most 2 x max_workers = 4 in flight.
+    // 5 yielded plus at most `buffersize` = 4 in flight.
     assert!(
         drawn.load(Ordering::SeqCst) <= 9,
         "{} drawn",

@@ -20,11 +20,12 @@ pub mod output;
 pub mod sweep;
 
 use std::collections::HashSet;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use concurrent::{ProcessPoolExecutor, Queue, ThreadPoolExecutor};
+use concurrent::{Executor, ProcessPoolExecutor, Queue, ThreadPoolExecutor};
 use prices::{Day, Price};
 
 use crate::api::{AsyncClient, Client, ClientConfig, ClientError};
@@ -409,10 +410,14 @@ fn fetch_with_processes(
             task.day.to_string(),
         )
     });
-    for (task, outcome) in tasks
-        .iter()
-        .zip(pool.map_chunked(fetch_in_worker, calls, 1))
-    {
+    for (task, outcome) in tasks.iter().zip(Executor::map_buffered(
+        &pool,
+        fetch_in_worker,
+        calls,
+        // Twice the workers in flight, as the thread path's queue: the
+        // workers never wait, and a dropped writer cancels little.
+        NonZeroUsize::new(2 * workers).expect("at least one worker"),
+    )) {
         let (outcome, latency) = match outcome {
             Ok((result, micros)) => (Ok(result), Duration::from_micros(micros)),
             Err(error) => (Err(error), Duration::ZERO),

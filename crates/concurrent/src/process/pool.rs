@@ -162,9 +162,14 @@ pub struct ProcessPoolBuilder {
 }
 
 impl ProcessPoolBuilder {
-    /// At most `n` worker processes (at least one).
+    /// At most `n` worker processes.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `n` is 0, as CPython raises `ValueError`.
     pub fn max_workers(mut self, n: usize) -> Self {
-        self.max_workers = n.max(1);
+        assert!(n > 0, "max_workers must be greater than 0");
+        self.max_workers = n;
         self
     }
 
@@ -236,6 +241,10 @@ impl ProcessPoolBuilder {
 
 impl ProcessPoolExecutor {
     /// A pool of at most `max_workers` processes.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `max_workers` is 0, as CPython raises `ValueError`.
     pub fn new(max_workers: usize) -> ProcessPoolExecutor {
         ProcessPoolExecutor::builder()
             .max_workers(max_workers)
@@ -300,26 +309,30 @@ impl ProcessPoolExecutor {
     /// let ex = concurrent::ProcessPoolExecutor::new(2);
     /// let total: u64 = ex.map_chunked(square, (0..10_000u64).map(|n| (n,)), 500).map(Result::unwrap).sum();
     /// ```
-    pub fn map_chunked<'a, F, Args, I>(
-        &'a self,
+    pub fn map_chunked<'i, F, Args, I>(
+        &self,
         task: F,
         items: I,
         chunksize: usize,
-    ) -> Map<'a, Args, F::Output>
+    ) -> Map<'i, Args, F::Output>
     where
         F: RemoteTask<Args>,
-        Args: Serialize + 'a,
+        Args: Serialize + 'i,
         F::Output: DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = Args>,
-        I::IntoIter: 'a,
     {
+        // Every chunk is submitted now, as Python's map does.
         let chunksize = chunksize.max(1);
-        Map::batched(
-            move |batch| self.submit_batch(task, batch),
-            items,
-            2 * self.max_workers * chunksize,
-            chunksize,
-        )
+        let mut items = items.into_iter();
+        let mut handles = Vec::new();
+        loop {
+            let chunk: Vec<Args> = items.by_ref().take(chunksize).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            handles.extend(self.submit_batch(task, chunk));
+        }
+        Map::from_handles(handles)
     }
 
     fn submit_batch<F, Args>(
