@@ -1,7 +1,7 @@
 //! Waiting on many handles at once: [`as_completed`] and [`wait`]
 //! (Python's module-level functions of the same names).
 //!
-//! Both register one [`Waiter`] with every handle still running; each
+//! Both register one `Waiter` with every handle still running; each
 //! handle, as it finishes, pushes its index to the waiter. No polling, and
 //! no thread per handle.
 

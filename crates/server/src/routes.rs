@@ -4,7 +4,7 @@
 //!
 //! [`AppState::respond`] turns one request into one response, with no
 //! socket involved, so tests call it directly as well as over real HTTP.
-//! Routing is [`Target::resolve`], which reads a path as Werkzeug does;
+//! Routing is `Target::resolve` (the private `target` module), which reads a path as Werkzeug does;
 //! this module decides what each target answers.
 
 use std::net::SocketAddr;

@@ -4,7 +4,7 @@
 //! or hyper-util's helpers because the guards need it:
 //!
 //! - a deadline for a request head that has started, and a much longer one
-//!   for an idle kept-alive connection ([`crate::connection`]);
+//!   for an idle kept-alive connection (the private `connection` module);
 //! - a cap on the request head's size;
 //! - half-closed connections still get their answers (`nc -q 1`, or any
 //!   client that shuts down its side after sending), as the original's;

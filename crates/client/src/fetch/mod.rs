@@ -392,7 +392,7 @@ concurrent::remote_fn! {
     }
 }
 
-/// The same job on worker processes: the pool's `map` keeps at most twice
+/// The same job on worker processes: the pool's `map_buffered` keeps at most twice
 /// the workers in flight, and yields in order, so results stream to the
 /// writer as they come.
 fn fetch_with_processes(

@@ -14,12 +14,12 @@
 //! - a binary or example calls [`serve_if_worker()`] first thing in
 //!   `main` (it returns at once in the parent);
 //! - a test binary, whose `main` belongs to the test harness, adds one line
-//!   at the root of the test file, [`process_worker_entry!()`], which
+//!   at the root of the test file, [`process_worker_entry!()`](crate::process_worker_entry), which
 //!   defines an ignored test that the pool runs in the child.
 //!
 //! Parent and worker talk over a Unix socket: length-prefixed JSON frames,
 //! no `unsafe`, no function pointers. A task is a plain function declared
-//! with [`remote_fn!`], which registers it under its module path; the
+//! with [`remote_fn!`](crate::remote_fn), which registers it under its module path; the
 //! worker looks the name up. A closure cannot be sent to another process,
 //! and the compiler says so: only a `remote_fn!` implements
 //! [`RemoteTask`].
@@ -62,7 +62,7 @@ pub use worker::serve_if_worker;
 use crate::executor::Call;
 
 /// A function that can run in a worker process: declared with
-/// [`remote_fn!`], which registers it under [`RemoteTask::NAME`].
+/// [`remote_fn!`](crate::remote_fn), which registers it under [`RemoteTask::NAME`].
 pub trait RemoteTask<Args>: Call<Args> + Copy + Send + Sync + 'static {
     /// The name the worker finds the function by (its module path).
     const NAME: &'static str;
@@ -72,11 +72,11 @@ pub trait RemoteTask<Args>: Call<Args> + Copy + Send + Sync + 'static {
 /// worker: it holds the path of the parent's socket.
 pub const WORKER_SOCKET_ENV: &str = "CONCURRENT_PROCESS_WORKER_SOCKET";
 
-/// The name of the test that [`process_worker_entry!`] defines.
+/// The name of the test that [`process_worker_entry!`](crate::process_worker_entry) defines.
 pub const WORKER_TEST_NAME: &str = "concurrent_process_worker_entry";
 
 /// One registered function, as the worker sees it: JSON arguments in,
-/// JSON result out. Made by [`remote_fn!`]; not for direct use.
+/// JSON result out. Made by [`remote_fn!`](crate::remote_fn); not for direct use.
 #[doc(hidden)]
 pub struct Registration {
     pub name: &'static str,
@@ -85,7 +85,7 @@ pub struct Registration {
 
 inventory::collect!(Registration);
 
-/// What [`remote_fn!`] needs from this crate, re-exported so that callers
+/// What [`remote_fn!`](crate::remote_fn) needs from this crate, re-exported so that callers
 /// need not depend on serde_json or inventory themselves.
 #[doc(hidden)]
 pub mod __private {
