@@ -56,6 +56,24 @@ remote_fn! {
     fn refuse_to_initialize() -> () {
         panic!("no database here")
     }
+
+    fn byte_count(bytes: Vec<u8>) -> usize {
+        bytes.len()
+    }
+
+    fn make_bytes(len: usize) -> Vec<u8> {
+        vec![255; len]
+    }
+
+    fn mul(x: i64, y: i64) -> i64 {
+        x * y
+    }
+
+    fn wait_for_file(path: String) -> () {
+        while !std::path::Path::new(&path).exists() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 /// Whether `pid` is still a process (a zombie counts: it was not reaped).
@@ -289,4 +307,178 @@ fn a_queued_task_can_be_cancelled_and_shutdown_can_cancel_the_rest() {
         assert_eq!(handle.result(), Err(TaskError::Cancelled));
     }
     assert_eq!(ex.submit(square, (1,)).err(), Some(TaskError::ShutDown));
+}
+
+// ---------------------------------------------------------------------------
+// CPython's promises for the process pool (issue #11), and the ports of
+// `test_process_pool.py` that apply.
+
+/// Waits for `condition`, failing the test if it never holds (a guard
+/// against hanging, not a measure of speed).
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn kill(pid: u32) {
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn a_worker_killed_while_idle_breaks_the_pool_at_once_and_is_reaped() {
+    let ex = ProcessPoolExecutor::new(2);
+    assert_eq!(ex.submit(square, (3,)).unwrap().result(), Ok(9));
+    let workers = ex.worker_pids();
+    assert_eq!(workers.len(), 1);
+    kill(workers[0]);
+    // Noticed without any task being submitted, as CPython notices a
+    // process sentinel.
+    eventually("the pool is marked broken", || ex.broken().is_some());
+    let broken = ex.broken().unwrap();
+    assert!(
+        broken.starts_with("a worker process was killed by signal 9")
+            && broken.ends_with("while idle"),
+        "{broken}"
+    );
+    eventually("the dead worker is reaped", || !process_exists(workers[0]));
+    assert!(ex.worker_pids().is_empty());
+    match ex.submit(square, (2,)) {
+        Err(TaskError::Broken(reason)) => assert_eq!(reason, broken),
+        other => panic!("expected a broken pool, got {other:?}"),
+    }
+}
+
+/// 70 MiB of 255s: 280 MiB as JSON ("255," each, in brackets), over the
+/// limit of 256 MiB less 64 KiB.
+const TOO_LARGE: usize = 70 * 1024 * 1024;
+
+#[test]
+fn arguments_too_large_to_send_fail_only_their_own_task() {
+    let ex = ProcessPoolExecutor::new(2);
+    let running = ex.submit(sleep_ms, (200,)).unwrap();
+    match ex.submit(byte_count, (vec![255u8; TOO_LARGE],)) {
+        Err(TaskError::Remote(message)) => {
+            assert!(
+                message.starts_with("the arguments of this task are 293601283 bytes as JSON; the limit is 268369920 bytes"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the arguments refused, got {other:?}"),
+    }
+    assert_eq!(running.result(), Ok(200));
+    assert_eq!(
+        ex.submit(byte_count, (vec![1u8; 1000],)).unwrap().result(),
+        Ok(1000)
+    );
+    assert_eq!(ex.broken(), None);
+}
+
+#[test]
+fn a_result_too_large_to_send_fails_only_its_own_task() {
+    let ex = ProcessPoolExecutor::new(2);
+    let running = ex.submit(sleep_ms, (200,)).unwrap();
+    let huge = ex.submit(make_bytes, (TOO_LARGE,)).unwrap();
+    match huge.result() {
+        Err(TaskError::Remote(message)) => {
+            assert!(
+                message.starts_with("the result of this task is 293601281 bytes as JSON; the limit is 268369920 bytes"),
+                "{message}"
+            );
+        }
+        other => panic!(
+            "expected the result refused, got {:?}",
+            other.map(|v| v.len())
+        ),
+    }
+    assert_eq!(running.result(), Ok(200));
+    // The same worker lives on.
+    assert_eq!(
+        ex.submit(make_bytes, (3,)).unwrap().result(),
+        Ok(vec![255; 3])
+    );
+    assert_eq!(ex.broken(), None);
+}
+
+#[test]
+fn a_chunk_too_large_for_one_frame_is_split_not_refused() {
+    // Each call fits in a frame, the chunk of them does not: sent as more
+    // than one message, every result arrives.
+    let ex = ProcessPoolExecutor::new(2);
+    let each = 20 * 1024 * 1024; // 80 MiB as JSON
+    let calls = (0..4).map(|_| (vec![255u8; each],));
+    let counts: Vec<usize> = ex
+        .map_chunked(byte_count, calls, 4)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(counts, [each; 4]);
+}
+
+mod cpython_process_pool_executor_test {
+    //! From `Lib/test/test_concurrent_futures/test_process_pool.py` and
+    //! `executor.py`, for our spawn-only pool (CPython skips the reuse
+    //! tests under "fork", which we never use).
+    use super::*;
+
+    #[test]
+    fn test_idle_process_reuse_one() {
+        let executor = ProcessPoolExecutor::new(4);
+        executor.submit(mul, (21, 2)).unwrap().result().unwrap();
+        executor.submit(mul, (6, 7)).unwrap().result().unwrap();
+        executor.submit(mul, (3, 14)).unwrap().result().unwrap();
+        assert_eq!(executor.worker_pids().len(), 1);
+    }
+
+    #[test]
+    fn test_idle_process_reuse_multiple() {
+        let executor = ProcessPoolExecutor::new(4);
+        executor.submit(mul, (12, 7)).unwrap().result().unwrap();
+        let _ = executor.submit(mul, (33, 25));
+        executor.submit(mul, (25, 26)).unwrap().result().unwrap();
+        let _ = executor.submit(mul, (18, 29));
+        executor.submit(mul, (1, 2)).unwrap().result().unwrap();
+        let _ = executor.submit(mul, (0, 9));
+        assert!(executor.worker_pids().len() <= 3);
+        executor.shutdown(true, false);
+    }
+
+    #[test]
+    fn test_saturation() {
+        // Python's tasks block on a semaphore; ours wait for a file that
+        // the test creates once every task is submitted.
+        let executor = ProcessPoolExecutor::new(4);
+        let gate = std::env::temp_dir().join(format!("saturation-{}", std::process::id()));
+        let _ = std::fs::remove_file(&gate);
+        let job_count = 15 * executor.max_workers();
+        let handles: Vec<_> = (0..job_count)
+            .map(|_| {
+                executor
+                    .submit(wait_for_file, (gate.display().to_string(),))
+                    .unwrap()
+            })
+            .collect();
+        eventually("every process started", || {
+            executor.worker_pids().len() == executor.max_workers()
+        });
+        assert_eq!(executor.worker_pids().len(), executor.max_workers());
+        std::fs::write(&gate, b"").unwrap();
+        for handle in handles {
+            handle.result().unwrap();
+        }
+        let _ = std::fs::remove_file(&gate);
+    }
+
+    #[test]
+    #[should_panic(expected = "max_workers must be greater than 0")]
+    fn test_max_workers_negative() {
+        let _ = ProcessPoolExecutor::new(0);
+    }
 }

@@ -5,6 +5,13 @@
 //! answer and completes the handles. One job at a time per worker, so a
 //! job is never stranded in a process that is busy with something else.
 //!
+//! Processes start as CPython's do: a `submit` that finds no idle worker
+//! wakes one more manager (up to `max_workers`), which starts its process;
+//! a `submit` that finds one idle starts nothing, so sequential tasks run
+//! in one process. While idle, a manager watches its process, so one that
+//! dies between tasks (killed, out of memory) breaks the pool at once and
+//! is reaped, instead of failing the next, unrelated task.
+//!
 //! When a worker dies (killed, aborted, out of memory), the pool is broken,
 //! as Python's `BrokenProcessPool`: the dead worker's tasks, every task
 //! still queued and every task running in the other workers fail with
@@ -22,13 +29,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use super::protocol::{Outcome, Reply, Request, read_frame, write_frame};
+use super::protocol::{MAX_PAYLOAD, Outcome, read_frame, too_large, write_frame};
 use super::{RemoteTask, WORKER_SOCKET_ENV, WORKER_TEST_NAME};
 use crate::error::TaskError;
 use crate::executor::{Executor, Map, Shutdown};
@@ -36,6 +43,10 @@ use crate::handle::TaskHandle;
 
 /// How long a new worker may take to connect before it is given up on.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often an idle manager looks at its process (`waitpid` without
+/// blocking): a worker that dies while idle is noticed within this.
+const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A pool of worker processes running [`RemoteTask`]s (Python's
 /// `ProcessPoolExecutor`), behind the same [`Executor`] interface as the
@@ -63,6 +74,11 @@ pub struct ProcessPoolExecutor {
     max_workers: usize,
     /// `None` once shut down: dropping it lets the managers run dry.
     jobs: Mutex<Option<Sender<Job>>>,
+    /// Wakes one dormant manager to start a process; `None` once shut down
+    /// (dropping it ends the dormant managers).
+    spawns: Mutex<Option<Sender<()>>>,
+    /// How many manager threads exist (normally `max_workers`).
+    manager_count: usize,
     shared: Arc<PoolShared>,
     managers: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -77,6 +93,12 @@ struct PoolShared {
     /// The queue's receiving end, to fail or cancel what is still queued.
     jobs: Receiver<Job>,
     launch: Launch,
+    /// Jobs finished and not yet matched by a `submit`: a `submit` that
+    /// takes one knows a worker is (or is about to be) free and starts no
+    /// process (CPython's `_idle_worker_semaphore`).
+    idle: AtomicUsize,
+    /// Managers woken to run a process (never more than `max_workers`).
+    active: AtomicUsize,
 }
 
 /// How to start and prepare a worker.
@@ -214,25 +236,37 @@ impl ProcessPoolBuilder {
     /// The pool. Worker processes start lazily, as tasks arrive.
     pub fn build(self) -> ProcessPoolExecutor {
         let (sender, receiver) = crossbeam_channel::unbounded();
+        let (spawns, spawn_requests) = crossbeam_channel::unbounded();
         let shared = Arc::new(PoolShared {
             broken: Mutex::new(None),
             slots: Mutex::new(Vec::new()),
             jobs: receiver.clone(),
             launch: self.launch,
+            idle: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
         });
-        // Manager threads are cheap; their processes start on first use.
-        let managers = (0..self.max_workers)
+        // Manager threads are cheap and sleep until a submit needs them;
+        // their processes start then.
+        let managers: Vec<_> = (0..self.max_workers)
             .filter_map(|index| {
                 let (shared, jobs) = (Arc::clone(&shared), receiver.clone());
+                let spawn_requests = spawn_requests.clone();
                 std::thread::Builder::new()
                     .name(format!("process-pool-{index}"))
-                    .spawn(move || manage(&shared, &jobs))
+                    .spawn(move || {
+                        // Dormant until woken; gone if the pool shuts down first.
+                        if spawn_requests.recv().is_ok() {
+                            manage(&shared, &jobs);
+                        }
+                    })
                     .ok()
             })
             .collect();
         ProcessPoolExecutor {
             max_workers: self.max_workers,
             jobs: Mutex::new(Some(sender)),
+            spawns: Mutex::new(Some(spawns)),
+            manager_count: managers.len(),
             shared,
             managers: Mutex::new(managers),
         }
@@ -347,34 +381,61 @@ impl ProcessPoolExecutor {
     {
         let _ = task;
         let mut handles = Vec::with_capacity(batch.len());
-        let mut calls: Vec<(String, Box<dyn PendingCall>)> = Vec::with_capacity(batch.len());
+        // Calls are grouped into jobs that each fit in one frame.
+        let mut job: Vec<(String, Box<dyn PendingCall>)> = Vec::new();
+        let (mut job_bytes, mut job_start) = (0, 0);
         for args in batch {
-            match serde_json::to_string(&args) {
-                Ok(json) => {
-                    let handle = TaskHandle::new_pending();
-                    calls.push((
-                        json,
-                        Box::new(TypedCall {
-                            handle: handle.worker_side(),
-                        }),
-                    ));
-                    handles.push(Ok(handle));
+            let json = match serde_json::to_string(&args) {
+                Ok(json) if json.len() > MAX_PAYLOAD => {
+                    handles.push(Err(TaskError::Remote(too_large(
+                        "the arguments",
+                        json.len(),
+                    ))));
+                    continue;
                 }
-                Err(error) => handles.push(Err(TaskError::Remote(format!(
-                    "cannot send the arguments: {error}"
-                )))),
+                Ok(json) => json,
+                Err(error) => {
+                    handles.push(Err(TaskError::Remote(format!(
+                        "cannot send the arguments: {error}"
+                    ))));
+                    continue;
+                }
+            };
+            if job_bytes + json.len() > MAX_PAYLOAD && !job.is_empty() {
+                self.send_or_fail(F::NAME, std::mem::take(&mut job), &mut handles[job_start..]);
+                job_bytes = 0;
+                job_start = handles.len();
             }
+            let handle = TaskHandle::new_pending();
+            job_bytes += json.len() + 1;
+            job.push((
+                json,
+                Box::new(TypedCall {
+                    handle: handle.worker_side(),
+                }),
+            ));
+            handles.push(Ok(handle));
         }
-        if calls.is_empty() {
-            return handles;
-        }
-        if let Err(error) = self.send(Job {
-            task: F::NAME,
-            calls,
-        }) {
-            return handles.into_iter().map(|_| Err(error.clone())).collect();
+        if !job.is_empty() {
+            self.send_or_fail(F::NAME, job, &mut handles[job_start..]);
         }
         handles
+    }
+
+    /// Queues one job; if the pool cannot take it, the handles of its
+    /// calls (among `handles`, whose errors stay as they are) become the
+    /// reason.
+    fn send_or_fail<T>(
+        &self,
+        task: &'static str,
+        calls: Vec<(String, Box<dyn PendingCall>)>,
+        handles: &mut [Result<TaskHandle<T>, TaskError>],
+    ) {
+        if let Err(error) = self.send(Job { task, calls }) {
+            for handle in handles.iter_mut().filter(|handle| handle.is_ok()) {
+                *handle = Err(error.clone());
+            }
+        }
     }
 
     fn send(&self, job: Job) -> Result<(), TaskError> {
@@ -383,7 +444,35 @@ impl ProcessPoolExecutor {
         }
         let jobs = self.jobs.lock();
         let sender = jobs.as_ref().ok_or(TaskError::ShutDown)?;
-        sender.send(job).map_err(|_| TaskError::ShutDown)
+        sender.send(job).map_err(|_| TaskError::ShutDown)?;
+        self.adjust_process_count();
+        Ok(())
+    }
+
+    /// After a job is queued: wake one more manager (and so start one more
+    /// process) unless a worker is idle or every manager is awake.
+    fn adjust_process_count(&self) {
+        let shared = &*self.shared;
+        let took_idle = shared
+            .idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| {
+                idle.checked_sub(1)
+            })
+            .is_ok();
+        if took_idle {
+            return;
+        }
+        let woke = shared
+            .active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |active| {
+                (active < self.manager_count).then_some(active + 1)
+            })
+            .is_ok();
+        if woke {
+            if let Some(spawns) = self.spawns.lock().as_ref() {
+                let _ = spawns.send(());
+            }
+        }
     }
 
     /// Why the pool is broken, if it is.
@@ -405,6 +494,8 @@ impl ProcessPoolExecutor {
 impl Shutdown for ProcessPoolExecutor {
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
         let sender = self.jobs.lock().take();
+        // Dormant managers have nothing to do now.
+        drop(self.spawns.lock().take());
         if cancel_futures {
             while let Ok(job) = self.shared.jobs.try_recv() {
                 for (_, call) in job.calls {
@@ -465,7 +556,28 @@ fn manage(shared: &PoolShared, jobs: &Receiver<Job>) {
     let slot = Arc::new(Mutex::new(None::<Child>));
     shared.slots.lock().push(Arc::clone(&slot));
     let mut worker: Option<Worker> = None;
-    for job in jobs.iter() {
+    loop {
+        let job = if worker.is_some() {
+            match jobs.recv_timeout(WATCH_INTERVAL) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(status) = exited(&slot) {
+                        worker = None;
+                        shared.break_pool(format!(
+                            "a worker process {} while idle",
+                            describe(status)
+                        ));
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            }
+        };
         if let Some(reason) = shared.broken.lock().clone() {
             job.fail(&TaskError::Broken(reason));
             continue;
@@ -500,8 +612,8 @@ fn manage(shared: &PoolShared, jobs: &Receiver<Job>) {
             exchange(&mut live.stream, job.task, &args)
         };
         match answer {
-            Ok(reply) if reply.results.len() == calls.len() => {
-                for ((_, call), outcome) in calls.into_iter().zip(reply.results) {
+            Ok(outcomes) => {
+                for ((_, call), outcome) in calls.into_iter().zip(outcomes) {
                     match outcome {
                         Outcome::Ok(json) => call.complete(Ok(&json)),
                         Outcome::Panicked(message) => {
@@ -511,6 +623,7 @@ fn manage(shared: &PoolShared, jobs: &Receiver<Job>) {
                     }
                 }
                 live.tasks_done += sent;
+                shared.idle.fetch_add(1, Ordering::AcqRel);
                 if shared
                     .launch
                     .max_tasks_per_child
@@ -519,7 +632,7 @@ fn manage(shared: &PoolShared, jobs: &Receiver<Job>) {
                     retire(worker.take(), &slot);
                 }
             }
-            _ => {
+            Err(_) => {
                 // The worker is gone (or talks nonsense): find out how it
                 // ended, then break the pool, as Python does.
                 drop(worker.take());
@@ -562,18 +675,38 @@ impl PoolShared {
     }
 }
 
-/// Sends one request and reads its reply.
-fn exchange(stream: &mut UnixStream, task: &str, args: &[&str]) -> std::io::Result<Reply> {
-    let calls = args
-        .iter()
-        .map(|json| serde_json::from_str::<&RawValue>(json))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(std::io::Error::other)?;
-    let request = serde_json::to_vec(&Request { task, calls }).map_err(std::io::Error::other)?;
-    write_frame(stream, &request)?;
-    let frame = read_frame(stream)?
-        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
-    serde_json::from_slice(&frame).map_err(std::io::Error::other)
+/// Sends one request and reads its outcomes, one frame per call. The
+/// arguments are JSON already: the request is written around them (the
+/// worker reads it as a `protocol::Request`).
+fn exchange(stream: &mut UnixStream, task: &str, args: &[&str]) -> std::io::Result<Vec<Outcome>> {
+    let name = serde_json::to_string(task).map_err(std::io::Error::other)?;
+    let mut request = String::with_capacity(32 + args.iter().map(|a| a.len() + 1).sum::<usize>());
+    request.push_str("{\"task\":");
+    request.push_str(&name);
+    request.push_str(",\"calls\":[");
+    for (index, json) in args.iter().enumerate() {
+        if index > 0 {
+            request.push(',');
+        }
+        request.push_str(json);
+    }
+    request.push_str("]}");
+    write_frame(stream, request.as_bytes())?;
+    (0..args.len())
+        .map(|_| {
+            let frame = read_frame(stream)?
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+            serde_json::from_slice(&frame).map_err(std::io::Error::other)
+        })
+        .collect()
+}
+
+/// How the process in `slot` ended, if it has (and then it is reaped).
+fn exited(slot: &Mutex<Option<Child>>) -> Option<ExitStatus> {
+    let mut slot = slot.lock();
+    let status = slot.as_mut()?.try_wait().ok().flatten()?;
+    slot.take();
+    Some(status)
 }
 
 /// Starts a worker process and waits for it to connect (and initialise).
@@ -615,7 +748,7 @@ fn start_worker(launch: &Launch, slot: &Mutex<Option<Child>>) -> Result<Worker, 
     };
     if let Some((task, args)) = &launch.initializer {
         let failed = match exchange(&mut worker.stream, task, &[args.as_str()]) {
-            Ok(reply) => match reply.results.into_iter().next() {
+            Ok(outcomes) => match outcomes.into_iter().next() {
                 Some(Outcome::Ok(_)) => None,
                 Some(Outcome::Panicked(message) | Outcome::Failed(message)) => Some(message),
                 None => Some("no answer".to_owned()),

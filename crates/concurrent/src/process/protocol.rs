@@ -3,6 +3,12 @@
 //! reads and writes everywhere, and a frame can be read by eye when
 //! something goes wrong; the framing keeps a reader from ever guessing
 //! where a message ends.
+//!
+//! The parent sends one [`Request`] frame (a task and its calls); the
+//! worker answers with one [`Outcome`] frame per call, in order. One frame
+//! per outcome keeps every frame under the limit whatever the chunk size:
+//! a single argument or result too large for a frame ([`MAX_PAYLOAD`]) is
+//! refused on its own side and fails only its own task.
 
 use std::io::{self, Read, Write};
 
@@ -12,6 +18,19 @@ use serde_json::value::RawValue;
 /// The largest frame either side accepts (a corrupt length must not make
 /// the reader allocate gigabytes).
 const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+/// The largest JSON of one call's arguments, or of one result: a frame
+/// less room for what surrounds it.
+pub(crate) const MAX_PAYLOAD: usize = MAX_FRAME - 64 * 1024;
+
+/// Why a payload was not sent: `what` ("the arguments", "the result") and
+/// its size.
+pub(crate) fn too_large(what: &str, bytes: usize) -> String {
+    format!(
+        "{what} of this task {} {bytes} bytes as JSON; the limit is {MAX_PAYLOAD} bytes",
+        if what.ends_with('s') { "are" } else { "is" }
+    )
+}
 
 /// Parent to worker: run `task` on each of `calls` (the JSON of an
 /// argument tuple), in order.
@@ -23,12 +42,7 @@ pub(crate) struct Request<'a> {
     pub calls: Vec<&'a RawValue>,
 }
 
-/// Worker to parent: one outcome per call, in order.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Reply {
-    pub results: Vec<Outcome>,
-}
-
+/// Worker to parent, one frame per call, in order.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Outcome {

@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde_json::value::RawValue;
 
-use super::protocol::{Outcome, Reply, Request, read_frame, write_frame};
+use super::protocol::{MAX_PAYLOAD, Outcome, Request, read_frame, too_large, write_frame};
 use super::{Registration, WORKER_SOCKET_ENV};
 use crate::handle::panic_message;
 
@@ -58,32 +58,35 @@ fn serve(mut stream: UnixStream) -> i32 {
             eprintln!("concurrent: worker received a malformed request");
             return 4;
         };
-        let outcomes: Vec<Outcome> = request
-            .calls
-            .iter()
-            .map(|args| {
-                let Some(run) = registry.get(request.task) else {
-                    return Outcome::Failed(format!(
-                        "no function named {} is registered in this program (declare it with remote_fn!)",
-                        request.task
-                    ));
-                };
-                // A panic is the task's error, as on threads; the worker
-                // lives on for the next task.
-                match catch_unwind(AssertUnwindSafe(|| run(args.get()))) {
-                    Ok(Ok(json)) => match RawValue::from_string(json) {
-                        Ok(raw) => Outcome::Ok(raw),
-                        Err(error) => Outcome::Failed(format!("cannot write the result: {error}")),
-                    },
-                    Ok(Err(message)) => Outcome::Failed(message),
-                    Err(panic) => Outcome::Panicked(panic_message(&*panic)),
-                }
-            })
-            .collect();
-        let reply =
-            serde_json::to_vec(&Reply { results: outcomes }).expect("a reply always serialises");
-        if write_frame(&mut stream, &reply).is_err() {
-            return 0;
+        for args in &request.calls {
+            let outcome = match registry.get(request.task) {
+                Some(run) => run_one(*run, args.get()),
+                None => Outcome::Failed(format!(
+                    "no function named {} is registered in this program (declare it with remote_fn!)",
+                    request.task
+                )),
+            };
+            let frame = serde_json::to_vec(&outcome).expect("an outcome always serialises");
+            if write_frame(&mut stream, &frame).is_err() {
+                return 0;
+            }
         }
+    }
+}
+
+/// Runs one call. A panic is the task's error, as on threads, and a result
+/// too large to send is that task's error too: the worker lives on for the
+/// next task either way.
+fn run_one(run: RemoteFn, args: &str) -> Outcome {
+    match catch_unwind(AssertUnwindSafe(|| run(args))) {
+        Ok(Ok(json)) if json.len() > MAX_PAYLOAD => {
+            Outcome::Failed(too_large("the result", json.len()))
+        }
+        Ok(Ok(json)) => match RawValue::from_string(json) {
+            Ok(raw) => Outcome::Ok(raw),
+            Err(error) => Outcome::Failed(format!("cannot write the result: {error}")),
+        },
+        Ok(Err(message)) => Outcome::Failed(message),
+        Err(panic) => Outcome::Panicked(panic_message(&*panic)),
     }
 }
