@@ -28,22 +28,9 @@ fn run(args: &[&str]) -> Output {
 
 /// Starts the server and returns it with the address from its first line.
 fn spawn_server(args: &[&str]) -> (Child, SocketAddr, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start crypto_db");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("a URL in {line:?}"));
-    let addr = url.trim_start_matches("http://").parse().unwrap();
-    (child, addr, line)
+    let mut command = Command::new(BIN);
+    command.args(args);
+    support::spawn_server_process(command)
 }
 
 fn terminate(child: &mut Child) -> Output {
@@ -204,22 +191,11 @@ fn a_flood_of_idle_connections_under_a_low_open_file_limit_blocks_nobody() {
     // than that: the server caps its connections below the limit and
     // closes the oldest idle ones to make room, so a newcomer is answered
     // at once, and the log says so a few times, not thousands.
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
-        .arg(format!("ulimit -n 256 && exec {BIN} --port 0"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap();
-    let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+        .arg(format!("ulimit -n 256 && exec {BIN} --port 0"));
+    let (mut child, addr, _) = support::spawn_server_process(command);
     let mut flood: Vec<Connection> = (0..300).map(|_| Connection::open(addr)).collect();
     let mut newcomer = Connection::open(addr);
     assert_eq!(newcomer.get("/exchanges").text(), support::GOLDEN_EXCHANGES);

@@ -5,7 +5,8 @@
 //! It needs a `python3` that can `import requests`; `.ci/run` installs
 //! Debian's `python3-requests`. Without one the test fails and says so.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
@@ -28,20 +29,10 @@ fn python_with_requests() -> &'static str {
 #[test]
 fn the_lessons_python_runs_unchanged_against_the_real_server() {
     let python = python_with_requests();
-    let mut server = Command::new(BIN)
-        .args(["--port", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start crypto_db");
-    let mut banner = String::new();
-    BufReader::new(server.stdout.as_mut().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let url = banner
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("a URL in {banner:?}"))
-        .to_owned();
+    let mut command = Command::new(BIN);
+    command.args(["--port", "0"]);
+    let (mut server, addr, _) = support::spawn_server_process(command);
+    let url = format!("http://{addr}");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/lessons.py");
     let output = Command::new(python)
         .arg(script)

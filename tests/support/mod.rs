@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// One HTTP response as it came off the wire.
@@ -161,4 +162,25 @@ pub const GOLDEN_SYMBOLS: &str = include_str!("../golden/symbols.json");
 /// Starts the server on the embedded data, on an ephemeral port.
 pub fn start_server(config: server::ServerConfig) -> server::BackgroundServer {
     server::BackgroundServer::start(prices::PriceTable::embedded().unwrap(), config).unwrap()
+}
+
+/// Starts a `crypto_db` server process (`command`, with its arguments) and
+/// returns it with the address its ready banner names, and the banner.
+/// Its standard output and error are piped.
+pub fn spawn_server_process(mut command: Command) -> (Child, SocketAddr, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start crypto_db");
+    let mut banner = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let url = banner
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("a URL in {banner:?}"));
+    let addr = url.trim_start_matches("http://").parse().unwrap();
+    (child, addr, banner)
 }
