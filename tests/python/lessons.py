@@ -193,6 +193,36 @@ class TheLessonsJobs(unittest.TestCase):
         self.assert_all_prices(found)
 
 
+class BeyondTheOriginal(unittest.TestCase):
+    """Our range API, read the way a Python user would: `requests` follows
+    the `Link` header (`resp.links`), the `csv` module reads the CSV."""
+
+    def test_a_month_in_one_request_equals_31_lesson_requests(self):
+        resp = requests.get(f"{BASE_URL}/prices/bitstamp/btc", params={"start": DATES[0], "end": DATES[-1]})
+        resp.raise_for_status()
+        self.assertEqual(resp.json(), [check_price("bitstamp", "btc", d) for d in DATES])
+
+    def test_pages_follow_the_link_header(self):
+        rows, url = [], f"{BASE_URL}/prices/kraken/eth?start=2020-01-01&end=2020-12-31&limit=100"
+        while url:
+            resp = requests.get(url)
+            rows += resp.json()
+            url = resp.links.get("next", {}).get("url")
+        self.assertEqual([row["day"] for row in rows], sorted(row["day"] for row in rows))
+        self.assertEqual(rows, [p for p in (GOLDEN.get(("kraken", "eth", r["day"])) for r in rows)])
+        self.assertGreater(len(rows), 300)
+
+    def test_csv_reads_with_the_same_numbers(self):
+        import csv
+        import io
+
+        resp = requests.get(f"{BASE_URL}/prices/bitstamp/btc", params={"start": DATES[0], "end": DATES[-1], "format": "csv"})
+        self.assertEqual(resp.headers["Content-Type"], "text/csv; charset=utf-8")
+        for row in csv.DictReader(io.StringIO(resp.text)):
+            expected = GOLDEN[("bitstamp", "btc", row["day"])]
+            self.assertEqual(float(row["close"]), expected["close"])
+
+
 def raw_exchange(request, half_close=True):
     host, port = urlsplit(BASE_URL).hostname, urlsplit(BASE_URL).port
     with socket.create_connection((host, port), timeout=30) as s:

@@ -37,7 +37,7 @@ pub use day::{Day, DayError};
 pub use dump::DumpError;
 pub use model::{Number, Price, PriceView};
 pub use sqlite::LoadError;
-pub use table::{PriceTable, SourceRow, TableBuilder};
+pub use table::{PriceRange, PriceTable, SourceRow, TableBuilder, UnknownName};
 
 /// The dataset shipped with `crypto_db` (the original's `prices.db`: 29,214
 /// daily rows of btc, eth and ltc on 12 exchanges, 2013-04-24..2020-12-08),

@@ -94,6 +94,13 @@ pub struct PriceTable {
     rows: Vec<StoredRow>,
     /// Key -> position in `rows` of the lowest-id row with that key.
     index: HashMap<[NameId; 3], u32>,
+    /// (exchange, symbol) -> the positions of the rows `index` serves for
+    /// that pair, in day order: what a range query slices.
+    series: HashMap<[NameId; 2], Vec<u32>>,
+    /// The names that are exchanges, and those that are symbols (names
+    /// are interned together with days, so an id alone does not say).
+    exchange_ids: Vec<NameId>,
+    symbol_ids: Vec<NameId>,
     /// `json.dumps` of the sorted distinct exchanges, built once: the list
     /// never changes while serving.
     exchanges_json: String,
@@ -187,11 +194,27 @@ impl TableBuilder {
                 .or_insert(position);
         }
         index.shrink_to_fit();
+        let mut series: HashMap<[NameId; 2], Vec<u32>> = HashMap::new();
+        for (&[exchange, symbol, _], &position) in &index {
+            series.entry([exchange, symbol]).or_default().push(position);
+        }
+        for positions in series.values_mut() {
+            positions.sort_unstable_by_key(|&p| &*names[rows[p as usize].day as usize]);
+        }
+        let mut exchange_ids: Vec<NameId> = rows.iter().map(|row| row.exchange).collect();
+        exchange_ids.sort_unstable();
+        exchange_ids.dedup();
+        let mut symbol_ids: Vec<NameId> = rows.iter().map(|row| row.symbol).collect();
+        symbol_ids.sort_unstable();
+        symbol_ids.dedup();
         let mut table = PriceTable {
             names,
             name_ids,
             rows,
             index,
+            series,
+            exchange_ids,
+            symbol_ids,
             exchanges_json: String::new(),
             symbols_json: String::new(),
         };
@@ -244,6 +267,58 @@ impl PriceTable {
         Some(self.view(&self.rows[position as usize]))
     }
 
+    /// The rows of one exchange and symbol whose day is within `first` and
+    /// `last` (inclusive, either open), in day order, each the row
+    /// [`get`](PriceTable::get) serves for its key. Days compare as text,
+    /// which for `YYYY-MM-DD` is calendar order.
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownName`] when the exchange or the symbol is not in the table
+    /// (a pair of known names with no rows is an empty range).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let table = prices::PriceTable::embedded()?;
+    /// let week = table.range("bitstamp", "btc", Some("2020-04-01"), Some("2020-04-07"))?;
+    /// assert_eq!(week.len(), 7);
+    /// assert_eq!(week.clone().next().unwrap().day, "2020-04-01");
+    /// assert!(table.range("nasdaq", "btc", None, None).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn range<'a>(
+        &'a self,
+        exchange: &str,
+        symbol: &str,
+        first: Option<&str>,
+        last: Option<&str>,
+    ) -> Result<PriceRange<'a>, UnknownName> {
+        let known = |name: &str, ids: &[NameId]| {
+            self.name_ids
+                .get(name)
+                .copied()
+                .filter(|id| ids.binary_search(id).is_ok())
+        };
+        let exchange_id = known(exchange, &self.exchange_ids)
+            .ok_or_else(|| UnknownName::Exchange(exchange.to_owned()))?;
+        let symbol_id = known(symbol, &self.symbol_ids)
+            .ok_or_else(|| UnknownName::Symbol(symbol.to_owned()))?;
+        let positions = self
+            .series
+            .get(&[exchange_id, symbol_id])
+            .map_or(&[][..], Vec::as_slice);
+        let day_of = |&position: &u32| &*self.names[self.rows[position as usize].day as usize];
+        let from = first.map_or(0, |first| positions.partition_point(|p| day_of(p) < first));
+        let to = last.map_or(positions.len(), |last| {
+            positions.partition_point(|p| day_of(p) <= last)
+        });
+        Ok(PriceRange {
+            table: self,
+            positions: positions[from..to.max(from)].iter(),
+        })
+    }
+
     fn view<'a>(&'a self, row: &StoredRow) -> PriceView<'a> {
         PriceView {
             exchange: &self.names[row.exchange as usize],
@@ -282,6 +357,39 @@ impl PriceTable {
     pub fn symbols_json(&self) -> &str {
         &self.symbols_json
     }
+}
+
+/// The rows of a [`PriceTable::range`], in day order.
+#[derive(Debug, Clone)]
+pub struct PriceRange<'a> {
+    table: &'a PriceTable,
+    positions: std::slice::Iter<'a, u32>,
+}
+
+impl<'a> Iterator for PriceRange<'a> {
+    type Item = PriceView<'a>;
+
+    fn next(&mut self) -> Option<PriceView<'a>> {
+        let &position = self.positions.next()?;
+        Some(self.table.view(&self.table.rows[position as usize]))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.positions.size_hint()
+    }
+}
+
+impl ExactSizeIterator for PriceRange<'_> {}
+
+/// A range asked for a name the table does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnknownName {
+    /// No such exchange.
+    #[error("no exchange {0:?} (see /exchanges)")]
+    Exchange(String),
+    /// No such symbol.
+    #[error("no symbol {0:?} (see /symbols)")]
+    Symbol(String),
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use hyper::{Method, Request, StatusCode};
 use prices::{Day, PriceTable};
 use tokio::sync::watch;
 
-use crate::target::Target;
+use crate::target::{Target, percent_decode};
 
 /// The body of every answer: small and complete, never streamed.
 pub type Body = Full<Bytes>;
@@ -40,6 +40,7 @@ const METHOD_NOT_ALLOWED_PAGE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 
 <p>The method is not allowed for the requested URL.</p>\n";
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const CSV: HeaderValue = HeaderValue::from_static("text/csv; charset=utf-8");
 const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 /// The original's `Allow` header as observed. Werkzeug builds it from a
 /// Python set, so its order can change between runs of the original; no
@@ -229,6 +230,11 @@ impl AppState {
                 .before_price()
                 .await
                 .unwrap_or_else(|| self.price(None)),
+            Target::Prices { exchange, symbol } => self.prices(request, local, &exchange, &symbol),
+            Target::PricesNotUtf8 => json_error(
+                StatusCode::BAD_REQUEST,
+                "the path is not valid UTF-8 once percent-decoded",
+            ),
             Target::Redirect(_) | Target::Unknown => unreachable!("answered above"),
         }
     }
@@ -279,6 +285,70 @@ impl AppState {
             None => Bytes::from_static(b"null"),
         };
         json(StatusCode::OK, body)
+    }
+
+    /// `/prices/{exchange}/{symbol}?start=&end=&limit=&format=`: a page of
+    /// rows in day order, each as `/price` renders it, as a JSON array or
+    /// CSV; a `Link: <...>; rel="next"` header when more rows follow.
+    fn prices<B>(
+        &self,
+        request: &Request<B>,
+        local: SocketAddr,
+        exchange: &str,
+        symbol: &str,
+    ) -> Response {
+        let query = match RangeQuery::parse(request) {
+            Ok(query) => query,
+            Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+        };
+        let (start, end) = (
+            query.start.map(|d| d.to_string()),
+            query.end.map(|d| d.to_string()),
+        );
+        let rows = match self
+            .table()
+            .range(exchange, symbol, start.as_deref(), end.as_deref())
+        {
+            Ok(rows) => rows,
+            Err(unknown) => return json_error(StatusCode::NOT_FOUND, &unknown.to_string()),
+        };
+        let mut page = rows.clone().take(query.limit);
+        let next_day = rows.clone().nth(query.limit).map(|row| row.day);
+        let mut body = String::new();
+        let content_type = if query.csv {
+            body.push_str(prices::model::CSV_HEADER);
+            body.push('\n');
+            for row in page.by_ref() {
+                prices::model::write_csv_row(
+                    &mut body,
+                    row.exchange,
+                    row.symbol,
+                    row.day,
+                    row.numbers,
+                );
+                body.push('\n');
+            }
+            CSV
+        } else {
+            body.push('[');
+            for (i, row) in page.by_ref().enumerate() {
+                if i > 0 {
+                    body.push_str(", ");
+                }
+                row.write_json(&mut body);
+            }
+            body.push(']');
+            JSON
+        };
+        let mut response = response(StatusCode::OK, content_type, Bytes::from(body));
+        if let Some(next_day) = next_day {
+            let next =
+                query.next_page_url(&base_url(request, local), request.uri().path(), next_day);
+            if let Ok(link) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
+                response.headers_mut().insert(header::LINK, link);
+            }
+        }
+        response
     }
 
     /// The `--sleep` delay. It is a timer, not a blocked thread: ten
@@ -364,21 +434,27 @@ fn method_not_allowed() -> Response {
     response
 }
 
-/// Werkzeug's `308` for merged slashes: an absolute URL on the request's
-/// `Host` (without `:80`), or on the server's own address when there is
-/// none, with the query string as it came; and its HTML page.
-fn redirect<B>(request: &Request<B>, local: SocketAddr, path: &str) -> Response {
+/// `http://` and the host a client reached us by, as Werkzeug names it:
+/// the request's `Host` (without `:80`), or the server's own address when
+/// there is none.
+fn base_url<B>(request: &Request<B>, local: SocketAddr) -> String {
     let host = request
         .headers()
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
         .map(|host| host.strip_suffix(":80").unwrap_or(host).to_owned())
         .unwrap_or_else(|| local.to_string());
+    format!("http://{host}")
+}
+
+/// Werkzeug's `308` for merged slashes: an absolute URL (see [`base_url`])
+/// with the query string as it came, and its HTML page.
+fn redirect<B>(request: &Request<B>, local: SocketAddr, path: &str) -> Response {
     let query = match request.uri().query() {
         Some(query) if !query.is_empty() => format!("?{query}"),
         _ => String::new(),
     };
-    let location = format!("http://{host}{path}{query}");
+    let location = format!("{}{path}{query}", base_url(request, local));
     let shown = html_escape(&location);
     let page = format!(
         "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
@@ -395,6 +471,85 @@ fn redirect<B>(request: &Request<B>, local: SocketAddr, path: &str) -> Response 
         Err(_) => return json_error(StatusCode::BAD_REQUEST, "the Host header is not valid"),
     }
     response
+}
+
+/// The most rows one `/prices` answer holds, and its default page size.
+pub const MAX_PAGE: usize = 1000;
+
+/// The query of a `/prices` request, checked.
+#[derive(Debug, PartialEq)]
+struct RangeQuery {
+    start: Option<Day>,
+    end: Option<Day>,
+    limit: usize,
+    csv: bool,
+}
+
+impl RangeQuery {
+    /// Reads `start`, `end`, `limit` and `format` (unknown parameters are
+    /// ignored); `Accept: text/csv` asks for CSV too. The error says what
+    /// is wrong, for a `400`.
+    fn parse<B>(request: &Request<B>) -> Result<RangeQuery, String> {
+        let accepts_csv = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/csv"));
+        let mut query = RangeQuery {
+            start: None,
+            end: None,
+            limit: MAX_PAGE,
+            csv: accepts_csv,
+        };
+        for pair in request.uri().query().unwrap_or_default().split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = String::from_utf8(percent_decode(value.as_bytes(), true).into_owned())
+                .map_err(|_| format!("the value of {name:?} is not valid UTF-8 once decoded"))?;
+            match name {
+                "start" => {
+                    query.start = Some(Day::parse(&value).map_err(|e| format!("start: {e}"))?)
+                }
+                "end" => query.end = Some(Day::parse(&value).map_err(|e| format!("end: {e}"))?),
+                "limit" => {
+                    query.limit = value
+                        .parse()
+                        .ok()
+                        .filter(|limit| (1..=MAX_PAGE).contains(limit))
+                        .ok_or_else(|| {
+                            format!("limit {value:?} is not a whole number from 1 to {MAX_PAGE}")
+                        })?;
+                }
+                "format" => {
+                    query.csv = match &*value {
+                        "csv" => true,
+                        "json" => false,
+                        other => return Err(format!("format {other:?} is not json or csv")),
+                    };
+                }
+                _ => {}
+            }
+        }
+        if let (Some(start), Some(end)) = (query.start, query.end) {
+            if start > end {
+                return Err(format!("start {start} is after end {end}"));
+            }
+        }
+        Ok(query)
+    }
+
+    /// The URL of the page that starts at `next_day`, the rest of the query
+    /// as it was.
+    fn next_page_url(&self, base: &str, path: &str, next_day: &str) -> String {
+        let mut url = format!("{base}{path}?start={next_day}");
+        if let Some(end) = self.end {
+            url.push_str(&format!("&end={end}"));
+        }
+        url.push_str(&format!("&limit={}", self.limit));
+        if self.csv {
+            url.push_str("&format=csv");
+        }
+        url
+    }
 }
 
 /// Werkzeug 1.0's `escape`: `&`, `<`, `>` and `"`.
@@ -446,9 +601,16 @@ mod tests {
 
     const LOCAL: &str = "127.0.0.1:8080";
 
+    /// One state for every test: the table is loaded once.
     fn state() -> AppState {
-        let (_stop, stopping) = watch::channel(false);
-        AppState::new(PriceTable::embedded().unwrap(), Duration::ZERO, stopping)
+        static STATE: std::sync::LazyLock<(watch::Sender<bool>, AppState)> =
+            std::sync::LazyLock::new(|| {
+                let (stop, stopping) = watch::channel(false);
+                let state =
+                    AppState::new(PriceTable::embedded().unwrap(), Duration::ZERO, stopping);
+                (stop, state)
+            });
+        STATE.1.clone()
     }
 
     async fn call(method: &str, uri: &str) -> (StatusCode, String, String) {
@@ -571,6 +733,159 @@ mod tests {
             response.headers()[header::LOCATION],
             "http://127.0.0.1:8080/price/bitstamp/btc/2020-04-01"
         );
+    }
+
+    async fn get(uri: &str, accept: Option<&str>) -> Response {
+        let mut request = Request::get(uri).header("host", "x");
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        state()
+            .respond(&request.body(()).unwrap(), LOCAL.parse().unwrap())
+            .await
+    }
+
+    async fn text(response: Response) -> String {
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_range_is_each_row_as_price_renders_it_in_day_order() {
+        let table = PriceTable::embedded().unwrap();
+        let days = (1..=7).map(|d| format!("2020-04-0{d}"));
+        let expected: Vec<String> = days
+            .map(|day| table.get("bitstamp", "btc", &day).unwrap().to_json())
+            .collect();
+        let response = get("/prices/bitstamp/btc?start=2020-04-01&end=2020-04-07", None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert!(response.headers().get(header::LINK).is_none());
+        assert_eq!(text(response).await, format!("[{}]", expected.join(", ")));
+    }
+
+    #[tokio::test]
+    async fn a_page_links_to_the_next_with_the_rest_of_the_query() {
+        let response = get(
+            "/prices/bitstamp/btc?start=2020-04-01&end=2020-04-07&limit=3",
+            None,
+        )
+        .await;
+        assert_eq!(
+            response.headers()[header::LINK],
+            "<http://x/prices/bitstamp/btc?start=2020-04-04&end=2020-04-07&limit=3>; rel=\"next\""
+        );
+        let first = text(response).await;
+        assert_eq!(first.matches("\"day\"").count(), 3);
+        let last = get(
+            "/prices/bitstamp/btc?start=2020-04-07&end=2020-04-07&limit=3",
+            None,
+        )
+        .await;
+        assert!(last.headers().get(header::LINK).is_none());
+        assert!(get("/prices/mexbt/ltc", None).await.status() == StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_range_as_csv_by_format_or_accept() {
+        let expected = "exchange,symbol,day,open,high,low,close,volume\n\
+            bitstamp,btc,2020-04-01,6408.95,6527.24,6337.42,6421.14,6342.29832651\n";
+        let by_format = get(
+            "/prices/bitstamp/btc?start=2020-04-01&end=2020-04-01&format=csv",
+            None,
+        )
+        .await;
+        assert_eq!(
+            by_format.headers()[header::CONTENT_TYPE],
+            "text/csv; charset=utf-8"
+        );
+        assert_eq!(text(by_format).await, expected);
+        let by_accept = get(
+            "/prices/bitstamp/btc?start=2020-04-01&end=2020-04-01",
+            Some("text/csv"),
+        )
+        .await;
+        assert_eq!(text(by_accept).await, expected);
+    }
+
+    #[tokio::test]
+    async fn a_range_says_what_is_wrong_with_it() {
+        for (uri, status, message) in [
+            (
+                "/prices/nasdaq/btc",
+                404,
+                "no exchange \\\"nasdaq\\\" (see /exchanges)",
+            ),
+            (
+                "/prices/bitstamp/doge",
+                404,
+                "no symbol \\\"doge\\\" (see /symbols)",
+            ),
+            (
+                "/prices/btc/bitstamp",
+                404,
+                "no exchange \\\"btc\\\" (see /exchanges)",
+            ),
+            (
+                "/prices/bitstamp/btc?start=2020-05-01&end=2020-04-01",
+                400,
+                "start 2020-05-01 is after end 2020-04-01",
+            ),
+            (
+                "/prices/bitstamp/btc?start=2020-4-1",
+                400,
+                "start: date \\\"2020-4-1\\\" is not in YYYY-MM-DD form (for example 2020-04-01)",
+            ),
+            (
+                "/prices/bitstamp/btc?limit=0",
+                400,
+                "limit \\\"0\\\" is not a whole number from 1 to 1000",
+            ),
+            (
+                "/prices/bitstamp/btc?limit=1001",
+                400,
+                "limit \\\"1001\\\" is not a whole number from 1 to 1000",
+            ),
+            (
+                "/prices/bitstamp/btc?format=xml",
+                400,
+                "format \\\"xml\\\" is not json or csv",
+            ),
+        ] {
+            let response = get(uri, None).await;
+            assert_eq!(response.status().as_u16(), status, "{uri}");
+            assert_eq!(
+                text(response).await,
+                format!("{{\"error\": \"{message}\"}}"),
+                "{uri}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Any path and query, however odd: never a panic, and only the
+        /// statuses the API documents.
+        #[test]
+        fn any_request_target_gets_a_documented_answer(
+            path in "(/|//|price|prices|exchanges|symbols|bitstamp|btc|2020-04-01|%[0-9A-Fa-f]{0,2}|%2F|[a-z0-9.~+;:@!$&'()*,= _-]){0,12}",
+            query in "(start|end|limit|format|=|&|2020-04-01|2021-13-01|csv|json|%[0-9A-Fa-f]{0,2}|[0-9]{1,5}|\\+|x){0,10}",
+            method in proptest::sample::select(vec!["GET", "HEAD", "OPTIONS", "POST", "get", "DELETE"]),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            let target = format!("/{path}?{query}");
+            let Ok(request) = Request::builder().method(method).uri(&target).body(()) else {
+                // Not a request target hyper would hand us at all.
+                return Ok(());
+            };
+            let response = runtime.block_on(state().respond(&request, LOCAL.parse().unwrap()));
+            let status = response.status().as_u16();
+            proptest::prop_assert!(
+                [200, 308, 400, 404, 405, 414].contains(&status),
+                "{method} {target}: {status}"
+            );
+        }
     }
 
     #[tokio::test]

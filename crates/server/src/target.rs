@@ -15,10 +15,14 @@
 //! 4. A trailing slash is another path (404), and every segment of
 //!    `/price` needs at least one character.
 //!
+//! Our own route beyond the original's, `/prices/{exchange}/{symbol}`,
+//! follows the same rules, so the whole URL space reads one way.
+//!
 //! [`Target::resolve`] does all of it without allocating for a target that
 //! needs no decoding, which is every target a well-behaved client sends.
 
 use std::borrow::Cow;
+use std::fmt::Write;
 
 /// What a request's path names.
 #[derive(Debug, PartialEq, Eq)]
@@ -39,8 +43,15 @@ pub(crate) enum Target<'a> {
     /// reads them with replacement characters and answers `null`; we say
     /// `400` instead (a name that is not text can never match).
     PriceNotUtf8,
-    /// A `/price/...` path with merged slashes: answer `308` to this path,
-    /// already quoted as Werkzeug quotes it.
+    /// `/prices/{exchange}/{symbol}` (ours, not the original's), decoded.
+    Prices {
+        exchange: Cow<'a, str>,
+        symbol: Cow<'a, str>,
+    },
+    /// `/prices/...` whose segments are not UTF-8 once decoded: `400`.
+    PricesNotUtf8,
+    /// A `/price/...` or `/prices/...` path with merged slashes: answer
+    /// `308` to this path, already quoted as Werkzeug quotes it.
     Redirect(String),
     /// No route.
     Unknown,
@@ -49,7 +60,7 @@ pub(crate) enum Target<'a> {
 impl<'a> Target<'a> {
     /// Resolves the path of a request target (without its query).
     pub(crate) fn resolve(path: &'a str) -> Target<'a> {
-        match percent_decode(path.as_bytes()) {
+        match percent_decode(path.as_bytes(), false) {
             // Nothing was decoded: every segment split at an ASCII `/` of
             // a `&str` is a `&str` too, borrowed, no copy.
             Cow::Borrowed(bytes) => resolve_bytes(bytes, |segment| {
@@ -76,50 +87,73 @@ fn resolve_bytes<'p, 't>(
         b"symbols" => return Target::Symbols,
         _ => {}
     }
-    let Some(rest) = path.strip_prefix(b"price/") else {
-        return Target::Unknown;
-    };
-    if rest.ends_with(b"/") {
-        return Target::Unknown;
+    if let Some(rest) = path.strip_prefix(b"price/") {
+        return match segments::<3>(rest) {
+            None => Target::Unknown,
+            Some((segments, true)) => Target::Redirect(redirect_path("/price", segments)),
+            Some(([exchange, symbol, date], false)) => {
+                match (text(exchange), text(symbol), text(date)) {
+                    (Some(exchange), Some(symbol), Some(date)) => Target::Price {
+                        exchange,
+                        symbol,
+                        date,
+                    },
+                    _ => Target::PriceNotUtf8,
+                }
+            }
+        };
     }
-    let mut segments = rest.split(|&b| b == b'/').filter(|s| !s.is_empty());
-    let (Some(exchange), Some(symbol), Some(date), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
-        return Target::Unknown;
-    };
-    // `price/` was stripped with its slash, so a slash at the start of
-    // `rest` is the second of a run, as is any `//` further on.
-    if rest.starts_with(b"/") || rest.windows(2).any(|pair| pair == b"//") {
-        return Target::Redirect(redirect_path([exchange, symbol, date]));
+    if let Some(rest) = path.strip_prefix(b"prices/") {
+        return match segments::<2>(rest) {
+            None => Target::Unknown,
+            Some((segments, true)) => Target::Redirect(redirect_path("/prices", segments)),
+            Some(([exchange, symbol], false)) => match (text(exchange), text(symbol)) {
+                (Some(exchange), Some(symbol)) => Target::Prices { exchange, symbol },
+                _ => Target::PricesNotUtf8,
+            },
+        };
     }
-    match (text(exchange), text(symbol), text(date)) {
-        (Some(exchange), Some(symbol), Some(date)) => Target::Price {
-            exchange,
-            symbol,
-            date,
-        },
-        _ => Target::PriceNotUtf8,
-    }
+    Target::Unknown
 }
 
-/// Werkzeug's `url_unquote` of a path: `%XX` becomes the byte `XX`; a `%`
-/// without two hex digits after it is kept. Borrows when there is no `%`.
-fn percent_decode(path: &[u8]) -> Cow<'_, [u8]> {
-    if !path.contains(&b'%') {
-        return Cow::Borrowed(path);
+/// The `N` non-empty segments after a route's `name/`, and whether any
+/// separator was a run of slashes (to be merged, with a redirect). `None`
+/// when there are not exactly `N`, or there is a trailing slash.
+fn segments<const N: usize>(rest: &[u8]) -> Option<([&[u8]; N], bool)> {
+    if rest.ends_with(b"/") {
+        return None;
     }
-    let mut decoded = Vec::with_capacity(path.len());
+    let mut parts = rest.split(|&b| b == b'/').filter(|s| !s.is_empty());
+    let segments: [&[u8]; N] = std::array::from_fn(|_| parts.next().unwrap_or_default());
+    if segments.iter().any(|segment| segment.is_empty()) || parts.next().is_some() {
+        return None;
+    }
+    // `name/` was stripped with its slash, so a slash at the start of
+    // `rest` is the second of a run, as is any `//` further on.
+    let merged = rest.starts_with(b"/") || rest.windows(2).any(|pair| pair == b"//");
+    Some((segments, merged))
+}
+
+/// Werkzeug's `url_unquote`: `%XX` becomes the byte `XX`; a `%` without
+/// two hex digits after it is kept; with `plus_is_space` (a query string),
+/// `+` is a space. Borrows when there is nothing to decode.
+pub(crate) fn percent_decode(text: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
+    let needs_decoding = text.contains(&b'%') || (plus_is_space && text.contains(&b'+'));
+    if !needs_decoding {
+        return Cow::Borrowed(text);
+    }
+    let mut decoded = Vec::with_capacity(text.len());
     let mut i = 0;
-    while i < path.len() {
-        let hex = |at: usize| path.get(at).and_then(|&b| (b as char).to_digit(16));
-        match (path[i], hex(i + 1), hex(i + 2)) {
+    while i < text.len() {
+        let hex = |at: usize| text.get(at).and_then(|&b| (b as char).to_digit(16));
+        match (text[i], hex(i + 1), hex(i + 2)) {
             (b'%', Some(high), Some(low)) => {
                 decoded.push((high * 16 + low) as u8);
                 i += 3;
+            }
+            (b'+', _, _) if plus_is_space => {
+                decoded.push(b' ');
+                i += 1;
             }
             (byte, _, _) => {
                 decoded.push(byte);
@@ -137,8 +171,8 @@ fn percent_decode(path: &[u8]) -> Cow<'_, [u8]> {
 /// a space is `%2520`. The double quoting is Werkzeug's, kept because
 /// clients of the original see it; no real exchange, symbol or day has a
 /// character it touches.
-fn redirect_path(segments: [&[u8]; 3]) -> String {
-    let mut path = String::from("/price");
+fn redirect_path<const N: usize>(route: &str, segments: [&[u8]; N]) -> String {
+    let mut path = String::from(route);
     for segment in segments {
         path.push('/');
         // Werkzeug reads an undecodable byte as U+FFFD before quoting.
@@ -146,7 +180,7 @@ fn redirect_path(segments: [&[u8]; 3]) -> String {
             if byte.is_ascii_alphanumeric() || b"-._~:/".contains(&byte) {
                 path.push(byte as char);
             } else {
-                path.push_str(&format!("%25{byte:02X}"));
+                let _ = write!(path, "%25{byte:02X}");
             }
         }
     }
@@ -248,6 +282,31 @@ mod tests {
                     .into()
             )
         );
+    }
+
+    #[test]
+    fn our_range_route_reads_the_same_way() {
+        assert_eq!(
+            Target::resolve("//prices/bit%73tamp/btc"),
+            Target::Prices {
+                exchange: "bitstamp".into(),
+                symbol: "btc".into()
+            }
+        );
+        assert_eq!(
+            Target::resolve("/prices//bitstamp/btc"),
+            Target::Redirect("/prices/bitstamp/btc".into())
+        );
+        assert_eq!(Target::resolve("/prices/%FF/btc"), Target::PricesNotUtf8);
+        for path in [
+            "/prices",
+            "/prices/",
+            "/prices/bitstamp",
+            "/prices/bitstamp/btc/",
+            "/prices/a/b/c",
+        ] {
+            assert_eq!(Target::resolve(path), Target::Unknown, "{path}");
+        }
     }
 
     #[test]

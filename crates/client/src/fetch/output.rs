@@ -28,7 +28,7 @@ pub enum Format {
     Json,
 }
 
-const CSV_HEADER: &str = "exchange,symbol,day,open,high,low,close,volume";
+use prices::model::CSV_HEADER;
 
 impl Format {
     /// The format for `path`, from its extension.
@@ -62,19 +62,13 @@ pub(crate) fn line(format: Format, record: &Record) -> String {
         .map_or([None; 5], prices::Price::numbers);
     let mut out = String::with_capacity(160);
     match format {
-        Format::Csv => {
-            for text in [&record.task.exchange, &record.task.symbol] {
-                csv_field(&mut out, text);
-                out.push(',');
-            }
-            out.push_str(&record.task.day.to_string());
-            for number in numbers {
-                out.push(',');
-                if let Some(number) = number {
-                    number.write_json(&mut out);
-                }
-            }
-        }
+        Format::Csv => prices::model::write_csv_row(
+            &mut out,
+            &record.task.exchange,
+            &record.task.symbol,
+            &record.task.day.to_string(),
+            numbers,
+        ),
         Format::JsonLines | Format::Json => {
             out.push_str("{\"exchange\": ");
             prices::pyjson::write_str(&mut out, &record.task.exchange);
@@ -98,17 +92,8 @@ pub(crate) fn line(format: Format, record: &Record) -> String {
     out
 }
 
-fn csv_field(out: &mut String, text: &str) {
-    if text.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&text.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(text);
-    }
-}
-
-/// Splits one CSV line into fields (quotes as written by [`csv_field`]).
+/// Splits one CSV line into fields (quotes as `prices::model::write_csv_row`
+/// writes them).
 fn csv_fields(line: &str) -> Option<Vec<String>> {
     let mut fields = Vec::new();
     let mut field = String::new();
