@@ -40,8 +40,10 @@ enum Command {
     /// exchange x symbol x day, with a pool of workers, retries, progress,
     /// and output that survives a crash (--resume).
     Fetch(fetch::FetchArgs),
-    /// Convert a SQLite price database into the text dump that the binary
-    /// embeds (how crates/prices/data/prices.tsv was made).
+    /// Import prices: a CSV of your own (exchange, symbol, day, open, high,
+    /// low, close, volume) into a SQLite file that `--db` serves; or a
+    /// SQLite database into the text dump that the binary embeds (how
+    /// crates/prices/data/prices.tsv was made).
     Import(ImportArgs),
 }
 
@@ -70,9 +72,11 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct ImportArgs {
-    /// The SQLite file to read (a `price` table of the original's schema).
-    db: PathBuf,
-    /// Where to write the dump; standard output when absent.
+    /// The file to read: `*.csv` (a header naming the eight columns, then
+    /// one price per row), or a SQLite database of the original's schema.
+    input: PathBuf,
+    /// Where to write: for a CSV, the SQLite file to create (required);
+    /// for a database, the dump (standard output when absent).
     #[arg(long, short, value_name = "PATH")]
     output: Option<PathBuf>,
 }
@@ -94,7 +98,15 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(args),
-        Some(Command::Import(args)) => import(args),
+        Some(Command::Import(args)) => match import(args) {
+            // A bad row (or a missing -o) is the input's fault: one line,
+            // exit 2, as every other bad input.
+            Err(error) if error.chain().any(|cause| cause.is::<BadImport>()) => {
+                eprintln!("crypto_db: import: {error:#}");
+                return ExitCode::from(2);
+            }
+            outcome => outcome,
+        },
         Some(Command::Fetch(args)) => match fetch::run(args) {
             Ok(fetch::Outcome::Complete) => Ok(()),
             Ok(fetch::Outcome::SomeFailed) => return ExitCode::from(1),
@@ -213,8 +225,27 @@ fn raise_open_file_limit() {
     }
 }
 
+/// An import refused because of its input (exit code 2).
+#[derive(Debug, thiserror::Error)]
+enum BadImport {
+    #[error("importing a CSV writes a SQLite file: name it with -o OUT.db")]
+    NoOutput,
+    #[error(transparent)]
+    Csv(#[from] prices::csv::CsvError),
+}
+
 fn import(args: ImportArgs) -> anyhow::Result<()> {
-    let table = PriceTable::from_sqlite(&args.db)?;
+    let is_csv = args
+        .input
+        .extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("csv"));
+    if is_csv {
+        return import_csv(
+            &args.input,
+            args.output.as_deref().ok_or(BadImport::NoOutput)?,
+        );
+    }
+    let table = PriceTable::from_sqlite(&args.input)?;
     let dump = prices::dump::write(table.rows())?;
     match &args.output {
         Some(path) => std::fs::write(path, dump)
@@ -225,7 +256,39 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
         "crypto_db: imported {} rows ({} distinct keys) from {}",
         table.len(),
         table.key_count(),
-        args.db.display()
+        args.input.display()
+    );
+    Ok(())
+}
+
+/// A CSV of prices into a new SQLite file at `output`: every row checked
+/// first, then written to a temporary file beside `output` and renamed, so
+/// a bad row or a failed write leaves no file behind.
+fn import_csv(input: &std::path::Path, output: &std::path::Path) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let prices = prices::csv::read_prices(std::io::BufReader::new(file))
+        .map_err(BadImport::from)
+        .with_context(|| input.display().to_string())?;
+    let mut temporary = output.as_os_str().to_owned();
+    temporary.push(format!(".partial-{}", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    let _ = std::fs::remove_file(&temporary);
+    let written = prices::sqlite::write(&prices, &temporary)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            std::fs::rename(&temporary, output)
+                .with_context(|| format!("cannot rename it to {}", output.display()))
+        });
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error);
+    }
+    eprintln!(
+        "crypto_db: imported {} prices from {} into {}",
+        prices.len(),
+        input.display(),
+        output.display()
     );
     Ok(())
 }

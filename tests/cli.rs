@@ -351,3 +351,101 @@ fn import_to_a_closed_pipe_exits_quietly() {
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "status=0");
     assert!(!stderr(&output).contains("error"), "{}", stderr(&output));
 }
+
+#[test]
+fn a_csv_exported_from_prices_imports_into_a_db_that_serves_every_price_the_same() {
+    // The round trip of the shipped dataset: every exchange and symbol out
+    // through /prices?format=csv, into one CSV, `import` into SQLite,
+    // served with --db, and every key's /price compared with Python's
+    // golden answer (this also shows the CSV keeps INTEGER vs REAL).
+    let dir = scratch_dir("import-csv");
+    let embedded = support::start_server(server::ServerConfig::default());
+    let mut connection = Connection::open(embedded.addr());
+    let mut csv = String::from(prices::csv::HEADER);
+    csv.push('\n');
+    let pairs: std::collections::BTreeSet<(String, String)> = support::golden_prices()
+        .into_iter()
+        .map(|(exchange, symbol, _, _)| (exchange, symbol))
+        .collect();
+    for (exchange, symbol) in pairs {
+        let mut target = format!("/prices/{exchange}/{symbol}?format=csv");
+        loop {
+            let page = connection.get(&target);
+            assert_eq!(page.status, 200);
+            csv.extend(page.text().lines().skip(1).map(|line| format!("{line}\n")));
+            match page.header("link") {
+                Some(link) => {
+                    target = link[1..link.find('>').unwrap()]
+                        .trim_start_matches("http://test")
+                        .to_owned();
+                }
+                None => break,
+            }
+        }
+    }
+    let input = dir.join("all.csv");
+    std::fs::write(&input, csv).unwrap();
+    let db = dir.join("all.db");
+    let output = run(&[
+        "import",
+        input.to_str().unwrap(),
+        "-o",
+        db.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("imported 29189 prices"),
+        "{}",
+        stderr(&output)
+    );
+
+    let (mut child, addr, _) = spawn_server(&["--port", "0", "--db", db.to_str().unwrap()]);
+    let mut served = Connection::open(addr);
+    assert_eq!(served.get("/exchanges").text(), support::GOLDEN_EXCHANGES);
+    assert_eq!(served.get("/symbols").text(), support::GOLDEN_SYMBOLS);
+    for (exchange, symbol, day, body) in support::golden_prices() {
+        let response = served.get(&format!("/price/{exchange}/{symbol}/{day}"));
+        assert_eq!(response.text(), body, "/price/{exchange}/{symbol}/{day}");
+    }
+    assert!(terminate(&mut child).status.success());
+}
+
+#[test]
+fn a_bad_csv_row_is_named_by_line_and_column_and_leaves_no_file() {
+    let dir = scratch_dir("import-bad-csv");
+    let input = dir.join("mine.csv");
+    std::fs::write(
+        &input,
+        "exchange,symbol,day,open,high,low,close,volume\n\
+         mybank,xyz,2021-01-01,1,2,3,4,5\n\
+         mybank,xyz,2021-01-02,1,2,three,4,5\n",
+    )
+    .unwrap();
+    let db = dir.join("mine.db");
+    let output = run(&[
+        "import",
+        input.to_str().unwrap(),
+        "-o",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.ends_with("mine.csv: line 3, column low: \"three\" is not a finite number\n"),
+        "{message}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["mine.csv"], "no database and no temporary file left");
+
+    let output = run(&["import", input.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("name it with -o OUT.db"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -99,7 +99,7 @@ fn every_row_comes_back_as_csv_with_the_same_numbers() {
         let mut lines = Vec::new();
         for page in &pages {
             let mut page_lines = page.lines();
-            assert_eq!(page_lines.next(), Some(prices::model::CSV_HEADER));
+            assert_eq!(page_lines.next(), Some(prices::csv::HEADER));
             lines.extend(page_lines.map(str::to_owned));
         }
         let expected: Vec<String> = rows

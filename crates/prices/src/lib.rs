@@ -26,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+pub mod csv;
 pub mod day;
 pub mod dump;
 pub mod model;

@@ -148,51 +148,6 @@ impl Price {
     }
 }
 
-/// The header line of prices as CSV (without its line break): the key
-/// first, then the five numbers.
-pub const CSV_HEADER: &str = "exchange,symbol,day,open,high,low,close,volume";
-
-/// Appends one row of prices as CSV (without its line break): names quoted
-/// only where CSV needs it, numbers as Python prints them (so `600` and
-/// `600.0` stay apart), a missing number as an empty field.
-///
-/// # Examples
-///
-/// ```
-/// use prices::Number;
-///
-/// let mut line = String::new();
-/// prices::model::write_csv_row(&mut line, "kraken", "btc", "2020-01-01",
-///     [Some(Number::Integer(600)), Some(Number::Real(600.0)), None, None, None]);
-/// assert_eq!(line, "kraken,btc,2020-01-01,600,600.0,,,");
-/// ```
-pub fn write_csv_row(
-    out: &mut String,
-    exchange: &str,
-    symbol: &str,
-    day: &str,
-    numbers: [Option<Number>; 5],
-) {
-    for (i, text) in [exchange, symbol, day].into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if text.contains([',', '"', '\n', '\r']) {
-            out.push('"');
-            out.push_str(&text.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(text);
-        }
-    }
-    for number in numbers {
-        out.push(',');
-        if let Some(number) = number {
-            number.write_json(out);
-        }
-    }
-}
-
 /// A borrowed price row: what the in-memory table hands out without
 /// copying strings, and the one place the JSON object is written.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -253,3 +253,75 @@ mod tests {
         );
     }
 }
+
+/// The original's table, as its own database file declares it.
+const ORIGINAL_SCHEMA: &str = "CREATE TABLE price (
+  id integer primary key autoincrement,
+  exchange text not null,
+  symbol text not null,
+  open DECIMAL(10, 4),
+  high DECIMAL(10, 4),
+  low DECIMAL(10, 4),
+  close DECIMAL(10, 4),
+  volume DECIMAL(10, 4),
+  day DATE not null
+)";
+
+/// Why a database could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: cannot write the database", path.display())]
+pub struct WriteError {
+    /// The file being written.
+    pub path: PathBuf,
+    /// SQLite's reason.
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+/// Writes `prices` into a new SQLite file at `path` with the original's
+/// schema (ids 1, 2, ... in the given order), which `crypto_db --db` and
+/// the original both serve. An INTEGER number is stored as an integer, a
+/// REAL one as a float; the `DECIMAL` columns keep an integral REAL as an
+/// INTEGER (`600.0` is read back as `600`), as in the original's own file.
+///
+/// # Errors
+///
+/// [`WriteError`] if the file cannot be created or written (it may then be
+/// left half-written: write to a temporary name and rename).
+pub fn write(prices: &[Price], path: &Path) -> Result<(), WriteError> {
+    let fail = |source| WriteError {
+        path: path.to_owned(),
+        source,
+    };
+    let mut connection = Connection::open(path).map_err(fail)?;
+    let transaction = connection.transaction().map_err(fail)?;
+    transaction.execute_batch(ORIGINAL_SCHEMA).map_err(fail)?;
+    {
+        let mut insert = transaction
+            .prepare(
+                "INSERT INTO price (exchange, symbol, open, high, low, close, volume, day) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(fail)?;
+        for price in prices {
+            let [open, high, low, close, volume] = price.numbers().map(|number| match number {
+                None => rusqlite::types::Value::Null,
+                Some(Number::Integer(n)) => rusqlite::types::Value::Integer(n),
+                Some(Number::Real(x)) => rusqlite::types::Value::Real(x),
+            });
+            insert
+                .execute(rusqlite::params![
+                    price.exchange,
+                    price.symbol,
+                    open,
+                    high,
+                    low,
+                    close,
+                    volume,
+                    price.day
+                ])
+                .map_err(fail)?;
+        }
+    }
+    transaction.commit().map_err(fail)
+}

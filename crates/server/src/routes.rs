@@ -316,16 +316,10 @@ impl AppState {
         let next_day = rows.clone().nth(query.limit).map(|row| row.day);
         let mut body = String::new();
         let content_type = if query.csv {
-            body.push_str(prices::model::CSV_HEADER);
+            body.push_str(prices::csv::HEADER);
             body.push('\n');
             for row in page.by_ref() {
-                prices::model::write_csv_row(
-                    &mut body,
-                    row.exchange,
-                    row.symbol,
-                    row.day,
-                    row.numbers,
-                );
+                prices::csv::write_row(&mut body, row.exchange, row.symbol, row.day, row.numbers);
                 body.push('\n');
             }
             CSV

@@ -28,7 +28,7 @@ pub enum Format {
     Json,
 }
 
-use prices::model::CSV_HEADER;
+use prices::csv::HEADER as CSV_HEADER;
 
 impl Format {
     /// The format for `path`, from its extension.
@@ -62,7 +62,7 @@ pub(crate) fn line(format: Format, record: &Record) -> String {
         .map_or([None; 5], prices::Price::numbers);
     let mut out = String::with_capacity(160);
     match format {
-        Format::Csv => prices::model::write_csv_row(
+        Format::Csv => prices::csv::write_row(
             &mut out,
             &record.task.exchange,
             &record.task.symbol,
@@ -92,38 +92,12 @@ pub(crate) fn line(format: Format, record: &Record) -> String {
     out
 }
 
-/// Splits one CSV line into fields (quotes as `prices::model::write_csv_row`
-/// writes them).
-fn csv_fields(line: &str) -> Option<Vec<String>> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (false, ',') => fields.push(std::mem::take(&mut field)),
-            (false, '"') if field.is_empty() => quoted = true,
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (_, c) => field.push(c),
-        }
-    }
-    if quoted {
-        return None;
-    }
-    fields.push(field);
-    Some(fields)
-}
-
 /// A record read back from a line, or `None` if the line is not one (for
 /// example the last line of a file cut short).
 fn parse_line(format: Format, line: &str) -> Option<Record> {
     match format {
         Format::Csv => {
-            let fields = csv_fields(line)?;
+            let fields = prices::csv::split_line(line)?;
             let [exchange, symbol, day, numbers @ ..] = fields.as_slice() else {
                 return None;
             };

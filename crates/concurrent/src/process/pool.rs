@@ -613,6 +613,10 @@ fn manage(shared: &PoolShared, jobs: &Receiver<Job>) {
         };
         match answer {
             Ok(outcomes) => {
+                // Counted idle before anyone hears the results: a caller
+                // that submits again the moment it has one must find this
+                // worker free, not start another process.
+                shared.idle.fetch_add(1, Ordering::AcqRel);
                 for ((_, call), outcome) in calls.into_iter().zip(outcomes) {
                     match outcome {
                         Outcome::Ok(json) => call.complete(Ok(&json)),
@@ -623,7 +627,6 @@ fn manage(shared: &PoolShared, jobs: &Receiver<Job>) {
                     }
                 }
                 live.tasks_done += sent;
-                shared.idle.fetch_add(1, Ordering::AcqRel);
                 if shared
                     .launch
                     .max_tasks_per_child
