@@ -1,11 +1,13 @@
 //! The HTTP API: the original's four routes, answered as it answers them,
 //! on the wire as well as in bodies, plus clear errors where the original
-//! was silent.
+//! was silent; and ours beyond them, `/prices/{exchange}/{symbol}` (a
+//! range of rows, in pages, as JSON or CSV).
 //!
 //! [`AppState::respond`] turns one request into one response, with no
 //! socket involved, so tests call it directly as well as over real HTTP.
-//! Routing is `Target::resolve` (the private `target` module), which reads a path as Werkzeug does;
-//! this module decides what each target answers.
+//! Routing is `Target::resolve` (the private `target` module), which
+//! reads a path as Werkzeug does; this module decides what each target
+//! answers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
