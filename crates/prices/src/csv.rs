@@ -188,17 +188,7 @@ pub fn read_prices(input: impl BufRead) -> Result<Vec<Price>, CsvError> {
                 numbers[i] = Some(number);
             }
         }
-        let [open, high, low, close, volume] = numbers;
-        prices.push(Price {
-            exchange,
-            symbol,
-            open,
-            high,
-            low,
-            close,
-            volume,
-            day: day.to_string(),
-        });
+        prices.push(Price::new(exchange, symbol, day.to_string(), numbers));
     }
     Ok(prices)
 }

@@ -79,19 +79,9 @@ const COLUMNS: [&str; 9] = [
 pub fn parse(text: &str) -> Result<Vec<SourceRow>, DumpError> {
     let mut rows = Vec::with_capacity(text.len() / 80);
     for_each_row(text, |id, [exchange, symbol, day], numbers| {
-        let [open, high, low, close, volume] = numbers;
         rows.push(SourceRow {
             id,
-            price: Price {
-                exchange: exchange.to_owned(),
-                symbol: symbol.to_owned(),
-                open,
-                high,
-                low,
-                close,
-                volume,
-                day: day.to_owned(),
-            },
+            price: Price::new(exchange, symbol, day, numbers),
         });
     })?;
     Ok(rows)

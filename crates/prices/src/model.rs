@@ -127,6 +127,36 @@ pub struct Price {
 }
 
 impl Price {
+    /// A price from its key and its five numbers (open, high, low, close,
+    /// volume, in that order).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use prices::{Number, Price};
+    ///
+    /// let price = Price::new("kraken", "btc", "2020-01-01", [Some(Number::Integer(600)), None, None, None, None]);
+    /// assert_eq!(price.open, Some(Number::Integer(600)));
+    /// ```
+    pub fn new(
+        exchange: impl Into<String>,
+        symbol: impl Into<String>,
+        day: impl Into<String>,
+        numbers: [Option<Number>; 5],
+    ) -> Price {
+        let [open, high, low, close, volume] = numbers;
+        Price {
+            exchange: exchange.into(),
+            symbol: symbol.into(),
+            open,
+            high,
+            low,
+            close,
+            volume,
+            day: day.into(),
+        }
+    }
+
     /// The five numeric cells in column order (see [`NUMERIC_COLUMNS`]).
     pub fn numbers(&self) -> [Option<Number>; 5] {
         [self.open, self.high, self.low, self.close, self.volume]
@@ -165,17 +195,7 @@ pub struct PriceView<'a> {
 impl PriceView<'_> {
     /// Copies the row into an owned [`Price`].
     pub fn to_owned(&self) -> Price {
-        let [open, high, low, close, volume] = self.numbers;
-        Price {
-            exchange: self.exchange.to_owned(),
-            symbol: self.symbol.to_owned(),
-            open,
-            high,
-            low,
-            close,
-            volume,
-            day: self.day.to_owned(),
-        }
+        Price::new(self.exchange, self.symbol, self.day, self.numbers)
     }
 
     /// Appends the row as `json.dumps(dict(row))` writes it: keys in the

@@ -132,19 +132,10 @@ fn parse_line(format: Format, line: &str) -> Option<Record> {
 
 fn record(exchange: String, symbol: String, day: Day, numbers: [Option<Number>; 5]) -> Record {
     // A row with no numbers at all is how "no price that day" is written.
-    let price = numbers.iter().any(Option::is_some).then(|| {
-        let [open, high, low, close, volume] = numbers;
-        prices::Price {
-            exchange: exchange.clone(),
-            symbol: symbol.clone(),
-            open,
-            high,
-            low,
-            close,
-            volume,
-            day: day.to_string(),
-        }
-    });
+    let price = numbers
+        .iter()
+        .any(Option::is_some)
+        .then(|| prices::Price::new(&*exchange, &*symbol, day.to_string(), numbers));
     Record {
         task: Task {
             exchange,
