@@ -490,3 +490,41 @@ fn a_progress_bar_only_on_a_terminal_and_not_with_quiet() {
     );
     assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
 }
+
+#[test]
+fn the_range_api_writes_the_same_bytes_as_a_request_per_day() {
+    // Two years of two exchanges (days without data included, which
+    // /prices leaves out and fetch must still write), and the lesson's job.
+    let server = start_server(ServerConfig::default());
+    let dir = scratch("range");
+    let jobs: [&[&str]; 2] = [
+        &[
+            "--exchanges",
+            "bitstamp,mexbt",
+            "--start",
+            "2019-01-01",
+            "--end",
+            "2020-12-31",
+        ],
+        &[],
+    ];
+    for (job, args) in jobs.iter().enumerate() {
+        for extension in ["csv", "jsonl", "json"] {
+            let per_day = dir.join(format!("{job}-per-day.{extension}"));
+            let ranged = dir.join(format!("{job}-range.{extension}"));
+            for (path, extra) in [(&per_day, None), (&ranged, Some("--range"))] {
+                let mut all: Vec<&str> = args.to_vec();
+                all.extend(["-o", path.to_str().unwrap()]);
+                all.extend(extra);
+                let output = fetch_cmd(&server.url(), &all);
+                assert!(output.status.success(), "{all:?}: {}", stderr(&output));
+            }
+            let (per_day, ranged) = (
+                std::fs::read(&per_day).unwrap(),
+                std::fs::read(&ranged).unwrap(),
+            );
+            assert!(per_day.len() > 1000);
+            assert_eq!(per_day, ranged, "job {job}, {extension}");
+        }
+    }
+}

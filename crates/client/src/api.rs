@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use prices::{Number, Price};
+use prices::{Day, Number, Price};
 use serde::{Deserialize, Serialize};
 
 /// Why a request failed (after its retries, where it was retried).
@@ -213,6 +213,23 @@ fn price_path(exchange: &str, symbol: &str, date: &str) -> String {
         encode_segment(symbol),
         encode_segment(date)
     )
+}
+
+/// The most rows the server's `/prices` answers at once (its default page).
+const RANGE_PAGE: usize = 1000;
+
+fn range_path(exchange: &str, symbol: &str, first: Day, last: Day) -> String {
+    format!(
+        "/prices/{}/{}?start={first}&end={last}&limit={RANGE_PAGE}",
+        encode_segment(exchange),
+        encode_segment(symbol),
+    )
+}
+
+/// Reads a `/prices` answer: an array of prices as `/price` renders them.
+fn parse_prices(body: &str) -> Result<Vec<Price>, String> {
+    let wire: Vec<WirePrice> = serde_json::from_str(body).map_err(|error| error.to_string())?;
+    wire.into_iter().map(WirePrice::into_price).collect()
 }
 
 fn encode_segment(segment: &str) -> String {
@@ -449,6 +466,37 @@ impl Client {
         date: &str,
     ) -> Result<Option<Price>, ClientError> {
         self.get_parsed(&price_path(exchange, symbol, date), parse_price)
+    }
+
+    /// `GET /prices/{exchange}/{symbol}` from `first` to `last`, page after
+    /// page: every row in that range, in day order (days without a row are
+    /// simply absent). Each page is one request, with retries.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`] of the first page that failed after its retries.
+    pub fn prices_range(
+        &self,
+        exchange: &str,
+        symbol: &str,
+        first: Day,
+        last: Day,
+    ) -> Result<Vec<Price>, ClientError> {
+        let mut prices = Vec::new();
+        let mut from = first;
+        loop {
+            let page = self.get_parsed(&range_path(exchange, symbol, from, last), parse_prices)?;
+            let full = page.len() == RANGE_PAGE;
+            let next = page
+                .last()
+                .and_then(|price| Day::parse(&price.day).ok())
+                .map(Day::next);
+            prices.extend(page);
+            match next {
+                Some(next) if full && next <= last => from = next,
+                _ => return Ok(prices),
+            }
+        }
     }
 
     fn get_parsed<R>(

@@ -69,6 +69,10 @@ pub struct FetchOptions {
     pub workers: usize,
     /// How they are run.
     pub executor: ExecutorKind,
+    /// Fetch each exchange x symbol with the range API (`/prices`, a
+    /// request per 1,000 days) instead of a request per day; `workers`
+    /// ranges at a time on threads. The output is the same.
+    pub range: bool,
     /// Where the records go; `None` collects them for the caller to print.
     pub output: Option<PathBuf>,
     /// Keep the records already in `output` and fetch only the rest.
@@ -89,6 +93,7 @@ impl FetchOptions {
             end: Day::parse("2020-03-31").expect("a valid day"),
             workers: 32,
             executor: ExecutorKind::Threads,
+            range: false,
             output: None,
             resume: false,
             sample: None,
@@ -278,6 +283,9 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
 
     std::thread::scope(|scope| -> Result<(), FetchError> {
         let fetching = match options.executor {
+            _ if options.range => {
+                scope.spawn(move || fetch_ranges(client, tasks, workers, results_tx))
+            }
             ExecutorKind::Threads => {
                 scope.spawn(move || fetch_with_threads(client, tasks, workers, results_tx))
             }
@@ -323,6 +331,61 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
     }
     report.records = records;
     Ok(report)
+}
+
+/// The same job through the range API: the tasks grouped by exchange and
+/// symbol, each group one `/prices` query (a request per 1,000 days) on a
+/// pool of `workers` threads; each task then gets its day's row, or `None`
+/// for a day without one, as `/price` would have said. A range that fails
+/// fails every task of its group, with the same error. Each task reports
+/// its range's time as its latency.
+fn fetch_ranges(
+    client: Client,
+    tasks: Vec<Task>,
+    workers: usize,
+    results: ResultSender,
+) -> Result<(), FetchError> {
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<Task>> = Default::default();
+    for task in tasks {
+        groups
+            .entry((task.exchange.clone(), task.symbol.clone()))
+            .or_default()
+            .push(task);
+    }
+    let pool = ThreadPoolExecutor::with_name(workers, "fetch-range");
+    for ((exchange, symbol), group) in groups {
+        let (client, results) = (client.clone(), results.clone());
+        let submitted = pool.spawn(move || {
+            let first = group.iter().map(|task| task.day).min();
+            let last = group.iter().map(|task| task.day).max();
+            let (Some(first), Some(last)) = (first, last) else {
+                return;
+            };
+            let started = Instant::now();
+            let fetched = client.prices_range(&exchange, &symbol, first, last);
+            let latency = started.elapsed();
+            let mut by_day: std::collections::HashMap<String, Price> = match &fetched {
+                Ok(prices) => prices.iter().map(|p| (p.day.clone(), p.clone())).collect(),
+                Err(_) => Default::default(),
+            };
+            for task in group {
+                let result = match &fetched {
+                    Ok(_) => Ok(by_day.remove(&task.day.to_string())),
+                    Err(error) => Err(error.clone()),
+                };
+                // The writer has stopped (a failed write): so do we.
+                if results.send((task, result, latency)).is_err() {
+                    return;
+                }
+            }
+        });
+        if submitted.is_err() {
+            break;
+        }
+    }
+    // Dropping the pool waits for every range.
+    drop(pool);
+    Ok(())
 }
 
 /// One task's outcome and how long its request took (retries included).
