@@ -120,6 +120,17 @@ pub use queue::{BaseQueue, LifoQueue, PriorityQueue, Queue, SimpleQueue};
 pub use thread_pool::ThreadPoolExecutor;
 pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};
 
+/// Takes one from a count of idle workers if there is one (CPython's
+/// `_idle_semaphore.acquire(blocking=False)`): `true` means an idle worker
+/// will pick the new work up, so no thread or process needs starting.
+pub(crate) fn take_idle_worker(idle: &std::sync::atomic::AtomicUsize) -> bool {
+    use std::sync::atomic::Ordering;
+    idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| {
+        idle.checked_sub(1)
+    })
+    .is_ok()
+}
+
 /// The instant `timeout` from now, or `None` when that is past what an
 /// `Instant` can hold: a huge timeout (`Duration::MAX`) means "no limit",
 /// as in Python, where `timeout=1e300` simply waits.

@@ -266,13 +266,7 @@ impl ThreadPoolExecutor {
         if counters.full() {
             return;
         }
-        let took_idle = counters
-            .idle
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| {
-                idle.checked_sub(1)
-            })
-            .is_ok();
-        if took_idle {
+        if crate::take_idle_worker(&counters.idle) {
             return;
         }
         let mut workers = self.workers.lock();

@@ -314,20 +314,20 @@ impl AppState {
             Ok(rows) => rows,
             Err(unknown) => return json_error(StatusCode::NOT_FOUND, &unknown.to_string()),
         };
-        let mut page = rows.clone().take(query.limit);
+        let page = rows.clone().take(query.limit);
         let next_day = rows.clone().nth(query.limit).map(|row| row.day);
         let mut body = String::new();
         let content_type = if query.csv {
             body.push_str(prices::csv::HEADER);
             body.push('\n');
-            for row in page.by_ref() {
+            for row in page {
                 prices::csv::write_row(&mut body, row.exchange, row.symbol, row.day, row.numbers);
                 body.push('\n');
             }
             CSV
         } else {
             body.push('[');
-            for (i, row) in page.by_ref().enumerate() {
+            for (i, row) in page.enumerate() {
                 if i > 0 {
                     body.push_str(", ");
                 }

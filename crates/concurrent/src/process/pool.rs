@@ -453,13 +453,7 @@ impl ProcessPoolExecutor {
     /// process) unless a worker is idle or every manager is awake.
     fn adjust_process_count(&self) {
         let shared = &*self.shared;
-        let took_idle = shared
-            .idle
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| {
-                idle.checked_sub(1)
-            })
-            .is_ok();
-        if took_idle {
+        if crate::take_idle_worker(&shared.idle) {
             return;
         }
         let woke = shared
