@@ -317,6 +317,16 @@ fn the_page_is_self_contained() {
     }
     // Nothing fetched from the internet: no CDN script, no web font.
     assert!(!page.contains("http://") && !page.contains("https://"));
+
+    let response = Connection::open(server.addr()).get("/docs");
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let docs = response.text();
+    assert!(docs.contains(r#"fetch("/openapi.json")"#));
+    assert!(!docs.contains("http://") && !docs.contains("https://"));
 }
 
 #[test]

@@ -1,7 +1,11 @@
-//! The page at `/` in a real browser (headless Chromium): it loads the
-//! lists, asks for a price and shows the answer, with no network beyond
-//! this server. `.ci/run` installs Debian's `chromium`; elsewhere the test
-//! says it is skipped when no browser is found (and fails under CI).
+//! The pages in a real browser (headless Chromium), with no network
+//! beyond this server: `/` loads the lists, asks for a price and shows the
+//! answer, and draws a candlestick chart of a range from `/prices`
+//! (following its pages); `/docs` renders every operation of
+//! `/openapi.json`. A screenshot of `/` is kept as a test artifact
+//! (`target/tmp/page.png`). `.ci/run` installs Debian's `chromium`;
+//! elsewhere the tests say they are skipped when no browser is found (and
+//! fail under CI).
 
 mod support;
 
@@ -28,9 +32,23 @@ fn chromium() -> Option<String> {
         })
 }
 
-/// The DOM after the page's scripts ran, as Chromium serialises it.
-fn rendered_dom(browser: &str, url: &str) -> String {
-    let profile = std::env::temp_dir().join(format!("crypto-db-chromium-{}", std::process::id()));
+/// The browser, or `None` (and a note) when there is none outside CI.
+fn browser_or_skip() -> Option<String> {
+    let browser = chromium();
+    if browser.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium for this test"
+        );
+        eprintln!("SKIPPED: no chromium found (set CHROMIUM=/path/to/chromium to run this test)");
+    }
+    browser
+}
+
+/// Headless Chromium with its own throw-away profile, run to completion
+/// on `url` with `action` (`--dump-dom` or `--screenshot=...`).
+fn run_chromium(browser: &str, action: &str, url: &str) -> std::process::Output {
+    let profile = tempfile_dir("chromium-profile");
     let output = Command::new(browser)
         .args([
             "--headless",
@@ -41,29 +59,63 @@ fn rendered_dom(browser: &str, url: &str) -> String {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1000,1250",
             "--virtual-time-budget=10000",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
+        .arg(action)
         .arg(url)
         .output()
         .expect("run chromium");
+    let _ = std::fs::remove_dir_all(&profile);
     assert!(
         output.status.success(),
         "chromium failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout).unwrap()
+    output
+}
+
+/// A fresh directory under cargo's scratch space for integration tests.
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The DOM after the page's scripts ran, as Chromium serialises it.
+fn rendered_dom(browser: &str, url: &str) -> String {
+    String::from_utf8(run_chromium(browser, "--dump-dom", url).stdout).unwrap()
+}
+
+/// The `data-NAME="..."` value of the chart's `<svg>`.
+fn chart_data<'a>(dom: &'a str, name: &str) -> &'a str {
+    let svg = &dom[dom.find(r#"<svg id="chart""#).expect("the chart's <svg>")..];
+    let svg = &svg[..svg.find('>').unwrap()];
+    let key = format!(r#"data-{name}=""#);
+    let value = &svg[svg
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {key} in {svg}"))
+        + key.len()..];
+    &value[..value.find('"').unwrap()]
+}
+
+/// How many days `/prices` has for a range, read from the table itself.
+fn days_with_a_price(exchange: &str, symbol: &str, start: &str, end: &str) -> usize {
+    let table = prices::PriceTable::embedded().unwrap();
+    table
+        .range(exchange, symbol, Some(start), Some(end))
+        .unwrap()
+        .count()
 }
 
 #[test]
 fn the_page_shows_prices_in_a_real_browser() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install chromium for this test"
-        );
-        eprintln!("SKIPPED: no chromium found (set CHROMIUM=/path/to/chromium to run this test)");
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let server = support::start_server(ServerConfig::default());
@@ -105,4 +157,123 @@ fn the_page_shows_prices_in_a_real_browser() {
         &format!("{base}/?exchange=bitstamp&symbol=btc&date=2020-4-1"),
     );
     assert!(dom.contains("is not in YYYY-MM-DD form"), "{dom}");
+}
+
+#[test]
+fn the_page_draws_a_candle_and_a_volume_bar_per_day() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let server = support::start_server(ServerConfig::default());
+    let base = server.url();
+
+    // The lessons' month.
+    let dom = rendered_dom(
+        &browser,
+        &format!("{base}/?exchange=bitstamp&symbol=btc&start=2020-03-01&end=2020-03-31"),
+    );
+    let expected = days_with_a_price("bitstamp", "btc", "2020-03-01", "2020-03-31");
+    assert_eq!(expected, 31);
+    assert_eq!(chart_data(&dom, "candles"), expected.to_string(), "{dom}");
+    assert_eq!(chart_data(&dom, "volume-bars"), expected.to_string());
+    assert_eq!(dom.matches(r#"<g class="candle "#).count(), expected);
+    assert_eq!(dom.matches(r#"<rect class="volume""#).count(), expected);
+    assert!(dom.contains(r#"data-day="2020-03-12""#), "{dom}");
+    // 2020-03-13, the crash: from 7956.29 down to 4841.67, a red candle.
+    assert!(
+        dom.contains(r#"<g class="candle down" data-day="2020-03-13">"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("bitstamp btc: 31 days with a price, 2020-03-01 to 2020-03-31"),
+        "{dom}"
+    );
+
+    // Every day there is: three pages of /prices, followed through `Link`.
+    let expected = days_with_a_price("bitstamp", "btc", "2000-01-01", "2030-12-31");
+    assert!(
+        expected > 2 * 1000,
+        "{expected} rows should need three pages"
+    );
+    let dom = rendered_dom(
+        &browser,
+        &format!("{base}/?exchange=bitstamp&symbol=btc&start=2000-01-01&end=2030-12-31"),
+    );
+    assert_eq!(chart_data(&dom, "candles"), expected.to_string());
+
+    // No price in the range: said, and no chart.
+    let dom = rendered_dom(
+        &browser,
+        &format!("{base}/?exchange=bitstamp&symbol=btc&start=2001-01-01&end=2001-12-31"),
+    );
+    assert!(
+        dom.contains("No prices for bitstamp btc from 2001-01-01 to 2001-12-31."),
+        "{dom}"
+    );
+    assert_eq!(chart_data(&dom, "candles"), "0");
+
+    // A bad range: the server's explanation is shown.
+    let dom = rendered_dom(
+        &browser,
+        &format!("{base}/?exchange=bitstamp&symbol=btc&start=2020-03-31&end=2020-03-01"),
+    );
+    assert!(
+        dom.contains(
+            r#"<p id="chart-error" class="error">start 2020-03-31 is after end 2020-03-01</p>"#
+        ),
+        "{dom}"
+    );
+}
+
+#[test]
+fn a_screenshot_of_the_page_is_kept() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let server = support::start_server(ServerConfig::default());
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("page.png");
+    let _ = std::fs::remove_file(&path);
+    run_chromium(
+        &browser,
+        &format!("--screenshot={}", path.display()),
+        &format!(
+            "{}/?exchange=bitstamp&symbol=btc&date=2020-04-01&start=2020-02-01&end=2020-04-30",
+            server.url()
+        ),
+    );
+    let png = std::fs::read(&path).expect("chromium wrote the screenshot");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    // A blank 1000x1250 page compresses to a few kB; a drawn one does not.
+    assert!(png.len() > 30_000, "{} bytes: a blank page?", png.len());
+    eprintln!("screenshot: {}", path.display());
+}
+
+#[test]
+fn the_docs_page_renders_every_operation_of_the_openapi_document() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let server = support::start_server(ServerConfig::default());
+    let base = server.url();
+    let response = support::Connection::open(server.addr()).get("/openapi.json");
+    let document: serde_json::Value = serde_json::from_str(response.text()).unwrap();
+    let templates: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(templates.len(), 7, "{templates:?}");
+
+    let dom = rendered_dom(&browser, &format!("{base}/docs"));
+    assert!(dom.contains(r#"data-operations="7""#), "{dom}");
+    for template in templates {
+        assert!(
+            dom.contains(&format!(r#"data-path="{template}""#)),
+            "{template} is not rendered: {dom}"
+        );
+    }
+    assert!(
+        dom.contains(r#"<a href="/price/bitstamp/btc/2020-04-01" class="try">"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<p id="error" class="error" hidden="">"#),
+        "an error is shown: {dom}"
+    );
 }

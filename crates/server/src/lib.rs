@@ -7,6 +7,8 @@
 //! - [`routes`]: what each request answers ([`AppState::respond`]): the
 //!   `--sleep` delay, fault injection, the error answers (400 JSON,
 //!   Werkzeug's 404/405 pages and reason phrases, 414).
+//! - `openapi`: the OpenAPI 3.1 document of every route (`/openapi.json`)
+//!   and the page that renders it (`/docs`), checked against the router.
 //! - `target`: reading a request path as the original's Werkzeug does
 //!   (percent-decoding, leading and merged slashes, the 308 redirect).
 //! - `connection`: one client connection's deadlines (a slow head, a long
@@ -30,6 +32,7 @@
 
 mod connection;
 mod memory;
+mod openapi;
 pub mod routes;
 pub mod serve;
 mod target;

@@ -1,7 +1,8 @@
 //! The HTTP API: the original's four routes, answered as it answers them,
 //! on the wire as well as in bodies, plus clear errors where the original
 //! was silent; and ours beyond them, `/prices/{exchange}/{symbol}` (a
-//! range of rows, in pages, as JSON or CSV).
+//! range of rows, in pages, as JSON or CSV), `/openapi.json` (every route
+//! described in OpenAPI 3.1) and `/docs` (that description rendered).
 //!
 //! [`AppState::respond`] turns one request into one response, with no
 //! socket involved, so tests call it directly as well as over real HTTP.
@@ -22,6 +23,7 @@ use hyper::{Method, Request, StatusCode};
 use prices::{Day, PriceTable};
 use tokio::sync::watch;
 
+use crate::openapi::{DOCS_PAGE, OPENAPI_DOCUMENT};
 use crate::target::{Target, percent_decode};
 
 /// The body of every answer: small and complete, never streamed.
@@ -237,6 +239,11 @@ impl AppState {
                 StatusCode::BAD_REQUEST,
                 "the path is not valid UTF-8 once percent-decoded",
             ),
+            Target::OpenApi => json(
+                StatusCode::OK,
+                Bytes::from_static(OPENAPI_DOCUMENT.as_bytes()),
+            ),
+            Target::Docs => html(StatusCode::OK, Bytes::from_static(DOCS_PAGE.as_bytes())),
             Target::Redirect(_) | Target::Unknown => unreachable!("answered above"),
         }
     }

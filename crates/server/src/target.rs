@@ -15,8 +15,9 @@
 //! 4. A trailing slash is another path (404), and every segment of
 //!    `/price` needs at least one character.
 //!
-//! Our own route beyond the original's, `/prices/{exchange}/{symbol}`,
-//! follows the same rules, so the whole URL space reads one way.
+//! Our own routes beyond the original's (`/prices/{exchange}/{symbol}`,
+//! `/openapi.json`, `/docs`) follow the same rules, so the whole URL space
+//! reads one way.
 //!
 //! [`Target::resolve`] does all of it without allocating for a target that
 //! needs no decoding, which is every target a well-behaved client sends.
@@ -50,6 +51,10 @@ pub(crate) enum Target<'a> {
     },
     /// `/prices/...` whose segments are not UTF-8 once decoded: `400`.
     PricesNotUtf8,
+    /// `/openapi.json` (ours): the API described in OpenAPI 3.1.
+    OpenApi,
+    /// `/docs` (ours): that description, rendered for people.
+    Docs,
     /// A `/price/...` or `/prices/...` path with merged slashes: answer
     /// `308` to this path, already quoted as Werkzeug quotes it.
     Redirect(String),
@@ -71,6 +76,65 @@ impl<'a> Target<'a> {
             }),
         }
     }
+
+    /// The route this target was matched by, as the OpenAPI document
+    /// names it; `None` for a redirect or no route. The match has no
+    /// wildcard on purpose: a new target does not compile until it names
+    /// its route, and the drift test in `routes.rs` then finds it
+    /// undocumented.
+    #[cfg(test)]
+    pub(crate) fn route(&self) -> Option<Route> {
+        match self {
+            Target::Index => Some(Route::Index),
+            Target::Exchanges => Some(Route::Exchanges),
+            Target::Symbols => Some(Route::Symbols),
+            Target::Price { .. } | Target::PriceNotUtf8 => Some(Route::Price),
+            Target::Prices { .. } | Target::PricesNotUtf8 => Some(Route::Prices),
+            Target::OpenApi => Some(Route::OpenApi),
+            Target::Docs => Some(Route::Docs),
+            Target::Redirect(_) | Target::Unknown => None,
+        }
+    }
+}
+
+/// Every route the server answers, named by its path template.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Route {
+    Index,
+    Exchanges,
+    Symbols,
+    Price,
+    Prices,
+    OpenApi,
+    Docs,
+}
+
+#[cfg(test)]
+impl Route {
+    /// Every route, for tests that walk the whole URL space.
+    pub(crate) const ALL: [Route; 7] = [
+        Route::Index,
+        Route::Exchanges,
+        Route::Symbols,
+        Route::Price,
+        Route::Prices,
+        Route::OpenApi,
+        Route::Docs,
+    ];
+
+    /// The path template, as OpenAPI writes it.
+    pub(crate) fn template(self) -> &'static str {
+        match self {
+            Route::Index => "/",
+            Route::Exchanges => "/exchanges",
+            Route::Symbols => "/symbols",
+            Route::Price => "/price/{exchange}/{symbol}/{date}",
+            Route::Prices => "/prices/{exchange}/{symbol}",
+            Route::OpenApi => "/openapi.json",
+            Route::Docs => "/docs",
+        }
+    }
 }
 
 /// Routes decoded path bytes; `text` turns a `/price` segment into a string
@@ -85,6 +149,8 @@ fn resolve_bytes<'p, 't>(
         b"" => return Target::Index,
         b"exchanges" => return Target::Exchanges,
         b"symbols" => return Target::Symbols,
+        b"openapi.json" => return Target::OpenApi,
+        b"docs" => return Target::Docs,
         _ => {}
     }
     if let Some(rest) = path.strip_prefix(b"price/") {
@@ -204,6 +270,8 @@ mod tests {
         assert_eq!(Target::resolve("/"), Target::Index);
         assert_eq!(Target::resolve("/exchanges"), Target::Exchanges);
         assert_eq!(Target::resolve("/symbols"), Target::Symbols);
+        assert_eq!(Target::resolve("/openapi.json"), Target::OpenApi);
+        assert_eq!(Target::resolve("/docs"), Target::Docs);
         let target = Target::resolve("/price/bitstamp/btc/2020-04-01");
         assert_eq!(target, price("bitstamp", "btc", "2020-04-01"));
         assert!(matches!(
@@ -323,6 +391,9 @@ mod tests {
             "/price/bitstamp/btc/2020-04-01/",
             "/price/bitstamp/btc/2020-04-01/extra",
             "/pricex/bitstamp/btc/2020-04-01",
+            "/docs/",
+            "/openapi.json/",
+            "/openapi",
         ] {
             assert_eq!(Target::resolve(path), Target::Unknown, "{path}");
         }
