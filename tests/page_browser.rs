@@ -258,10 +258,10 @@ fn the_docs_page_renders_every_operation_of_the_openapi_document() {
     let response = support::Connection::open(server.addr()).get("/openapi.json");
     let document: serde_json::Value = serde_json::from_str(response.text()).unwrap();
     let templates: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
-    assert_eq!(templates.len(), 7, "{templates:?}");
+    assert_eq!(templates.len(), 10, "{templates:?}");
 
     let dom = rendered_dom(&browser, &format!("{base}/docs"));
-    assert!(dom.contains(r#"data-operations="7""#), "{dom}");
+    assert!(dom.contains(r#"data-operations="10""#), "{dom}");
     for template in templates {
         assert!(
             dom.contains(&format!(r#"data-path="{template}""#)),

@@ -85,7 +85,8 @@ pub struct RetryPolicy {
     pub retries: u32,
     /// The first wait; it doubles at each retry.
     pub base_delay: Duration,
-    /// The longest wait between tries (a server's `Retry-After` included).
+    /// The longest backoff between tries. A server's `Retry-After` can
+    /// ask for longer, up to [`RetryPolicy::MAX_RETRY_AFTER`].
     pub max_delay: Duration,
 }
 
@@ -101,14 +102,21 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The longest `Retry-After` obeyed; a server asking for more gets
+    /// this.
+    pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
     /// How long to wait before retry number `retry` (1 for the first), or
     /// `None` when the error is not worth retrying or the retries are
-    /// spent. `retry_after` is the server's `Retry-After`, which wins over
-    /// the backoff (capped at `max_delay`).
+    /// spent.
     ///
     /// The backoff is exponential with "full jitter": a random wait between
-    /// zero and the doubled delay, so that many clients failing together do
-    /// not all come back at the same instant.
+    /// zero and the doubled delay (at most `max_delay`), so that many
+    /// clients failing together do not all come back at the same instant.
+    /// The server's `retry_after` is a lower bound: we never come back
+    /// sooner than it asked, and a `Retry-After: 0` does not turn the
+    /// jitter off (clients retrying in lockstep meet the same fault
+    /// again).
     ///
     /// # Examples
     ///
@@ -122,6 +130,9 @@ impl RetryPolicy {
     /// assert_eq!(policy.delay(4, &busy, None), None); // three retries only
     /// let wrong = ClientError::Status { url: "u".into(), status: 400, message: "bad date".into() };
     /// assert_eq!(policy.delay(1, &wrong, None), None); // never a 4xx
+    /// let limited = ClientError::Status { url: "u".into(), status: 429, message: "slow down".into() };
+    /// let wait = policy.delay(1, &limited, Some(Duration::from_secs(2))).unwrap();
+    /// assert_eq!(wait, Duration::from_secs(2)); // never sooner than asked
     /// ```
     pub fn delay(
         &self,
@@ -132,14 +143,13 @@ impl RetryPolicy {
         if retry > self.retries || !error.is_retryable() {
             return None;
         }
-        if let Some(wait) = retry_after {
-            return Some(wait.min(self.max_delay));
-        }
         let ceiling = self
             .base_delay
             .saturating_mul(1 << (retry - 1).min(20))
             .min(self.max_delay);
-        Some(ceiling.mul_f64(fastrand::f64()))
+        let backoff = ceiling.mul_f64(fastrand::f64());
+        let asked = retry_after.map_or(Duration::ZERO, |wait| wait.min(Self::MAX_RETRY_AFTER));
+        Some(backoff.max(asked))
     }
 }
 
@@ -697,10 +707,37 @@ mod tests {
             assert!(policy.delay(retry, &error, None).unwrap() <= ceiling);
         }
         assert_eq!(policy.delay(11, &error, None), None);
+    }
+
+    #[test]
+    fn retry_after_is_a_lower_bound_never_a_replacement() {
+        let policy = RetryPolicy {
+            retries: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        let error = ClientError::Status {
+            url: "u".into(),
+            status: 429,
+            message: "slow down".into(),
+        };
+        // Longer than the backoff: exactly what the server asked.
         assert_eq!(
-            policy.delay(1, &error, Some(Duration::from_secs(60))),
-            Some(Duration::from_secs(1))
+            policy.delay(1, &error, Some(Duration::from_secs(2))),
+            Some(Duration::from_secs(2))
         );
+        // Absurdly long: capped.
+        assert_eq!(
+            policy.delay(1, &error, Some(Duration::from_secs(3600))),
+            Some(RetryPolicy::MAX_RETRY_AFTER)
+        );
+        // `Retry-After: 0` keeps the jitter: waits differ from try to try,
+        // so clients in lockstep fall out of it.
+        let waits: std::collections::BTreeSet<Duration> = (0..20)
+            .map(|_| policy.delay(3, &error, Some(Duration::ZERO)).unwrap())
+            .collect();
+        assert!(waits.len() > 1, "{waits:?}");
+        assert!(waits.iter().all(|wait| *wait <= Duration::from_millis(400)));
     }
 
     #[test]

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -62,6 +63,8 @@ pub(crate) struct Activity {
     epoch: Instant,
     /// Asks the connection to close (idle now, or after its answer).
     close: Notify,
+    /// Close with a TCP reset rather than a clean FIN (`--reset-rate`).
+    reset: AtomicBool,
 }
 
 impl Activity {
@@ -72,6 +75,7 @@ impl Activity {
             more: AtomicBool::new(false),
             epoch,
             close: Notify::new(),
+            reset: AtomicBool::new(false),
         };
         activity.enter(IDLE);
         activity
@@ -111,6 +115,11 @@ impl Activity {
         self.enter(next);
     }
 
+    /// When the connection closes, reset it (RST) instead of closing it.
+    pub(crate) fn reset_when_closed(&self) {
+        self.reset.store(true, Ordering::Relaxed);
+    }
+
     fn is_idle(&self) -> bool {
         self.phase.load(Ordering::Relaxed) == IDLE
     }
@@ -138,19 +147,34 @@ enum Check {
     Until(Instant),
 }
 
-/// A socket that tells its [`Activity`] when bytes arrive.
-pub(crate) struct Watched<S> {
-    stream: S,
+/// A socket that tells its [`Activity`] when bytes arrive, and closes with
+/// a reset when the activity asks for one.
+pub(crate) struct Watched {
+    stream: TcpStream,
     activity: Arc<Activity>,
 }
 
-impl<S> Watched<S> {
-    pub(crate) fn new(stream: S, activity: Arc<Activity>) -> Watched<S> {
+impl Watched {
+    pub(crate) fn new(stream: TcpStream, activity: Arc<Activity>) -> Watched {
         Watched { stream, activity }
+    }
+
+    fn resetting(&self) -> bool {
+        self.activity.reset.load(Ordering::Relaxed)
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if self.resetting() {
+            // A zero linger makes close() send RST instead of FIN. (Tokio
+            // warns that a linger blocks on drop; a zero one never does.)
+            let _ = self.stream.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for Watched {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -165,7 +189,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+impl AsyncWrite for Watched {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -191,6 +215,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.resetting() {
+            // No FIN first: the drop resets the connection.
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

@@ -7,6 +7,10 @@
 //! - [`routes`]: what each request answers ([`AppState::respond`]): the
 //!   `--sleep` delay, fault injection, the error answers (400 JSON,
 //!   Werkzeug's 404/405 pages and reason phrases, 414).
+//! - [`chaos`]: the practice ground's faults on purpose (latency, errors,
+//!   a rate limit, dropped, reset, hung, cut and dripped answers),
+//!   reproducible from a seed.
+//! - `metrics`: the counters at `/metrics`.
 //! - `openapi`: the OpenAPI 3.1 document of every route (`/openapi.json`)
 //!   and the page that renders it (`/docs`), checked against the router.
 //! - `target`: reading a request path as the original's Werkzeug does
@@ -30,12 +34,16 @@
 
 #![warn(missing_docs)]
 
+pub mod chaos;
 mod connection;
+mod delivery;
 mod memory;
+mod metrics;
 mod openapi;
 pub mod routes;
 pub mod serve;
 mod target;
 
+pub use chaos::{ChaosConfig, ChaosParseError, Latency, Rate, RateLimit};
 pub use routes::{AppState, Body, MAX_TARGET_LEN, Response, Stats};
 pub use serve::{BackgroundServer, ServeError, Server, ServerConfig, default_max_connections};

@@ -2,7 +2,9 @@
 //! on the wire as well as in bodies, plus clear errors where the original
 //! was silent; and ours beyond them, `/prices/{exchange}/{symbol}` (a
 //! range of rows, in pages, as JSON or CSV), `/openapi.json` (every route
-//! described in OpenAPI 3.1) and `/docs` (that description rendered).
+//! described in OpenAPI 3.1), `/docs` (that description rendered), and
+//! the practice ground's `/chaos` (the faults on purpose, see [`ChaosConfig`]),
+//! `/metrics` (for Prometheus) and `/health`.
 //!
 //! [`AppState::respond`] turns one request into one response, with no
 //! socket involved, so tests call it directly as well as over real HTTP.
@@ -10,10 +12,10 @@
 //! reads a path as Werkzeug does; this module decides what each target
 //! answers.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -23,8 +25,10 @@ use hyper::{Method, Request, StatusCode};
 use prices::{Day, PriceTable};
 use tokio::sync::watch;
 
+use crate::chaos::{Chaos, ChaosConfig, Delivery, Fate, FaultKind};
+use crate::metrics::Metrics;
 use crate::openapi::{DOCS_PAGE, OPENAPI_DOCUMENT};
-use crate::target::{Target, percent_decode};
+use crate::target::{Route, Target, percent_decode};
 
 /// The body of every answer: small and complete, never streamed.
 pub type Body = Full<Bytes>;
@@ -74,6 +78,9 @@ struct Shared {
     stats: Stats,
     /// Every Nth `/price` request fails with 503 (fault injection).
     fail_every: Option<std::num::NonZeroU64>,
+    /// The practice ground's faults; `None` (the default) costs nothing.
+    chaos: Option<Chaos>,
+    metrics: Metrics,
 }
 
 /// Live counters, for tests and for the curious.
@@ -142,6 +149,8 @@ impl AppState {
                 stopping,
                 stats: Stats::default(),
                 fail_every: None,
+                chaos: None,
+                metrics: Metrics::new(false),
             }),
         }
     }
@@ -158,6 +167,32 @@ impl AppState {
             .expect("faults are set before the state is shared")
             .fail_every = fail_every;
         self
+    }
+
+    /// Injects the faults of `config` (nothing when none is on).
+    ///
+    /// # Panics
+    ///
+    /// Panics if called after the state was cloned (it is set up once,
+    /// before serving).
+    pub fn with_chaos(mut self, config: ChaosConfig) -> AppState {
+        let shared =
+            Arc::get_mut(&mut self.inner).expect("chaos is set up before the state is shared");
+        if config.is_active() {
+            shared.chaos = Some(Chaos::new(config));
+            shared.metrics = Metrics::new(true);
+        }
+        self
+    }
+
+    /// Counts a connection open (at `/metrics`) until the guard is dropped.
+    pub(crate) fn connection_opened(&self) -> crate::metrics::OpenConnection {
+        self.inner.metrics.connection_opened()
+    }
+
+    /// The startup line naming the faults that are on, if any.
+    pub fn chaos_banner(&self) -> Option<String> {
+        self.inner.chaos.as_ref().map(Chaos::banner)
     }
 
     /// The table being served.
@@ -191,11 +226,115 @@ impl AppState {
     /// # Ok(()) }
     /// ```
     pub async fn respond<B>(&self, request: &Request<B>, local: SocketAddr) -> Response {
-        let response = self.route(request, local).await;
-        with_werkzeug_reason(response)
+        self.answer(request, local, local.ip()).await.0
     }
 
-    async fn route<B>(&self, request: &Request<B>, local: SocketAddr) -> Response {
+    /// Answers one request from `client`, and says how its bytes are to
+    /// be delivered (the practice ground's connection faults are the
+    /// connection's to carry out). Counted at `/metrics`.
+    pub(crate) async fn answer<B>(
+        &self,
+        request: &Request<B>,
+        local: SocketAddr,
+        client: IpAddr,
+    ) -> (Response, Delivery) {
+        let shared = &*self.inner;
+        let started = Instant::now();
+        let _in_flight = shared.metrics.in_flight();
+        let target = Target::resolve(request.uri().path());
+        let route = target.route();
+        let label = match (&target, route) {
+            (_, Some(route)) => route.template(),
+            (Target::Redirect(_), None) => "redirect",
+            (_, None) => "unmatched",
+        };
+        let chaos = shared.chaos.as_ref().filter(|chaos| match route {
+            Some(Route::Price) => true,
+            // The practice ground's own routes always answer, so the
+            // learner can see what is going on.
+            Some(Route::Chaos | Route::Metrics | Route::Health) | None => false,
+            Some(_) => chaos.all_routes(),
+        });
+        let (response, delivery) = match chaos {
+            None => (self.route(request, local, target).await, Delivery::Whole),
+            Some(chaos) => self.misbehave(chaos, request, local, client, target).await,
+        };
+        let response = with_werkzeug_reason(response);
+        shared.metrics.answered(
+            label,
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+        (response, delivery)
+    }
+
+    /// The practice ground: the request's fate, decided by `chaos`.
+    async fn misbehave<B>(
+        &self,
+        chaos: &Chaos,
+        request: &Request<B>,
+        local: SocketAddr,
+        client: IpAddr,
+        target: Target<'_>,
+    ) -> (Response, Delivery) {
+        let metrics = &self.inner.metrics;
+        let sent = request.uri().path_and_query().map_or("/", |t| t.as_str());
+        let plan = chaos.plan(sent, client);
+        if !plan.latency.is_zero() {
+            metrics.fault(FaultKind::Latency);
+            self.wait(plan.latency).await;
+        }
+        let (mut response, delivery) = match plan.fate {
+            Fate::RateLimited { retry_after } => {
+                metrics.fault(FaultKind::RateLimit);
+                let mut response = json_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!("rate limited (--rate-limit): retry after {retry_after} s"),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                (response, Delivery::Whole)
+            }
+            Fate::Fail(kind) => {
+                metrics.fault(kind);
+                let flag = match kind {
+                    FaultKind::FailFirst => "--fail-first",
+                    _ => "--fail-rate",
+                };
+                let message = format!("injected failure ({flag})");
+                (
+                    json_error(StatusCode::INTERNAL_SERVER_ERROR, &message),
+                    Delivery::Whole,
+                )
+            }
+            Fate::Answer(delivery) => {
+                if let Some(kind) = FaultKind::of(delivery) {
+                    metrics.fault(kind);
+                }
+                (self.route(request, local, target).await, delivery)
+            }
+        };
+        for (name, value) in chaos.rate_limit_headers(client).into_iter().flatten() {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from(value));
+        }
+        (response, delivery)
+    }
+
+    /// Waits until the server stops, for an answer that never comes.
+    pub(crate) async fn until_stopping(&self) {
+        let mut stopping = self.inner.stopping.clone();
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    }
+
+    async fn route<B>(
+        &self,
+        request: &Request<B>,
+        local: SocketAddr,
+        target: Target<'_>,
+    ) -> Response {
         let uri = request.uri();
         let target_len = uri.path_and_query().map_or(0, |t| t.as_str().len());
         if target_len > MAX_TARGET_LEN {
@@ -205,7 +344,6 @@ impl AppState {
             );
         }
         let verb = Verb::of(request.method());
-        let target = Target::resolve(uri.path());
         // Werkzeug redirects merged slashes before it looks at the method.
         if let Target::Redirect(path) = &target {
             return redirect(request, local, path);
@@ -244,6 +382,25 @@ impl AppState {
                 Bytes::from_static(OPENAPI_DOCUMENT.as_bytes()),
             ),
             Target::Docs => html(StatusCode::OK, Bytes::from_static(DOCS_PAGE.as_bytes())),
+            Target::Chaos => json(
+                StatusCode::OK,
+                Bytes::from(
+                    self.inner
+                        .chaos
+                        .as_ref()
+                        .map_or_else(|| String::from("{\"active\": false}"), Chaos::to_json),
+                ),
+            ),
+            Target::Metrics => response(
+                StatusCode::OK,
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+                Bytes::from(self.inner.metrics.render()),
+            ),
+            Target::Health => response(
+                StatusCode::OK,
+                HeaderValue::from_static("application/health+json"),
+                Bytes::from_static(br#"{"status": "pass"}"#),
+            ),
             Target::Redirect(_) | Target::Unknown => unreachable!("answered above"),
         }
     }
@@ -358,15 +515,17 @@ impl AppState {
     /// thousand waiting requests cost ten thousand small futures, nothing
     /// more, which is the whole point the lessons make about latency.
     async fn delay(&self) {
-        let shared = &*self.inner;
-        if shared.sleep.is_zero() {
-            return;
+        if !self.inner.sleep.is_zero() {
+            self.wait(self.inner.sleep).await;
         }
-        let _waiting = WaitingGuard::enter(&shared.stats);
-        let mut stopping = shared.stopping.clone();
+    }
+
+    /// Waits `duration`, or until the server stops, counted as waiting.
+    async fn wait(&self, duration: Duration) {
+        let _waiting = WaitingGuard::enter(&self.inner.stats);
         tokio::select! {
-            () = tokio::time::sleep(shared.sleep) => {}
-            _ = stopping.wait_for(|stopping| *stopping) => {}
+            () = tokio::time::sleep(duration) => {}
+            () = self.until_stopping() => {}
         }
     }
 }

@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -32,8 +33,10 @@ use prices::PriceTable;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
+use crate::chaos::{ChaosConfig, Delivery};
 use crate::connection::{self, Activity, Ended, Limits, Registry, Watched};
-use crate::routes::{AppState, Response, Stats};
+use crate::delivery::DeliveryBody;
+use crate::routes::{AppState, Stats};
 
 /// How the server behaves; [`ServerConfig::default`] is what the command
 /// line gives without flags.
@@ -57,6 +60,8 @@ pub struct ServerConfig {
     /// Fault injection, for practising retries: every Nth `/price` request
     /// is answered `503 Service Unavailable` (with `Retry-After: 0`).
     pub fail_every: Option<std::num::NonZeroU64>,
+    /// The practice ground's faults (none by default).
+    pub chaos: ChaosConfig,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +74,7 @@ impl Default for ServerConfig {
             max_head_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(5),
             fail_every: None,
+            chaos: ChaosConfig::default(),
         }
     }
 }
@@ -124,7 +130,9 @@ impl Server {
     ) -> Result<Server, ServeError> {
         let listener = listen(addr).map_err(|source| ServeError::Bind { addr, source })?;
         let (stop_waiting, stopping) = watch::channel(false);
-        let state = AppState::new(table, config.sleep, stopping).with_faults(config.fail_every);
+        let state = AppState::new(table, config.sleep, stopping)
+            .with_faults(config.fail_every)
+            .with_chaos(config.chaos.clone());
         Ok(Server {
             listener,
             state,
@@ -229,9 +237,11 @@ impl Server {
             };
             let activity = Arc::new(Activity::new(epoch));
             let id = registry.insert(activity.clone());
-            let connection = serve_connection(&http, stream, state.clone(), activity.clone());
+            let connection = serve_connection(&http, stream, peer, state.clone(), activity.clone());
             let registry = registry.clone();
+            let open = state.connection_opened();
             tokio::spawn(async move {
+                let _open = open;
                 match connection::drive(connection, &activity, limits).await {
                     Ended::Closed => {}
                     Ended::Error(error) => {
@@ -260,11 +270,12 @@ impl Server {
     }
 }
 
-/// One hyper connection on `stream`, whose service tells `activity` when
-/// each request starts and ends.
+/// One hyper connection on `stream` from `peer`, whose service tells
+/// `activity` when each request starts and ends.
 fn serve_connection(
     http: &http1::Builder,
     stream: TcpStream,
+    peer: SocketAddr,
     state: AppState,
     activity: Arc<Activity>,
 ) -> impl connection::GracefulConnection + Send + use<> {
@@ -278,33 +289,69 @@ fn serve_connection(
         activity.request_started();
         let (state, activity) = (state.clone(), activity.clone());
         async move {
-            let response = answer(&state, request, local).await;
+            let answered = answer(&state, request, local, peer, &activity).await;
             activity.request_finished();
-            Ok::<_, std::convert::Infallible>(response)
+            answered
         }
     });
     http.serve_connection(io, service)
 }
 
-/// Answers one request and, at debug level only, logs it.
+/// The practice ground's answer that never was: hyper closes a connection
+/// whose service fails, without a word.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer, on purpose (chaos)")]
+struct NoAnswer;
+
+/// Answers one request and, at debug level only, logs it; carries out
+/// the practice ground's delivery faults.
 async fn answer(
     state: &AppState,
     request: hyper::Request<Incoming>,
     local: SocketAddr,
-) -> Response {
-    if !tracing::enabled!(tracing::Level::DEBUG) {
-        return state.respond(&request, local).await;
+    peer: SocketAddr,
+    activity: &Activity,
+) -> Result<hyper::Response<DeliveryBody>, NoAnswer> {
+    let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
+    let (response, delivery) = state.answer(&request, local, peer.ip()).await;
+    if let Some(started) = started {
+        tracing::debug!(
+            method = %request.method(),
+            uri = %request.uri(),
+            status = response.status().as_u16(),
+            ?delivery,
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
     }
-    let started = Instant::now();
-    let response = state.respond(&request, local).await;
-    tracing::debug!(
-        method = %request.method(),
-        uri = %request.uri(),
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    response
+    match delivery {
+        Delivery::Whole => Ok(response.map(DeliveryBody::Whole)),
+        Delivery::Drop => Err(NoAnswer),
+        Delivery::Reset => {
+            activity.reset_when_closed();
+            Err(NoAnswer)
+        }
+        Delivery::Hang => {
+            state.until_stopping().await;
+            Err(NoAnswer)
+        }
+        Delivery::Truncate | Delivery::Slow(_) => {
+            let (mut head, body) = response.into_parts();
+            let Ok(body) = body.collect().await.map(|body| body.to_bytes());
+            let body = match delivery {
+                Delivery::Slow(rate) => DeliveryBody::drip(body, rate),
+                _ => {
+                    // The whole length promised, half of it sent.
+                    head.headers.insert(
+                        hyper::header::CONTENT_LENGTH,
+                        hyper::header::HeaderValue::from(body.len()),
+                    );
+                    DeliveryBody::CutShort(Some(body.slice(..body.len() / 2)))
+                }
+            };
+            Ok(hyper::Response::from_parts(head, body))
+        }
+    }
 }
 
 /// A warning at most once a second, saying how many were held back: a

@@ -16,8 +16,8 @@
 //!    `/price` needs at least one character.
 //!
 //! Our own routes beyond the original's (`/prices/{exchange}/{symbol}`,
-//! `/openapi.json`, `/docs`) follow the same rules, so the whole URL space
-//! reads one way.
+//! `/openapi.json`, `/docs`, `/chaos`, `/metrics`, `/health`) follow the
+//! same rules, so the whole URL space reads one way.
 //!
 //! [`Target::resolve`] does all of it without allocating for a target that
 //! needs no decoding, which is every target a well-behaved client sends.
@@ -55,6 +55,12 @@ pub(crate) enum Target<'a> {
     OpenApi,
     /// `/docs` (ours): that description, rendered for people.
     Docs,
+    /// `/chaos` (ours): the faults injected on purpose.
+    Chaos,
+    /// `/metrics` (ours): counters for Prometheus.
+    Metrics,
+    /// `/health` (ours): a health check.
+    Health,
     /// A `/price/...` or `/prices/...` path with merged slashes: answer
     /// `308` to this path, already quoted as Werkzeug quotes it.
     Redirect(String),
@@ -78,11 +84,10 @@ impl<'a> Target<'a> {
     }
 
     /// The route this target was matched by, as the OpenAPI document
-    /// names it; `None` for a redirect or no route. The match has no
-    /// wildcard on purpose: a new target does not compile until it names
-    /// its route, and the drift test in `routes.rs` then finds it
-    /// undocumented.
-    #[cfg(test)]
+    /// and `/metrics` name it; `None` for a redirect or no route. The
+    /// match has no wildcard on purpose: a new target does not compile
+    /// until it names its route, and the drift test in `openapi.rs` then
+    /// finds it undocumented.
     pub(crate) fn route(&self) -> Option<Route> {
         match self {
             Target::Index => Some(Route::Index),
@@ -92,13 +97,15 @@ impl<'a> Target<'a> {
             Target::Prices { .. } | Target::PricesNotUtf8 => Some(Route::Prices),
             Target::OpenApi => Some(Route::OpenApi),
             Target::Docs => Some(Route::Docs),
+            Target::Chaos => Some(Route::Chaos),
+            Target::Metrics => Some(Route::Metrics),
+            Target::Health => Some(Route::Health),
             Target::Redirect(_) | Target::Unknown => None,
         }
     }
 }
 
 /// Every route the server answers, named by its path template.
-#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Route {
     Index,
@@ -108,12 +115,15 @@ pub(crate) enum Route {
     Prices,
     OpenApi,
     Docs,
+    Chaos,
+    Metrics,
+    Health,
 }
 
-#[cfg(test)]
 impl Route {
     /// Every route, for tests that walk the whole URL space.
-    pub(crate) const ALL: [Route; 7] = [
+    #[cfg(test)]
+    pub(crate) const ALL: [Route; 10] = [
         Route::Index,
         Route::Exchanges,
         Route::Symbols,
@@ -121,6 +131,9 @@ impl Route {
         Route::Prices,
         Route::OpenApi,
         Route::Docs,
+        Route::Chaos,
+        Route::Metrics,
+        Route::Health,
     ];
 
     /// The path template, as OpenAPI writes it.
@@ -133,6 +146,9 @@ impl Route {
             Route::Prices => "/prices/{exchange}/{symbol}",
             Route::OpenApi => "/openapi.json",
             Route::Docs => "/docs",
+            Route::Chaos => "/chaos",
+            Route::Metrics => "/metrics",
+            Route::Health => "/health",
         }
     }
 }
@@ -151,6 +167,9 @@ fn resolve_bytes<'p, 't>(
         b"symbols" => return Target::Symbols,
         b"openapi.json" => return Target::OpenApi,
         b"docs" => return Target::Docs,
+        b"chaos" => return Target::Chaos,
+        b"metrics" => return Target::Metrics,
+        b"health" => return Target::Health,
         _ => {}
     }
     if let Some(rest) = path.strip_prefix(b"price/") {
@@ -272,6 +291,9 @@ mod tests {
         assert_eq!(Target::resolve("/symbols"), Target::Symbols);
         assert_eq!(Target::resolve("/openapi.json"), Target::OpenApi);
         assert_eq!(Target::resolve("/docs"), Target::Docs);
+        assert_eq!(Target::resolve("/chaos"), Target::Chaos);
+        assert_eq!(Target::resolve("/metrics"), Target::Metrics);
+        assert_eq!(Target::resolve("/health"), Target::Health);
         let target = Target::resolve("/price/bitstamp/btc/2020-04-01");
         assert_eq!(target, price("bitstamp", "btc", "2020-04-01"));
         assert!(matches!(

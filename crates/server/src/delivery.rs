@@ -1,0 +1,128 @@
+//! How an answer's bytes reach the client, when the practice ground says
+//! they should not simply be sent: cut short of their `Content-Length`,
+//! or dripped a few bytes at a time. (Dropping, resetting and hanging
+//! send nothing at all; `serve` carries those out.)
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Body, Bytes, Frame, SizeHint};
+
+/// Why a body stopped early: on purpose, `--truncate-rate`.
+#[derive(Debug, thiserror::Error)]
+#[error("body cut short on purpose (--truncate-rate)")]
+pub(crate) struct CutShort;
+
+/// Every answer's body as the connection sends it.
+pub(crate) enum DeliveryBody {
+    /// As the handler made it (the only kind without chaos).
+    Whole(Full<Bytes>),
+    /// The first part of a body whose `Content-Length` promised more; then
+    /// an error, on which hyper closes the connection.
+    CutShort(Option<Bytes>),
+    /// The body at `rate` bytes a second, in tenths of a second.
+    Drip {
+        rest: Bytes,
+        rate: u32,
+        pause: Option<Pin<Box<tokio::time::Sleep>>>,
+    },
+}
+
+impl DeliveryBody {
+    /// A drip of `body` at `rate` bytes a second.
+    pub(crate) fn drip(body: Bytes, rate: std::num::NonZeroU32) -> DeliveryBody {
+        DeliveryBody::Drip {
+            rest: body,
+            rate: rate.get(),
+            pause: None,
+        }
+    }
+}
+
+impl Body for DeliveryBody {
+    type Data = Bytes;
+    type Error = CutShort;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, CutShort>>> {
+        match self.get_mut() {
+            DeliveryBody::Whole(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|result| result.map_err(|never| match never {}))),
+            DeliveryBody::CutShort(part) => Poll::Ready(Some(match part.take() {
+                Some(part) => Ok(Frame::data(part)),
+                None => Err(CutShort),
+            })),
+            DeliveryBody::Drip { rest, rate, pause } => {
+                if let Some(sleep) = pause {
+                    std::task::ready!(sleep.as_mut().poll(cx));
+                }
+                if rest.is_empty() {
+                    return Poll::Ready(None);
+                }
+                // A tenth of a second's bytes (at least one), then a pause
+                // as long as they take at `rate`.
+                let chunk = (*rate / 10).max(1) as usize;
+                let part = rest.split_to(chunk.min(rest.len()));
+                let seconds = part.len() as f64 / f64::from(*rate);
+                *pause = Some(Box::pin(tokio::time::sleep(Duration::from_secs_f64(
+                    seconds,
+                ))));
+                Poll::Ready(Some(Ok(Frame::data(part))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            DeliveryBody::Whole(full) => full.is_end_stream(),
+            DeliveryBody::CutShort(_) => false,
+            DeliveryBody::Drip { rest, .. } => rest.is_empty(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            DeliveryBody::Whole(full) => full.size_hint(),
+            // The `Content-Length` header promises the whole body.
+            DeliveryBody::CutShort(_) => SizeHint::default(),
+            DeliveryBody::Drip { rest, .. } => SizeHint::with_exact(rest.len() as u64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drip_sends_every_byte_at_its_rate() {
+        let body = Bytes::from_static(b"0123456789abcdefghij");
+        let started = tokio::time::Instant::now();
+        let mut drip = DeliveryBody::drip(body.clone(), 10.try_into().unwrap());
+        let mut received = Vec::new();
+        while let Some(frame) = drip.frame().await {
+            received.extend_from_slice(&frame.unwrap().into_data().unwrap());
+        }
+        assert_eq!(received, body);
+        // 20 bytes at 10 a second: a byte every 0.1 s, the last pause
+        // after the last byte included.
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_cut_body_ends_in_an_error() {
+        let mut cut = DeliveryBody::CutShort(Some(Bytes::from_static(b"[1, ")));
+        assert_eq!(
+            cut.frame().await.unwrap().unwrap().into_data().unwrap(),
+            "[1, "
+        );
+        assert!(cut.frame().await.unwrap().is_err());
+    }
+}
