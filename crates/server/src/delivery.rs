@@ -21,7 +21,12 @@ pub(crate) enum DeliveryBody {
     Whole(Full<Bytes>),
     /// The first part of a body whose `Content-Length` promised more; then
     /// an error, on which hyper closes the connection.
-    CutShort(Option<Bytes>),
+    CutShort {
+        part: Option<Bytes>,
+        /// Whether hyper had a chance to send the part: it flushes what it
+        /// holds when the body is not ready, and drops it on an error.
+        flushed: bool,
+    },
     /// The body at `rate` bytes a second, in tenths of a second.
     Drip {
         rest: Bytes,
@@ -31,6 +36,14 @@ pub(crate) enum DeliveryBody {
 }
 
 impl DeliveryBody {
+    /// The first `part` of a longer body, then the end of the connection.
+    pub(crate) fn cut_short(part: Bytes) -> DeliveryBody {
+        DeliveryBody::CutShort {
+            part: Some(part),
+            flushed: false,
+        }
+    }
+
     /// A drip of `body` at `rate` bytes a second.
     pub(crate) fn drip(body: Bytes, rate: std::num::NonZeroU32) -> DeliveryBody {
         DeliveryBody::Drip {
@@ -53,10 +66,19 @@ impl Body for DeliveryBody {
             DeliveryBody::Whole(full) => Pin::new(full)
                 .poll_frame(cx)
                 .map(|frame| frame.map(|result| result.map_err(|never| match never {}))),
-            DeliveryBody::CutShort(part) => Poll::Ready(Some(match part.take() {
-                Some(part) => Ok(Frame::data(part)),
-                None => Err(CutShort),
-            })),
+            DeliveryBody::CutShort { part, flushed } => {
+                if let Some(part) = part.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(part))));
+                }
+                if !*flushed {
+                    // Not ready, once: hyper writes out the part, then
+                    // polls again at once.
+                    *flushed = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(CutShort)))
+            }
             DeliveryBody::Drip { rest, rate, pause } => {
                 if let Some(sleep) = pause {
                     std::task::ready!(sleep.as_mut().poll(cx));
@@ -80,7 +102,7 @@ impl Body for DeliveryBody {
     fn is_end_stream(&self) -> bool {
         match self {
             DeliveryBody::Whole(full) => full.is_end_stream(),
-            DeliveryBody::CutShort(_) => false,
+            DeliveryBody::CutShort { .. } => false,
             DeliveryBody::Drip { rest, .. } => rest.is_empty(),
         }
     }
@@ -89,7 +111,7 @@ impl Body for DeliveryBody {
         match self {
             DeliveryBody::Whole(full) => full.size_hint(),
             // The `Content-Length` header promises the whole body.
-            DeliveryBody::CutShort(_) => SizeHint::default(),
+            DeliveryBody::CutShort { .. } => SizeHint::default(),
             DeliveryBody::Drip { rest, .. } => SizeHint::with_exact(rest.len() as u64),
         }
     }
@@ -118,7 +140,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cut_body_ends_in_an_error() {
-        let mut cut = DeliveryBody::CutShort(Some(Bytes::from_static(b"[1, ")));
+        let mut cut = DeliveryBody::cut_short(Bytes::from_static(b"[1, "));
         assert_eq!(
             cut.frame().await.unwrap().unwrap().into_data().unwrap(),
             "[1, "

@@ -346,7 +346,7 @@ async fn answer(
                         hyper::header::CONTENT_LENGTH,
                         hyper::header::HeaderValue::from(body.len()),
                     );
-                    DeliveryBody::CutShort(Some(body.slice(..body.len() / 2)))
+                    DeliveryBody::cut_short(body.slice(..body.len() / 2))
                 }
             };
             Ok(hyper::Response::from_parts(head, body))
