@@ -152,3 +152,23 @@ fn l2e_producer_consumer_executor() {
     );
     assert_eq!(lines.len(), 6);
 }
+
+#[test]
+fn l3_retries_and_timeouts() {
+    // The whole lesson job against a server that fails one answer in five,
+    // rate-limits, and answers in a long tail: every price comes back.
+    let text = run("l3_retries_and_timeouts", &[]);
+    let lines = lines(&text);
+    assert_eq!(
+        lines[0],
+        "(the embedded server misbehaves on purpose: --fail-rate 0.2 --latency lognormal:0.05,1 --rate-limit 200/s --seed 1)"
+    );
+    assert!(
+        lines[2].starts_with("1116 of 1116 answered, 0 failed, in "),
+        "{text}"
+    );
+    // The faults were really met: a fifth of 1,116 requests fail at least once.
+    assert!(lines[3].contains("HTTP 500 x"), "{text}");
+    assert_eq!(lines[4], "bitstamp   btc 2020-03-10 close: 7936.25");
+    assert_eq!(lines[5], "kraken     eth 2020-03-31 close: 134.77");
+}

@@ -20,10 +20,24 @@ pub struct Lesson {
     _embedded: Option<server::BackgroundServer>,
 }
 
+impl Lesson {
+    /// Whether the example started the embedded server (none answered at
+    /// `--url`).
+    pub fn is_embedded(&self) -> bool {
+        self._embedded.is_some()
+    }
+}
+
 static CLIENT: OnceLock<Client> = OnceLock::new();
 
 /// Finds the server at `--url`, or starts the embedded one and says so.
 pub fn setup() -> Lesson {
+    setup_with(server::ServerConfig::default())
+}
+
+/// As [`setup`], the embedded server started with `config` (and the
+/// `--sleep` given).
+pub fn setup_with(config: server::ServerConfig) -> Lesson {
     let mut url = "http://127.0.0.1:8080".to_owned();
     let mut sleep = Duration::ZERO;
     let mut args = std::env::args().skip(1);
@@ -54,10 +68,7 @@ pub fn setup() -> Lesson {
     let (base_url, embedded) = if reachable {
         (url, None)
     } else {
-        let config = server::ServerConfig {
-            sleep,
-            ..server::ServerConfig::default()
-        };
+        let config = server::ServerConfig { sleep, ..config };
         let table = prices::PriceTable::embedded().expect("the embedded dataset loads");
         let embedded =
             server::BackgroundServer::start(table, config).expect("a free port on 127.0.0.1");

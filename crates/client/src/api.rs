@@ -41,6 +41,9 @@ pub enum ClientError {
         status: u16,
         /// The server's explanation (its `{"error": ...}`), or the body.
         message: String,
+        /// How long the server asked us to wait before trying again (its
+        /// `Retry-After`, in seconds), if it said.
+        retry_after: Option<Duration>,
     },
     /// The answer is not what the API sends.
     #[error("{url}: unexpected answer: {reason}")]
@@ -74,6 +77,14 @@ impl ClientError {
             ClientError::Decode { .. }
             | ClientError::InvalidUrl { .. }
             | ClientError::Worker(_) => false,
+        }
+    }
+
+    /// The server's `Retry-After`, when it answered with one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Status { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }
@@ -113,7 +124,7 @@ impl RetryPolicy {
     /// The backoff is exponential with "full jitter": a random wait between
     /// zero and the doubled delay (at most `max_delay`), so that many
     /// clients failing together do not all come back at the same instant.
-    /// The server's `retry_after` is a lower bound: we never come back
+    /// The server's `Retry-After` ([`ClientError::retry_after`]) is a lower bound: we never come back
     /// sooner than it asked, and a `Retry-After: 0` does not turn the
     /// jitter off (clients retrying in lockstep meet the same fault
     /// again).
@@ -125,21 +136,17 @@ impl RetryPolicy {
     /// use client::{ClientError, RetryPolicy};
     ///
     /// let policy = RetryPolicy::default();
-    /// let busy = ClientError::Status { url: "u".into(), status: 503, message: "busy".into() };
-    /// assert!(policy.delay(1, &busy, None).unwrap() <= Duration::from_millis(100));
-    /// assert_eq!(policy.delay(4, &busy, None), None); // three retries only
-    /// let wrong = ClientError::Status { url: "u".into(), status: 400, message: "bad date".into() };
-    /// assert_eq!(policy.delay(1, &wrong, None), None); // never a 4xx
-    /// let limited = ClientError::Status { url: "u".into(), status: 429, message: "slow down".into() };
-    /// let wait = policy.delay(1, &limited, Some(Duration::from_secs(2))).unwrap();
-    /// assert_eq!(wait, Duration::from_secs(2)); // never sooner than asked
+    /// let status = |status, retry_after| ClientError::Status {
+    ///     url: "u".into(), status, message: "...".into(), retry_after,
+    /// };
+    /// let busy = status(503, None);
+    /// assert!(policy.delay(1, &busy).unwrap() <= Duration::from_millis(100));
+    /// assert_eq!(policy.delay(4, &busy), None); // three retries only
+    /// assert_eq!(policy.delay(1, &status(400, None)), None); // never a 4xx
+    /// let limited = status(429, Some(Duration::from_secs(2)));
+    /// assert_eq!(policy.delay(1, &limited), Some(Duration::from_secs(2))); // never sooner than asked
     /// ```
-    pub fn delay(
-        &self,
-        retry: u32,
-        error: &ClientError,
-        retry_after: Option<Duration>,
-    ) -> Option<Duration> {
+    pub fn delay(&self, retry: u32, error: &ClientError) -> Option<Duration> {
         if retry > self.retries || !error.is_retryable() {
             return None;
         }
@@ -148,7 +155,9 @@ impl RetryPolicy {
             .saturating_mul(1 << (retry - 1).min(20))
             .min(self.max_delay);
         let backoff = ceiling.mul_f64(fastrand::f64());
-        let asked = retry_after.map_or(Duration::ZERO, |wait| wait.min(Self::MAX_RETRY_AFTER));
+        let asked = error
+            .retry_after()
+            .map_or(Duration::ZERO, |wait| wait.min(Self::MAX_RETRY_AFTER));
         Some(backoff.max(asked))
     }
 }
@@ -330,30 +339,27 @@ struct Answer {
     body: String,
 }
 
-/// What one attempt came to: the parsed value, or the error with how long
-/// the server asked us to wait. The same for both client flavours; only
-/// their I/O differs.
+/// What one attempt came to: the parsed value, or the error. The same for
+/// both client flavours; only their I/O differs.
 fn settle<R>(
     url: &str,
     answer: Result<Answer, ClientError>,
     parse: fn(&str) -> Result<R, String>,
-) -> Result<R, (ClientError, Option<Duration>)> {
-    let answer = answer.map_err(|error| (error, None))?;
-    let body =
-        classify(url, answer.status, answer.body).map_err(|error| (error, answer.retry_after))?;
-    parse(&body).map_err(|reason| {
-        (
-            ClientError::Decode {
-                url: url.to_owned(),
-                reason,
-            },
-            None,
-        )
+) -> Result<R, ClientError> {
+    let body = classify(url, answer?)?;
+    parse(&body).map_err(|reason| ClientError::Decode {
+        url: url.to_owned(),
+        reason,
     })
 }
 
 /// Turns an HTTP answer into the body, or the error it stands for.
-fn classify(url: &str, status: u16, body: String) -> Result<String, ClientError> {
+fn classify(url: &str, answer: Answer) -> Result<String, ClientError> {
+    let Answer {
+        status,
+        retry_after,
+        body,
+    } = answer;
     if (200..300).contains(&status) {
         return Ok(body);
     }
@@ -368,6 +374,7 @@ fn classify(url: &str, status: u16, body: String) -> Result<String, ClientError>
         url: url.to_owned(),
         status,
         message,
+        retry_after,
     })
 }
 
@@ -533,9 +540,9 @@ impl Client {
                 .map_err(|error| transport_error(&url, &error, self.config.request_timeout));
             match settle(&url, answer, parse) {
                 Ok(value) => return Ok(value),
-                Err((error, retry_after)) => {
+                Err(error) => {
                     retry += 1;
-                    match self.config.retry.delay(retry, &error, retry_after) {
+                    match self.config.retry.delay(retry, &error) {
                         Some(wait) => std::thread::sleep(wait),
                         None => return Err(error),
                     }
@@ -637,9 +644,9 @@ impl AsyncClient {
             });
             match settle(&url, answer, parse) {
                 Ok(value) => return Ok(value),
-                Err((error, retry_after)) => {
+                Err(error) => {
                     retry += 1;
-                    match self.config.retry.delay(retry, &error, retry_after) {
+                    match self.config.retry.delay(retry, &error) {
                         Some(wait) => tokio::time::sleep(wait).await,
                         None => return Err(error),
                     }
@@ -704,9 +711,9 @@ mod tests {
         for retry in 1..=10 {
             let ceiling =
                 Duration::from_millis(100 * (1 << (retry - 1))).min(Duration::from_secs(1));
-            assert!(policy.delay(retry, &error, None).unwrap() <= ceiling);
+            assert!(policy.delay(retry, &error).unwrap() <= ceiling);
         }
-        assert_eq!(policy.delay(11, &error, None), None);
+        assert_eq!(policy.delay(11, &error), None);
     }
 
     #[test]
@@ -716,25 +723,23 @@ mod tests {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(1),
         };
-        let error = ClientError::Status {
+        let limited = |seconds| ClientError::Status {
             url: "u".into(),
             status: 429,
             message: "slow down".into(),
+            retry_after: Some(Duration::from_secs(seconds)),
         };
         // Longer than the backoff: exactly what the server asked.
-        assert_eq!(
-            policy.delay(1, &error, Some(Duration::from_secs(2))),
-            Some(Duration::from_secs(2))
-        );
+        assert_eq!(policy.delay(1, &limited(2)), Some(Duration::from_secs(2)));
         // Absurdly long: capped.
         assert_eq!(
-            policy.delay(1, &error, Some(Duration::from_secs(3600))),
+            policy.delay(1, &limited(3600)),
             Some(RetryPolicy::MAX_RETRY_AFTER)
         );
         // `Retry-After: 0` keeps the jitter: waits differ from try to try,
         // so clients in lockstep fall out of it.
         let waits: std::collections::BTreeSet<Duration> = (0..20)
-            .map(|_| policy.delay(3, &error, Some(Duration::ZERO)).unwrap())
+            .map(|_| policy.delay(3, &limited(0)).unwrap())
             .collect();
         assert!(waits.len() > 1, "{waits:?}");
         assert!(waits.iter().all(|wait| *wait <= Duration::from_millis(400)));
@@ -746,6 +751,7 @@ mod tests {
             url: "u".into(),
             status,
             message: String::new(),
+            retry_after: None,
         };
         assert!(
             status(500).is_retryable() && status(503).is_retryable() && status(429).is_retryable()
@@ -779,8 +785,11 @@ mod tests {
     fn error_bodies_give_the_servers_message() {
         let error = classify(
             "u",
-            400,
-            r#"{"error": "date \"x\" is not in YYYY-MM-DD form"}"#.into(),
+            Answer {
+                status: 400,
+                retry_after: None,
+                body: r#"{"error": "date \"x\" is not in YYYY-MM-DD form"}"#.into(),
+            },
         )
         .unwrap_err();
         assert_eq!(

@@ -26,7 +26,7 @@ use prices::{Day, PriceTable};
 use tokio::sync::watch;
 
 use crate::chaos::{Chaos, ChaosConfig, Delivery, Fate, FaultKind};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteLabel};
 use crate::openapi::{DOCS_PAGE, OPENAPI_DOCUMENT};
 use crate::target::{Route, Target, percent_decode};
 
@@ -244,9 +244,9 @@ impl AppState {
         let target = Target::resolve(request.uri().path());
         let route = target.route();
         let label = match (&target, route) {
-            (_, Some(route)) => route.template(),
-            (Target::Redirect(_), None) => "redirect",
-            (_, None) => "unmatched",
+            (_, Some(route)) => RouteLabel::Route(route),
+            (Target::Redirect(_), None) => RouteLabel::Redirect,
+            (_, None) => RouteLabel::Unmatched,
         };
         let chaos = shared.chaos.as_ref().filter(|chaos| match route {
             Some(Route::Price) => true,
@@ -260,11 +260,9 @@ impl AppState {
             Some(chaos) => self.misbehave(chaos, request, local, client, target).await,
         };
         let response = with_werkzeug_reason(response);
-        shared.metrics.answered(
-            label,
-            response.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
+        shared
+            .metrics
+            .answered(label, response.status().as_u16(), started.elapsed());
         (response, delivery)
     }
 

@@ -121,8 +121,8 @@ pub(crate) enum Route {
 }
 
 impl Route {
-    /// Every route, for tests that walk the whole URL space.
-    #[cfg(test)]
+    /// Every route, in declaration order (`Route::X as usize` is its
+    /// index), for `/metrics` and for tests that walk the URL space.
     pub(crate) const ALL: [Route; 10] = [
         Route::Index,
         Route::Exchanges,
@@ -303,6 +303,13 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn every_route_is_listed_at_its_own_index() {
+        for (index, route) in Route::ALL.into_iter().enumerate() {
+            assert_eq!(route as usize, index, "{route:?}");
+        }
     }
 
     #[test]
