@@ -131,7 +131,7 @@ fn executor_kind(executor: Executor) -> ExecutorKind {
 pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
     let executors: Vec<ExecutorKind> = args.executor.iter().copied().map(executor_kind).collect();
     if args.sweep.is_none() && executors.len() != 1 {
-        eprintln!("crypto_db: fetch: name one --executor (several are for --sweep)");
+        say!("crypto_db: fetch: name one --executor (several are for --sweep)");
         return Ok(Outcome::Refused);
     }
     let options = FetchOptions {
@@ -192,14 +192,35 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
         Ok(report) => report,
         Err(error) => {
             progress.0.finish_and_clear();
-            eprintln!("crypto_db: fetch: {}", refusal(&error));
+            say!("crypto_db: fetch: {}", refusal(&error));
             return Ok(Outcome::Refused);
         }
     };
     progress.0.finish_and_clear();
 
+    if let Some(gave_up) = &report.gave_up {
+        let kept = match &args.output {
+            Some(path) => format!(
+                "{} prices are kept in {}; run the same command with --resume when the server is back",
+                report.records.len(),
+                path.display()
+            ),
+            None => format!(
+                "{} prices were fetched (write them to a file with -o, and --resume finishes a stopped run)",
+                report.fetched
+            ),
+        };
+        say!(
+            "crypto_db: fetch: stopped: {} requests in a row could not reach the server (last: {}); {} not tried. {kept}",
+            gave_up.in_a_row,
+            gave_up.error,
+            gave_up.untried,
+        );
+        return Ok(Outcome::SomeFailed);
+    }
+
     match &args.output {
-        Some(path) if !args.quiet => eprintln!(
+        Some(path) if !args.quiet => say!(
             "crypto_db: fetch: {} prices fetched, {} kept from the earlier run, {} failed; {} records in {}",
             report.fetched,
             report.resumed,
@@ -236,7 +257,7 @@ fn run_sweep(
         {
             Some(list) if !list.is_empty() => Counts::List(list),
             _ => {
-                eprintln!(
+                say!(
                     "crypto_db: fetch: --sweep takes worker counts like 1,2,4,8 or `auto`, not {sweep:?}"
                 );
                 return Ok(Outcome::Refused);
@@ -244,12 +265,12 @@ fn run_sweep(
         }
     };
     if let Some(Err(error)) = plot.map(sweep::check_plot_path) {
-        eprintln!("crypto_db: fetch: {error}");
+        say!("crypto_db: fetch: {error}");
         return Ok(Outcome::Refused);
     }
     let points = match sweep::sweep(options, executors, &counts, |point| {
         if !quiet {
-            eprintln!(
+            say!(
                 "crypto_db: sweep: {} x {}: {:.0} requests/s",
                 sweep::executor_name(point.executor),
                 point.workers,
@@ -259,7 +280,7 @@ fn run_sweep(
     }) {
         Ok(points) => points,
         Err(error) => {
-            eprintln!("crypto_db: fetch: {}", refusal(&error));
+            say!("crypto_db: fetch: {}", refusal(&error));
             return Ok(Outcome::Refused);
         }
     };
@@ -282,11 +303,11 @@ fn run_sweep(
     stdout.flush()?;
     if let Some(path) = plot {
         if let Err(error) = sweep::plot(&points, path) {
-            eprintln!("crypto_db: fetch: {error}");
+            say!("crypto_db: fetch: {error}");
             return Ok(Outcome::Refused);
         }
         if !quiet {
-            eprintln!("crypto_db: sweep: plot written to {}", path.display());
+            say!("crypto_db: sweep: plot written to {}", path.display());
         }
     }
     let errors: usize = points.iter().map(|p| p.errors).sum();
@@ -310,17 +331,17 @@ fn report_failures(report: &FetchReport, retries: u32) -> Outcome {
     if report.failures.is_empty() {
         return Outcome::Complete;
     }
-    eprintln!(
+    say!(
         "crypto_db: fetch: {} of {} prices failed after {retries} retries (everything else is kept):",
         report.failures.len(),
         report.failures.len() + report.fetched
     );
     const SHOWN: usize = 20;
     for (task, error) in report.failures.iter().take(SHOWN) {
-        eprintln!("  {}/{}/{}: {error}", task.exchange, task.symbol, task.day);
+        say!("  {}/{}/{}: {error}", task.exchange, task.symbol, task.day);
     }
     if report.failures.len() > SHOWN {
-        eprintln!("  ... and {} more", report.failures.len() - SHOWN);
+        say!("  ... and {} more", report.failures.len() - SHOWN);
     }
     Outcome::SomeFailed
 }

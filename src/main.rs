@@ -5,6 +5,16 @@
 //! (`crypto_db --port 8080 --sleep 1 --host 127.0.0.1`), so every existing
 //! set of instructions keeps working.
 
+/// `eprintln!` that never panics: with standard error closed (`2>&-`, or
+/// a pipe whose reader is gone) the message is lost, but the exit code
+/// still tells what happened.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -171,7 +181,7 @@ fn main() -> ExitCode {
             // A bad row (or a missing -o) is the input's fault: one line,
             // exit 2, as every other bad input.
             Err(error) if error.chain().any(|cause| cause.is::<BadImport>()) => {
-                eprintln!("crypto_db: import: {error:#}");
+                say!("crypto_db: import: {error:#}");
                 return ExitCode::from(2);
             }
             outcome => outcome,
@@ -187,7 +197,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("crypto_db: error: {error:#}");
+            say!("crypto_db: error: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -325,7 +335,7 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?,
         None => std::io::stdout().lock().write_all(dump.as_bytes())?,
     }
-    eprintln!(
+    say!(
         "crypto_db: imported {} rows ({} distinct keys) from {}",
         table.len(),
         table.key_count(),
@@ -357,7 +367,7 @@ fn import_csv(input: &std::path::Path, output: &std::path::Path) -> anyhow::Resu
         let _ = std::fs::remove_file(&temporary);
         return Err(error);
     }
-    eprintln!(
+    say!(
         "crypto_db: imported {} prices from {} into {}",
         prices.len(),
         input.display(),

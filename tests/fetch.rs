@@ -325,6 +325,87 @@ fn a_killed_fetch_resumes_to_a_complete_file() {
 }
 
 #[test]
+fn a_server_that_dies_mid_run_stops_the_job_and_resume_finishes_it() {
+    let slow = start_server(ServerConfig {
+        sleep: Duration::from_millis(10),
+        ..ServerConfig::default()
+    });
+    let dir = scratch("gone");
+    let path = dir.join("march.csv");
+    let child = Command::new(BIN)
+        .args(["fetch", "--url", &slow.url(), "--workers", "4", "-o"])
+        .arg(&path)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&path).map_or(0, |t| t.lines().count()) < 100 {
+        assert!(Instant::now() < deadline, "the fetch wrote nothing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The server goes away for good: every request from now on is refused.
+    slow.stop();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.starts_with("crypto_db: fetch: stopped: ")
+            && message.contains("requests in a row could not reach the server")
+            && message.contains("Connection refused")
+            && message.contains(&format!("are kept in {}", path.display()))
+            && message.contains("--resume"),
+        "{message}"
+    );
+    // Stopped, not run to the end one failure at a time.
+    let not_tried: usize = message
+        .split(" not tried")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("how many were not tried: {message}"));
+    assert!(not_tried > 0, "{message}");
+
+    let back = start_server(ServerConfig::default());
+    let output = fetch_cmd(&back.url(), &["--resume", "-o", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_complete_and_sorted(&path, &back.url(), &dir);
+}
+
+#[test]
+fn a_closed_stderr_is_no_panic() {
+    // Nothing listens at port 9: the refusal cannot be said, but the exit
+    // code still says it (2), where `eprintln!` would panic (101).
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!("exec '{BIN}' fetch --url http://127.0.0.1:9 2>&-"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn an_output_that_cannot_be_written_leaves_nothing_behind() {
+    let server = start_server(ServerConfig::default());
+    let dir = scratch("directory");
+    // A directory where the file should go.
+    let path = dir.join("march.csv");
+    std::fs::create_dir(&path).unwrap();
+    let output = fetch_cmd(&server.url(), &["-o", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("cannot write {}", path.display())),
+        "{}",
+        stderr(&output)
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["march.csv"], "a stray file was left");
+}
+
+#[test]
 fn a_cut_last_line_is_dropped_and_refetched() {
     let server = start_server(ServerConfig::default());
     let dir = scratch("cut");

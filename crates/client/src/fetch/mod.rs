@@ -155,6 +155,29 @@ pub struct FetchReport {
     /// The wall time of the fetching, from the first request to the last
     /// answer.
     pub elapsed: Duration,
+    /// Set when the job stopped early because the server could not be
+    /// reached: `limit` requests in a row failed to connect, the last with
+    /// `error`. What was fetched is kept; `--resume` finishes the rest.
+    pub gave_up: Option<GaveUp>,
+}
+
+/// Why a job stopped before its end: the server is gone.
+#[derive(Debug, Clone)]
+pub struct GaveUp {
+    /// How many requests in a row could not reach the server.
+    pub in_a_row: usize,
+    /// The last of their errors.
+    pub error: ClientError,
+    /// Tasks never tried.
+    pub untried: usize,
+}
+
+/// How many requests in a row must fail to reach the server (each after
+/// its retries) before the job stops: twice the workers, so every worker
+/// has failed about twice, and at least 16, so one unlucky moment of a
+/// flaky server does not end a job.
+fn unreachable_limit(workers: usize) -> usize {
+    (2 * workers).max(16)
 }
 
 /// Hears of the job's progress (a progress bar, a log, a test).
@@ -300,8 +323,14 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
         // Should writing fail (a full disk), returning drops `results`, and
         // the workers, finding nobody listening, stop.
         let results = results;
+        let limit = unreachable_limit(workers);
+        let mut unreachable_in_a_row = 0;
         for (task, result, latency) in results.iter().take(total) {
             report.latencies.push(latency);
+            match &result {
+                Err(ClientError::Unreachable { .. }) => unreachable_in_a_row += 1,
+                _ => unreachable_in_a_row = 0,
+            }
             match result {
                 Ok(price) => {
                     let record = Record { task, price };
@@ -313,11 +342,26 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
                     progress.advance(false);
                 }
                 Err(error) => {
-                    report.failures.push((task, error));
+                    report.failures.push((task, error.clone()));
                     progress.advance(true);
+                    if unreachable_in_a_row >= limit {
+                        // The server is gone: stop (dropping `results`
+                        // stops the workers) rather than fail every task
+                        // that is left, one timeout at a time.
+                        let done = report.fetched + report.failures.len();
+                        report.gave_up = Some(GaveUp {
+                            in_a_row: unreachable_in_a_row,
+                            error,
+                            untried: total - done,
+                        });
+                        break;
+                    }
                 }
             }
         }
+        // Hang up before waiting: workers still busy (after a stop) find
+        // nobody listening and end.
+        drop(results);
         fetching
             .join()
             .map_err(|_| FetchError::Output("a fetch worker panicked".into()))?

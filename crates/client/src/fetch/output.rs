@@ -271,8 +271,23 @@ fn write_atomically(
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
+    let written =
+        write_to(&temporary, format, records, sync).and_then(|()| fs::rename(&temporary, path));
+    if written.is_err() {
+        // A full disk, or `path` a directory: leave no stray `.tmp` behind.
+        let _ = fs::remove_file(&temporary);
+    }
+    written
+}
+
+fn write_to(
+    temporary: &Path,
+    format: Format,
+    records: &[Record],
+    sync: bool,
+) -> std::io::Result<()> {
     {
-        let mut out = BufWriter::new(File::create(&temporary)?);
+        let mut out = BufWriter::new(File::create(temporary)?);
         match format {
             Format::Csv => writeln!(out, "{CSV_HEADER}")?,
             Format::Json => writeln!(out, "[")?,
@@ -296,7 +311,7 @@ fn write_atomically(
             file.sync_all()?;
         }
     }
-    fs::rename(&temporary, path)
+    Ok(())
 }
 
 #[cfg(test)]
