@@ -406,6 +406,41 @@ fn an_output_that_cannot_be_written_leaves_nothing_behind() {
 }
 
 #[test]
+fn a_second_fetch_to_the_same_file_is_refused_while_the_first_runs() {
+    let slow = start_server(ServerConfig {
+        sleep: Duration::from_millis(10),
+        ..ServerConfig::default()
+    });
+    let dir = scratch("locked");
+    let path = dir.join("march.csv");
+    let mut first = Command::new(BIN)
+        .args(["fetch", "--url", &slow.url(), "--workers", "2", "-o"])
+        .arg(&path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&path).map_or(0, |t| t.lines().count()) < 10 {
+        assert!(Instant::now() < deadline, "the first fetch wrote nothing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = fetch_cmd(&slow.url(), &["--resume", "-o", path.to_str().unwrap()]);
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    assert_eq!(
+        stderr(&second).trim_end(),
+        format!(
+            "crypto_db: fetch: another crypto_db fetch (process {}) is writing {}; wait for it to finish, or stop it and use --resume",
+            first.id(),
+            path.display()
+        )
+    );
+    assert!(first.wait().unwrap().success());
+    // The lock is gone with the run that held it.
+    assert!(!dir.join("march.csv.lock").exists());
+    assert_complete_and_sorted(&path, &slow.url(), &dir);
+}
+
+#[test]
 fn a_cut_last_line_is_dropped_and_refetched() {
     let server = start_server(ServerConfig::default());
     let dir = scratch("cut");

@@ -276,6 +276,12 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
     let client = Client::new(options.client.clone())?;
     let mut tasks = plan(&client, options)?;
 
+    // Before reading anything back (`--resume`) or writing: one run per file.
+    let _lock = options
+        .output
+        .as_deref()
+        .map(output::OutputLock::take)
+        .transpose()?;
     let mut kept = Vec::new();
     if let (Some(path), Some(format), true) = (&options.output, format, options.resume) {
         let wanted: HashSet<&Task> = tasks.iter().collect();

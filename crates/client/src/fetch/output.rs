@@ -7,6 +7,10 @@
 //! temporary file and a rename, so that it is never half-written. A JSON
 //! array cannot be valid while it grows, so for `.json` the arriving
 //! records go to a journal beside it (`FILE.partial.jsonl`) until the end.
+//!
+//! One fetch at a time writes a file: a run holds an exclusive lock on
+//! `FILE.lock` (with its process id inside, for the message a second run
+//! gets) from before its first write to after its last.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -243,6 +247,68 @@ impl Appender {
             .map_err(|error| {
                 FetchError::Output(format!("cannot write {}: {error}", self.path.display()))
             })
+    }
+}
+
+/// A run's hold on its output file; released (and the lock file removed)
+/// when dropped.
+#[derive(Debug)]
+pub struct OutputLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl OutputLock {
+    /// Takes the lock on `output`, or says which process holds it.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Output`] when another run holds it, or the lock file
+    /// cannot be made.
+    pub fn take(output: &Path) -> Result<OutputLock, FetchError> {
+        let mut path = output.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        let cannot = |error: std::io::Error| {
+            FetchError::Output(format!("cannot write {}: {error}", path.display()))
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(cannot)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path).unwrap_or_default();
+                let holder = match holder.trim() {
+                    "" => String::from("another crypto_db fetch"),
+                    pid => format!("another crypto_db fetch (process {pid})"),
+                };
+                return Err(FetchError::Output(format!(
+                    "{holder} is writing {}; wait for it to finish, or stop it and use --resume",
+                    output.display()
+                )));
+            }
+            Err(fs::TryLockError::Error(error)) => return Err(cannot(error)),
+        }
+        file.set_len(0)
+            .and_then(|()| write!(file, "{}", std::process::id()))
+            .map_err(cannot)?;
+        Ok(OutputLock { file, path })
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // Removed while still held, so no run can lock a file that is
+        // about to vanish; one that opened it just before then locks an
+        // unlinked file, a window of microseconds we accept over leaving
+        // a `.lock` beside every output.
+        let _ = fs::remove_file(&self.path);
+        let _ = self.file.unlock();
     }
 }
 
