@@ -143,7 +143,7 @@ fn prefer_the_nearest_of_two_shortest(x: f64, digits: &mut [u8], exponent: i32) 
         .unwrap_or_else(|| compare_by_expansion(x, digits, exponent));
     let use_lower = match order {
         std::cmp::Ordering::Less => true,
-        std::cmp::Ordering::Equal => (digits[last] - 1 - b'0') % 2 == 0,
+        std::cmp::Ordering::Equal => (digits[last] - 1 - b'0').is_multiple_of(2),
         std::cmp::Ordering::Greater => false,
     };
     if use_lower {

@@ -689,10 +689,10 @@ impl RangeQuery {
                 _ => {}
             }
         }
-        if let (Some(start), Some(end)) = (query.start, query.end) {
-            if start > end {
-                return Err(format!("start {start} is after end {end}"));
-            }
+        if let (Some(start), Some(end)) = (query.start, query.end)
+            && start > end
+        {
+            return Err(format!("start {start} is after end {end}"));
         }
         Ok(query)
     }

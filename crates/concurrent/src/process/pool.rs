@@ -462,10 +462,8 @@ impl ProcessPoolExecutor {
                 (active < self.manager_count).then_some(active + 1)
             })
             .is_ok();
-        if woke {
-            if let Some(spawns) = self.spawns.lock().as_ref() {
-                let _ = spawns.send(());
-            }
+        if woke && let Some(spawns) = self.spawns.lock().as_ref() {
+            let _ = spawns.send(());
         }
     }
 
