@@ -48,7 +48,7 @@ pub struct FetchArgs {
     #[arg(long, value_enum, default_value = "threads", value_delimiter = ',')]
     executor: Vec<Executor>,
     /// Retries of a request that failed for a reason worth retrying.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 10)]
     retries: u32,
     /// Seconds a request may take (fractions allowed).
     #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = crate::parse_seconds)]

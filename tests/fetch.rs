@@ -227,6 +227,27 @@ fn retries_get_through_a_failing_server() {
 }
 
 #[test]
+fn the_default_fetch_gets_every_price_from_a_server_failing_every_2nd_or_3rd_request() {
+    for every in [2, 3] {
+        let server = start_server(ServerConfig {
+            fail_every: NonZeroU64::new(every),
+            ..ServerConfig::default()
+        });
+        let dir = scratch(&format!("fail-every-{every}"));
+        let path = dir.join("march.csv");
+        // No --retries, no --workers: the defaults.
+        let output = fetch_cmd(&server.url(), &["-o", path.to_str().unwrap()]);
+        assert!(
+            output.status.success(),
+            "every {every}: {}",
+            stderr(&output)
+        );
+        let clean_server = start_server(ServerConfig::default());
+        assert_complete_and_sorted(&path, &clean_server.url(), &dir);
+    }
+}
+
+#[test]
 fn failures_are_reported_the_rest_kept_and_resume_completes() {
     let failing = start_server(ServerConfig {
         fail_every: NonZeroU64::new(5),

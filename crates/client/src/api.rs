@@ -5,6 +5,8 @@
 //! answer is classified (a price, `null`, an error worth retrying or not),
 //! and how long to wait before the next try.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use prices::{Day, Number, Price};
@@ -80,6 +82,15 @@ impl ClientError {
         }
     }
 
+    /// Whether the server gave no answer at all: the connection was
+    /// refused, reset or closed, or the answer did not come in time.
+    pub fn is_no_answer(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Unreachable { .. } | ClientError::Timeout { .. }
+        )
+    }
+
     /// The server's `Retry-After`, when it answered with one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -102,10 +113,14 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Three retries, waiting up to 0.1, 0.2, 0.4 s (with jitter), at most 5 s.
+    /// Ten retries, waiting up to 0.1, 0.2, 0.4 s and so on (with jitter),
+    /// at most 5 s: enough that a server failing every second request
+    /// (`crypto_db --fail-every 2`) still gives every price, while a server
+    /// that is gone is given up on after [`GIVE_UP_AFTER_SILENCES`]
+    /// requests, not after every task's ten retries.
     fn default() -> RetryPolicy {
         RetryPolicy {
-            retries: 3,
+            retries: 10,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
         }
@@ -141,7 +156,7 @@ impl RetryPolicy {
     /// };
     /// let busy = status(503, None);
     /// assert!(policy.delay(1, &busy).unwrap() <= Duration::from_millis(100));
-    /// assert_eq!(policy.delay(4, &busy), None); // three retries only
+    /// assert_eq!(policy.delay(11, &busy), None); // ten retries only
     /// assert_eq!(policy.delay(1, &status(400, None)), None); // never a 4xx
     /// let limited = status(429, Some(Duration::from_secs(2)));
     /// assert_eq!(policy.delay(1, &limited), Some(Duration::from_secs(2))); // never sooner than asked
@@ -331,6 +346,72 @@ fn parse_names(body: &str) -> Result<Vec<String>, String> {
     serde_json::from_str(body).map_err(|error| error.to_string())
 }
 
+/// After this many requests in a row got no answer at all (refused,
+/// reset, timed out), counted across every clone of a client (all the
+/// workers of a job), requests that get none are no longer retried: the
+/// server is gone, and a job of thousands of tasks should learn it in
+/// seconds, not after every task's retries. One answer of any kind, even
+/// an error status, starts the count again. Against a server that only
+/// drops some connections, 32 in a row never happen.
+pub const GIVE_UP_AFTER_SILENCES: usize = 32;
+
+/// The retry decisions the blocking and the async client share; only how
+/// they wait differs.
+#[derive(Debug, Clone)]
+struct Retrier {
+    policy: RetryPolicy,
+    /// Requests in a row that got no answer, shared by every clone.
+    silences: Arc<AtomicUsize>,
+}
+
+/// What to do after an attempt.
+enum Attempt<T> {
+    /// Return this.
+    Done(Result<T, ClientError>),
+    /// Try again after this wait.
+    RetryAfter(Duration),
+}
+
+impl Retrier {
+    fn new(policy: RetryPolicy) -> Retrier {
+        Retrier {
+            policy,
+            silences: Arc::default(),
+        }
+    }
+
+    /// Judges attempt number `attempt` (1 for the first try).
+    fn after<T>(&self, attempt: u32, outcome: Result<T, ClientError>) -> Attempt<T> {
+        let error = match outcome {
+            Ok(value) => {
+                self.heard();
+                return Attempt::Done(Ok(value));
+            }
+            Err(error) => error,
+        };
+        if error.is_no_answer() {
+            let silent = self.silences.fetch_add(1, Ordering::Relaxed) + 1;
+            if silent >= GIVE_UP_AFTER_SILENCES {
+                return Attempt::Done(Err(error));
+            }
+        } else {
+            self.heard();
+        }
+        match self.policy.delay(attempt, &error) {
+            Some(wait) => Attempt::RetryAfter(wait),
+            None => Attempt::Done(Err(error)),
+        }
+    }
+
+    fn heard(&self) {
+        // Read first: on the hot path (every success) a store would make
+        // every worker's core fight for the line.
+        if self.silences.load(Ordering::Relaxed) != 0 {
+            self.silences.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
 /// One attempt's answer, before it is judged: status, the server's
 /// `Retry-After`, body.
 struct Answer {
@@ -428,6 +509,7 @@ pub struct Client {
     http: reqwest::blocking::Client,
     base: String,
     config: ClientConfig,
+    retrier: Retrier,
 }
 
 impl Client {
@@ -443,7 +525,13 @@ impl Client {
             .timeout(config.request_timeout)
             .build()
             .map_err(|error| config.build_error(&error))?;
-        Ok(Client { http, base, config })
+        let retrier = Retrier::new(config.retry.clone());
+        Ok(Client {
+            http,
+            base,
+            config,
+            retrier,
+        })
     }
 
     /// The configuration in use.
@@ -538,15 +626,10 @@ impl Client {
                     })
                 })
                 .map_err(|error| transport_error(&url, &error, self.config.request_timeout));
-            match settle(&url, answer, parse) {
-                Ok(value) => return Ok(value),
-                Err(error) => {
-                    retry += 1;
-                    match self.config.retry.delay(retry, &error) {
-                        Some(wait) => std::thread::sleep(wait),
-                        None => return Err(error),
-                    }
-                }
+            retry += 1;
+            match self.retrier.after(retry, settle(&url, answer, parse)) {
+                Attempt::Done(result) => return result,
+                Attempt::RetryAfter(wait) => std::thread::sleep(wait),
             }
         }
     }
@@ -568,6 +651,7 @@ pub struct AsyncClient {
     http: reqwest::Client,
     base: String,
     config: ClientConfig,
+    retrier: Retrier,
 }
 
 impl AsyncClient {
@@ -583,7 +667,13 @@ impl AsyncClient {
             .timeout(config.request_timeout)
             .build()
             .map_err(|error| config.build_error(&error))?;
-        Ok(AsyncClient { http, base, config })
+        let retrier = Retrier::new(config.retry.clone());
+        Ok(AsyncClient {
+            http,
+            base,
+            config,
+            retrier,
+        })
     }
 
     /// `GET /exchanges`.
@@ -642,15 +732,10 @@ impl AsyncClient {
             .map_err(|error: reqwest::Error| {
                 transport_error(&url, &error, self.config.request_timeout)
             });
-            match settle(&url, answer, parse) {
-                Ok(value) => return Ok(value),
-                Err(error) => {
-                    retry += 1;
-                    match self.config.retry.delay(retry, &error) {
-                        Some(wait) => tokio::time::sleep(wait).await,
-                        None => return Err(error),
-                    }
-                }
+            retry += 1;
+            match self.retrier.after(retry, settle(&url, answer, parse)) {
+                Attempt::Done(result) => return result,
+                Attempt::RetryAfter(wait) => tokio::time::sleep(wait).await,
             }
         }
     }
@@ -743,6 +828,49 @@ mod tests {
             .collect();
         assert!(waits.len() > 1, "{waits:?}");
         assert!(waits.iter().all(|wait| *wait <= Duration::from_millis(400)));
+    }
+
+    #[test]
+    fn a_silent_server_is_given_up_on_and_one_answer_forgives_it() {
+        let retrier = Retrier::new(RetryPolicy {
+            retries: 1000,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        });
+        let refused = || {
+            Err::<(), _>(ClientError::Unreachable {
+                url: "u".into(),
+                reason: "Connection refused".into(),
+            })
+        };
+        let busy = || {
+            Err::<(), _>(ClientError::Status {
+                url: "u".into(),
+                status: 503,
+                message: "busy".into(),
+                retry_after: None,
+            })
+        };
+        let clone = retrier.clone(); // another worker of the same job
+        for attempt in 1..GIVE_UP_AFTER_SILENCES as u32 {
+            let by = if attempt % 2 == 0 { &retrier } else { &clone };
+            assert!(matches!(
+                by.after(attempt, refused()),
+                Attempt::RetryAfter(_)
+            ));
+        }
+        // The 32nd silence in a row, whoever met it: no more retries.
+        assert!(matches!(
+            retrier.after(1, refused()),
+            Attempt::Done(Err(ClientError::Unreachable { .. }))
+        ));
+        // An answer, even an error, means the server is there again.
+        assert!(matches!(clone.after(1, busy()), Attempt::RetryAfter(_)));
+        assert!(matches!(
+            retrier.after(1, refused()),
+            Attempt::RetryAfter(_)
+        ));
+        assert!(matches!(retrier.after(1, Ok(())), Attempt::Done(Ok(()))));
     }
 
     #[test]

@@ -15,4 +15,7 @@
 pub mod api;
 pub mod fetch;
 
-pub use api::{AsyncClient, Client, ClientConfig, ClientError, RetryPolicy, parse_price};
+pub use api::{
+    AsyncClient, Client, ClientConfig, ClientError, GIVE_UP_AFTER_SILENCES, RetryPolicy,
+    parse_price,
+};

@@ -156,8 +156,8 @@ pub struct FetchReport {
     /// answer.
     pub elapsed: Duration,
     /// Set when the job stopped early because the server could not be
-    /// reached: `limit` requests in a row failed to connect, the last with
-    /// `error`. What was fetched is kept; `--resume` finishes the rest.
+    /// reached: that many tasks in a row got no answer (refused, reset,
+    /// timed out), the last with `error`. What was fetched is kept; `--resume` finishes the rest.
     pub gave_up: Option<GaveUp>,
 }
 
@@ -172,8 +172,10 @@ pub struct GaveUp {
     pub untried: usize,
 }
 
-/// How many requests in a row must fail to reach the server (each after
-/// its retries) before the job stops: twice the workers, so every worker
+/// How many tasks in a row must get no answer from the server (each after
+/// its retries, which the client cuts short once the server has been
+/// silent for [`crate::GIVE_UP_AFTER_SILENCES`] requests) before the job
+/// stops: twice the workers, so every worker
 /// has failed about twice, and at least 16, so one unlucky moment of a
 /// flaky server does not end a job.
 fn unreachable_limit(workers: usize) -> usize {
@@ -334,7 +336,7 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
         for (task, result, latency) in results.iter().take(total) {
             report.latencies.push(latency);
             match &result {
-                Err(ClientError::Unreachable { .. }) => unreachable_in_a_row += 1,
+                Err(error) if error.is_no_answer() => unreachable_in_a_row += 1,
                 _ => unreachable_in_a_row = 0,
             }
             match result {
