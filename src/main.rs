@@ -1,5 +1,6 @@
 //! `crypto_db`: the command line. Thin glue: it parses flags and calls the
-//! `prices` and `server` crates, which hold all the logic.
+//! `prices`, `server` and `client` crates (and `concurrent`, whose process
+//! pool re-runs this binary as its workers), which hold all the logic.
 //!
 //! With no subcommand it serves, accepting the original's flags exactly
 //! (`crypto_db --port 8080 --sleep 1 --host 127.0.0.1`), so every existing

@@ -8,8 +8,9 @@
 //! Python prints a float with `repr`: the *shortest* digit string that reads
 //! back to the same double, laid out in fixed notation when
 //! `1e-4 <= |x| < 1e16` and in exponent notation otherwise, with a signed,
-//! at-least-two-digit exponent (`8.6e-05`, `1e+16`). Rust's `{:e}` already
-//! produces the shortest round-trip digits; this module only lays them out
+//! at-least-two-digit exponent (`8.6e-05`, `1e+16`). The `ryu` crate finds
+//! the shortest round-trip digits (fast, and exact); this module picks
+//! between two shortest candidates as Python does and lays the digits out
 //! the way Python does.
 
 use std::fmt::Write as _;

@@ -89,8 +89,9 @@ pub fn load(path: &Path) -> Result<Vec<SourceRow>, LoadError> {
         .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
         .map_err(not_sqlite)?;
 
-    // No ORDER BY in the original either: its scan goes in rowid order,
-    // which is what makes "the lowest id wins" for duplicate keys.
+    // The original has no ORDER BY: its table scan goes in rowid order,
+    // which is what makes "the lowest id wins" for duplicated keys. We ask
+    // for that order rather than rely on the scan.
     let mut statement = connection
         .prepare(&format!(
             "SELECT rowid, {} FROM price ORDER BY rowid",

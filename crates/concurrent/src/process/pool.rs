@@ -214,6 +214,8 @@ impl ProcessPoolBuilder {
         F: RemoteTask<Args, Output = ()>,
         Args: Serialize,
     {
+        // A `remote_fn!` value is a marker: only its type matters, whose
+        // `F::NAME` tells the worker which function to run.
         let _ = task;
         let args = serde_json::to_string(&args).expect("initializer arguments serialise");
         self.launch.initializer = Some((F::NAME, args));
@@ -379,6 +381,7 @@ impl ProcessPoolExecutor {
         Args: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
+        // Only the marker's type is sent (`F::NAME`), as in `initializer`.
         let _ = task;
         let mut handles = Vec::with_capacity(batch.len());
         // Calls are grouped into jobs that each fit in one frame.
