@@ -318,13 +318,20 @@ fn run_sweep(
     })
 }
 
+/// The error and its causes on one line (`cannot write x.csv: File too
+/// large (os error 27)`), with a hint when the server is not there.
 fn refusal(error: &FetchError) -> String {
-    match error {
-        FetchError::Server(error) => {
-            format!("{error} (is the server running? start it with `crypto_db`)")
-        }
-        other => other.to_string(),
+    let mut line = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(source) = cause {
+        line.push_str(": ");
+        line.push_str(&source.to_string());
+        cause = source.source();
     }
+    if let FetchError::Server(_) = error {
+        line.push_str(" (is the server running? start it with `crypto_db`)");
+    }
+    line
 }
 
 fn report_failures(report: &FetchReport, retries: u32) -> Outcome {

@@ -122,19 +122,97 @@ pub struct Record {
 }
 
 /// Why the job could not run (nothing, or nothing more, was fetched).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// The first variants are the request's fault (the user must change it),
+/// the others the machine's; [`FetchError::is_bad_input`] tells them apart.
+/// Each carries what went wrong with it, and its cause as its `source()`.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
-    /// The request itself is wrong (an unknown exchange, start after end,
-    /// a bad output name): the user must change it.
-    #[error("{0}")]
-    Input(String),
+    /// Names the server does not have.
+    #[error("unknown {kind}{} {}; the server has: {}", if names.len() > 1 { "s" } else { "" }, names.join(", "), known.join(", "))]
+    UnknownNames {
+        /// `exchange` or `symbol`.
+        kind: &'static str,
+        /// The names asked for that the server does not have.
+        names: Vec<String>,
+        /// The server's list.
+        known: Vec<String>,
+    },
+    /// The first day is after the last.
+    #[error("--start {start} is after --end {end}")]
+    EmptyRange {
+        /// The first day asked for.
+        start: Day,
+        /// The last day asked for.
+        end: Day,
+    },
+    /// A file name whose extension says no format we write.
+    #[error("{}: {expected}", path.display())]
+    UnknownExtension {
+        /// The file asked for.
+        path: PathBuf,
+        /// What it should end with.
+        expected: &'static str,
+    },
+    /// Another run is writing the same output.
+    #[error("{} is writing {}; wait for it to finish, or stop it and use --resume", holder.map_or_else(|| "another crypto_db fetch".to_owned(), |pid| format!("another crypto_db fetch (process {pid})")), path.display())]
+    Locked {
+        /// The output.
+        path: PathBuf,
+        /// The process holding it, when it said.
+        holder: Option<u32>,
+    },
     /// The server could not be asked for its lists.
-    #[error("{0}")]
+    #[error(transparent)]
     Server(#[from] ClientError),
-    /// The output cannot be written (or read, for `--resume`).
-    #[error("{0}")]
-    Output(String),
+    /// A file cannot be written (the output, its lock, a plot).
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The output of an earlier run cannot be read (`--resume`).
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A plot cannot be drawn.
+    #[error("cannot draw {}", path.display())]
+    Plot {
+        /// The file.
+        path: PathBuf,
+        /// Why (the plotting library's error).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The workers could not be started.
+    #[error("cannot start the workers")]
+    Workers(#[source] concurrent::TaskError),
+    /// The async runtime could not be started.
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// A worker thread of the job panicked (a bug).
+    #[error("a fetch worker panicked")]
+    WorkerPanicked,
+}
+
+impl FetchError {
+    /// Whether the request itself is wrong (a name, a range, a file name,
+    /// a file in use): what the user must change, rather than a failure.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            FetchError::UnknownNames { .. }
+                | FetchError::EmptyRange { .. }
+                | FetchError::UnknownExtension { .. }
+                | FetchError::Locked { .. }
+        )
+    }
 }
 
 /// What a run did.
@@ -204,14 +282,14 @@ impl Progress for Silent {}
 ///
 /// # Errors
 ///
-/// [`FetchError::Input`] for an unknown name or an empty range,
-/// [`FetchError::Server`] if the server cannot be asked.
+/// [`FetchError::UnknownNames`] or [`FetchError::EmptyRange`] for a job
+/// that cannot be, [`FetchError::Server`] if the server cannot be asked.
 pub fn plan(client: &Client, options: &FetchOptions) -> Result<Vec<Task>, FetchError> {
     if options.start > options.end {
-        return Err(FetchError::Input(format!(
-            "--start {} is after --end {}",
-            options.start, options.end
-        )));
+        return Err(FetchError::EmptyRange {
+            start: options.start,
+            end: options.end,
+        });
     }
     let exchanges = resolve("exchange", &options.exchanges, || client.exchanges())?;
     let symbols = resolve("symbol", &options.symbols, || client.symbols())?;
@@ -239,7 +317,7 @@ pub fn plan(client: &Client, options: &FetchOptions) -> Result<Vec<Task>, FetchE
 }
 
 fn resolve(
-    what: &str,
+    kind: &'static str,
     selection: &Selection,
     known: impl FnOnce() -> Result<Vec<String>, ClientError>,
 ) -> Result<Vec<String>, FetchError> {
@@ -247,20 +325,19 @@ fn resolve(
     match selection {
         Selection::All => Ok(known),
         Selection::Only(names) => {
-            let unknown: Vec<&str> = names
+            let unknown: Vec<String> = names
                 .iter()
                 .filter(|n| !known.contains(n))
-                .map(String::as_str)
+                .cloned()
                 .collect();
             if unknown.is_empty() {
                 Ok(names.clone())
             } else {
-                Err(FetchError::Input(format!(
-                    "unknown {what}{} {}; the server has: {}",
-                    if unknown.len() > 1 { "s" } else { "" },
-                    unknown.join(", "),
-                    known.join(", ")
-                )))
+                Err(FetchError::UnknownNames {
+                    kind,
+                    names: unknown,
+                    known,
+                })
             }
         }
     }
@@ -370,9 +447,7 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
         // Hang up before waiting: workers still busy (after a stop) find
         // nobody listening and end.
         drop(results);
-        fetching
-            .join()
-            .map_err(|_| FetchError::Output("a fetch worker panicked".into()))?
+        fetching.join().map_err(|_| FetchError::WorkerPanicked)?
     })?;
     report.elapsed = started.elapsed();
 
@@ -474,7 +549,7 @@ fn fetch_with_threads(
                 let _ = queue.task_done();
             }
         })
-        .map_err(|error| FetchError::Output(format!("cannot start the workers: {error}")))?;
+        .map_err(FetchError::Workers)?;
     }
     for task in tasks {
         if queue.put(task).is_err() {
@@ -568,7 +643,7 @@ fn fetch_async(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|error| FetchError::Output(format!("cannot start the async runtime: {error}")))?;
+        .map_err(FetchError::Runtime)?;
     let client = AsyncClient::new(options.client.clone())?;
     runtime.block_on(async move {
         let limit = Arc::new(tokio::sync::Semaphore::new(workers));

@@ -39,7 +39,7 @@ impl Format {
     ///
     /// # Errors
     ///
-    /// [`FetchError::Input`] for any other extension.
+    /// [`FetchError::UnknownExtension`] for any other extension.
     pub fn of(path: &Path) -> Result<Format, FetchError> {
         match path
             .extension()
@@ -50,10 +50,10 @@ impl Format {
             Some("csv") => Ok(Format::Csv),
             Some("jsonl") => Ok(Format::JsonLines),
             Some("json") => Ok(Format::Json),
-            _ => Err(FetchError::Input(format!(
-                "{}: the output's extension must be .csv, .jsonl or .json",
-                path.display()
-            ))),
+            _ => Err(FetchError::UnknownExtension {
+                path: path.to_owned(),
+                expected: "the output's extension must be .csv, .jsonl or .json",
+            }),
         }
     }
 }
@@ -156,7 +156,7 @@ fn record(exchange: String, symbol: String, day: Day, numbers: [Option<Number>; 
 ///
 /// # Errors
 ///
-/// [`FetchError::Output`] if the file exists but cannot be read.
+/// [`FetchError::Read`] if the file exists but cannot be read.
 pub fn read_existing(path: &Path, format: Format) -> Result<Vec<Record>, FetchError> {
     let mut records = Vec::new();
     let mut sources = vec![(path.to_owned(), format)];
@@ -168,10 +168,10 @@ pub fn read_existing(path: &Path, format: Format) -> Result<Vec<Record>, FetchEr
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(error) => {
-                return Err(FetchError::Output(format!(
-                    "cannot read {}: {error}",
-                    source.display()
-                )));
+                return Err(FetchError::Read {
+                    path: source,
+                    source: error,
+                });
             }
         };
         records.extend(complete_lines(&text).filter_map(|line| parse_line(format, line)));
@@ -210,15 +210,16 @@ impl Appender {
     ///
     /// # Errors
     ///
-    /// [`FetchError::Output`] if the file cannot be created or written,
+    /// [`FetchError::Write`] if the file cannot be created or written,
     /// before any request is made.
     pub fn start(path: &Path, format: Format, kept: &[Record]) -> Result<Appender, FetchError> {
         let (target, target_format) = match format {
             Format::Json => (journal_path(path), Format::JsonLines),
             other => (path.to_owned(), other),
         };
-        let cannot = |error: std::io::Error| {
-            FetchError::Output(format!("cannot write {}: {error}", target.display()))
+        let cannot = |source| FetchError::Write {
+            path: target.clone(),
+            source,
         };
         // Rewrite what is kept, dropping any half-written last line.
         write_atomically(&target, target_format, kept, false).map_err(cannot)?;
@@ -237,15 +238,16 @@ impl Appender {
     ///
     /// # Errors
     ///
-    /// [`FetchError::Output`] when the write fails (a full disk, say).
+    /// [`FetchError::Write`] when the write fails (a full disk, say).
     pub fn append(&mut self, record: &Record) -> Result<(), FetchError> {
         let mut text = line(self.format, record);
         text.push('\n');
         self.file
             .write_all(text.as_bytes())
             .and_then(|()| self.file.flush())
-            .map_err(|error| {
-                FetchError::Output(format!("cannot write {}: {error}", self.path.display()))
+            .map_err(|source| FetchError::Write {
+                path: self.path.clone(),
+                source,
             })
     }
 }
@@ -263,14 +265,15 @@ impl OutputLock {
     ///
     /// # Errors
     ///
-    /// [`FetchError::Output`] when another run holds it, or the lock file
-    /// cannot be made.
+    /// [`FetchError::Locked`] when another run holds it,
+    /// [`FetchError::Write`] when the lock file cannot be made.
     pub fn take(output: &Path) -> Result<OutputLock, FetchError> {
         let mut path = output.as_os_str().to_owned();
         path.push(".lock");
         let path = PathBuf::from(path);
-        let cannot = |error: std::io::Error| {
-            FetchError::Output(format!("cannot write {}: {error}", path.display()))
+        let cannot = |source| FetchError::Write {
+            path: path.clone(),
+            source,
         };
         let mut file = OpenOptions::new()
             .read(true)
@@ -282,15 +285,11 @@ impl OutputLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                let holder = fs::read_to_string(&path).unwrap_or_default();
-                let holder = match holder.trim() {
-                    "" => String::from("another crypto_db fetch"),
-                    pid => format!("another crypto_db fetch (process {pid})"),
-                };
-                return Err(FetchError::Output(format!(
-                    "{holder} is writing {}; wait for it to finish, or stop it and use --resume",
-                    output.display()
-                )));
+                let holder = fs::read_to_string(&path).ok();
+                return Err(FetchError::Locked {
+                    path: output.to_owned(),
+                    holder: holder.and_then(|pid| pid.trim().parse().ok()),
+                });
             }
             Err(fs::TryLockError::Error(error)) => return Err(cannot(error)),
         }
@@ -317,11 +316,13 @@ impl Drop for OutputLock {
 ///
 /// # Errors
 ///
-/// [`FetchError::Output`] when writing fails; the records appended so far
+/// [`FetchError::Write`] when writing fails; the records appended so far
 /// are then still in the file (or the journal).
 pub fn finish(path: &Path, format: Format, records: &[Record]) -> Result<(), FetchError> {
-    write_atomically(path, format, records, true)
-        .map_err(|error| FetchError::Output(format!("cannot write {}: {error}", path.display())))?;
+    write_atomically(path, format, records, true).map_err(|source| FetchError::Write {
+        path: path.to_owned(),
+        source,
+    })?;
     if format == Format::Json {
         let _ = fs::remove_file(journal_path(path));
     }

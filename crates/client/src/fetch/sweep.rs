@@ -243,13 +243,15 @@ pub fn text_chart(points: &[SweepPoint]) -> String {
 ///
 /// # Errors
 ///
-/// [`FetchError::Input`] for another extension, [`FetchError::Output`] if
-/// the file cannot be written.
+/// [`FetchError::UnknownExtension`] for another extension,
+/// [`FetchError::Plot`] if the plot cannot be drawn or written.
 pub fn plot(points: &[SweepPoint], path: &Path) -> Result<(), FetchError> {
     use plotters::prelude::*;
 
-    let failed =
-        |error: String| FetchError::Output(format!("cannot draw {}: {error}", path.display()));
+    let failed = |source: String| FetchError::Plot {
+        path: path.to_owned(),
+        source: source.into(),
+    };
     let png = check_plot_path(path)?;
     register_font().map_err(failed)?;
     if png {
@@ -272,7 +274,7 @@ pub fn plot(points: &[SweepPoint], path: &Path) -> Result<(), FetchError> {
 ///
 /// # Errors
 ///
-/// [`FetchError::Input`] for any other extension.
+/// [`FetchError::UnknownExtension`] for any other extension.
 pub fn check_plot_path(path: &Path) -> Result<bool, FetchError> {
     match path
         .extension()
@@ -282,10 +284,10 @@ pub fn check_plot_path(path: &Path) -> Result<bool, FetchError> {
     {
         Some("svg") => Ok(false),
         Some("png") => Ok(true),
-        _ => Err(FetchError::Input(format!(
-            "{}: a plot is written as .svg or .png",
-            path.display()
-        ))),
+        _ => Err(FetchError::UnknownExtension {
+            path: path.to_owned(),
+            expected: "a plot is written as .svg or .png",
+        }),
     }
 }
 
