@@ -99,3 +99,136 @@ pub struct GetError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("task_done() called more times than there were items in the queue")]
 pub struct TaskDoneError;
+
+impl<T> TryPutError<T> {
+    /// The item that was not put.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = concurrent::Queue::new(1);
+    /// queue.put_nowait("A").unwrap();
+    /// let error = queue.put_nowait("B").unwrap_err();
+    /// assert!(error.is_full());
+    /// assert_eq!(error.into_inner(), "B");
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            TryPutError::Full(item) | TryPutError::ShutDown(item) => item,
+        }
+    }
+
+    /// Whether the queue was full (Python's `queue.Full`).
+    pub fn is_full(&self) -> bool {
+        matches!(self, TryPutError::Full(_))
+    }
+
+    /// Whether the queue was shut down (Python's `queue.ShutDown`).
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self, TryPutError::ShutDown(_))
+    }
+}
+
+impl<T> From<PutError<T>> for TryPutError<T> {
+    fn from(error: PutError<T>) -> TryPutError<T> {
+        TryPutError::ShutDown(error.0)
+    }
+}
+
+impl<T> PutTimeoutError<T> {
+    /// The item that was not put.
+    pub fn into_inner(self) -> T {
+        match self {
+            PutTimeoutError::Timeout(item) | PutTimeoutError::ShutDown(item) => item,
+        }
+    }
+
+    /// Whether the queue stayed full until the timeout (Python's
+    /// `queue.Full`).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, PutTimeoutError::Timeout(_))
+    }
+
+    /// Whether the queue was shut down (Python's `queue.ShutDown`).
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self, PutTimeoutError::ShutDown(_))
+    }
+}
+
+impl<T> From<PutError<T>> for PutTimeoutError<T> {
+    fn from(error: PutError<T>) -> PutTimeoutError<T> {
+        PutTimeoutError::ShutDown(error.0)
+    }
+}
+
+impl<T> PutError<T> {
+    /// The item that was not put.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl TryGetError {
+    /// Whether the queue was empty (Python's `queue.Empty`).
+    pub fn is_empty(&self) -> bool {
+        matches!(self, TryGetError::Empty)
+    }
+
+    /// Whether the queue is shut down and empty (Python's `queue.ShutDown`).
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self, TryGetError::ShutDown)
+    }
+}
+
+impl From<GetError> for TryGetError {
+    fn from(_: GetError) -> TryGetError {
+        TryGetError::ShutDown
+    }
+}
+
+impl GetTimeoutError {
+    /// Whether nothing arrived in time (Python's `queue.Empty`).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, GetTimeoutError::Timeout)
+    }
+
+    /// Whether the queue is shut down and empty (Python's `queue.ShutDown`).
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self, GetTimeoutError::ShutDown)
+    }
+}
+
+impl From<GetError> for GetTimeoutError {
+    fn from(_: GetError) -> GetTimeoutError {
+        GetTimeoutError::ShutDown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_put_error_gives_its_item_back_and_says_what_it_is() {
+        assert_eq!(TryPutError::Full(1).into_inner(), 1);
+        assert!(TryPutError::Full(1).is_full() && !TryPutError::Full(1).is_shut_down());
+        assert_eq!(TryPutError::from(PutError(2)), TryPutError::ShutDown(2));
+        assert_eq!(PutTimeoutError::Timeout(3).into_inner(), 3);
+        assert!(PutTimeoutError::Timeout(3).is_timeout());
+        assert_eq!(
+            PutTimeoutError::from(PutError(4)),
+            PutTimeoutError::ShutDown(4)
+        );
+        assert!(PutTimeoutError::ShutDown(4).is_shut_down());
+        assert_eq!(PutError(5).into_inner(), 5);
+    }
+
+    #[test]
+    fn get_errors_say_what_they_are_and_widen() {
+        assert!(TryGetError::Empty.is_empty() && !TryGetError::Empty.is_shut_down());
+        assert_eq!(TryGetError::from(GetError), TryGetError::ShutDown);
+        assert!(GetTimeoutError::Timeout.is_timeout());
+        assert_eq!(GetTimeoutError::from(GetError), GetTimeoutError::ShutDown);
+        assert!(GetTimeoutError::ShutDown.is_shut_down());
+    }
+}
