@@ -53,7 +53,7 @@ pub enum ClientError {
         /// The URL asked for.
         url: String,
         /// What was wrong with it.
-        reason: String,
+        reason: BodyError,
     },
     /// The base URL cannot be used.
     #[error("invalid server URL {url:?}: {reason}")]
@@ -261,8 +261,8 @@ fn range_path(exchange: &str, symbol: &str, first: Day, last: Day) -> String {
 }
 
 /// Reads a `/prices` answer: an array of prices as `/price` renders them.
-fn parse_prices(body: &str) -> Result<Vec<Price>, String> {
-    let wire: Vec<WirePrice> = serde_json::from_str(body).map_err(|error| error.to_string())?;
+fn parse_prices(body: &str) -> Result<Vec<Price>, BodyError> {
+    let wire: Vec<WirePrice> = serde_json::from_str(body)?;
     wire.into_iter().map(WirePrice::into_price).collect()
 }
 
@@ -295,7 +295,7 @@ pub(crate) struct WirePrice {
 
 /// A JSON number as a cell: an integer literal stays INTEGER, anything
 /// else is REAL.
-fn number(value: Option<serde_json::Number>) -> Result<Option<Number>, String> {
+fn number(value: Option<serde_json::Number>) -> Result<Option<Number>, BodyError> {
     let Some(value) = value else { return Ok(None) };
     if let Some(n) = value.as_i64() {
         return Ok(Some(Number::Integer(n)));
@@ -303,14 +303,35 @@ fn number(value: Option<serde_json::Number>) -> Result<Option<Number>, String> {
     if value.is_f64() {
         return Ok(value.as_f64().map(Number::Real));
     }
-    Err(format!("{value} does not fit a 64-bit number"))
+    Err(BodyError::NumberTooBig(value.to_string()))
+}
+
+/// What is wrong with a body that is not what the API sends. (Plain data,
+/// not `serde_json`'s error, so that a [`ClientError`] can cross to another
+/// process and be cloned.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// Not JSON, or JSON of another shape; `serde_json`'s explanation, with
+    /// its line and column.
+    #[error("{0}")]
+    Json(String),
+    /// A number that fits neither a 64-bit integer nor a double.
+    #[error("{0} does not fit a 64-bit number")]
+    NumberTooBig(String),
+}
+
+impl From<serde_json::Error> for BodyError {
+    fn from(error: serde_json::Error) -> BodyError {
+        BodyError::Json(error.to_string())
+    }
 }
 
 /// Reads the body of `GET /price/...`: a price, or `None` for `null`.
 ///
 /// # Errors
 ///
-/// A message saying what is wrong with the body.
+/// [`BodyError`] saying what is wrong with the body.
 ///
 /// # Examples
 ///
@@ -319,16 +340,16 @@ fn number(value: Option<serde_json::Number>) -> Result<Option<Number>, String> {
 /// assert_eq!(price.open, Some(prices::Number::Integer(600)));
 /// assert_eq!(price.high, Some(prices::Number::Real(600.0)));
 /// assert_eq!(client::parse_price("null")?, None);
-/// # Ok::<(), String>(())
+/// # Ok::<(), client::BodyError>(())
 /// ```
-pub fn parse_price(body: &str) -> Result<Option<Price>, String> {
-    let wire: Option<WirePrice> = serde_json::from_str(body).map_err(|error| error.to_string())?;
+pub fn parse_price(body: &str) -> Result<Option<Price>, BodyError> {
+    let wire: Option<WirePrice> = serde_json::from_str(body)?;
     wire.map(WirePrice::into_price).transpose()
 }
 
 impl WirePrice {
     /// The price, with each number's INTEGER/REAL form kept.
-    pub(crate) fn into_price(self) -> Result<Price, String> {
+    pub(crate) fn into_price(self) -> Result<Price, BodyError> {
         Ok(Price {
             exchange: self.exchange,
             symbol: self.symbol,
@@ -342,8 +363,8 @@ impl WirePrice {
     }
 }
 
-fn parse_names(body: &str) -> Result<Vec<String>, String> {
-    serde_json::from_str(body).map_err(|error| error.to_string())
+fn parse_names(body: &str) -> Result<Vec<String>, BodyError> {
+    Ok(serde_json::from_str(body)?)
 }
 
 /// After this many requests in a row got no answer at all (refused,
@@ -425,7 +446,7 @@ struct Answer {
 fn settle<R>(
     url: &str,
     answer: Result<Answer, ClientError>,
-    parse: fn(&str) -> Result<R, String>,
+    parse: fn(&str) -> Result<R, BodyError>,
 ) -> Result<R, ClientError> {
     let body = classify(url, answer?)?;
     parse(&body).map_err(|reason| ClientError::Decode {
@@ -607,7 +628,7 @@ impl Client {
     fn get_parsed<R>(
         &self,
         path: &str,
-        parse: fn(&str) -> Result<R, String>,
+        parse: fn(&str) -> Result<R, BodyError>,
     ) -> Result<R, ClientError> {
         let url = format!("{}{path}", self.base);
         let mut retry = 0;
@@ -712,7 +733,7 @@ impl AsyncClient {
     async fn get_parsed<R>(
         &self,
         path: &str,
-        parse: fn(&str) -> Result<R, String>,
+        parse: fn(&str) -> Result<R, BodyError>,
     ) -> Result<R, ClientError> {
         let url = format!("{}{path}", self.base);
         let mut retry = 0;
@@ -895,7 +916,7 @@ mod tests {
         assert!(
             !ClientError::Decode {
                 url: "u".into(),
-                reason: "bad".into()
+                reason: BodyError::Json("bad".into())
             }
             .is_retryable()
         );

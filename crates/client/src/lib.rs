@@ -16,6 +16,6 @@ pub mod api;
 pub mod fetch;
 
 pub use api::{
-    AsyncClient, Client, ClientConfig, ClientError, GIVE_UP_AFTER_SILENCES, RetryPolicy,
+    AsyncClient, BodyError, Client, ClientConfig, ClientError, GIVE_UP_AFTER_SILENCES, RetryPolicy,
     parse_price,
 };
