@@ -277,6 +277,15 @@ fn failures_are_reported_the_rest_kept_and_resume_completes() {
     assert_complete_and_sorted(&path, &healthy.url(), &dir);
 }
 
+/// Waits until a running fetch has written `lines` lines to `path`.
+fn wait_for_lines(path: &Path, lines: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(path).map_or(0, |text| text.lines().count()) < lines {
+        assert!(Instant::now() < deadline, "the fetch wrote nothing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The file equals a clean run's: every row once, sorted.
 fn assert_complete_and_sorted(path: &Path, url: &str, dir: &Path) {
     let clean = dir.join("clean.csv");
@@ -314,17 +323,7 @@ fn a_killed_fetch_resumes_to_a_complete_file() {
         .spawn()
         .unwrap();
     // Kill it (SIGKILL: no chance to tidy up) once part of the work is in.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let written = std::fs::read_to_string(&path)
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if written >= 100 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the fetch wrote nothing");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_lines(&path, 100);
     child.kill().unwrap();
     child.wait().unwrap();
     let partial = std::fs::read_to_string(&path).unwrap().lines().count();
@@ -359,11 +358,7 @@ fn a_server_that_dies_mid_run_stops_the_job_and_resume_finishes_it() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(&path).map_or(0, |t| t.lines().count()) < 100 {
-        assert!(Instant::now() < deadline, "the fetch wrote nothing");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_lines(&path, 100);
     // The server goes away for good: every request from now on is refused.
     slow.stop();
     let output = child.wait_with_output().unwrap();
@@ -440,11 +435,7 @@ fn a_second_fetch_to_the_same_file_is_refused_while_the_first_runs() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(&path).map_or(0, |t| t.lines().count()) < 10 {
-        assert!(Instant::now() < deadline, "the first fetch wrote nothing");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_lines(&path, 10);
     let second = fetch_cmd(&slow.url(), &["--resume", "-o", path.to_str().unwrap()]);
     assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
     assert_eq!(

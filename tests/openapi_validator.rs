@@ -24,6 +24,21 @@ fn python_with_validator() -> Option<String> {
     })
 }
 
+/// Runs the validator on `document` (written to a scratch file named by
+/// `name`).
+fn validate(python: &str, name: &str, document: &str) -> std::process::Output {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("openapi-{name}-{}.json", std::process::id()));
+    std::fs::write(&path, document).unwrap();
+    let output = Command::new(python)
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&path)
+        .output()
+        .expect("run the validator");
+    let _ = std::fs::remove_file(&path);
+    output
+}
+
 #[test]
 fn the_served_document_is_valid_openapi_3_1() {
     let Some(python) = python_with_validator() else {
@@ -40,16 +55,7 @@ fn the_served_document_is_valid_openapi_3_1() {
     let response = support::Connection::open(server.addr()).get("/openapi.json");
     assert_eq!(response.status, 200);
     assert_eq!(response.header("Content-Type"), Some("application/json"));
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("openapi-{}.json", std::process::id()));
-    std::fs::write(&path, response.text()).unwrap();
-
-    let output = Command::new(&python)
-        .args(["-m", "openapi_spec_validator"])
-        .arg(&path)
-        .output()
-        .expect("run the validator");
-    let _ = std::fs::remove_file(&path);
+    let output = validate(&python, "served", response.text());
     let said = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success() && said.contains(": OK"),
@@ -70,14 +76,6 @@ fn the_validator_is_not_a_rubber_stamp() {
         .get("/openapi.json")
         .text()
         .replacen(r#""required": true,"#, r#""required": false,"#, 1);
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("openapi-broken-{}.json", std::process::id()));
-    std::fs::write(&path, document).unwrap();
-    let output = Command::new(&python)
-        .args(["-m", "openapi_spec_validator"])
-        .arg(&path)
-        .output()
-        .expect("run the validator");
-    let _ = std::fs::remove_file(&path);
+    let output = validate(&python, "broken", &document);
     assert!(!output.status.success(), "{output:?}");
 }
