@@ -27,7 +27,7 @@ remote_fn! {
 
 fn main() {
     // A process pool starts this program again as its workers.
-    concurrent::process::serve_if_worker();
+    concurrent::serve_if_worker();
     let lesson = common::setup();
 
     {

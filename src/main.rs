@@ -172,7 +172,7 @@ pub(crate) fn parse_seconds(text: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     // `fetch --executor processes` starts this program again as its
     // workers: in a worker, this serves the pool and never returns.
-    concurrent::process::serve_if_worker();
+    concurrent::serve_if_worker();
     let cli = Cli::parse();
     init_logging();
     let outcome = match cli.command {

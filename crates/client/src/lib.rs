@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! - [`api`] — [`Client`] (blocking) and [`AsyncClient`], sharing the
+//! - `api` — [`Client`] (blocking) and [`AsyncClient`], sharing the
 //!   server's data model ([`prices::Price`], with each number's INTEGER or
 //!   REAL class kept), with timeouts and retries ([`RetryPolicy`]).
 //! - [`fetch`] — the lessons' producer/consumer as a tool: plan, fetch
@@ -12,7 +12,7 @@
 
 #![warn(missing_docs)]
 
-pub mod api;
+mod api;
 pub mod fetch;
 
 pub use api::{

@@ -108,7 +108,7 @@ fn cpu_bound(c: &mut Criterion) {
 }
 
 fn main() {
-    concurrent::process::serve_if_worker();
+    concurrent::serve_if_worker();
     let mut criterion = Criterion::default().configure_from_args();
     round_trip(&mut criterion);
     cpu_bound(&mut criterion);

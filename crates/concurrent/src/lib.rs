@@ -60,14 +60,19 @@
 //!
 //! # Layout
 //!
-//! - [`executor`] — the [`Executor`] and [`Shutdown`] traits, [`Call`] (a
+//! Every item is at the crate root, as Python's `concurrent.futures` and
+//! `queue` export theirs; the source is split by subject:
+//!
+//! - `executor` — the [`Executor`] and [`Shutdown`] traits, [`Call`] (a
 //!   function applied to a tuple of arguments) and [`Map`].
-//! - [`thread_pool`] — [`ThreadPoolExecutor`].
-//! - [`handle`] — [`TaskHandle`], the future of one task.
-//! - [`wait`](mod@wait) — [`as_completed`] and [`wait`](fn@wait).
-//! - [`queue`] — [`Queue`], [`LifoQueue`], [`PriorityQueue`] (their methods
+//! - `thread_pool` — [`ThreadPoolExecutor`].
+//! - `process` — [`ProcessPoolExecutor`], [`remote_fn!`] and
+//!   [`serve_if_worker`]: how worker processes start and find their tasks.
+//! - `handle` — [`TaskHandle`], the future of one task.
+//! - `wait` — [`as_completed`] and [`wait`](fn@wait).
+//! - `queue` — [`Queue`], [`LifoQueue`], [`PriorityQueue`] (their methods
 //!   are [`BaseQueue`]'s), [`SimpleQueue`].
-//! - [`error`] — [`TaskError`] and the queue errors.
+//! - `error` — [`TaskError`] and the queue errors.
 //!
 //! # Examples
 //!
@@ -99,14 +104,16 @@
 
 #![warn(missing_docs)]
 
-pub mod error;
-pub mod executor;
-pub mod handle;
+// Every item has one public path: the crate root, as Python's
+// `concurrent.futures` and `queue` export theirs.
+mod error;
+mod executor;
+mod handle;
 #[cfg(unix)]
-pub mod process;
-pub mod queue;
-pub mod thread_pool;
-pub mod wait;
+mod process;
+mod queue;
+mod thread_pool;
+mod wait;
 
 pub use error::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TaskError, TryGetError,
@@ -115,10 +122,21 @@ pub use error::{
 pub use executor::{Call, Executor, Map, Shutdown};
 pub use handle::{TaskHandle, UnexpectedState};
 #[cfg(unix)]
-pub use process::{ProcessPoolExecutor, RemoteTask};
-pub use queue::{BaseQueue, LifoQueue, PriorityQueue, Queue, SimpleQueue};
+pub use process::{ProcessPoolBuilder, ProcessPoolExecutor, RemoteTask, serve_if_worker};
+pub use queue::{BaseQueue, Discipline, LifoQueue, PriorityQueue, Queue, SimpleQueue};
 pub use thread_pool::ThreadPoolExecutor;
 pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};
+
+/// What the `remote_fn!` and `process_worker_entry!` macros need from this
+/// crate, so that callers need not depend on serde_json or inventory
+/// themselves. Not for direct use.
+#[cfg(unix)]
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::process::Registration;
+    pub use inventory;
+    pub use serde_json;
+}
 
 /// Takes one from a count of idle workers if there is one (CPython's
 /// `_idle_semaphore.acquire(blocking=False)`): `true` means an idle worker

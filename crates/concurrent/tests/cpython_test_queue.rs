@@ -23,7 +23,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use concurrent::queue::Discipline;
+use concurrent::Discipline;
 use concurrent::{
     BaseQueue, GetTimeoutError, PutTimeoutError, SimpleQueue, TryGetError, TryPutError,
 };

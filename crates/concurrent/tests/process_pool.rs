@@ -276,9 +276,8 @@ fn a_program_that_is_no_worker_is_named() {
     match ex.submit(square, (2,)).unwrap().result() {
         Err(TaskError::Broken(reason)) => {
             assert!(
-                reason.contains(
-                    "before connecting: does main() call concurrent::process::serve_if_worker()"
-                ),
+                reason
+                    .contains("before connecting: does main() call concurrent::serve_if_worker()"),
                 "{reason}"
             );
         }

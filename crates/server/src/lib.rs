@@ -4,10 +4,10 @@
 //!
 //! # Layout
 //!
-//! - [`routes`]: what each request answers ([`AppState::respond`]): the
+//! - `routes`: what each request answers ([`AppState::respond`]): the
 //!   `--sleep` delay, fault injection, the error answers (400 JSON,
 //!   Werkzeug's 404/405 pages and reason phrases, 414).
-//! - [`chaos`]: the practice ground's faults on purpose (latency, errors,
+//! - `chaos` ([`ChaosConfig`]): the practice ground's faults on purpose (latency, errors,
 //!   a rate limit, dropped, reset, hung, cut and dripped answers),
 //!   reproducible from a seed.
 //! - `metrics`: the counters at `/metrics`.
@@ -19,7 +19,7 @@
 //!   idle spell) and the registry of open connections.
 //! - `memory`: giving the heap back to the operating system after a
 //!   storm of connections.
-//! - [`serve`]: binding, the accept loop with its connection cap, graceful
+//! - `serve`: binding, the accept loop with its connection cap, graceful
 //!   shutdown, and [`BackgroundServer`] for tests and examples.
 //!
 //! # Examples
@@ -34,14 +34,14 @@
 
 #![warn(missing_docs)]
 
-pub mod chaos;
+mod chaos;
 mod connection;
 mod delivery;
 mod memory;
 mod metrics;
 mod openapi;
-pub mod routes;
-pub mod serve;
+mod routes;
+mod serve;
 mod target;
 
 pub use chaos::{ChaosConfig, ChaosParseError, Latency, Rate, RateLimit};

@@ -46,7 +46,7 @@ pub enum ExecutorKind {
     /// A [`ThreadPoolExecutor`] of `workers` threads, as in the lesson.
     Threads,
     /// A [`ProcessPoolExecutor`] of `workers` processes (the program must
-    /// call `concurrent::process::serve_if_worker()` first in `main`).
+    /// call `concurrent::serve_if_worker()` first in `main`).
     Processes,
     /// tokio tasks, at most `workers` requests at a time.
     Async,

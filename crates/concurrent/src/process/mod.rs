@@ -46,7 +46,7 @@
 //! }
 //!
 //! fn main() {
-//!     concurrent::process::serve_if_worker(); // a worker never gets past here
+//!     concurrent::serve_if_worker(); // a worker never gets past here
 //!     let ex = ProcessPoolExecutor::new(2);
 //!     assert_eq!(ex.submit(square, (7,)).unwrap().result(), Ok(49));
 //! }
@@ -70,10 +70,10 @@ pub trait RemoteTask<Args>: Call<Args> + Copy + Send + Sync + 'static {
 
 /// The environment variable that turns a start of the program into a
 /// worker: it holds the path of the parent's socket.
-pub const WORKER_SOCKET_ENV: &str = "CONCURRENT_PROCESS_WORKER_SOCKET";
+pub(crate) const WORKER_SOCKET_ENV: &str = "CONCURRENT_PROCESS_WORKER_SOCKET";
 
 /// The name of the test that [`process_worker_entry!`](crate::process_worker_entry) defines.
-pub const WORKER_TEST_NAME: &str = "concurrent_process_worker_entry";
+pub(crate) const WORKER_TEST_NAME: &str = "concurrent_process_worker_entry";
 
 /// One registered function, as the worker sees it: JSON arguments in,
 /// JSON result out. Made by [`remote_fn!`](crate::remote_fn); not for direct use.
@@ -84,14 +84,6 @@ pub struct Registration {
 }
 
 inventory::collect!(Registration);
-
-/// What [`remote_fn!`](crate::remote_fn) needs from this crate, re-exported so that callers
-/// need not depend on serde_json or inventory themselves.
-#[doc(hidden)]
-pub mod __private {
-    pub use inventory;
-    pub use serde_json;
-}
 
 /// Declares functions that a [`ProcessPoolExecutor`] can run (and that a
 /// [`ThreadPoolExecutor`](crate::ThreadPoolExecutor) can run too, through
@@ -139,15 +131,15 @@ macro_rules! remote_fn {
             fn call(&self, ($($arg,)*): ($($ty,)*)) -> $ret $body
         }
 
-        impl $crate::process::RemoteTask<($($ty,)*)> for $name {
+        impl $crate::RemoteTask<($($ty,)*)> for $name {
             const NAME: &'static str = concat!(module_path!(), "::", stringify!($name));
         }
 
-        $crate::process::__private::inventory::submit! {
-            $crate::process::Registration {
+        $crate::__private::inventory::submit! {
+            $crate::__private::Registration {
                 name: concat!(module_path!(), "::", stringify!($name)),
                 run: |args| {
-                    use $crate::process::__private::serde_json;
+                    use $crate::__private::serde_json;
                     let args: ($($ty,)*) = serde_json::from_str(args)
                         .map_err(|error| format!("cannot read the arguments: {error}"))?;
                     let result = $crate::Call::call(&$name, args);
@@ -168,7 +160,7 @@ macro_rules! process_worker_entry {
         #[test]
         #[ignore = "the entry point of process-pool workers, run by the pool itself"]
         fn concurrent_process_worker_entry() {
-            $crate::process::serve_if_worker();
+            $crate::serve_if_worker();
         }
     };
 }

@@ -50,7 +50,8 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A pool of worker processes running [`RemoteTask`]s (Python's
 /// `ProcessPoolExecutor`), behind the same [`Executor`] interface as the
-/// thread pool. See the [module docs](super) for how workers start.
+/// thread pool. See [`serve_if_worker`](crate::serve_if_worker) for how
+/// workers start.
 ///
 /// # Examples
 ///
@@ -64,7 +65,7 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 /// }
 ///
 /// fn main() {
-///     concurrent::process::serve_if_worker();
+///     concurrent::serve_if_worker();
 ///     let ex = ProcessPoolExecutor::new(10);
 ///     let future = ex.submit(check_price, ("bitstamp".into(), "btc".into(), "2020-04-01".into())).unwrap();
 ///     println!("{}", future.result().unwrap());
@@ -785,7 +786,7 @@ fn accept_from(listener: &UnixListener, slot: &Mutex<Option<Child>>) -> Result<U
         if let Some(status) = exited {
             slot.lock().take();
             return Err(format!(
-                "a worker process {} before connecting: does main() call concurrent::process::serve_if_worker() first \
+                "a worker process {} before connecting: does main() call concurrent::serve_if_worker() first \
                  (in a test file: process_worker_entry!())?",
                 describe(status)
             ));

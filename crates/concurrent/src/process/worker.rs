@@ -20,7 +20,7 @@ use crate::handle::panic_message;
 /// # Examples
 ///
 /// ```no_run
-/// concurrent::process::serve_if_worker();
+/// concurrent::serve_if_worker();
 /// // ... the program, which may use a ProcessPoolExecutor ...
 /// ```
 pub fn serve_if_worker() {
