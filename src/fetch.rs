@@ -219,6 +219,16 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::SomeFailed);
     }
 
+    if let Some((holding, error)) = &report.unsorted {
+        say!(
+            "crypto_db: fetch: all {} records are in {}, in the order they came, but not sorted: {}. Run the same command with --resume to sort them when there is room",
+            report.records.len(),
+            holding.display(),
+            refusal(error)
+        );
+        return Ok(Outcome::SomeFailed);
+    }
+
     match &args.output {
         Some(path) if !args.quiet => say!(
             "crypto_db: fetch: {} prices fetched, {} kept from the earlier run, {} failed; {} records in {}",

@@ -453,6 +453,47 @@ fn a_second_fetch_to_the_same_file_is_refused_while_the_first_runs() {
 }
 
 #[test]
+fn with_no_room_to_sort_every_record_stays_and_resume_sorts_later() {
+    let server = start_server(ServerConfig::default());
+    let dir = scratch("no-room");
+    let clean = dir.join("clean.csv");
+    assert!(
+        fetch_cmd(&server.url(), &["-o", clean.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let clean = std::fs::read_to_string(&clean).unwrap();
+    // A complete run's records in the order they came (here: reversed).
+    let path = dir.join("march.csv");
+    let mut lines: Vec<&str> = clean.lines().collect();
+    lines[1..].reverse();
+    let arrived = format!("{}\n", lines.join("\n"));
+    std::fs::write(&path, &arrived).unwrap();
+    // Where the sorted copy would go, something that cannot be written:
+    // as a full disk, every rewrite fails.
+    let blocker = dir.join("march.csv.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+
+    let output = fetch_cmd(&server.url(), &["--resume", "-o", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.starts_with(&format!(
+            "crypto_db: fetch: all 1116 records are in {}, in the order they came, but not sorted: cannot write",
+            path.display()
+        )) && message.contains("--resume to sort them"),
+        "{message}"
+    );
+    // Resumed in place: nothing rewritten, nothing lost.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), arrived);
+
+    std::fs::remove_dir(&blocker).unwrap();
+    let output = fetch_cmd(&server.url(), &["--resume", "-o", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), clean);
+}
+
+#[test]
 fn a_cut_last_line_is_dropped_and_refetched() {
     let server = start_server(ServerConfig::default());
     let dir = scratch("cut");

@@ -237,6 +237,9 @@ pub struct FetchReport {
     /// reached: that many tasks in a row got no answer (refused, reset,
     /// timed out), the last with `error`. What was fetched is kept; `--resume` finishes the rest.
     pub gave_up: Option<GaveUp>,
+    /// Set when the final sorted copy could not be written (a full disk):
+    /// the file that holds every record, in arrival order, and why.
+    pub unsorted: Option<(PathBuf, FetchError)>,
 }
 
 /// Why a job stopped before its end: the server is gone.
@@ -361,22 +364,20 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
         .as_deref()
         .map(output::OutputLock::take)
         .transpose()?;
-    let mut kept = Vec::new();
+    let mut existing = output::Existing::default();
     if let (Some(path), Some(format), true) = (&options.output, format, options.resume) {
+        existing = output::read_existing(path, format)?;
         let wanted: HashSet<&Task> = tasks.iter().collect();
         let mut seen = HashSet::new();
-        for record in output::read_existing(path, format)? {
-            // Only records of this job, each once.
-            if wanted.contains(&record.task) && seen.insert(record.task.clone()) {
-                kept.push(record);
-            }
-        }
+        // Only records of this job, each once.
+        existing.retain(|record| wanted.contains(&record.task) && seen.insert(record.task.clone()));
         tasks.retain(|task| !seen.contains(task));
     }
     let mut appender = match (&options.output, format) {
-        (Some(path), Some(format)) => Some(output::Appender::start(path, format, &kept)?),
+        (Some(path), Some(format)) => Some(output::Appender::start(path, format, &existing)?),
         _ => None,
     };
+    let kept = existing.records;
 
     let mut report = FetchReport {
         resumed: kept.len(),
@@ -453,8 +454,17 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
 
     records.sort_by(|a, b| a.task.cmp(&b.task));
     report.failures.sort_by(|a, b| a.0.cmp(&b.0));
-    if let (Some(path), Some(format)) = (&options.output, format) {
-        output::finish(path, format, &records)?;
+    if let (Some(path), Some(format)) = (&options.output, format)
+        && let Err(error) = output::finish(path, format, &records)
+    {
+        // Every record is already in the file (or the journal), in the
+        // order it came: valid, complete, and resumable in place. Only
+        // the sorted copy could not be written.
+        let holding = match format {
+            output::Format::Json => output::journal_path(path),
+            _ => path.clone(),
+        };
+        report.unsorted = Some((holding, error));
     }
     report.records = records;
     Ok(report)

@@ -150,6 +150,31 @@ fn record(exchange: String, symbol: String, day: Day, numbers: [Option<Number>; 
     }
 }
 
+/// What `--resume` found of an earlier run.
+#[derive(Debug, Default)]
+pub struct Existing {
+    /// Its records, in the order written.
+    pub records: Vec<Record>,
+    /// For a CSV or JSON Lines file whose every complete line is a record
+    /// (after the CSV header): how many bytes those lines take. The run can
+    /// then append to the file as it is, past a cut last line, instead of
+    /// rewriting it, which needs room for a second copy (a full disk would
+    /// make every resume fail).
+    appendable: Option<u64>,
+}
+
+impl Existing {
+    /// Keeps only the records `keep` wants; any other makes the file one to
+    /// rewrite rather than append to.
+    pub fn retain(&mut self, keep: impl FnMut(&Record) -> bool) {
+        let before = self.records.len();
+        self.records.retain(keep);
+        if self.records.len() != before {
+            self.appendable = None;
+        }
+    }
+}
+
 /// Reads the records of an earlier run at `path` (and its journal), for
 /// `--resume`. Lines that are not complete records are skipped: a crash
 /// can cut the last one short.
@@ -157,8 +182,8 @@ fn record(exchange: String, symbol: String, day: Day, numbers: [Option<Number>; 
 /// # Errors
 ///
 /// [`FetchError::Read`] if the file exists but cannot be read.
-pub fn read_existing(path: &Path, format: Format) -> Result<Vec<Record>, FetchError> {
-    let mut records = Vec::new();
+pub fn read_existing(path: &Path, format: Format) -> Result<Existing, FetchError> {
+    let mut existing = Existing::default();
     let mut sources = vec![(path.to_owned(), format)];
     if format == Format::Json {
         sources.push((journal_path(path), Format::JsonLines));
@@ -174,9 +199,22 @@ pub fn read_existing(path: &Path, format: Format) -> Result<Vec<Record>, FetchEr
                 });
             }
         };
-        records.extend(complete_lines(&text).filter_map(|line| parse_line(format, line)));
+        let before = existing.records.len();
+        let mut lines = 0;
+        for line in complete_lines(&text) {
+            lines += 1;
+            existing.records.extend(parse_line(format, line));
+        }
+        let records = existing.records.len() - before;
+        let header = usize::from(format == Format::Csv && text.starts_with(CSV_HEADER));
+        if format != Format::Json
+            && lines == records + header
+            && (format != Format::Csv || header == 1)
+        {
+            existing.appendable = Some(text.rfind('\n').map_or(0, |end| end as u64 + 1));
+        }
     }
-    Ok(records)
+    Ok(existing)
 }
 
 /// The lines whose line break was written. A crash can stop a write
@@ -205,14 +243,32 @@ pub struct Appender {
 }
 
 impl Appender {
-    /// Starts the output of a run: writes `kept` records (those of an
-    /// earlier run, for `--resume`, or none) to a fresh file, then appends.
+    /// Starts the output of a run: appends to what `--resume` found when
+    /// it can be kept as it is, else writes the `kept` records (or none) to
+    /// a fresh file, then appends.
     ///
     /// # Errors
     ///
     /// [`FetchError::Write`] if the file cannot be created or written,
     /// before any request is made.
-    pub fn start(path: &Path, format: Format, kept: &[Record]) -> Result<Appender, FetchError> {
+    pub fn start(path: &Path, format: Format, existing: &Existing) -> Result<Appender, FetchError> {
+        if let Some(length) = existing.appendable {
+            let file = OpenOptions::new()
+                .append(true)
+                .open(path)
+                // Past the last complete line: a cut one is dropped.
+                .and_then(|file| file.set_len(length).map(|()| file))
+                .map_err(|source| FetchError::Write {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            return Ok(Appender {
+                file: BufWriter::new(file),
+                format,
+                path: path.to_owned(),
+            });
+        }
+        let kept = &existing.records;
         let (target, target_format) = match format {
             Format::Json => (journal_path(path), Format::JsonLines),
             other => (path.to_owned(), other),
