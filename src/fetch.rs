@@ -213,7 +213,7 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
         say!(
             "crypto_db: fetch: stopped: {} requests in a row could not reach the server (last: {}); {} not tried. {kept}",
             gave_up.in_a_row,
-            gave_up.error,
+            with_causes(&gave_up.error),
             gave_up.untried,
         );
         return Ok(Outcome::SomeFailed);
@@ -328,16 +328,22 @@ fn run_sweep(
     })
 }
 
-/// The error and its causes on one line (`cannot write x.csv: File too
-/// large (os error 27)`), with a hint when the server is not there.
-fn refusal(error: &FetchError) -> String {
+/// An error and its causes on one line (`cannot write x.csv: File too
+/// large (os error 27)`).
+fn with_causes(error: &dyn std::error::Error) -> String {
     let mut line = error.to_string();
-    let mut cause = std::error::Error::source(error);
+    let mut cause = error.source();
     while let Some(source) = cause {
         line.push_str(": ");
         line.push_str(&source.to_string());
         cause = source.source();
     }
+    line
+}
+
+/// Why the job could not run, with a hint when the server is not there.
+fn refusal(error: &FetchError) -> String {
+    let mut line = with_causes(error);
     if let FetchError::Server(_) = error {
         line.push_str(" (is the server running? start it with `crypto_db`)");
     }
@@ -355,6 +361,7 @@ fn report_failures(report: &FetchReport, retries: u32) -> Outcome {
     );
     const SHOWN: usize = 20;
     for (task, error) in report.failures.iter().take(SHOWN) {
+        let error = with_causes(error);
         say!("  {}/{}/{}: {error}", task.exchange, task.symbol, task.day);
     }
     if report.failures.len() > SHOWN {

@@ -13,9 +13,7 @@ use prices::{Day, Number, Price};
 use serde::{Deserialize, Serialize};
 
 /// Why a request failed (after its retries, where it was retried).
-///
-/// Serialisable, so that a worker process can report it to its parent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
     /// No connection: the server is down, the port closed, the host unknown.
@@ -63,9 +61,6 @@ pub enum ClientError {
         /// Why it is unusable.
         reason: String,
     },
-    /// The worker process running the request failed (process executor).
-    #[error("worker process: {0}")]
-    Worker(String),
 }
 
 impl ClientError {
@@ -76,9 +71,7 @@ impl ClientError {
         match self {
             ClientError::Unreachable { .. } | ClientError::Timeout { .. } => true,
             ClientError::Status { status, .. } => *status == 429 || *status >= 500,
-            ClientError::Decode { .. }
-            | ClientError::InvalidUrl { .. }
-            | ClientError::Worker(_) => false,
+            ClientError::Decode { .. } | ClientError::InvalidUrl { .. } => false,
         }
     }
 
@@ -307,9 +300,9 @@ fn number(value: Option<serde_json::Number>) -> Result<Option<Number>, BodyError
 }
 
 /// What is wrong with a body that is not what the API sends. (Plain data,
-/// not `serde_json`'s error, so that a [`ClientError`] can cross to another
-/// process and be cloned.)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+/// not `serde_json`'s error, so that a [`ClientError`] can be cloned and
+/// compared.)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BodyError {
     /// Not JSON, or JSON of another shape; `serde_json`'s explanation, with

@@ -121,6 +121,58 @@ pub struct Record {
     pub price: Option<Price>,
 }
 
+/// Why one task has no price, after its retries.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskFailure {
+    /// The request failed.
+    #[error(transparent)]
+    Request(#[from] ClientError),
+    /// The request failed in a worker process (`--executor processes`),
+    /// which said why.
+    #[error("{message}")]
+    InWorker {
+        /// The worker's [`ClientError`], as text.
+        message: String,
+        /// Whether the server gave no answer at all
+        /// ([`ClientError::is_no_answer`]).
+        no_answer: bool,
+    },
+    /// The worker process running it failed: it died, or the pool broke.
+    #[error("worker process")]
+    Worker(#[source] concurrent::TaskError),
+}
+
+impl TaskFailure {
+    /// Whether the server gave no answer at all (refused, reset, timed
+    /// out): what stops a job whose server is gone.
+    pub fn is_no_answer(&self) -> bool {
+        match self {
+            TaskFailure::Request(error) => error.is_no_answer(),
+            TaskFailure::InWorker { no_answer, .. } => *no_answer,
+            TaskFailure::Worker(_) => false,
+        }
+    }
+}
+
+/// A failed request as it crosses back from a worker process: the client's
+/// error is an HTTP concern and does not cross; what the parent needs of
+/// it does.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RemoteFailure {
+    message: String,
+    no_answer: bool,
+}
+
+impl From<&ClientError> for RemoteFailure {
+    fn from(error: &ClientError) -> RemoteFailure {
+        RemoteFailure {
+            message: error.to_string(),
+            no_answer: error.is_no_answer(),
+        }
+    }
+}
+
 /// Why the job could not run (nothing, or nothing more, was fetched).
 ///
 /// The first variants are the request's fault (the user must change it),
@@ -226,7 +278,7 @@ pub struct FetchReport {
     /// How many records were kept from an earlier run (`--resume`).
     pub resumed: usize,
     /// Tasks that still failed after their retries, with why.
-    pub failures: Vec<(Task, ClientError)>,
+    pub failures: Vec<(Task, TaskFailure)>,
     /// How long each request of this run took (retries included), in the
     /// order they finished.
     pub latencies: Vec<Duration>,
@@ -248,7 +300,7 @@ pub struct GaveUp {
     /// How many requests in a row could not reach the server.
     pub in_a_row: usize,
     /// The last of their errors.
-    pub error: ClientError,
+    pub error: TaskFailure,
     /// Tasks never tried.
     pub untried: usize,
 }
@@ -511,7 +563,10 @@ fn fetch_ranges(
                     Err(error) => Err(error.clone()),
                 };
                 // The writer has stopped (a failed write): so do we.
-                if results.send((task, result, latency)).is_err() {
+                if results
+                    .send((task, result.map_err(TaskFailure::from), latency))
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -526,7 +581,7 @@ fn fetch_ranges(
 }
 
 /// One task's outcome and how long its request took (retries included).
-type Fetched = (Task, Result<Option<Price>, ClientError>, Duration);
+type Fetched = (Task, Result<Option<Price>, TaskFailure>, Duration);
 type ResultSender = crossbeam_channel::Sender<Fetched>;
 
 /// The lesson's producer/consumer on threads: a producer fills a bounded
@@ -551,7 +606,10 @@ fn fetch_with_threads(
                 let started = Instant::now();
                 let result =
                     client.check_price(&task.exchange, &task.symbol, &task.day.to_string());
-                if results.send((task, result, started.elapsed())).is_err() {
+                if results
+                    .send((task, result.map_err(TaskFailure::from), started.elapsed()))
+                    .is_err()
+                {
                     // The writer gave up: stop everyone, producer included.
                     queue.shutdown(true);
                     break;
@@ -577,7 +635,7 @@ concurrent::remote_fn! {
     /// API's own JSON, so every number keeps its exact value and its
     /// INTEGER/REAL form.
     /// Also returns how long the request took, in microseconds.
-    fn fetch_in_worker(config: ClientConfig, exchange: String, symbol: String, day: String) -> (Result<Option<String>, ClientError>, u64) {
+    fn fetch_in_worker(config: ClientConfig, exchange: String, symbol: String, day: String) -> (Result<Option<String>, RemoteFailure>, u64) {
         // One client per worker process, made on its first task: its
         // connection pool then serves every later task of that worker.
         static CLIENT: std::sync::OnceLock<Result<Client, ClientError>> = std::sync::OnceLock::new();
@@ -587,7 +645,8 @@ concurrent::remote_fn! {
             .as_ref()
             .map_err(Clone::clone)
             .and_then(|client| client.check_price(&exchange, &symbol, &day))
-            .map(|price| price.map(|price| price.to_json()));
+            .map(|price| price.map(|price| price.to_json()))
+            .map_err(|error| RemoteFailure::from(&error));
         (result, u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
     }
 }
@@ -623,18 +682,20 @@ fn fetch_with_processes(
             Err(error) => (Err(error), Duration::ZERO),
         };
         let result = match outcome {
-            Ok(Ok(Some(json))) => {
-                crate::api::parse_price(&json).map_err(|reason| ClientError::Decode {
+            Ok(Ok(Some(json))) => crate::api::parse_price(&json).map_err(|reason| {
+                TaskFailure::Request(ClientError::Decode {
                     url: format!(
                         "{}/price/{}/{}/{}",
                         options.client.base_url, task.exchange, task.symbol, task.day
                     ),
                     reason,
                 })
-            }
+            }),
             Ok(Ok(None)) => Ok(None),
-            Ok(Err(error)) => Err(error),
-            Err(error) => Err(ClientError::Worker(error.to_string())),
+            Ok(Err(RemoteFailure { message, no_answer })) => {
+                Err(TaskFailure::InWorker { message, no_answer })
+            }
+            Err(error) => Err(TaskFailure::Worker(error)),
         };
         if results.send((task.clone(), result, latency)).is_err() {
             break; // the writer gave up; dropping the map cancels the rest
@@ -676,7 +737,10 @@ fn fetch_async(
                 let result = client
                     .check_price(&task.exchange, &task.symbol, &task.day.to_string())
                     .await;
-                if results.send((task, result, started.elapsed())).is_err() {
+                if results
+                    .send((task, result.map_err(TaskFailure::from), started.elapsed()))
+                    .is_err()
+                {
                     writer_gone.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
                 drop(permit);
