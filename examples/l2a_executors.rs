@@ -14,14 +14,15 @@
 mod common;
 
 use concurrent::{ProcessPoolExecutor, ThreadPoolExecutor, remote_fn};
+use prices::Price;
 
 remote_fn! {
     /// `check_price` for a worker process, which has none of this
-    /// process's globals: the server's URL comes as an argument, and the
-    /// price comes back as the API's JSON.
-    fn check_price_at(base_url: String, exchange: String, symbol: String, date: String) -> Option<String> {
+    /// process's globals: the server's URL comes as an argument. The price
+    /// crosses back whole (`Price` is serialisable).
+    fn check_price_at(base_url: String, exchange: String, symbol: String, date: String) -> Option<Price> {
         let client = client::Client::new(client::ClientConfig::new(base_url)).expect("a valid URL");
-        client.check_price(&exchange, &symbol, &date).expect("the price server answers").map(|price| price.to_json())
+        client.check_price(&exchange, &symbol, &date).expect("the price server answers")
     }
 }
 
@@ -50,9 +51,9 @@ fn main() {
             "2020-04-01".to_owned(),
         );
         let future = ex.submit(check_price_at, args).unwrap();
-        let price = client::parse_price(&future.result().unwrap().unwrap())
-            .unwrap()
-            .unwrap();
-        println!("Price: ${}", common::close(&price));
+        println!(
+            "Price: ${}",
+            common::close(&future.result().unwrap().unwrap())
+        );
     }
 }

@@ -107,6 +107,7 @@ impl fmt::Display for Number {
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Price {
     /// The exchange's name, e.g. `bitstamp`.
     pub exchange: String,
@@ -224,5 +225,96 @@ impl PriceView<'_> {
         let mut out = String::with_capacity(192);
         self.write_json(&mut out);
         out
+    }
+}
+
+/// With the `serde` feature: an INTEGER is written as an integer and a
+/// REAL as a float, so formats that keep the difference (JSON: `600` and
+/// `600.0`) read back the same class. A non-finite REAL, which JSON has no
+/// number for, is written as the string `"inf"`, `"-inf"` or `"nan"`.
+#[cfg(feature = "serde")]
+mod serde_impls {
+    use super::Number;
+
+    impl serde::Serialize for Number {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            match *self {
+                Number::Integer(n) => serializer.serialize_i64(n),
+                Number::Real(x) if x.is_finite() => serializer.serialize_f64(x),
+                Number::Real(x) if x.is_nan() => serializer.serialize_str("nan"),
+                Number::Real(x) if x > 0.0 => serializer.serialize_str("inf"),
+                Number::Real(_) => serializer.serialize_str("-inf"),
+            }
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for Number {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Number, D::Error> {
+            deserializer.deserialize_any(NumberVisitor)
+        }
+    }
+
+    struct NumberVisitor;
+
+    impl serde::de::Visitor<'_> for NumberVisitor {
+        type Value = Number;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an integer, a float, or \"inf\", \"-inf\", \"nan\"")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Number, E> {
+            Ok(Number::Integer(n))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Number, E> {
+            i64::try_from(n)
+                .map(Number::Integer)
+                .map_err(|_| E::custom(format!("{n} does not fit a 64-bit integer")))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<Number, E> {
+            Ok(Number::Real(x))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Number, E> {
+            match text {
+                "inf" => Ok(Number::Real(f64::INFINITY)),
+                "-inf" => Ok(Number::Real(f64::NEG_INFINITY)),
+                "nan" => Ok(Number::Real(f64::NAN)),
+                other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::{Number, Price};
+
+        #[test]
+        fn a_price_crosses_json_with_every_number_class_kept() {
+            let price = Price::new(
+                "kraken",
+                "btc",
+                "2020-01-01",
+                [
+                    Some(Number::Integer(600)),
+                    Some(Number::Real(600.0)),
+                    Some(Number::Real(8.6e-05)),
+                    Some(Number::Real(f64::INFINITY)),
+                    None,
+                ],
+            );
+            let json = serde_json::to_string(&price).unwrap();
+            assert_eq!(
+                json,
+                r#"{"exchange":"kraken","symbol":"btc","open":600,"high":600.0,"low":0.000086,"close":"inf","volume":null,"day":"2020-01-01"}"#
+            );
+            let back: Price = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, price);
+            let nan: Number = serde_json::from_str(r#""nan""#).unwrap();
+            assert!(matches!(nan, Number::Real(x) if x.is_nan()));
+            assert!(serde_json::from_str::<Number>("18446744073709551615").is_err());
+        }
     }
 }

@@ -631,11 +631,10 @@ fn fetch_with_threads(
 }
 
 concurrent::remote_fn! {
-    /// One request, run in a worker process. The price crosses back as the
-    /// API's own JSON, so every number keeps its exact value and its
-    /// INTEGER/REAL form.
-    /// Also returns how long the request took, in microseconds.
-    fn fetch_in_worker(config: ClientConfig, exchange: String, symbol: String, day: String) -> (Result<Option<String>, RemoteFailure>, u64) {
+    /// One request, run in a worker process. The price crosses back with
+    /// every number's exact value and INTEGER/REAL form (`prices`' serde
+    /// feature). Also returns how long the request took, in microseconds.
+    fn fetch_in_worker(config: ClientConfig, exchange: String, symbol: String, day: String) -> (Result<Option<Price>, RemoteFailure>, u64) {
         // One client per worker process, made on its first task: its
         // connection pool then serves every later task of that worker.
         static CLIENT: std::sync::OnceLock<Result<Client, ClientError>> = std::sync::OnceLock::new();
@@ -645,7 +644,6 @@ concurrent::remote_fn! {
             .as_ref()
             .map_err(Clone::clone)
             .and_then(|client| client.check_price(&exchange, &symbol, &day))
-            .map(|price| price.map(|price| price.to_json()))
             .map_err(|error| RemoteFailure::from(&error));
         (result, u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
     }
@@ -682,16 +680,7 @@ fn fetch_with_processes(
             Err(error) => (Err(error), Duration::ZERO),
         };
         let result = match outcome {
-            Ok(Ok(Some(json))) => crate::api::parse_price(&json).map_err(|reason| {
-                TaskFailure::Request(ClientError::Decode {
-                    url: format!(
-                        "{}/price/{}/{}/{}",
-                        options.client.base_url, task.exchange, task.symbol, task.day
-                    ),
-                    reason,
-                })
-            }),
-            Ok(Ok(None)) => Ok(None),
+            Ok(Ok(price)) => Ok(price),
             Ok(Err(RemoteFailure { message, no_answer })) => {
                 Err(TaskFailure::InWorker { message, no_answer })
             }
