@@ -12,7 +12,8 @@
 //!   without data.
 //! - [`table`]: [`PriceTable`], every row in memory behind a hash index.
 //! - [`dump`]: the lossless text form in which the dataset is embedded.
-//! - [`sqlite`]: loading a table from a SQLite file of the original's schema.
+//! - `sqlite` (the `sqlite` feature, on by default): loading a table from
+//!   a SQLite file of the original's schema, and writing one.
 //!
 //! # Examples
 //!
@@ -31,12 +32,14 @@ pub mod day;
 pub mod dump;
 pub mod model;
 pub mod pyjson;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod table;
 
 pub use day::{Day, DayError};
 pub use dump::DumpError;
 pub use model::{Number, Price, PriceView};
+#[cfg(feature = "sqlite")]
 pub use sqlite::LoadError;
 pub use table::{PriceRange, PriceTable, SourceRow, TableBuilder, UnknownName};
 
@@ -80,6 +83,7 @@ impl PriceTable {
     /// # Errors
     ///
     /// See [`sqlite::load`].
+    #[cfg(feature = "sqlite")]
     pub fn from_sqlite(path: &std::path::Path) -> Result<PriceTable, LoadError> {
         Ok(PriceTable::from_rows(sqlite::load(path)?))
     }
