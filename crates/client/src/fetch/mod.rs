@@ -630,21 +630,32 @@ fn fetch_with_threads(
     Ok(())
 }
 
+/// A worker process's client, made once by [`start_worker_client`] before
+/// its first task: its connection pool then serves every later task.
+static WORKER_CLIENT: std::sync::OnceLock<Result<Client, ClientError>> = std::sync::OnceLock::new();
+
 concurrent::remote_fn! {
+    /// The pool's initializer: runs once in each worker process, so the
+    /// client's configuration crosses once per worker, not once per task.
+    fn start_worker_client(config: ClientConfig) -> () {
+        let _ = WORKER_CLIENT.set(Client::new(config));
+    }
+
     /// One request, run in a worker process. The price crosses back with
     /// every number's exact value and INTEGER/REAL form (`prices`' serde
     /// feature). Also returns how long the request took, in microseconds.
-    fn fetch_in_worker(config: ClientConfig, exchange: String, symbol: String, day: String) -> (Result<Option<Price>, RemoteFailure>, u64) {
-        // One client per worker process, made on its first task: its
-        // connection pool then serves every later task of that worker.
-        static CLIENT: std::sync::OnceLock<Result<Client, ClientError>> = std::sync::OnceLock::new();
+    fn fetch_in_worker(exchange: String, symbol: String, day: String) -> (Result<Option<Price>, RemoteFailure>, u64) {
         let started = Instant::now();
-        let result = CLIENT
-            .get_or_init(|| Client::new(config))
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|client| client.check_price(&exchange, &symbol, &day))
-            .map_err(|error| RemoteFailure::from(&error));
+        let result = match WORKER_CLIENT.get() {
+            Some(Ok(client)) => client
+                .check_price(&exchange, &symbol, &day)
+                .map_err(|error| RemoteFailure::from(&error)),
+            Some(Err(error)) => Err(RemoteFailure::from(error)),
+            None => Err(RemoteFailure {
+                message: "the worker has no client: the pool's initializer did not run".to_owned(),
+                no_answer: false,
+            }),
+        };
         (result, u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
     }
 }
@@ -658,10 +669,12 @@ fn fetch_with_processes(
     workers: usize,
     results: ResultSender,
 ) -> Result<(), FetchError> {
-    let pool = ProcessPoolExecutor::new(workers);
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(workers)
+        .initializer(start_worker_client, (options.client.clone(),))
+        .build();
     let calls = tasks.iter().map(|task| {
         (
-            options.client.clone(),
             task.exchange.clone(),
             task.symbol.clone(),
             task.day.to_string(),
