@@ -481,3 +481,52 @@ mod cpython_process_pool_executor_test {
         let _ = ProcessPoolExecutor::new(0);
     }
 }
+
+#[test]
+fn a_task_past_its_deadline_has_its_worker_killed_and_breaks_the_pool() {
+    let ex = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .task_deadline(Duration::from_millis(300))
+        .build();
+    // Well within the deadline: the worker lives on.
+    assert_eq!(ex.submit(sleep_ms, (10,)).unwrap().result(), Ok(10));
+    let pid = ex.worker_pids()[0];
+    let started = std::time::Instant::now();
+    match ex.submit(sleep_ms, (60_000,)).unwrap().result() {
+        Err(TaskError::Broken(reason)) => assert!(
+            reason.contains(
+                "took longer than 300ms over one task (stuck, or stopped) and was killed"
+            ),
+            "{reason}"
+        ),
+        other => panic!("expected the deadline to break the pool, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(30));
+    drop(ex);
+    assert!(!process_exists(pid), "the overdue worker was left behind");
+}
+
+#[test]
+fn a_stopped_worker_is_killed_at_the_deadline_instead_of_hanging_the_pool() {
+    let ex = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .task_deadline(Duration::from_millis(500))
+        .build();
+    assert_eq!(ex.submit(square, (3,)).unwrap().result(), Ok(9));
+    let pid = ex.worker_pids()[0];
+    // SIGSTOP: the process cannot answer, or notice anything, until
+    // continued; only the parent can end the wait.
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    match ex.submit(square, (4,)).unwrap().result() {
+        Err(TaskError::Broken(reason)) => assert!(reason.contains("stuck, or stopped"), "{reason}"),
+        other => panic!("expected the deadline to break the pool, got {other:?}"),
+    }
+    drop(ex);
+    assert!(!process_exists(pid), "the stopped worker was left behind");
+}

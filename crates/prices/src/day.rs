@@ -133,6 +133,23 @@ impl std::str::FromStr for Day {
     }
 }
 
+/// A day crosses as its `YYYY-MM-DD` text, as in the API's JSON, and is
+/// checked as [`Day::parse`] checks it on the way back.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Day {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Day {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Day, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Day::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
@@ -209,5 +226,17 @@ mod tests {
         let earlier = Day::parse("2020-03-01").unwrap();
         assert_eq!(later.through(earlier).count(), 0);
         assert_eq!(later.through(later).count(), 1);
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn crosses_as_its_text_and_is_checked_on_the_way_back() {
+        let day = Day::parse("2020-02-29").unwrap();
+        let json = serde_json::to_string(&day).unwrap();
+        assert_eq!(json, "\"2020-02-29\"");
+        assert_eq!(serde_json::from_str::<Day>(&json).unwrap(), day);
+        let wrong = serde_json::from_str::<Day>("\"2021-02-29\"").unwrap_err();
+        assert!(wrong.to_string().contains("2021-02-29"), "{wrong}");
+        assert!(serde_json::from_str::<Day>("20200229").is_err());
     }
 }

@@ -108,6 +108,9 @@ struct Launch {
     program: PathBuf,
     args: Vec<OsString>,
     max_tasks_per_child: Option<NonZeroUsize>,
+    /// The longest a worker may take over one call before it is taken for
+    /// stuck (or stopped) and killed.
+    task_deadline: Option<Duration>,
     /// A task run once in each new worker, and its JSON arguments.
     initializer: Option<(&'static str, String)>,
 }
@@ -200,6 +203,27 @@ impl ProcessPoolBuilder {
     /// 3.11's `max_tasks_per_child`), to bound what a leaky task can hold.
     pub fn max_tasks_per_child(mut self, n: usize) -> Self {
         self.launch.max_tasks_per_child = NonZeroUsize::new(n);
+        self
+    }
+
+    /// Kills a worker that takes longer than `deadline` over one call,
+    /// which breaks the pool (as any worker's death does). Python's pool
+    /// has no such limit and waits forever for a worker that is stuck,
+    /// or stopped (`SIGSTOP`, Ctrl-Z in its terminal); a caller that knows
+    /// how long a task can take sets one, and can then start a new pool
+    /// and run the lost tasks again.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// let ex = concurrent::ProcessPoolExecutor::builder()
+    ///     .task_deadline(Duration::from_secs(30))
+    ///     .build();
+    /// ```
+    pub fn task_deadline(mut self, deadline: Duration) -> Self {
+        self.launch.task_deadline = Some(deadline);
         self
     }
 
@@ -312,6 +336,7 @@ impl ProcessPoolExecutor {
                 .map(OsString::from)
                 .collect(),
                 max_tasks_per_child: None,
+                task_deadline: None,
                 initializer: None,
             },
         }
@@ -631,13 +656,26 @@ fn manage(shared: &PoolShared, jobs: &Receiver<Job>) {
                     retire(worker.take(), &slot);
                 }
             }
-            Err(_) => {
-                // The worker is gone (or talks nonsense): find out how it
-                // ended, then break the pool, as Python does.
+            Err(error) => {
+                // The worker is gone (or talks nonsense, or is past its
+                // deadline): find out how it ended, then break the pool,
+                // as Python does.
                 drop(worker.take());
-                let reason = match reap(&slot) {
-                    Some(status) => format!("a worker process {}", describe(status)),
-                    None => "a worker process stopped answering".to_owned(),
+                let overdue = matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+                let reason = if overdue {
+                    let _ = reap_after_kill(&slot);
+                    format!(
+                        "a worker process took longer than {:?} over one task (stuck, or stopped) and was killed",
+                        shared.launch.task_deadline.unwrap_or_default()
+                    )
+                } else {
+                    match reap(&slot) {
+                        Some(status) => format!("a worker process {}", describe(status)),
+                        None => "a worker process stopped answering".to_owned(),
+                    }
                 };
                 let error = shared.break_pool(reason);
                 Job {
@@ -759,6 +797,14 @@ fn start_worker(launch: &Launch, slot: &Mutex<Option<Child>>) -> Result<Worker, 
             return Err(format!("the initializer {task} failed: {message}"));
         }
     }
+    // After the initializer, which may take its time: the deadline is a
+    // task's. A read that waits longer fails, and the manager kills it.
+    if let Some(deadline) = launch.task_deadline {
+        worker
+            .stream
+            .set_read_timeout(Some(deadline.max(Duration::from_millis(1))))
+            .map_err(|error| format!("cannot set the task deadline: {error}"))?;
+    }
     Ok(worker)
 }
 
@@ -827,7 +873,7 @@ fn describe(status: ExitStatus) -> String {
         (None, Some(signal)) => {
             let name = match signal {
                 6 => " (SIGABRT: the process aborted)",
-                9 => " (SIGKILL: killed, perhaps by the out-of-memory killer)",
+                9 => " (SIGKILL: killed by a person, a supervisor or the out-of-memory killer)",
                 11 => " (SIGSEGV)",
                 15 => " (SIGTERM)",
                 _ => "",
