@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use client::fetch::sweep::{self, Counts};
 use client::fetch::{
-    self, ExecutorKind, FetchError, FetchOptions, FetchReport, Progress, Selection,
+    self, ExecutorKind, FetchError, FetchOptions, FetchReport, Output, Plan, Progress, Selection,
+    Strategy, TaskFailure,
 };
 use client::{ClientConfig, RetryPolicy};
 use prices::Day;
@@ -128,43 +130,134 @@ fn executor_kind(executor: Executor) -> ExecutorKind {
     }
 }
 
-pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
-    let executors: Vec<ExecutorKind> = args.executor.iter().copied().map(executor_kind).collect();
-    if args.sweep.is_none() && executors.len() != 1 {
-        say!("crypto_db: fetch: name one --executor (several are for --sweep)");
-        return Ok(Outcome::Refused);
-    }
-    let options = FetchOptions {
-        client: ClientConfig {
-            base_url: args.url.clone(),
+/// What the command line asks for, every flag parsed and checked (the
+/// habit of ripgrep's `HiArgs`): `run` then has one error path.
+enum FetchRequest {
+    /// Fetch the job and write (or print) its records.
+    Job { options: FetchOptions, quiet: bool },
+    /// Measure the job at several worker counts and recommend one.
+    Sweep {
+        client: ClientConfig,
+        plan: Plan,
+        range: bool,
+        executors: Vec<ExecutorKind>,
+        counts: Counts,
+        plot: Option<PathBuf>,
+        quiet: bool,
+    },
+}
+
+/// Flags that do not make a request.
+#[derive(Debug, thiserror::Error)]
+enum BadFlags {
+    #[error("name one --executor (several are for --sweep)")]
+    SeveralExecutors,
+    #[error("--sweep takes worker counts like 1,2,4,8 or `auto`, not {0:?}")]
+    Sweep(String),
+    #[error(transparent)]
+    Plot(FetchError),
+}
+
+impl TryFrom<FetchArgs> for FetchRequest {
+    type Error = BadFlags;
+
+    fn try_from(args: FetchArgs) -> Result<FetchRequest, BadFlags> {
+        let executors: Vec<ExecutorKind> =
+            args.executor.iter().copied().map(executor_kind).collect();
+        let client = ClientConfig {
+            base_url: args.url,
             connect_timeout: args.timeout.min(Duration::from_secs(10)),
             request_timeout: args.timeout,
             retry: RetryPolicy {
                 retries: args.retries,
                 ..RetryPolicy::default()
             },
-        },
-        exchanges: selection(&args.exchanges),
-        symbols: selection(&args.symbols),
-        start: args.start,
-        end: args.end,
-        workers: args.workers as usize,
-        executor: executors[0],
-        range: args.range,
-        output: args.output.clone(),
-        resume: args.resume,
-        sample: args.sample,
-    };
-    if let Some(sweep) = &args.sweep {
-        return run_sweep(
-            &options,
-            &executors,
-            sweep,
-            args.plot.as_deref(),
-            args.quiet,
-        );
+        };
+        let plan = Plan {
+            exchanges: selection(&args.exchanges),
+            symbols: selection(&args.symbols),
+            start: args.start,
+            end: args.end,
+            sample: args.sample,
+        };
+        if let Some(sweep) = args.sweep {
+            let counts = parse_counts(&sweep).ok_or(BadFlags::Sweep(sweep))?;
+            if let Some(path) = &args.plot {
+                sweep::check_plot_path(path).map_err(BadFlags::Plot)?;
+            }
+            return Ok(FetchRequest::Sweep {
+                client,
+                plan,
+                range: args.range,
+                executors,
+                counts,
+                plot: args.plot,
+                quiet: args.quiet,
+            });
+        }
+        let [executor] = executors[..] else {
+            return Err(BadFlags::SeveralExecutors);
+        };
+        Ok(FetchRequest::Job {
+            options: FetchOptions {
+                client,
+                plan,
+                strategy: Strategy {
+                    executor,
+                    workers: args.workers as usize,
+                    range: args.range,
+                },
+                output: args.output.map(|path| Output {
+                    path,
+                    resume: args.resume,
+                }),
+            },
+            quiet: args.quiet,
+        })
     }
-    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+}
+
+/// `1,2,4,8` or `auto`.
+fn parse_counts(text: &str) -> Option<Counts> {
+    if text == "auto" {
+        return Some(Counts::Auto);
+    }
+    let list = text
+        .split(',')
+        .map(|n| n.trim().parse::<usize>().ok().filter(|&n| n > 0))
+        .collect::<Option<Vec<_>>>()?;
+    (!list.is_empty()).then_some(Counts::List(list))
+}
+
+pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
+    match FetchRequest::try_from(args) {
+        Err(error) => {
+            say!("crypto_db: fetch: {}", with_causes(&error));
+            Ok(Outcome::Refused)
+        }
+        Ok(FetchRequest::Job { options, quiet }) => run_job(&options, quiet),
+        Ok(FetchRequest::Sweep {
+            client,
+            plan,
+            range,
+            executors,
+            counts,
+            plot,
+            quiet,
+        }) => run_sweep(
+            &client,
+            &plan,
+            range,
+            &executors,
+            &counts,
+            plot.as_deref(),
+            quiet,
+        ),
+    }
+}
+
+fn progress_bar(quiet: bool) -> Bar {
+    let show_progress = !quiet && std::io::stderr().is_terminal();
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(0),
         if show_progress {
@@ -186,20 +279,36 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
         ),
     );
     bar.set_message("0");
-    let progress = Bar(bar);
+    Bar(bar)
+}
 
-    let report = match fetch::run(&options, &progress) {
+fn run_job(options: &FetchOptions, quiet: bool) -> anyhow::Result<Outcome> {
+    let progress = progress_bar(quiet);
+    let report = fetch::run(options, &progress);
+    progress.0.finish_and_clear();
+    let report = match report {
         Ok(report) => report,
         Err(error) => {
-            progress.0.finish_and_clear();
             say!("crypto_db: fetch: {}", refusal(&error));
             return Ok(Outcome::Refused);
         }
     };
-    progress.0.finish_and_clear();
+    let output = options.output.as_ref().map(|output| output.path.as_path());
+
+    for restart in &report.restarts {
+        let why = match &restart.reason {
+            concurrent::TaskError::Broken(why) => why.clone(),
+            other => other.to_string(),
+        };
+        let tasks = match restart.retried {
+            1 => "1 unfinished task".to_owned(),
+            n => format!("{n} unfinished tasks"),
+        };
+        say!("crypto_db: fetch: the worker pool broke ({why}); a new pool ran its {tasks} again");
+    }
 
     if let Some(gave_up) = &report.gave_up {
-        let kept = match &args.output {
+        let kept = match output {
             Some(path) => format!(
                 "{} prices are kept in {}; run the same command with --resume when the server is back",
                 report.records.len(),
@@ -229,8 +338,8 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::SomeFailed);
     }
 
-    match &args.output {
-        Some(path) if !args.quiet => say!(
+    match output {
+        Some(path) if !quiet => say!(
             "crypto_db: fetch: {} prices fetched, {} kept from the earlier run, {} failed; {} records in {}",
             report.fetched,
             report.resumed,
@@ -245,40 +354,19 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
             stdout.flush()?;
         }
     }
-    Ok(report_failures(&report, args.retries))
+    Ok(report_failures(&report, options.client.retry.retries))
 }
 
 fn run_sweep(
-    options: &FetchOptions,
+    client: &ClientConfig,
+    plan: &Plan,
+    range: bool,
     executors: &[ExecutorKind],
-    sweep: &str,
+    counts: &Counts,
     plot: Option<&std::path::Path>,
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
-    use client::fetch::sweep::{self, Counts};
-
-    let counts = if sweep == "auto" {
-        Counts::Auto
-    } else {
-        match sweep
-            .split(',')
-            .map(|n| n.trim().parse::<usize>().ok().filter(|&n| n > 0))
-            .collect::<Option<Vec<_>>>()
-        {
-            Some(list) if !list.is_empty() => Counts::List(list),
-            _ => {
-                say!(
-                    "crypto_db: fetch: --sweep takes worker counts like 1,2,4,8 or `auto`, not {sweep:?}"
-                );
-                return Ok(Outcome::Refused);
-            }
-        }
-    };
-    if let Some(Err(error)) = plot.map(sweep::check_plot_path) {
-        say!("crypto_db: fetch: {error}");
-        return Ok(Outcome::Refused);
-    }
-    let points = match sweep::sweep(options, executors, &counts, |point| {
+    let points = match sweep::sweep(client, plan, range, executors, counts, |point| {
         if !quiet {
             say!(
                 "crypto_db: sweep: {} x {}: {:.0} requests/s",
@@ -354,10 +442,21 @@ fn report_failures(report: &FetchReport, retries: u32) -> Outcome {
     if report.failures.is_empty() {
         return Outcome::Complete;
     }
+    // "after N retries" only when it is true of every failure: a task lost
+    // with its worker process was not retried N times.
+    let after_retries = report
+        .failures
+        .iter()
+        .all(|(_, failure)| !matches!(failure, TaskFailure::Worker(_)));
     say!(
-        "crypto_db: fetch: {} of {} prices failed after {retries} retries (everything else is kept):",
+        "crypto_db: fetch: {} of {} prices failed{} (everything else is kept):",
         report.failures.len(),
-        report.failures.len() + report.fetched
+        report.failures.len() + report.fetched,
+        if after_retries {
+            format!(" after {retries} retries")
+        } else {
+            String::new()
+        }
     );
     const SHOWN: usize = 20;
     for (task, error) in report.failures.iter().take(SHOWN) {

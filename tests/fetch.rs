@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use client::fetch::{self, ExecutorKind, FetchOptions, Record, Silent};
+use client::fetch::{self, ExecutorKind, FetchOptions, Record, Silent, Strategy};
 use prices::PriceTable;
 use server::ServerConfig;
 use support::start_server;
@@ -81,10 +81,8 @@ fn the_lessons_job_gives_the_right_rows_with_every_executor() {
     let expected = expected_lesson_records();
     assert_eq!(expected.len(), 1116);
     for executor in [ExecutorKind::Threads, ExecutorKind::Async] {
-        let options = FetchOptions {
-            executor,
-            ..FetchOptions::lesson(&server.url())
-        };
+        let mut options = FetchOptions::lesson(&server.url());
+        options.strategy.executor = executor;
         let report = fetch::run(&options, &Silent).unwrap();
         assert!(
             report.failures.is_empty(),
@@ -185,12 +183,9 @@ fn with_sleep_the_requests_overlap_but_never_exceed_the_workers() {
         (ExecutorKind::Processes, 4),
         (ExecutorKind::Async, 16),
     ] {
-        let options = FetchOptions {
-            executor,
-            workers,
-            exchanges: fetch::Selection::Only(vec!["bitstamp".into(), "kraken".into()]),
-            ..FetchOptions::lesson(&server.url())
-        };
+        let mut options = FetchOptions::lesson(&server.url());
+        options.strategy = Strategy::new(executor, workers);
+        options.plan.exchanges = fetch::Selection::Only(vec!["bitstamp".into(), "kraken".into()]);
         let report = fetch::run(&options, &Silent).unwrap();
         assert_eq!(report.records.len(), 2 * 3 * 31);
         let peak = server.stats().peak_waiting();
@@ -210,10 +205,8 @@ fn retries_get_through_a_failing_server() {
         ..ServerConfig::default()
     });
     for executor in [ExecutorKind::Threads, ExecutorKind::Async] {
-        let mut options = FetchOptions {
-            executor,
-            ..FetchOptions::lesson(&server.url())
-        };
+        let mut options = FetchOptions::lesson(&server.url());
+        options.strategy.executor = executor;
         options.client.retry.base_delay = Duration::from_millis(1);
         options.client.retry.retries = 10;
         let report = fetch::run(&options, &Silent).unwrap();
@@ -386,6 +379,90 @@ fn a_server_that_dies_mid_run_stops_the_job_and_resume_finishes_it() {
     let output = fetch_cmd(&back.url(), &["--resume", "-o", path.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_complete_and_sorted(&path, &back.url(), &dir);
+}
+
+/// The worker processes of a running fetch: its children.
+fn worker_processes(fetch: u32) -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed = Command::new("pgrep")
+            .args(["-P", &fetch.to_string()])
+            .output()
+            .unwrap();
+        let pids: Vec<u32> = String::from_utf8_lossy(&listed.stdout)
+            .split_whitespace()
+            .filter_map(|pid| pid.parse().ok())
+            .collect();
+        if !pids.is_empty() {
+            return pids;
+        }
+        assert!(Instant::now() < deadline, "the fetch started no workers");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal} {pid}");
+}
+
+/// Runs `fetch --executor processes` into a file, does `harm` to one of
+/// its workers once part of the work is in, and gives the run's output.
+fn fetch_with_a_harmed_worker(name: &str, extra: &[&str], harm: &str) -> (Output, PathBuf, String) {
+    let slow = start_server(ServerConfig {
+        sleep: Duration::from_millis(10),
+        ..ServerConfig::default()
+    });
+    let dir = scratch(name);
+    let path = dir.join("march.csv");
+    let child = Command::new(BIN)
+        .args(["fetch", "--url", &slow.url(), "--executor", "processes"])
+        .args(["--workers", "4", "-o"])
+        .arg(&path)
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_lines(&path, 100);
+    let victim = worker_processes(child.id())[0];
+    signal(victim, harm);
+    let output = child.wait_with_output().unwrap();
+    // Compared with a clean run against the same server, while it runs.
+    assert_complete_and_sorted(&path, &slow.url(), &dir);
+    (output, path, slow.url())
+}
+
+#[test]
+fn a_killed_worker_process_is_replaced_and_its_tasks_fetched_again() {
+    let (output, _, _) = fetch_with_a_harmed_worker("worker-killed", &[], "-KILL");
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{message}");
+    assert!(
+        message.contains("crypto_db: fetch: the worker pool broke (a worker process was killed by signal 9 (SIGKILL: killed by a person, a supervisor or the out-of-memory killer)")
+            && message.contains("a new pool ran its"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_stopped_worker_process_is_killed_at_its_deadline_and_the_job_finishes() {
+    // --timeout 1 --retries 0: a task's deadline is 1 s + 5 s of margin.
+    let started = Instant::now();
+    let (output, _, _) = fetch_with_a_harmed_worker(
+        "worker-stopped",
+        &["--timeout", "1", "--retries", "0"],
+        "-STOP",
+    );
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{message}");
+    assert!(
+        message.contains("took longer than 6s over one task (stuck, or stopped) and was killed"),
+        "{message}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60), "{message}");
 }
 
 #[test]

@@ -3,33 +3,39 @@
 //! tool: bounded memory, retries, progress, output that survives a crash,
 //! and `--resume`.
 //!
-//! The shape is the lesson's, on our own library:
+//! A job is three separate answers, and the pipeline has a part for each:
 //!
 //! ```text
-//! producer thread --tasks--> Queue (bounded) --> N workers --results--> writer (this thread)
+//! Plan (what)  --tasks-->  runner (how)  --outcomes-->  sink (where)
 //! ```
 //!
-//! The task queue is bounded (twice the workers), so a range of years
-//! never builds a huge queue in memory: the producer simply waits. Workers
-//! are threads of a [`ThreadPoolExecutor`], or tokio tasks under a
-//! concurrency limit with `Executor::Async`; both feed the same writer, so
-//! the output is identical.
+//! - [`Plan`]: which exchanges, symbols and days; checked against the
+//!   server's lists and made into [`Task`]s.
+//! - [`Strategy`]: how the requests run. Threads and processes go through
+//!   one generic path over the library's `Executor` trait (the lesson's
+//!   "change one line to switch executors"), tokio tasks and the range API
+//!   through their own; each keeps a bounded window of tasks in flight, so
+//!   a range of years never builds a huge queue.
+//! - [`Output`]: where the records go; the sink appends each as it comes,
+//!   resumes an earlier run, and writes the sorted copy at the end. When
+//!   the sink stops listening (a failed write, the server gone), the
+//!   runner stops: the one cancellation signal.
 
 pub mod lesson;
-pub mod output;
+mod output;
+mod runner;
+mod sink;
 pub mod sweep;
 
-use std::collections::HashSet;
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use concurrent::{Executor, ProcessPoolExecutor, Queue, ThreadPoolExecutor};
 use prices::{Day, Price};
 
-use crate::api::{AsyncClient, Client, ClientConfig, ClientError};
+use crate::api::{Client, ClientConfig, ClientError};
 pub use output::Format;
+use runner::Runner;
+use sink::Sink;
 
 /// Which exchanges or symbols to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,20 +49,18 @@ pub enum Selection {
 /// How the requests are run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExecutorKind {
-    /// A [`ThreadPoolExecutor`] of `workers` threads, as in the lesson.
+    /// A [`ThreadPoolExecutor`](concurrent::ThreadPoolExecutor) of `workers` threads, as in the lesson.
     Threads,
-    /// A [`ProcessPoolExecutor`] of `workers` processes (the program must
+    /// A [`ProcessPoolExecutor`](concurrent::ProcessPoolExecutor) of `workers` processes (the program must
     /// call `concurrent::serve_if_worker()` first in `main`).
     Processes,
     /// tokio tasks, at most `workers` requests at a time.
     Async,
 }
 
-/// Everything `crypto_db fetch` is asked to do.
-#[derive(Debug, Clone)]
-pub struct FetchOptions {
-    /// The server and how to talk to it.
-    pub client: ClientConfig,
+/// What to fetch: every exchange x symbol x day of a selection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
     /// Which exchanges.
     pub exchanges: Selection,
     /// Which symbols.
@@ -65,20 +69,106 @@ pub struct FetchOptions {
     pub start: Day,
     /// The last day (included).
     pub end: Day,
+    /// Fetch only this many tasks, drawn reproducibly from the plan.
+    pub sample: Option<usize>,
+}
+
+impl Plan {
+    /// The lesson's job: every exchange and symbol, March 2020.
+    pub fn lesson() -> Plan {
+        Plan {
+            exchanges: Selection::All,
+            symbols: Selection::All,
+            start: Day::parse("2020-03-01").expect("a valid day"),
+            end: Day::parse("2020-03-31").expect("a valid day"),
+            sample: None,
+        }
+    }
+
+    /// Every task of the plan, in the lesson's order (exchange, then day,
+    /// then symbol), after checking the names against the server's lists.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::UnknownNames`] or [`FetchError::EmptyRange`] for a job
+    /// that cannot be, [`FetchError::Server`] if the server cannot be asked.
+    pub fn tasks(&self, client: &Client) -> Result<Vec<Task>, FetchError> {
+        if self.start > self.end {
+            return Err(FetchError::EmptyRange {
+                start: self.start,
+                end: self.end,
+            });
+        }
+        let exchanges = resolve("exchange", &self.exchanges, || client.exchanges())?;
+        let symbols = resolve("symbol", &self.symbols, || client.symbols())?;
+        let days: Vec<Day> = self.start.through(self.end).collect();
+        let mut tasks = Vec::with_capacity(exchanges.len() * symbols.len() * days.len());
+        for exchange in &exchanges {
+            for day in &days {
+                for symbol in &symbols {
+                    tasks.push(Task {
+                        exchange: exchange.clone(),
+                        symbol: symbol.clone(),
+                        day: *day,
+                    });
+                }
+            }
+        }
+        if let Some(sample) = self.sample {
+            // The same seed every run, so that a sweep compares like with like.
+            let mut rng = fastrand::Rng::with_seed(7);
+            rng.shuffle(&mut tasks);
+            tasks.truncate(sample);
+            tasks.sort();
+        }
+        Ok(tasks)
+    }
+}
+
+/// How the requests run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strategy {
+    /// Threads, processes or tokio tasks.
+    pub executor: ExecutorKind,
     /// How many requests at a time.
     pub workers: usize,
-    /// How they are run.
-    pub executor: ExecutorKind,
     /// Fetch each exchange x symbol with the range API (`/prices`, a
     /// request per 1,000 days) instead of a request per day; `workers`
     /// ranges at a time on threads. The output is the same.
     pub range: bool,
-    /// Where the records go; `None` collects them for the caller to print.
-    pub output: Option<PathBuf>,
-    /// Keep the records already in `output` and fetch only the rest.
+}
+
+impl Strategy {
+    /// `workers` requests at a time on `executor`, a request per day.
+    pub fn new(executor: ExecutorKind, workers: usize) -> Strategy {
+        Strategy {
+            executor,
+            workers,
+            range: false,
+        }
+    }
+}
+
+/// Where the records go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The file; its extension says the format ([`Format::of`]).
+    pub path: PathBuf,
+    /// Keep the records already in the file and fetch only the rest.
     pub resume: bool,
-    /// Fetch only this many tasks, drawn reproducibly from the plan.
-    pub sample: Option<usize>,
+}
+
+/// Everything `crypto_db fetch` is asked to do.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// The server and how to talk to it.
+    pub client: ClientConfig,
+    /// What to fetch.
+    pub plan: Plan,
+    /// How.
+    pub strategy: Strategy,
+    /// Where to; `None` collects the records for the caller to print.
+    pub output: Option<Output>,
 }
 
 impl FetchOptions {
@@ -87,22 +177,17 @@ impl FetchOptions {
     pub fn lesson(base_url: &str) -> FetchOptions {
         FetchOptions {
             client: ClientConfig::new(base_url),
-            exchanges: Selection::All,
-            symbols: Selection::All,
-            start: Day::parse("2020-03-01").expect("a valid day"),
-            end: Day::parse("2020-03-31").expect("a valid day"),
-            workers: 32,
-            executor: ExecutorKind::Threads,
-            range: false,
+            plan: Plan::lesson(),
+            strategy: Strategy::new(ExecutorKind::Threads, 32),
             output: None,
-            resume: false,
-            sample: None,
         }
     }
 }
 
-/// One price to fetch.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// One price to fetch. It crosses to worker processes as it is.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Task {
     /// The exchange.
     pub exchange: String,
@@ -151,24 +236,6 @@ impl TaskFailure {
             TaskFailure::Request(error) => error.is_no_answer(),
             TaskFailure::InWorker { no_answer, .. } => *no_answer,
             TaskFailure::Worker(_) => false,
-        }
-    }
-}
-
-/// A failed request as it crosses back from a worker process: the client's
-/// error is an HTTP concern and does not cross; what the parent needs of
-/// it does.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct RemoteFailure {
-    message: String,
-    no_answer: bool,
-}
-
-impl From<&ClientError> for RemoteFailure {
-    fn from(error: &ClientError) -> RemoteFailure {
-        RemoteFailure {
-            message: error.to_string(),
-            no_answer: error.is_no_answer(),
         }
     }
 }
@@ -292,6 +359,21 @@ pub struct FetchReport {
     /// Set when the final sorted copy could not be written (a full disk):
     /// the file that holds every record, in arrival order, and why.
     pub unsorted: Option<(PathBuf, FetchError)>,
+    /// Each time a pool of worker processes broke (a worker killed, or
+    /// past its deadline) and a new one took over its tasks.
+    pub restarts: Vec<PoolRestart>,
+}
+
+/// A pool of worker processes broke, and a new one took over.
+#[derive(Debug, Clone)]
+pub struct PoolRestart {
+    /// Why the pool broke (the library's words: which signal, which
+    /// deadline).
+    pub reason: concurrent::TaskError,
+    /// How many of its tasks were run again in the new pool (a task
+    /// caught in more than three broken pools fails instead, with the
+    /// reason).
+    pub retried: usize,
 }
 
 /// Why a job stopped before its end: the server is gone.
@@ -332,45 +414,6 @@ pub struct Silent;
 
 impl Progress for Silent {}
 
-/// Every task of the job, in the lesson's order (exchange, then day, then
-/// symbol), after checking the names against the server's lists.
-///
-/// # Errors
-///
-/// [`FetchError::UnknownNames`] or [`FetchError::EmptyRange`] for a job
-/// that cannot be, [`FetchError::Server`] if the server cannot be asked.
-pub fn plan(client: &Client, options: &FetchOptions) -> Result<Vec<Task>, FetchError> {
-    if options.start > options.end {
-        return Err(FetchError::EmptyRange {
-            start: options.start,
-            end: options.end,
-        });
-    }
-    let exchanges = resolve("exchange", &options.exchanges, || client.exchanges())?;
-    let symbols = resolve("symbol", &options.symbols, || client.symbols())?;
-    let days: Vec<Day> = options.start.through(options.end).collect();
-    let mut tasks = Vec::with_capacity(exchanges.len() * symbols.len() * days.len());
-    for exchange in &exchanges {
-        for day in &days {
-            for symbol in &symbols {
-                tasks.push(Task {
-                    exchange: exchange.clone(),
-                    symbol: symbol.clone(),
-                    day: *day,
-                });
-            }
-        }
-    }
-    if let Some(sample) = options.sample {
-        // The same seed every run, so that a sweep compares like with like.
-        let mut rng = fastrand::Rng::with_seed(7);
-        rng.shuffle(&mut tasks);
-        tasks.truncate(sample);
-        tasks.sort();
-    }
-    Ok(tasks)
-}
-
 fn resolve(
     kind: &'static str,
     selection: &Selection,
@@ -406,351 +449,48 @@ fn resolve(
 /// [`FetchError`] when the job cannot run at all. Tasks that fail one by
 /// one do not stop it: they are listed in [`FetchReport::failures`].
 pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchReport, FetchError> {
-    let format = options.output.as_deref().map(Format::of).transpose()?;
+    // A file name we cannot write is refused before the server is asked.
+    if let Some(output) = &options.output {
+        Format::of(&output.path)?;
+    }
     let client = Client::new(options.client.clone())?;
-    let mut tasks = plan(&client, options)?;
-
-    // Before reading anything back (`--resume`) or writing: one run per file.
-    let _lock = options
-        .output
-        .as_deref()
-        .map(output::OutputLock::take)
-        .transpose()?;
-    let mut existing = output::Existing::default();
-    if let (Some(path), Some(format), true) = (&options.output, format, options.resume) {
-        existing = output::read_existing(path, format)?;
-        let wanted: HashSet<&Task> = tasks.iter().collect();
-        let mut seen = HashSet::new();
-        // Only records of this job, each once.
-        existing.retain(|record| wanted.contains(&record.task) && seen.insert(record.task.clone()));
-        tasks.retain(|task| !seen.contains(task));
-    }
-    let mut appender = match (&options.output, format) {
-        (Some(path), Some(format)) => Some(output::Appender::start(path, format, &existing)?),
-        _ => None,
+    let mut tasks = options.plan.tasks(&client)?;
+    let sink = match &options.output {
+        Some(output) => Sink::open(output, &mut tasks)?,
+        None => Sink::in_memory(),
     };
-    let kept = existing.records;
+    let runner = runner::for_strategy(&options.client, options.strategy)?;
+    pipe(&*runner, tasks, sink, progress)
+}
 
-    let mut report = FetchReport {
-        resumed: kept.len(),
-        ..FetchReport::default()
-    };
-    let mut records = kept;
-    progress.start(tasks.len());
+/// Connects a runner to a sink: the runner on a thread of its own, the
+/// sink on this one, an unbounded channel between them (the runner's
+/// window bounds what is in it).
+fn pipe(
+    runner: &dyn Runner,
+    tasks: Vec<Task>,
+    mut sink: Sink,
+    progress: &dyn Progress,
+) -> Result<FetchReport, FetchError> {
     let total = tasks.len();
-    let (results_tx, results) = crossbeam_channel::unbounded::<Fetched>();
+    progress.start(total);
+    let (outcomes, received) = crossbeam_channel::unbounded();
     let started = Instant::now();
-    let workers = options.workers.max(1);
-
-    std::thread::scope(|scope| -> Result<(), FetchError> {
-        let fetching = match options.executor {
-            _ if options.range => {
-                scope.spawn(move || fetch_ranges(client, tasks, workers, results_tx))
-            }
-            ExecutorKind::Threads => {
-                scope.spawn(move || fetch_with_threads(client, tasks, workers, results_tx))
-            }
-            ExecutorKind::Processes => {
-                scope.spawn(move || fetch_with_processes(options, tasks, workers, results_tx))
-            }
-            ExecutorKind::Async => {
-                scope.spawn(move || fetch_async(options, tasks, workers, results_tx))
-            }
-        };
-        // The writer: this thread, so output order is one place's concern.
-        // Should writing fail (a full disk), returning drops `results`, and
-        // the workers, finding nobody listening, stop.
-        let results = results;
-        let limit = unreachable_limit(workers);
-        let mut unreachable_in_a_row = 0;
-        for (task, result, latency) in results.iter().take(total) {
-            report.latencies.push(latency);
-            match &result {
-                Err(error) if error.is_no_answer() => unreachable_in_a_row += 1,
-                _ => unreachable_in_a_row = 0,
-            }
-            match result {
-                Ok(price) => {
-                    let record = Record { task, price };
-                    if let Some(appender) = appender.as_mut() {
-                        appender.append(&record)?;
-                    }
-                    records.push(record);
-                    report.fetched += 1;
-                    progress.advance(false);
-                }
-                Err(error) => {
-                    report.failures.push((task, error.clone()));
-                    progress.advance(true);
-                    if unreachable_in_a_row >= limit {
-                        // The server is gone: stop (dropping `results`
-                        // stops the workers) rather than fail every task
-                        // that is left, one timeout at a time.
-                        let done = report.fetched + report.failures.len();
-                        report.gave_up = Some(GaveUp {
-                            in_a_row: unreachable_in_a_row,
-                            error,
-                            untried: total - done,
-                        });
-                        break;
-                    }
-                }
-            }
-        }
-        // Hang up before waiting: workers still busy (after a stop) find
-        // nobody listening and end.
-        drop(results);
-        fetching.join().map_err(|_| FetchError::WorkerPanicked)?
+    let restarts = std::thread::scope(|scope| {
+        let running = scope.spawn(move || runner.run(tasks, outcomes));
+        // Returning drops `received`: a runner still busy (after a stop)
+        // finds nobody listening and ends.
+        let taken = sink.take(
+            received,
+            total,
+            unreachable_limit(runner.workers()),
+            progress,
+        );
+        let ran = running.join().map_err(|_| FetchError::WorkerPanicked)?;
+        taken?;
+        ran
     })?;
-    report.elapsed = started.elapsed();
-
-    records.sort_by(|a, b| a.task.cmp(&b.task));
-    report.failures.sort_by(|a, b| a.0.cmp(&b.0));
-    if let (Some(path), Some(format)) = (&options.output, format)
-        && let Err(error) = output::finish(path, format, &records)
-    {
-        // Every record is already in the file (or the journal), in the
-        // order it came: valid, complete, and resumable in place. Only
-        // the sorted copy could not be written.
-        let holding = match format {
-            output::Format::Json => output::journal_path(path),
-            _ => path.clone(),
-        };
-        report.unsorted = Some((holding, error));
-    }
-    report.records = records;
+    let mut report = sink.finish(started.elapsed());
+    report.restarts = restarts;
     Ok(report)
-}
-
-/// The same job through the range API: the tasks grouped by exchange and
-/// symbol, each group one `/prices` query (a request per 1,000 days) on a
-/// pool of `workers` threads; each task then gets its day's row, or `None`
-/// for a day without one, as `/price` would have said. A range that fails
-/// fails every task of its group, with the same error. Each task reports
-/// its range's time as its latency.
-fn fetch_ranges(
-    client: Client,
-    tasks: Vec<Task>,
-    workers: usize,
-    results: ResultSender,
-) -> Result<(), FetchError> {
-    let mut groups: std::collections::BTreeMap<(String, String), Vec<Task>> = Default::default();
-    for task in tasks {
-        groups
-            .entry((task.exchange.clone(), task.symbol.clone()))
-            .or_default()
-            .push(task);
-    }
-    let pool = ThreadPoolExecutor::with_name(workers, "fetch-range");
-    for ((exchange, symbol), group) in groups {
-        let (client, results) = (client.clone(), results.clone());
-        let submitted = pool.spawn(move || {
-            let first = group.iter().map(|task| task.day).min();
-            let last = group.iter().map(|task| task.day).max();
-            let (Some(first), Some(last)) = (first, last) else {
-                return;
-            };
-            let started = Instant::now();
-            let fetched = client.prices_range(&exchange, &symbol, first, last);
-            let latency = started.elapsed();
-            let mut by_day: std::collections::HashMap<String, Price> = match &fetched {
-                Ok(prices) => prices.iter().map(|p| (p.day.clone(), p.clone())).collect(),
-                Err(_) => Default::default(),
-            };
-            for task in group {
-                let result = match &fetched {
-                    Ok(_) => Ok(by_day.remove(&task.day.to_string())),
-                    Err(error) => Err(error.clone()),
-                };
-                // The writer has stopped (a failed write): so do we.
-                if results
-                    .send((task, result.map_err(TaskFailure::from), latency))
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
-        if submitted.is_err() {
-            break;
-        }
-    }
-    // Dropping the pool waits for every range.
-    drop(pool);
-    Ok(())
-}
-
-/// One task's outcome and how long its request took (retries included).
-type Fetched = (Task, Result<Option<Price>, TaskFailure>, Duration);
-type ResultSender = crossbeam_channel::Sender<Fetched>;
-
-/// The lesson's producer/consumer on threads: a producer fills a bounded
-/// queue, `workers` threads of a pool drain it.
-fn fetch_with_threads(
-    client: Client,
-    tasks: Vec<Task>,
-    workers: usize,
-    results: ResultSender,
-) -> Result<(), FetchError> {
-    // Twice the workers: enough that no worker waits for the producer,
-    // little enough that memory does not grow with the date range.
-    let queue: Queue<Task> = Queue::new(2 * workers);
-    let pool = ThreadPoolExecutor::with_name(workers, "fetch");
-    let client = Arc::new(client);
-    for _ in 0..workers {
-        let (queue, client, results) = (queue.clone(), Arc::clone(&client), results.clone());
-        pool.spawn(move || {
-            // `get` fails once the queue is shut down and drained: the
-            // producer's way of saying "no more work".
-            while let Ok(task) = queue.get() {
-                let started = Instant::now();
-                let result =
-                    client.check_price(&task.exchange, &task.symbol, &task.day.to_string());
-                if results
-                    .send((task, result.map_err(TaskFailure::from), started.elapsed()))
-                    .is_err()
-                {
-                    // The writer gave up: stop everyone, producer included.
-                    queue.shutdown(true);
-                    break;
-                }
-                let _ = queue.task_done();
-            }
-        })
-        .map_err(FetchError::Workers)?;
-    }
-    for task in tasks {
-        if queue.put(task).is_err() {
-            break;
-        }
-    }
-    queue.shutdown(false);
-    // Dropping the pool waits for the workers (Python's `with` block).
-    drop(pool);
-    Ok(())
-}
-
-/// A worker process's client, made once by [`start_worker_client`] before
-/// its first task: its connection pool then serves every later task.
-static WORKER_CLIENT: std::sync::OnceLock<Result<Client, ClientError>> = std::sync::OnceLock::new();
-
-concurrent::remote_fn! {
-    /// The pool's initializer: runs once in each worker process, so the
-    /// client's configuration crosses once per worker, not once per task.
-    fn start_worker_client(config: ClientConfig) -> () {
-        let _ = WORKER_CLIENT.set(Client::new(config));
-    }
-
-    /// One request, run in a worker process. The price crosses back with
-    /// every number's exact value and INTEGER/REAL form (`prices`' serde
-    /// feature). Also returns how long the request took, in microseconds.
-    fn fetch_in_worker(exchange: String, symbol: String, day: String) -> (Result<Option<Price>, RemoteFailure>, u64) {
-        let started = Instant::now();
-        let result = match WORKER_CLIENT.get() {
-            Some(Ok(client)) => client
-                .check_price(&exchange, &symbol, &day)
-                .map_err(|error| RemoteFailure::from(&error)),
-            Some(Err(error)) => Err(RemoteFailure::from(error)),
-            None => Err(RemoteFailure {
-                message: "the worker has no client: the pool's initializer did not run".to_owned(),
-                no_answer: false,
-            }),
-        };
-        (result, u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
-    }
-}
-
-/// The same job on worker processes: the pool's `map_buffered` keeps at most twice
-/// the workers in flight, and yields in order, so results stream to the
-/// writer as they come.
-fn fetch_with_processes(
-    options: &FetchOptions,
-    tasks: Vec<Task>,
-    workers: usize,
-    results: ResultSender,
-) -> Result<(), FetchError> {
-    let pool = ProcessPoolExecutor::builder()
-        .max_workers(workers)
-        .initializer(start_worker_client, (options.client.clone(),))
-        .build();
-    let calls = tasks.iter().map(|task| {
-        (
-            task.exchange.clone(),
-            task.symbol.clone(),
-            task.day.to_string(),
-        )
-    });
-    for (task, outcome) in tasks.iter().zip(Executor::map_buffered(
-        &pool,
-        fetch_in_worker,
-        calls,
-        // Twice the workers in flight, as the thread path's queue: the
-        // workers never wait, and a dropped writer cancels little.
-        NonZeroUsize::new(2 * workers).expect("at least one worker"),
-    )) {
-        let (outcome, latency) = match outcome {
-            Ok((result, micros)) => (Ok(result), Duration::from_micros(micros)),
-            Err(error) => (Err(error), Duration::ZERO),
-        };
-        let result = match outcome {
-            Ok(Ok(price)) => Ok(price),
-            Ok(Err(RemoteFailure { message, no_answer })) => {
-                Err(TaskFailure::InWorker { message, no_answer })
-            }
-            Err(error) => Err(TaskFailure::Worker(error)),
-        };
-        if results.send((task.clone(), result, latency)).is_err() {
-            break; // the writer gave up; dropping the map cancels the rest
-        }
-    }
-    Ok(())
-}
-
-/// The same job as tokio tasks: at most `workers` requests in flight.
-fn fetch_async(
-    options: &FetchOptions,
-    tasks: Vec<Task>,
-    workers: usize,
-    results: ResultSender,
-) -> Result<(), FetchError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(FetchError::Runtime)?;
-    let client = AsyncClient::new(options.client.clone())?;
-    runtime.block_on(async move {
-        let limit = Arc::new(tokio::sync::Semaphore::new(workers));
-        let writer_gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let mut running = tokio::task::JoinSet::new();
-        for task in tasks {
-            if writer_gone.load(std::sync::atomic::Ordering::Relaxed) {
-                break;
-            }
-            // Waiting for a permit is the async form of the bounded queue:
-            // tasks are not even created until a slot is free.
-            let permit = Arc::clone(&limit)
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            let (client, results, writer_gone) =
-                (client.clone(), results.clone(), Arc::clone(&writer_gone));
-            running.spawn(async move {
-                let started = Instant::now();
-                let result = client
-                    .check_price(&task.exchange, &task.symbol, &task.day.to_string())
-                    .await;
-                if results
-                    .send((task, result.map_err(TaskFailure::from), started.elapsed()))
-                    .is_err()
-                {
-                    writer_gone.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                drop(permit);
-            });
-            // Reap finished tasks as we go, so the set stays small.
-            while running.try_join_next().is_some() {}
-        }
-        while running.join_next().await.is_some() {}
-    });
-    Ok(())
 }

@@ -11,7 +11,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{ExecutorKind, FetchError, FetchOptions, Silent, run};
+use super::sink::Sink;
+use super::{ExecutorKind, FetchError, Plan, Silent, Strategy, pipe, runner};
+use crate::api::{Client, ClientConfig};
 
 /// Which worker counts to try.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,18 +64,23 @@ pub fn executor_name(executor: ExecutorKind) -> &'static str {
     }
 }
 
-/// Runs `base`'s job at every worker count of `counts`, for each executor,
-/// calling `measured` after each run (to show progress).
+/// Runs `plan` at every worker count of `counts`, for each executor (by
+/// the range API when `range`), calling `measured` after each run (to
+/// show progress). The plan is made once; each point is the same tasks
+/// through a runner of another size, collected in memory.
 ///
 /// # Errors
 ///
 /// [`FetchError`] if a run cannot start at all (a bad name, a dead server).
 pub fn sweep(
-    base: &FetchOptions,
+    client: &ClientConfig,
+    plan: &Plan,
+    range: bool,
     executors: &[ExecutorKind],
     counts: &Counts,
     mut measured: impl FnMut(&SweepPoint),
 ) -> Result<Vec<SweepPoint>, FetchError> {
+    let tasks = plan.tasks(&Client::new(client.clone())?)?;
     let mut points = Vec::new();
     for &executor in executors {
         let mut best = 0.0f64;
@@ -84,14 +91,13 @@ pub fn sweep(
             ),
         };
         for workers in list {
-            let options = FetchOptions {
+            let strategy = Strategy {
                 executor,
                 workers,
-                output: None,
-                resume: false,
-                ..base.clone()
+                range,
             };
-            let report = run(&options, &Silent)?;
+            let runner = runner::for_strategy(client, strategy)?;
+            let report = pipe(&*runner, tasks.clone(), Sink::in_memory(), &Silent)?;
             let point = measure(
                 executor,
                 workers,

@@ -1,0 +1,551 @@
+//! How a fetch's requests are run: the middle of the pipeline.
+//!
+//! A [`Runner`] takes the plan's tasks and sends one [`Outcome`] per task
+//! to the sink, until every task is done or the sink hangs up (a dropped
+//! receiver is the one cancellation signal). There are four:
+//!
+//! - threads and processes, through one generic path over the library's
+//!   [`Executor`] trait ([`run_on`]): what differs between them is the
+//!   line that builds the executor and the function it runs, as in the
+//!   lesson;
+//! - tokio tasks under a concurrency limit;
+//! - the range API, a request per exchange x symbol.
+//!
+//! The executor path keeps a window of twice the workers in flight and
+//! takes results as they complete (`wait(..., FIRST_COMPLETED)`, the
+//! Python idiom), not in order as `map` yields them: in order, one slow
+//! or stuck task would hold back every result behind it.
+
+use std::borrow::Borrow;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use concurrent::{
+    Executor, ProcessPoolExecutor, ReturnWhen, TaskError, TaskHandle, ThreadPoolExecutor,
+};
+use crossbeam_channel::Sender;
+use prices::{Day, Price};
+
+use super::{ExecutorKind, FetchError, PoolRestart, Strategy, Task, TaskFailure};
+use crate::api::{AsyncClient, Client, ClientConfig, ClientError};
+
+/// One task's outcome, as a runner hands it to the sink.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// What was asked.
+    pub task: Task,
+    /// The price (or `None`: no price that day), or why there is none.
+    pub result: Result<Option<Price>, TaskFailure>,
+    /// How long the request took, retries included.
+    pub latency: Duration,
+}
+
+/// Runs a job's tasks; see the module's documentation.
+pub(crate) trait Runner: Sync {
+    /// How many requests it runs at a time.
+    fn workers(&self) -> usize;
+
+    /// Runs `tasks`, sending each one's outcome to `outcomes`; returns
+    /// once all are sent, or early when `outcomes`' receiver is gone.
+    /// Returns the times a pool of workers broke and was started again.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Workers`] or [`FetchError::Runtime`] when the
+    /// workers cannot run at all.
+    fn run(
+        &self,
+        tasks: Vec<Task>,
+        outcomes: Sender<Outcome>,
+    ) -> Result<Vec<PoolRestart>, FetchError>;
+}
+
+/// The runner `strategy` asks for, talking to the server as `config` says.
+///
+/// # Errors
+///
+/// [`FetchError::Server`] if the client cannot be built.
+pub(crate) fn for_strategy(
+    config: &ClientConfig,
+    strategy: Strategy,
+) -> Result<Box<dyn Runner>, FetchError> {
+    let workers = strategy.workers.max(1);
+    Ok(match strategy.executor {
+        _ if strategy.range => Box::new(ByRange {
+            client: Client::new(config.clone())?,
+            workers,
+        }),
+        ExecutorKind::Threads => Box::new(OnThreads {
+            client: Arc::new(Client::new(config.clone())?),
+            workers,
+        }),
+        ExecutorKind::Processes => Box::new(OnProcesses {
+            config: config.clone(),
+            workers,
+        }),
+        ExecutorKind::Async => Box::new(OnTokio {
+            client: AsyncClient::new(config.clone())?,
+            workers,
+        }),
+    })
+}
+
+/// What a fetch function gives back for one task, from wherever it ran.
+trait Answer {
+    fn into_parts(self) -> (Result<Option<Price>, TaskFailure>, Duration);
+}
+
+/// A thread's answer: the client's own result and the time it took.
+impl Answer for (Result<Option<Price>, ClientError>, Duration) {
+    fn into_parts(self) -> (Result<Option<Price>, TaskFailure>, Duration) {
+        (self.0.map_err(TaskFailure::from), self.1)
+    }
+}
+
+/// A worker process's answer: what of a failure crosses back, and the
+/// time in microseconds.
+impl Answer for (Result<Option<Price>, RemoteFailure>, u64) {
+    fn into_parts(self) -> (Result<Option<Price>, TaskFailure>, Duration) {
+        let result = self.0.map_err(
+            |RemoteFailure { message, no_answer }| TaskFailure::InWorker { message, no_answer },
+        );
+        (result, Duration::from_micros(self.1))
+    }
+}
+
+/// A submitted task and its handle: what `wait` waits on, and what its
+/// outcome is reported against.
+struct InFlight<T> {
+    task: Task,
+    handle: TaskHandle<T>,
+}
+
+impl<T> Borrow<TaskHandle<T>> for InFlight<T> {
+    fn borrow(&self) -> &TaskHandle<T> {
+        &self.handle
+    }
+}
+
+/// How [`run_on`] ended.
+enum Ended {
+    /// Every task's outcome was sent.
+    Done,
+    /// The sink hung up.
+    SinkGone,
+    /// The executor broke: these tasks were lost with it (the rest are
+    /// still in the queue), after `completed` tasks had finished on it.
+    Broken {
+        error: TaskError,
+        lost: Vec<Task>,
+        completed: usize,
+    },
+}
+
+/// The generic path: runs `fetch` on `executor` for the tasks of
+/// `pending` (taken from the front), at most `window` in flight, sending
+/// outcomes as tasks complete.
+fn run_on<E, F>(
+    executor: &E,
+    fetch: F,
+    pending: &mut VecDeque<Task>,
+    window: usize,
+    outcomes: &Sender<Outcome>,
+) -> Ended
+where
+    E: Executor<F, (Task,)>,
+    E::Output: Answer,
+    F: Clone,
+{
+    let mut in_flight: Vec<InFlight<E::Output>> = Vec::with_capacity(window);
+    let mut lost = Vec::new();
+    let mut broken = None;
+    let mut completed = 0;
+    loop {
+        while broken.is_none() && in_flight.len() < window {
+            let Some(task) = pending.pop_front() else {
+                break;
+            };
+            match executor.submit(fetch.clone(), (task.clone(),)) {
+                Ok(handle) => in_flight.push(InFlight { task, handle }),
+                Err(error) => {
+                    lost.push(task);
+                    broken = Some(error);
+                }
+            }
+        }
+        if in_flight.is_empty() {
+            break;
+        }
+        let (done, not_done) = concurrent::wait(in_flight, None, ReturnWhen::FirstCompleted);
+        in_flight = not_done;
+        for InFlight { task, handle } in done {
+            let (result, latency) = match handle.into_result() {
+                Ok(answer) => answer.into_parts(),
+                Err(error @ TaskError::Broken(_)) => {
+                    lost.push(task);
+                    broken.get_or_insert(error);
+                    continue;
+                }
+                Err(error) => (Err(TaskFailure::Worker(error)), Duration::ZERO),
+            };
+            completed += 1;
+            if outcomes
+                .send(Outcome {
+                    task,
+                    result,
+                    latency,
+                })
+                .is_err()
+            {
+                for pending in &in_flight {
+                    pending.handle.cancel();
+                }
+                return Ended::SinkGone;
+            }
+        }
+    }
+    match broken {
+        None => Ended::Done,
+        Some(error) => Ended::Broken {
+            error,
+            lost,
+            completed,
+        },
+    }
+}
+
+/// Twice the workers in flight: enough that no worker waits for the
+/// next task, little enough that a stopped job cancels little and memory
+/// does not grow with the date range.
+fn window(workers: usize) -> usize {
+    2 * workers
+}
+
+/// The lesson's executor: a pool of threads sharing one client (and its
+/// connection pool).
+struct OnThreads {
+    client: Arc<Client>,
+    workers: usize,
+}
+
+impl Runner for OnThreads {
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn run(
+        &self,
+        tasks: Vec<Task>,
+        outcomes: Sender<Outcome>,
+    ) -> Result<Vec<PoolRestart>, FetchError> {
+        let client = Arc::clone(&self.client);
+        let fetch = move |task: Task| {
+            let started = Instant::now();
+            let result = client.check_price(&task.exchange, &task.symbol, &task.day.to_string());
+            (result, started.elapsed())
+        };
+        let pool = ThreadPoolExecutor::with_name(self.workers, "fetch");
+        let mut pending = VecDeque::from(tasks);
+        match run_on(&pool, fetch, &mut pending, window(self.workers), &outcomes) {
+            Ended::Done | Ended::SinkGone => Ok(Vec::new()),
+            // A thread pool breaks only when it cannot start a thread.
+            Ended::Broken { error, .. } => Err(FetchError::Workers(error)),
+        }
+    }
+}
+
+/// A failed request as it crosses back from a worker process: the client's
+/// error is an HTTP concern and does not cross; what the parent needs of
+/// it does.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RemoteFailure {
+    message: String,
+    no_answer: bool,
+}
+
+impl From<&ClientError> for RemoteFailure {
+    fn from(error: &ClientError) -> RemoteFailure {
+        RemoteFailure {
+            message: error.to_string(),
+            no_answer: error.is_no_answer(),
+        }
+    }
+}
+
+/// A worker process's client, made once by [`start_worker_client`] before
+/// its first task: its connection pool then serves every later task.
+static WORKER_CLIENT: std::sync::OnceLock<Result<Client, ClientError>> = std::sync::OnceLock::new();
+
+concurrent::remote_fn! {
+    /// The pool's initializer: runs once in each worker process, so the
+    /// client's configuration crosses once per worker, not once per task.
+    fn start_worker_client(config: ClientConfig) -> () {
+        let _ = WORKER_CLIENT.set(Client::new(config));
+    }
+
+    /// One request, run in a worker process. The price crosses back with
+    /// every number's exact value and INTEGER/REAL form (`prices`' serde
+    /// feature). Also returns how long the request took, in microseconds.
+    fn fetch_in_worker(task: Task) -> (Result<Option<Price>, RemoteFailure>, u64) {
+        let started = Instant::now();
+        let result = match WORKER_CLIENT.get() {
+            Some(Ok(client)) => client
+                .check_price(&task.exchange, &task.symbol, &task.day.to_string())
+                .map_err(|error| RemoteFailure::from(&error)),
+            Some(Err(error)) => Err(RemoteFailure::from(error)),
+            None => Err(RemoteFailure {
+                message: "the worker has no client: the pool's initializer did not run".to_owned(),
+                no_answer: false,
+            }),
+        };
+        (result, u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+}
+
+/// How many broken pools one task may be caught in before it fails.
+const POOL_BREAKS_PER_TASK: u32 = 3;
+
+/// How many pools in a row may break before finishing any task before
+/// the job stops (a worker that cannot start, an initializer that fails).
+const FRUITLESS_POOLS: u32 = 3;
+
+/// Worker processes: the same generic path, on a process pool. A worker
+/// that dies (killed, out of memory) or passes its deadline breaks the
+/// pool, as in Python; this runner then starts a new one and runs the
+/// lost tasks again, each at most [`POOL_BREAKS_PER_TASK`] times.
+struct OnProcesses {
+    config: ClientConfig,
+    workers: usize,
+}
+
+impl Runner for OnProcesses {
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn run(
+        &self,
+        tasks: Vec<Task>,
+        outcomes: Sender<Outcome>,
+    ) -> Result<Vec<PoolRestart>, FetchError> {
+        let mut pending = VecDeque::from(tasks);
+        let mut caught: std::collections::HashMap<Task, u32> = Default::default();
+        let mut restarts = Vec::new();
+        let mut fruitless = 0;
+        loop {
+            let pool = ProcessPoolExecutor::builder()
+                .max_workers(self.workers)
+                .initializer(start_worker_client, (self.config.clone(),))
+                .task_deadline(task_deadline(&self.config))
+                .build();
+            let ended = run_on(
+                &pool,
+                fetch_in_worker,
+                &mut pending,
+                window(self.workers),
+                &outcomes,
+            );
+            let Ended::Broken {
+                error,
+                lost,
+                completed,
+            } = ended
+            else {
+                return Ok(restarts);
+            };
+            drop(pool);
+            fruitless = if completed == 0 { fruitless + 1 } else { 0 };
+            if fruitless >= FRUITLESS_POOLS {
+                return Err(FetchError::Workers(error));
+            }
+            let mut retried = 0;
+            for task in lost.into_iter().rev() {
+                let times = caught.entry(task.clone()).or_default();
+                *times += 1;
+                if *times > POOL_BREAKS_PER_TASK {
+                    let failed = Outcome {
+                        task,
+                        result: Err(TaskFailure::Worker(error.clone())),
+                        latency: Duration::ZERO,
+                    };
+                    if outcomes.send(failed).is_err() {
+                        return Ok(restarts);
+                    }
+                } else {
+                    retried += 1;
+                    pending.push_front(task);
+                }
+            }
+            restarts.push(PoolRestart {
+                reason: error,
+                retried,
+            });
+        }
+    }
+}
+
+/// The longest one task may run in a worker process before the worker is
+/// taken for stuck: every try at the request timeout, every wait between
+/// tries at its longest (a server's `Retry-After` included), and a few
+/// seconds for the process itself.
+pub(crate) fn task_deadline(config: &ClientConfig) -> Duration {
+    let retry = &config.retry;
+    let tries = retry.retries.saturating_add(1);
+    let longest_wait = retry.max_delay.max(crate::RetryPolicy::MAX_RETRY_AFTER);
+    // The request timeout covers a whole try, connecting included.
+    config
+        .request_timeout
+        .saturating_mul(tries)
+        .saturating_add(longest_wait.saturating_mul(retry.retries))
+        .saturating_add(Duration::from_secs(5))
+}
+
+/// tokio tasks, at most `workers` requests in flight.
+struct OnTokio {
+    client: AsyncClient,
+    workers: usize,
+}
+
+impl Runner for OnTokio {
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn run(
+        &self,
+        tasks: Vec<Task>,
+        outcomes: Sender<Outcome>,
+    ) -> Result<Vec<PoolRestart>, FetchError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(FetchError::Runtime)?;
+        let workers = self.workers;
+        runtime.block_on(async move {
+            let limit = Arc::new(tokio::sync::Semaphore::new(workers));
+            let sink_gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let mut running = tokio::task::JoinSet::new();
+            for task in tasks {
+                if sink_gone.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                // Waiting for a permit is the async form of the bounded
+                // window: tasks are not even created until a slot is free.
+                let permit = Arc::clone(&limit)
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
+                let (client, outcomes, sink_gone) = (
+                    self.client.clone(),
+                    outcomes.clone(),
+                    Arc::clone(&sink_gone),
+                );
+                running.spawn(async move {
+                    let started = Instant::now();
+                    let result = client
+                        .check_price(&task.exchange, &task.symbol, &task.day.to_string())
+                        .await;
+                    let outcome = Outcome {
+                        task,
+                        result: result.map_err(TaskFailure::from),
+                        latency: started.elapsed(),
+                    };
+                    if outcomes.send(outcome).is_err() {
+                        sink_gone.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    drop(permit);
+                });
+                // Reap finished tasks as we go, so the set stays small.
+                while running.try_join_next().is_some() {}
+            }
+            while running.join_next().await.is_some() {}
+        });
+        Ok(Vec::new())
+    }
+}
+
+/// The range API: the tasks grouped by exchange and symbol, each group one
+/// `/prices` query (a request per 1,000 days) on a pool of `workers`
+/// threads; each task then gets its day's row, or `None` for a day without
+/// one, as `/price` would have said. A range that fails fails every task
+/// of its group, with the same error. Each task reports its range's time
+/// as its latency.
+struct ByRange {
+    client: Client,
+    workers: usize,
+}
+
+impl Runner for ByRange {
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn run(
+        &self,
+        tasks: Vec<Task>,
+        outcomes: Sender<Outcome>,
+    ) -> Result<Vec<PoolRestart>, FetchError> {
+        let mut groups: std::collections::BTreeMap<(String, String), Vec<Task>> =
+            Default::default();
+        for task in tasks {
+            groups
+                .entry((task.exchange.clone(), task.symbol.clone()))
+                .or_default()
+                .push(task);
+        }
+        let pool = ThreadPoolExecutor::with_name(self.workers, "fetch-range");
+        for ((exchange, symbol), group) in groups {
+            let (client, outcomes) = (self.client.clone(), outcomes.clone());
+            let submitted =
+                pool.spawn(move || fetch_range(&client, &exchange, &symbol, group, &outcomes));
+            if let Err(error) = submitted {
+                return Err(FetchError::Workers(error));
+            }
+        }
+        // Dropping the pool waits for every range.
+        drop(pool);
+        Ok(Vec::new())
+    }
+}
+
+/// One exchange x symbol's tasks through one range query.
+fn fetch_range(
+    client: &Client,
+    exchange: &str,
+    symbol: &str,
+    group: Vec<Task>,
+    outcomes: &Sender<Outcome>,
+) {
+    let (Some(first), Some(last)) = (
+        group.iter().map(|task| task.day).min(),
+        group.iter().map(|task| task.day).max(),
+    ) else {
+        return;
+    };
+    let started = Instant::now();
+    let fetched = client.prices_range(exchange, symbol, first, last);
+    let latency = started.elapsed();
+    let mut by_day: std::collections::HashMap<Day, Price> = match &fetched {
+        Ok(prices) => prices
+            .iter()
+            .filter_map(|p| Some((Day::parse(&p.day).ok()?, p.clone())))
+            .collect(),
+        Err(_) => Default::default(),
+    };
+    for task in group {
+        let result = match &fetched {
+            Ok(_) => Ok(by_day.remove(&task.day)),
+            Err(error) => Err(TaskFailure::from(error.clone())),
+        };
+        let outcome = Outcome {
+            task,
+            result,
+            latency,
+        };
+        // The sink has stopped (a failed write): so do we.
+        if outcomes.send(outcome).is_err() {
+            return;
+        }
+    }
+}
