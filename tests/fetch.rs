@@ -53,7 +53,7 @@ fn expected_lesson_records() -> Vec<Record> {
             for day in first.through(last) {
                 let price = table
                     .get(exchange, symbol, &day.to_string())
-                    .map(|row| row.to_owned());
+                    .map(|row| row.to_price().unwrap());
                 records.push(Record {
                     task: fetch::Task {
                         exchange: exchange.clone(),

@@ -312,6 +312,9 @@ pub enum BodyError {
     /// A number that fits neither a 64-bit integer nor a double.
     #[error("{0} does not fit a 64-bit number")]
     NumberTooBig(String),
+    /// A price whose day is not a day.
+    #[error(transparent)]
+    Day(#[from] prices::DayError),
 }
 
 impl From<serde_json::Error> for BodyError {
@@ -351,7 +354,7 @@ impl WirePrice {
             low: number(self.low)?,
             close: number(self.close)?,
             volume: number(self.volume)?,
-            day: self.day,
+            day: Day::parse(&self.day)?,
         })
     }
 }
@@ -606,10 +609,7 @@ impl Client {
         loop {
             let page = self.get_parsed(&range_path(exchange, symbol, from, last), parse_prices)?;
             let full = page.len() == RANGE_PAGE;
-            let next = page
-                .last()
-                .and_then(|price| Day::parse(&price.day).ok())
-                .map(Day::next);
+            let next = page.last().map(|price| price.day.next());
             prices.extend(page);
             match next {
                 Some(next) if full && next <= last => from = next,

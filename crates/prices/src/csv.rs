@@ -188,7 +188,7 @@ pub fn read_prices(input: impl BufRead) -> Result<Vec<Price>, CsvError> {
                 numbers[i] = Some(number);
             }
         }
-        prices.push(Price::new(exchange, symbol, day.to_string(), numbers));
+        prices.push(Price::new(exchange, symbol, day, numbers));
     }
     Ok(prices)
 }
@@ -235,7 +235,7 @@ mod tests {
         assert_eq!(prices.len(), 1);
         let price = &prices[0];
         assert_eq!(
-            (price.exchange.as_str(), price.day.as_str()),
+            (price.exchange.as_str(), price.day.to_string().as_str()),
             ("kraken", "2020-01-01")
         );
         assert_eq!(price.open, Some(Number::Real(600.0)));

@@ -17,7 +17,7 @@
 //! alone (`600`) an INTEGER, exactly as Python prints them; an empty cell is
 //! NULL. Lines starting with `#` are comments.
 
-use crate::model::{Number, Price};
+use crate::model::Number;
 use crate::table::{PriceTable, SourceRow, TableBuilder};
 
 /// What can go wrong reading or writing a dump.
@@ -72,8 +72,8 @@ const COLUMNS: [&str; 9] = [
 /// ```
 /// let rows = prices::dump::parse("# a comment\n7\tkraken\tbtc\t2020-01-01\t1\t2.5\t\t1e-08\t600.0\n")?;
 /// assert_eq!(rows[0].id, 7);
-/// assert_eq!(rows[0].price.open, Some(prices::Number::Integer(1)));
-/// assert_eq!(rows[0].price.low, None);
+/// assert_eq!(rows[0].numbers[0], Some(prices::Number::Integer(1)));
+/// assert_eq!(rows[0].numbers[2], None);
 /// # Ok::<(), prices::DumpError>(())
 /// ```
 pub fn parse(text: &str) -> Result<Vec<SourceRow>, DumpError> {
@@ -81,7 +81,10 @@ pub fn parse(text: &str) -> Result<Vec<SourceRow>, DumpError> {
     for_each_row(text, |id, [exchange, symbol, day], numbers| {
         rows.push(SourceRow {
             id,
-            price: Price::new(exchange, symbol, day, numbers),
+            exchange: exchange.to_owned(),
+            symbol: symbol.to_owned(),
+            day: day.to_owned(),
+            numbers,
         });
     })?;
     Ok(rows)
@@ -223,17 +226,14 @@ mod tests {
 
     #[test]
     fn names_with_tabs_are_refused_not_corrupted() {
-        let price = Price {
+        let row = SourceRow {
+            id: 1,
             exchange: "a\tb".into(),
             symbol: "btc".into(),
-            open: None,
-            high: None,
-            low: None,
-            close: None,
-            volume: None,
+            numbers: [None; 5],
             day: "2020-01-01".into(),
         };
-        let err = write([(1, price.view())]).unwrap_err();
+        let err = write([(1, row.view())]).unwrap_err();
         assert!(matches!(
             err,
             DumpError::Unwritable {
@@ -246,18 +246,21 @@ mod tests {
 
     #[test]
     fn write_then_parse_is_identity() {
-        let price = Price {
+        let row = SourceRow {
+            id: 42,
             exchange: "kraken".into(),
             symbol: "eth".into(),
-            open: Some(Number::Integer(-3)),
-            high: Some(Number::Real(1e-08)),
-            low: Some(Number::Real(f64::INFINITY)),
-            close: Some(Number::Real(600.0)),
-            volume: None,
+            numbers: [
+                Some(Number::Integer(-3)),
+                Some(Number::Real(1e-08)),
+                Some(Number::Real(f64::INFINITY)),
+                Some(Number::Real(600.0)),
+                None,
+            ],
             day: "2020-01-01".into(),
         };
-        let text = write([(42, price.view())]).unwrap();
+        let text = write([(42, row.view())]).unwrap();
         let rows = parse(&text).unwrap();
-        assert_eq!(rows, [SourceRow { id: 42, price }]);
+        assert_eq!(rows, [row]);
     }
 }

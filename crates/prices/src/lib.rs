@@ -3,14 +3,20 @@
 //!
 //! # Layout
 //!
-//! - [`model`]: [`Price`], one row, and [`Number`], a cell that remembers
-//!   whether SQLite stored it as INTEGER or REAL (`600` versus `600.0`).
+//! The model is at the crate root, one path per item; the formats it is
+//! read from and written to are modules of their own:
+//!
+//! - `model`: [`Price`], one checked price (a real [`Day`]), [`PriceView`],
+//!   a row as stored, whose one JSON writer the server and `fetch` share
+//!   ([`KeyOrder`]), and [`Number`], a cell that remembers whether SQLite
+//!   stored it as INTEGER or REAL (`600` versus `600.0`).
+//! - `day`: strict `YYYY-MM-DD` days ([`Day`]), to tell a malformed date
+//!   from a day without data.
+//! - `table`: [`PriceTable`], every row in memory behind a hash index.
 //! - [`pyjson`]: JSON written byte for byte as Python's `json.dumps` does,
 //!   float `repr` included; what makes our answers identical to the
 //!   original's.
-//! - [`day`]: strict `YYYY-MM-DD` days, to tell a malformed date from a day
-//!   without data.
-//! - [`table`]: [`PriceTable`], every row in memory behind a hash index.
+//! - [`csv`]: the CSV the range API and `fetch` write and `import` reads.
 //! - [`dump`]: the lossless text form in which the dataset is embedded.
 //! - `sqlite` (the `sqlite` feature, on by default): loading a table from
 //!   a SQLite file of the original's schema, and writing one.
@@ -28,17 +34,17 @@
 #![warn(missing_docs)]
 
 pub mod csv;
-pub mod day;
+mod day;
 pub mod dump;
-pub mod model;
+mod model;
 pub mod pyjson;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
-pub mod table;
+mod table;
 
 pub use day::{Day, DayError};
 pub use dump::DumpError;
-pub use model::{Number, Price, PriceView};
+pub use model::{KeyOrder, NUMERIC_COLUMNS, Number, Price, PriceView};
 #[cfg(feature = "sqlite")]
 pub use sqlite::LoadError;
 pub use table::{PriceRange, PriceTable, SourceRow, TableBuilder, UnknownName};

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::Day;
 use crate::pyjson;
 
 /// The names of the five numeric columns, in the order the original server
@@ -83,8 +84,9 @@ impl fmt::Display for Number {
     }
 }
 
-/// One row of the price table, owned: what a client receives and what the
-/// server sends.
+/// One price, owned and checked: what a client receives (the server sends
+/// rows as stored, [`PriceView`]s, whose day is whatever text the database
+/// holds; a `Price` has a real [`Day`]).
 ///
 /// # Examples
 ///
@@ -99,12 +101,13 @@ impl fmt::Display for Number {
 ///     low: Some(Number::Real(6337.42)),
 ///     close: Some(Number::Real(6421.14)),
 ///     volume: Some(Number::Real(6342.29832651)),
-///     day: "2020-04-01".into(),
+///     day: prices::Day::parse("2020-04-01")?,
 /// };
 /// assert_eq!(
 ///     price.to_json(),
 ///     r#"{"exchange": "bitstamp", "symbol": "btc", "open": 6408.95, "high": 6527.24, "low": 6337.42, "close": 6421.14, "volume": 6342.29832651, "day": "2020-04-01"}"#
 /// );
+/// # Ok::<(), prices::DayError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -123,8 +126,8 @@ pub struct Price {
     pub close: Option<Number>,
     /// Volume traded that day.
     pub volume: Option<Number>,
-    /// The day, `YYYY-MM-DD`.
-    pub day: String,
+    /// The day.
+    pub day: Day,
 }
 
 impl Price {
@@ -134,15 +137,17 @@ impl Price {
     /// # Examples
     ///
     /// ```
-    /// use prices::{Number, Price};
+    /// use prices::{Day, Number, Price};
     ///
-    /// let price = Price::new("kraken", "btc", "2020-01-01", [Some(Number::Integer(600)), None, None, None, None]);
+    /// let day = Day::parse("2020-01-01")?;
+    /// let price = Price::new("kraken", "btc", day, [Some(Number::Integer(600)), None, None, None, None]);
     /// assert_eq!(price.open, Some(Number::Integer(600)));
+    /// # Ok::<(), prices::DayError>(())
     /// ```
     pub fn new(
         exchange: impl Into<String>,
         symbol: impl Into<String>,
-        day: impl Into<String>,
+        day: Day,
         numbers: [Option<Number>; 5],
     ) -> Price {
         let [open, high, low, close, volume] = numbers;
@@ -154,7 +159,7 @@ impl Price {
             low,
             close,
             volume,
-            day: day.into(),
+            day,
         }
     }
 
@@ -163,20 +168,30 @@ impl Price {
         [self.open, self.high, self.low, self.close, self.volume]
     }
 
-    /// Borrows the row as a [`PriceView`].
-    pub fn view(&self) -> PriceView<'_> {
+    /// The price as the original server's JSON body.
+    pub fn to_json(&self) -> String {
+        let day = self.day.to_string();
         PriceView {
             exchange: &self.exchange,
             symbol: &self.symbol,
             numbers: self.numbers(),
-            day: &self.day,
+            day: &day,
         }
+        .to_json()
     }
+}
 
-    /// The row as the original server's JSON body.
-    pub fn to_json(&self) -> String {
-        self.view().to_json()
-    }
+/// The order of a price's keys in its JSON object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrder {
+    /// As the original server writes it, `json.dumps(dict(row))` in the
+    /// table's column order: `exchange, symbol, open, high, low, close,
+    /// volume, day`.
+    Server,
+    /// The key first: `exchange, symbol, day, open, high, low, close,
+    /// volume`, as `crypto_db fetch` writes JSON lines (a file sorted by
+    /// key reads in order).
+    KeyFirst,
 }
 
 /// A borrowed price row: what the in-memory table hands out without
@@ -195,17 +210,48 @@ pub struct PriceView<'a> {
 
 impl PriceView<'_> {
     /// Copies the row into an owned [`Price`].
-    pub fn to_owned(&self) -> Price {
-        Price::new(self.exchange, self.symbol, self.day, self.numbers)
+    ///
+    /// # Errors
+    ///
+    /// [`DayError`](crate::DayError) when the stored day is not a day.
+    pub fn to_price(&self) -> Result<Price, crate::DayError> {
+        Ok(Price::new(
+            self.exchange,
+            self.symbol,
+            Day::parse(self.day)?,
+            self.numbers,
+        ))
     }
 
     /// Appends the row as `json.dumps(dict(row))` writes it: keys in the
     /// order `exchange, symbol, open, high, low, close, volume, day`.
     pub fn write_json(&self, out: &mut String) {
+        self.write_json_in(KeyOrder::Server, out);
+    }
+
+    /// Appends the row as a JSON object with its keys in `order`, numbers
+    /// and strings as Python's `json.dumps` writes them: the one JSON
+    /// writer of a price, for the server and for `fetch`'s output.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use prices::{KeyOrder, Number, PriceView};
+    ///
+    /// let row = PriceView { exchange: "kraken", symbol: "btc", numbers: [Some(Number::Integer(600)), None, None, None, None], day: "2020-01-01" };
+    /// let mut out = String::new();
+    /// row.write_json_in(KeyOrder::KeyFirst, &mut out);
+    /// assert_eq!(out, r#"{"exchange": "kraken", "symbol": "btc", "day": "2020-01-01", "open": 600, "high": null, "low": null, "close": null, "volume": null}"#);
+    /// ```
+    pub fn write_json_in(&self, order: KeyOrder, out: &mut String) {
         out.push_str("{\"exchange\": ");
         pyjson::write_str(out, self.exchange);
         out.push_str(", \"symbol\": ");
         pyjson::write_str(out, self.symbol);
+        if order == KeyOrder::KeyFirst {
+            out.push_str(", \"day\": ");
+            pyjson::write_str(out, self.day);
+        }
         for (name, number) in NUMERIC_COLUMNS.iter().zip(self.numbers) {
             out.push_str(", \"");
             out.push_str(name);
@@ -215,8 +261,10 @@ impl PriceView<'_> {
                 None => out.push_str("null"),
             }
         }
-        out.push_str(", \"day\": ");
-        pyjson::write_str(out, self.day);
+        if order == KeyOrder::Server {
+            out.push_str(", \"day\": ");
+            pyjson::write_str(out, self.day);
+        }
         out.push('}');
     }
 
@@ -296,7 +344,7 @@ mod serde_impls {
             let price = Price::new(
                 "kraken",
                 "btc",
-                "2020-01-01",
+                crate::Day::parse("2020-01-01").unwrap(),
                 [
                     Some(Number::Integer(600)),
                     Some(Number::Real(600.0)),

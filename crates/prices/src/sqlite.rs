@@ -129,16 +129,10 @@ pub fn load(path: &Path) -> Result<Vec<SourceRow>, LoadError> {
         };
         rows.push(SourceRow {
             id,
-            price: Price {
-                exchange: text(0)?,
-                symbol: text(1)?,
-                open: number(2)?,
-                high: number(3)?,
-                low: number(4)?,
-                close: number(5)?,
-                volume: number(6)?,
-                day: text(7)?,
-            },
+            exchange: text(0)?,
+            symbol: text(1)?,
+            numbers: [number(2)?, number(3)?, number(4)?, number(5)?, number(6)?],
+            day: text(7)?,
         });
     }
     Ok(rows)
@@ -184,15 +178,15 @@ mod tests {
         );
         let rows = load(&path).unwrap();
         assert_eq!(rows.len(), 1);
-        let price = &rows[0].price;
+        let [open, high, low, close, volume] = rows[0].numbers;
         assert_eq!(rows[0].id, 5);
-        assert_eq!(price.open, Some(Number::Integer(600)));
-        assert_eq!(price.high, Some(Number::Real(600.5)));
-        assert_eq!(price.low, None);
-        assert_eq!(price.close, Some(Number::Real(8.6e-05)));
+        assert_eq!(open, Some(Number::Integer(600)));
+        assert_eq!(high, Some(Number::Real(600.5)));
+        assert_eq!(low, None);
+        assert_eq!(close, Some(Number::Real(8.6e-05)));
         // DECIMAL columns have NUMERIC affinity: SQLite itself stores an
         // integral REAL as INTEGER, and we report what it stored.
-        assert_eq!(price.volume, Some(Number::Integer(600)));
+        assert_eq!(volume, Some(Number::Integer(600)));
     }
 
     #[test]
@@ -319,7 +313,7 @@ pub fn write(prices: &[Price], path: &Path) -> Result<(), WriteError> {
                     low,
                     close,
                     volume,
-                    price.day
+                    price.day.to_string()
                 ])
                 .map_err(fail)?;
         }

@@ -11,17 +11,38 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Number, Price, PriceView};
+use crate::model::{Number, PriceView};
 use crate::pyjson;
 
-/// One row as a source (SQLite, the embedded dump) delivers it.
+/// One row as a source (SQLite, the embedded dump) delivers it: its
+/// text as stored, unchecked, because the original serves whatever its
+/// database holds (a day column of `"soon"` included), and so must we.
+/// A checked, owned price is a [`Price`](crate::Price).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceRow {
     /// The row's `id` (its SQLite rowid): among rows with the same key, the
     /// lowest id is the one served, as the original's table scan does.
     pub id: i64,
-    /// The row's contents.
-    pub price: Price,
+    /// The exchange's name.
+    pub exchange: String,
+    /// The coin's symbol.
+    pub symbol: String,
+    /// The day column's text.
+    pub day: String,
+    /// open, high, low, close, volume.
+    pub numbers: [Option<Number>; 5],
+}
+
+impl SourceRow {
+    /// Borrows the row as a [`PriceView`].
+    pub fn view(&self) -> PriceView<'_> {
+        PriceView {
+            exchange: &self.exchange,
+            symbol: &self.symbol,
+            numbers: self.numbers,
+            day: &self.day,
+        }
+    }
 }
 
 type NameId = u32;
@@ -229,14 +250,8 @@ impl PriceTable {
     pub fn from_rows(rows: impl IntoIterator<Item = SourceRow>) -> PriceTable {
         let rows = rows.into_iter();
         let mut builder = TableBuilder::with_capacity(rows.size_hint().0);
-        for SourceRow { id, price } in rows {
-            builder.push(
-                id,
-                &price.exchange,
-                &price.symbol,
-                &price.day,
-                price.numbers(),
-            );
+        for row in rows {
+            builder.push(row.id, &row.exchange, &row.symbol, &row.day, row.numbers);
         }
         builder.finish()
     }
@@ -399,16 +414,10 @@ mod tests {
     fn row(id: i64, exchange: &str, day: &str, close: Number) -> SourceRow {
         SourceRow {
             id,
-            price: Price {
-                exchange: exchange.into(),
-                symbol: "btc".into(),
-                open: None,
-                high: None,
-                low: None,
-                close: Some(close),
-                volume: None,
-                day: day.into(),
-            },
+            exchange: exchange.into(),
+            symbol: "btc".into(),
+            numbers: [None, None, None, Some(close), None],
+            day: day.into(),
         }
     }
 

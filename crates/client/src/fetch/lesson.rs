@@ -155,7 +155,7 @@ mod tests {
                 low: None,
                 close: Some(Number::Real(7936.25)),
                 volume: None,
-                day: "2020-03-10".into(),
+                day: "2020-03-10".parse().unwrap(),
             }),
         };
         assert_eq!(

@@ -460,14 +460,15 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
         None => Sink::in_memory(),
     };
     let runner = runner::for_strategy(&options.client, options.strategy)?;
-    pipe(&*runner, tasks, sink, progress)
+    pipe(&*runner, options.strategy.workers, tasks, sink, progress)
 }
 
-/// Connects a runner to a sink: the runner on a thread of its own, the
-/// sink on this one, an unbounded channel between them (the runner's
-/// window bounds what is in it).
+/// Connects a runner of `workers` to a sink: the runner on a thread of
+/// its own, the sink on this one, an unbounded channel between them (the
+/// runner's window bounds what is in it).
 fn pipe(
     runner: &dyn Runner,
+    workers: usize,
     tasks: Vec<Task>,
     mut sink: Sink,
     progress: &dyn Progress,
@@ -480,12 +481,7 @@ fn pipe(
         let running = scope.spawn(move || runner.run(tasks, outcomes));
         // Returning drops `received`: a runner still busy (after a stop)
         // finds nobody listening and ends.
-        let taken = sink.take(
-            received,
-            total,
-            unreachable_limit(runner.workers()),
-            progress,
-        );
+        let taken = sink.take(received, total, unreachable_limit(workers), progress);
         let ran = running.join().map_err(|_| FetchError::WorkerPanicked)?;
         taken?;
         ran

@@ -17,7 +17,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::api::WirePrice;
-use prices::{Day, Number};
+use prices::{Day, KeyOrder, Number, PriceView};
 
 use super::{FetchError, Record, Task};
 
@@ -73,25 +73,15 @@ pub(crate) fn line(format: Format, record: &Record) -> String {
             &record.task.day.to_string(),
             numbers,
         ),
-        Format::JsonLines | Format::Json => {
-            out.push_str("{\"exchange\": ");
-            prices::pyjson::write_str(&mut out, &record.task.exchange);
-            out.push_str(", \"symbol\": ");
-            prices::pyjson::write_str(&mut out, &record.task.symbol);
-            out.push_str(", \"day\": \"");
-            out.push_str(&record.task.day.to_string());
-            out.push('"');
-            for (name, number) in prices::model::NUMERIC_COLUMNS.iter().zip(numbers) {
-                out.push_str(", \"");
-                out.push_str(name);
-                out.push_str("\": ");
-                match number {
-                    Some(number) => number.write_json(&mut out),
-                    None => out.push_str("null"),
-                }
-            }
-            out.push('}');
+        // The server's JSON writer, with the key first, so that a sorted
+        // file reads in order; a day without a price has null numbers.
+        Format::JsonLines | Format::Json => PriceView {
+            exchange: &record.task.exchange,
+            symbol: &record.task.symbol,
+            numbers,
+            day: &record.task.day.to_string(),
         }
+        .write_json_in(KeyOrder::KeyFirst, &mut out),
     }
     out
 }
@@ -127,7 +117,7 @@ fn parse_line(format: Format, line: &str) -> Option<Record> {
             Some(record(
                 price.exchange.clone(),
                 price.symbol.clone(),
-                Day::parse(&price.day).ok()?,
+                price.day,
                 price.numbers(),
             ))
         }
@@ -139,7 +129,7 @@ fn record(exchange: String, symbol: String, day: Day, numbers: [Option<Number>; 
     let price = numbers
         .iter()
         .any(Option::is_some)
-        .then(|| prices::Price::new(&*exchange, &*symbol, day.to_string(), numbers));
+        .then(|| prices::Price::new(&*exchange, &*symbol, day, numbers));
     Record {
         task: Task {
             exchange,

@@ -43,9 +43,6 @@ pub(crate) struct Outcome {
 
 /// Runs a job's tasks; see the module's documentation.
 pub(crate) trait Runner: Sync {
-    /// How many requests it runs at a time.
-    fn workers(&self) -> usize;
-
     /// Runs `tasks`, sending each one's outcome to `outcomes`; returns
     /// once all are sent, or early when `outcomes`' receiver is gone.
     /// Returns the times a pool of workers broke and was started again.
@@ -230,10 +227,6 @@ struct OnThreads {
 }
 
 impl Runner for OnThreads {
-    fn workers(&self) -> usize {
-        self.workers
-    }
-
     fn run(
         &self,
         tasks: Vec<Task>,
@@ -320,10 +313,6 @@ struct OnProcesses {
 }
 
 impl Runner for OnProcesses {
-    fn workers(&self) -> usize {
-        self.workers
-    }
-
     fn run(
         &self,
         tasks: Vec<Task>,
@@ -408,10 +397,6 @@ struct OnTokio {
 }
 
 impl Runner for OnTokio {
-    fn workers(&self) -> usize {
-        self.workers
-    }
-
     fn run(
         &self,
         tasks: Vec<Task>,
@@ -477,10 +462,6 @@ struct ByRange {
 }
 
 impl Runner for ByRange {
-    fn workers(&self) -> usize {
-        self.workers
-    }
-
     fn run(
         &self,
         tasks: Vec<Task>,
@@ -527,10 +508,7 @@ fn fetch_range(
     let fetched = client.prices_range(exchange, symbol, first, last);
     let latency = started.elapsed();
     let mut by_day: std::collections::HashMap<Day, Price> = match &fetched {
-        Ok(prices) => prices
-            .iter()
-            .filter_map(|p| Some((Day::parse(&p.day).ok()?, p.clone())))
-            .collect(),
+        Ok(prices) => prices.iter().map(|p| (p.day, p.clone())).collect(),
         Err(_) => Default::default(),
     };
     for task in group {

@@ -97,7 +97,7 @@ pub fn sweep(
                 range,
             };
             let runner = runner::for_strategy(client, strategy)?;
-            let report = pipe(&*runner, tasks.clone(), Sink::in_memory(), &Silent)?;
+            let report = pipe(&*runner, workers, tasks.clone(), Sink::in_memory(), &Silent)?;
             let point = measure(
                 executor,
                 workers,
