@@ -2,7 +2,7 @@
 """Interleaved A/B of two crypto_db binaries on the lesson's fetch job.
 
 Starts one server (B's), then runs `fetch -o FILE` with each binary and
-each of the threads and async executors, round by round (A, B, A, B...),
+each of the threads, processes and async executors, round by round (A, B, A, B...),
 and prints the medians, the ratios, and whether the outputs are the same
 bytes.
 
@@ -18,12 +18,14 @@ old = sys.argv[1]
 new = sys.argv[2] if len(sys.argv) > 2 else "target/release/crypto_db"
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 13
 port = 18341
+# Each of the three executors, on the same server, round by round.
+EXECUTORS = ["threads", "processes", "async"]
 server = subprocess.Popen([new, "--port", str(port)], stdout=subprocess.DEVNULL)
 time.sleep(0.5)
 work = tempfile.mkdtemp()
 try:
     runs = {}
-    for executor in ["threads", "async"]:
+    for executor in EXECUTORS:
         for name, binary in [("A", old), ("B", new)]:
             output = f"{work}/{name}-{executor}.csv"
             runs[(name, executor)] = (
@@ -37,7 +39,7 @@ try:
             started = time.perf_counter()
             subprocess.run(command, check=True)
             times.append(time.perf_counter() - started)
-    for executor in ["threads", "async"]:
+    for executor in EXECUTORS:
         a, b = runs[("A", executor)], runs[("B", executor)]
         ma, mb = statistics.median(a[2]), statistics.median(b[2])
         same = open(a[1], "rb").read() == open(b[1], "rb").read()

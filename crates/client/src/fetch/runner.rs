@@ -12,18 +12,15 @@
 //! - the range API, a request per exchange x symbol.
 //!
 //! The executor path keeps a window of twice the workers in flight and
-//! takes results as they complete (`wait(..., FIRST_COMPLETED)`, the
-//! Python idiom), not in order as `map` yields them: in order, one slow
-//! or stuck task would hold back every result behind it.
+//! takes results as they complete (each handle's done callback says so),
+//! not in order as `map` yields them: in order, one slow or stuck task
+//! would hold back every result behind it.
 
-use std::borrow::Borrow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use concurrent::{
-    Executor, ProcessPoolExecutor, ReturnWhen, TaskError, TaskHandle, ThreadPoolExecutor,
-};
+use concurrent::{Executor, ProcessPoolExecutor, TaskError, TaskHandle, ThreadPoolExecutor};
 use crossbeam_channel::Sender;
 use prices::{Day, Price};
 
@@ -111,17 +108,11 @@ impl Answer for (Result<Option<Price>, RemoteFailure>, u64) {
     }
 }
 
-/// A submitted task and its handle: what `wait` waits on, and what its
-/// outcome is reported against.
+/// A submitted task and its handle, which its outcome is reported
+/// against.
 struct InFlight<T> {
     task: Task,
     handle: TaskHandle<T>,
-}
-
-impl<T> Borrow<TaskHandle<T>> for InFlight<T> {
-    fn borrow(&self) -> &TaskHandle<T> {
-        &self.handle
-    }
 }
 
 /// How [`run_on`] ended.
@@ -142,6 +133,11 @@ enum Ended {
 /// The generic path: runs `fetch` on `executor` for the tasks of
 /// `pending` (taken from the front), at most `window` in flight, sending
 /// outcomes as tasks complete.
+///
+/// Each handle's done callback (Python's `add_done_callback`) posts its
+/// slot's number on a channel, so finding the next finished task costs one
+/// message, whatever the window (`wait(..., FIRST_COMPLETED)` would look
+/// at every handle in flight each time).
 fn run_on<E, F>(
     executor: &E,
     fetch: F,
@@ -151,55 +147,69 @@ fn run_on<E, F>(
 ) -> Ended
 where
     E: Executor<F, (Task,)>,
-    E::Output: Answer,
+    E::Output: Answer + 'static,
     F: Clone,
 {
-    let mut in_flight: Vec<InFlight<E::Output>> = Vec::with_capacity(window);
+    let (finished, next_finished) = crossbeam_channel::unbounded::<usize>();
+    let mut slots: Vec<Option<InFlight<E::Output>>> = Vec::with_capacity(window);
+    let mut free: Vec<usize> = Vec::with_capacity(window);
+    let mut in_flight = 0;
     let mut lost = Vec::new();
     let mut broken = None;
     let mut completed = 0;
     loop {
-        while broken.is_none() && in_flight.len() < window {
+        while broken.is_none() && in_flight < window {
             let Some(task) = pending.pop_front() else {
                 break;
             };
             match executor.submit(fetch.clone(), (task.clone(),)) {
-                Ok(handle) => in_flight.push(InFlight { task, handle }),
+                Ok(handle) => {
+                    let slot = free.pop().unwrap_or_else(|| {
+                        slots.push(None);
+                        slots.len() - 1
+                    });
+                    let finished = finished.clone();
+                    handle.add_done_callback(move |_| {
+                        let _ = finished.send(slot);
+                    });
+                    slots[slot] = Some(InFlight { task, handle });
+                    in_flight += 1;
+                }
                 Err(error) => {
                     lost.push(task);
                     broken = Some(error);
                 }
             }
         }
-        if in_flight.is_empty() {
+        if in_flight == 0 {
             break;
         }
-        let (done, not_done) = concurrent::wait(in_flight, None, ReturnWhen::FirstCompleted);
-        in_flight = not_done;
-        for InFlight { task, handle } in done {
-            let (result, latency) = match handle.into_result() {
-                Ok(answer) => answer.into_parts(),
-                Err(error @ TaskError::Broken(_)) => {
-                    lost.push(task);
-                    broken.get_or_insert(error);
-                    continue;
-                }
-                Err(error) => (Err(TaskFailure::Worker(error)), Duration::ZERO),
-            };
-            completed += 1;
-            if outcomes
-                .send(Outcome {
-                    task,
-                    result,
-                    latency,
-                })
-                .is_err()
-            {
-                for pending in &in_flight {
-                    pending.handle.cancel();
-                }
-                return Ended::SinkGone;
+        let slot = next_finished
+            .recv()
+            .expect("a sender is kept here while tasks are in flight");
+        let InFlight { task, handle } = slots[slot].take().expect("a slot finishes once");
+        free.push(slot);
+        in_flight -= 1;
+        let (result, latency) = match handle.into_result() {
+            Ok(answer) => answer.into_parts(),
+            Err(error @ TaskError::Broken(_)) => {
+                lost.push(task);
+                broken.get_or_insert(error);
+                continue;
             }
+            Err(error) => (Err(TaskFailure::Worker(error)), Duration::ZERO),
+        };
+        completed += 1;
+        let outcome = Outcome {
+            task,
+            result,
+            latency,
+        };
+        if outcomes.send(outcome).is_err() {
+            for waiting in slots.iter().flatten() {
+                waiting.handle.cancel();
+            }
+            return Ended::SinkGone;
         }
     }
     match broken {
