@@ -74,7 +74,7 @@ const COLUMNS: [&str; 9] = [
 /// assert_eq!(rows[0].id, 7);
 /// assert_eq!(rows[0].numbers[0], Some(prices::Number::Integer(1)));
 /// assert_eq!(rows[0].numbers[2], None);
-/// # Ok::<(), prices::DumpError>(())
+/// # Ok::<(), prices::dump::DumpError>(())
 /// ```
 pub fn parse(text: &str) -> Result<Vec<SourceRow>, DumpError> {
     let mut rows = Vec::with_capacity(text.len() / 80);
@@ -157,7 +157,7 @@ fn for_each_row<'a>(
 /// let table = prices::PriceTable::embedded()?;
 /// let text = prices::dump::write(table.rows().map(|(id, row)| (id, row)))?;
 /// assert_eq!(prices::dump::parse(&text)?.len(), table.len());
-/// # Ok::<(), prices::DumpError>(())
+/// # Ok::<(), prices::dump::DumpError>(())
 /// ```
 pub fn write<'a>(
     rows: impl IntoIterator<Item = (i64, crate::PriceView<'a>)>,

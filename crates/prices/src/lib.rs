@@ -28,7 +28,7 @@
 //! assert_eq!(table.len(), 29_214);
 //! let body = table.get("bitstamp", "btc", "2020-04-01").unwrap().to_json();
 //! assert!(body.starts_with(r#"{"exchange": "bitstamp", "symbol": "btc", "open": 6408.95"#));
-//! # Ok::<(), prices::DumpError>(())
+//! # Ok::<(), prices::dump::DumpError>(())
 //! ```
 
 #![warn(missing_docs)]
@@ -43,10 +43,10 @@ pub mod sqlite;
 mod table;
 
 pub use day::{Day, DayError};
-pub use dump::DumpError;
+use dump::DumpError;
 pub use model::{KeyOrder, NUMERIC_COLUMNS, Number, Price, PriceView};
 #[cfg(feature = "sqlite")]
-pub use sqlite::LoadError;
+use sqlite::LoadError;
 pub use table::{PriceRange, PriceTable, SourceRow, TableBuilder, UnknownName};
 
 /// The dataset shipped with `crypto_db` (the original's `prices.db`: 29,214

@@ -106,7 +106,7 @@ impl PackedNumbers {
 /// assert_eq!(row.numbers[3].unwrap().to_string(), "6421.14");
 /// assert!(table.get("bitstamp", "btc", "1999-01-01").is_none());
 /// assert!(table.exchanges_json().starts_with(r#"["bitfinex", "bitstamp", "#));
-/// # Ok::<(), prices::DumpError>(())
+/// # Ok::<(), prices::dump::DumpError>(())
 /// ```
 #[derive(Debug)]
 pub struct PriceTable {
