@@ -1,0 +1,195 @@
+//! Ours against the anchor, interleaved: each case runs ours, then the
+//! anchor, then ours again, round by round, and prints the medians and
+//! their ratio. Criterion runs its benchmarks one after another, so a
+//! machine whose speed drifts (turbo, a neighbour, a CPU model that
+//! changes between sessions) can favour whichever ran first; alternating
+//! rounds spreads the drift over both sides.
+//!
+//! `cargo bench -p concurrent --bench interleaved [-- ROUNDS]` (11 rounds
+//! by default); `bench/library_ab.sh` runs it and keeps the output.
+//! The goals it measures are issue #12's: `Queue` at 0.9x
+//! crossbeam-channel's throughput or better, `SimpleQueue` likewise
+//! against crossbeam's unbounded channel, and submit + result within 1.2x
+//! rayon's time per task.
+
+use std::hint::black_box;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use concurrent::{Queue, SimpleQueue, ThreadPoolExecutor};
+
+const ITEMS: u64 = 200_000;
+const BOUND: usize = 1_000;
+const WORKERS: usize = 4;
+const BATCH: u64 = 10_000;
+
+/// Moves `ITEMS` items from `pairs` producers to `pairs` consumers.
+fn pipe(pairs: u64, put: impl Fn(u64) + Sync, get: impl Fn() -> u64 + Sync) -> u64 {
+    thread::scope(|scope| {
+        for p in 0..pairs {
+            let put = &put;
+            scope.spawn(move || {
+                for i in 0..ITEMS / pairs {
+                    put(p * ITEMS + i);
+                }
+            });
+        }
+        let consumers: Vec<_> = (0..pairs)
+            .map(|_| {
+                let get = &get;
+                scope.spawn(move || {
+                    (0..ITEMS / pairs)
+                        .map(|_| get())
+                        .fold(0u64, u64::wrapping_add)
+                })
+            })
+            .collect();
+        consumers
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .fold(0, u64::wrapping_add)
+    })
+}
+
+fn queue(pairs: u64) -> Duration {
+    let q = Queue::new(BOUND);
+    let started = Instant::now();
+    black_box(pipe(
+        pairs,
+        |item| q.put(item).unwrap(),
+        || {
+            let item = q.get().unwrap();
+            q.task_done().unwrap();
+            item
+        },
+    ));
+    started.elapsed()
+}
+
+fn crossbeam_bounded(pairs: u64) -> Duration {
+    let (tx, rx) = crossbeam_channel::bounded(BOUND);
+    let started = Instant::now();
+    black_box(pipe(
+        pairs,
+        |item| tx.send(item).unwrap(),
+        || rx.recv().unwrap(),
+    ));
+    started.elapsed()
+}
+
+fn simple_queue() -> Duration {
+    let q = SimpleQueue::new();
+    let started = Instant::now();
+    black_box(pipe(1, |item| q.put(item), || q.get()));
+    started.elapsed()
+}
+
+fn crossbeam_unbounded() -> Duration {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let started = Instant::now();
+    black_box(pipe(
+        1,
+        |item| tx.send(item).unwrap(),
+        || rx.recv().unwrap(),
+    ));
+    started.elapsed()
+}
+
+fn submit_result(pool: &ThreadPoolExecutor) -> Duration {
+    let started = Instant::now();
+    let handles: Vec<_> = (0..BATCH)
+        .map(|i| pool.spawn(move || black_box(i)).unwrap())
+        .collect();
+    let sum: u64 = handles.into_iter().map(|h| h.into_result().unwrap()).sum();
+    black_box(sum);
+    started.elapsed()
+}
+
+fn rayon_spawn(pool: &rayon::ThreadPool) -> Duration {
+    let started = Instant::now();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    pool.scope(|scope| {
+        for i in 0..BATCH {
+            let tx = tx.clone();
+            scope.spawn(move |_| tx.send(black_box(i)).unwrap());
+        }
+    });
+    drop(tx);
+    black_box(rx.iter().sum::<u64>());
+    started.elapsed()
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Runs `ours` and `anchor` alternately for `rounds` rounds (after one
+/// warm-up each) and prints one line: per-item medians and ours/anchor.
+fn compare(
+    name: &str,
+    items: u64,
+    rounds: usize,
+    mut ours: impl FnMut() -> Duration,
+    mut anchor: impl FnMut() -> Duration,
+) {
+    ours();
+    anchor();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        a.push(ours());
+        b.push(anchor());
+    }
+    let (a, b) = (median(&mut a), median(&mut b));
+    let per_item = |d: Duration| d.as_nanos() as f64 / items as f64;
+    println!(
+        "{name:<40} ours {:>8.1} ns/item  anchor {:>8.1} ns/item  ours/anchor time {:.2}  (throughput {:.2}x)",
+        per_item(a),
+        per_item(b),
+        a.as_secs_f64() / b.as_secs_f64(),
+        b.as_secs_f64() / a.as_secs_f64(),
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a number among the arguments is the
+    // round count.
+    let rounds = std::env::args()
+        .skip(1)
+        .find_map(|arg| arg.parse().ok())
+        .unwrap_or(11);
+    println!("medians of {rounds} interleaved rounds (ours, anchor, ours, ...)");
+    compare(
+        "Queue 1P1C vs crossbeam bounded",
+        ITEMS,
+        rounds,
+        || queue(1),
+        || crossbeam_bounded(1),
+    );
+    compare(
+        "Queue 4P4C vs crossbeam bounded",
+        ITEMS,
+        rounds,
+        || queue(4),
+        || crossbeam_bounded(4),
+    );
+    compare(
+        "SimpleQueue 1P1C vs crossbeam unbounded",
+        ITEMS,
+        rounds,
+        simple_queue,
+        crossbeam_unbounded,
+    );
+    let ours = ThreadPoolExecutor::new(WORKERS);
+    let rayon_pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(WORKERS)
+        .build()
+        .unwrap();
+    compare(
+        "submit+result, 4 workers vs rayon",
+        BATCH,
+        rounds,
+        || submit_result(&ours),
+        || rayon_spawn(&rayon_pool),
+    );
+}
