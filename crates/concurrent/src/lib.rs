@@ -57,6 +57,10 @@
 //! - `set_running_or_notify_cancel` returns `Err(UnexpectedState)` where
 //!   CPython raises `RuntimeError`.
 //! - A timeout too large for an `Instant` (`Duration::MAX`) means no limit.
+//! - A process pool can be given a deadline per task
+//!   ([`ProcessPoolBuilder::task_deadline`]): a worker stuck (or stopped)
+//!   past it is killed, which breaks the pool as any worker's death does.
+//!   Python's pool waits for such a worker forever.
 //!
 //! # Layout
 //!
