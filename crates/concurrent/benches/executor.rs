@@ -12,8 +12,9 @@ use std::hint::black_box;
 use concurrent::ThreadPoolExecutor;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-const WORKERS: usize = 4;
-const BATCH: u64 = 10_000;
+mod common;
+
+use common::{BATCH, WORKERS, rayon_spawn_and_collect, submit_and_collect};
 
 fn submit_and_result(c: &mut Criterion) {
     let mut group = c.benchmark_group("submit_result_4_workers");
@@ -21,15 +22,7 @@ fn submit_and_result(c: &mut Criterion) {
 
     let ours = ThreadPoolExecutor::new(WORKERS);
     group.bench_function(BenchmarkId::new("concurrent", BATCH), |b| {
-        b.iter(|| {
-            let handles: Vec<_> = (0..BATCH)
-                .map(|i| ours.spawn(move || black_box(i)).unwrap())
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.into_result().unwrap())
-                .sum::<u64>()
-        });
+        b.iter(|| submit_and_collect(&ours));
     });
 
     let rayon_pool = rayon::ThreadPoolBuilder::new()
@@ -37,17 +30,7 @@ fn submit_and_result(c: &mut Criterion) {
         .build()
         .unwrap();
     group.bench_function(BenchmarkId::new("rayon_scope_spawn", BATCH), |b| {
-        b.iter(|| {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            rayon_pool.scope(|scope| {
-                for i in 0..BATCH {
-                    let tx = tx.clone();
-                    scope.spawn(move |_| tx.send(black_box(i)).unwrap());
-                }
-            });
-            drop(tx);
-            rx.iter().sum::<u64>()
-        });
+        b.iter(|| rayon_spawn_and_collect(&rayon_pool));
     });
 
     let threadpool = threadpool::ThreadPool::new(WORKERS);

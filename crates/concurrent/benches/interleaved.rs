@@ -13,43 +13,13 @@
 //! rayon's time per task.
 
 use std::hint::black_box;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use concurrent::{Queue, SimpleQueue, ThreadPoolExecutor};
 
-const ITEMS: u64 = 200_000;
-const BOUND: usize = 1_000;
-const WORKERS: usize = 4;
-const BATCH: u64 = 10_000;
+mod common;
 
-/// Moves `ITEMS` items from `pairs` producers to `pairs` consumers.
-fn pipe(pairs: u64, put: impl Fn(u64) + Sync, get: impl Fn() -> u64 + Sync) -> u64 {
-    thread::scope(|scope| {
-        for p in 0..pairs {
-            let put = &put;
-            scope.spawn(move || {
-                for i in 0..ITEMS / pairs {
-                    put(p * ITEMS + i);
-                }
-            });
-        }
-        let consumers: Vec<_> = (0..pairs)
-            .map(|_| {
-                let get = &get;
-                scope.spawn(move || {
-                    (0..ITEMS / pairs)
-                        .map(|_| get())
-                        .fold(0u64, u64::wrapping_add)
-                })
-            })
-            .collect();
-        consumers
-            .into_iter()
-            .map(|c| c.join().unwrap())
-            .fold(0, u64::wrapping_add)
-    })
-}
+use common::{BATCH, BOUND, ITEMS, WORKERS, pipe, rayon_spawn_and_collect, submit_and_collect};
 
 fn queue(pairs: u64) -> Duration {
     let q = Queue::new(BOUND);
@@ -97,25 +67,13 @@ fn crossbeam_unbounded() -> Duration {
 
 fn submit_result(pool: &ThreadPoolExecutor) -> Duration {
     let started = Instant::now();
-    let handles: Vec<_> = (0..BATCH)
-        .map(|i| pool.spawn(move || black_box(i)).unwrap())
-        .collect();
-    let sum: u64 = handles.into_iter().map(|h| h.into_result().unwrap()).sum();
-    black_box(sum);
+    black_box(submit_and_collect(pool));
     started.elapsed()
 }
 
 fn rayon_spawn(pool: &rayon::ThreadPool) -> Duration {
     let started = Instant::now();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    pool.scope(|scope| {
-        for i in 0..BATCH {
-            let tx = tx.clone();
-            scope.spawn(move |_| tx.send(black_box(i)).unwrap());
-        }
-    });
-    drop(tx);
-    black_box(rx.iter().sum::<u64>());
+    black_box(rayon_spawn_and_collect(pool));
     started.elapsed()
 }
 

@@ -4,42 +4,13 @@
 //! `queue.Queue` is measured by `bench/python_concurrency.py`.
 
 use std::hint::black_box;
-use std::thread;
 
 use concurrent::Queue;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-const ITEMS: u64 = 200_000;
-const BOUND: usize = 1_000;
+mod common;
 
-/// Moves `ITEMS` items through a channel-like pair of closures with
-/// `pairs` producers and `pairs` consumers.
-fn run(pairs: u64, put: impl Fn(u64) + Sync, get: impl Fn() -> u64 + Sync) -> u64 {
-    thread::scope(|scope| {
-        for p in 0..pairs {
-            let put = &put;
-            scope.spawn(move || {
-                for i in 0..ITEMS / pairs {
-                    put(p * ITEMS + i);
-                }
-            });
-        }
-        let consumers: Vec<_> = (0..pairs)
-            .map(|_| {
-                let get = &get;
-                scope.spawn(move || {
-                    (0..ITEMS / pairs)
-                        .map(|_| get())
-                        .fold(0u64, u64::wrapping_add)
-                })
-            })
-            .collect();
-        consumers
-            .into_iter()
-            .map(|c| c.join().unwrap())
-            .fold(0, u64::wrapping_add)
-    })
-}
+use common::{BOUND, ITEMS, pipe};
 
 fn throughput(c: &mut Criterion) {
     for pairs in [1u64, 4] {
@@ -50,7 +21,7 @@ fn throughput(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("concurrent_queue", ITEMS), |b| {
             b.iter(|| {
                 let q = Queue::new(BOUND);
-                black_box(run(
+                black_box(pipe(
                     pairs,
                     |item| q.put(item).unwrap(),
                     || {
@@ -65,7 +36,7 @@ fn throughput(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("crossbeam_channel", ITEMS), |b| {
             b.iter(|| {
                 let (tx, rx) = crossbeam_channel::bounded(BOUND);
-                black_box(run(
+                black_box(pipe(
                     pairs,
                     |item| tx.send(item).unwrap(),
                     || rx.recv().unwrap(),
@@ -77,7 +48,7 @@ fn throughput(c: &mut Criterion) {
             b.iter(|| {
                 let (tx, rx) = std::sync::mpsc::sync_channel(BOUND);
                 let rx = std::sync::Mutex::new(rx); // std's receiver is single-consumer
-                black_box(run(
+                black_box(pipe(
                     pairs,
                     |item| tx.send(item).unwrap(),
                     || rx.lock().unwrap().recv().unwrap(),
