@@ -459,7 +459,7 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
         Some(output) => Sink::open(output, &mut tasks)?,
         None => Sink::in_memory(),
     };
-    let runner = runner::for_strategy(&options.client, options.strategy)?;
+    let runner = runner::for_strategy(&client, options.strategy)?;
     pipe(&*runner, options.strategy.workers, tasks, sink, progress)
 }
 

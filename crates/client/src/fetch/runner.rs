@@ -55,31 +55,33 @@ pub(crate) trait Runner: Sync {
     ) -> Result<Vec<PoolRestart>, FetchError>;
 }
 
-/// The runner `strategy` asks for, talking to the server as `config` says.
+/// The runner `strategy` asks for, on `client` (whose connections the
+/// thread runners share; worker processes and tokio make their own from
+/// its configuration).
 ///
 /// # Errors
 ///
-/// [`FetchError::Server`] if the client cannot be built.
+/// [`FetchError::Server`] if the async client cannot be built.
 pub(crate) fn for_strategy(
-    config: &ClientConfig,
+    client: &Client,
     strategy: Strategy,
 ) -> Result<Box<dyn Runner>, FetchError> {
     let workers = strategy.workers.max(1);
     Ok(match strategy.executor {
         _ if strategy.range => Box::new(ByRange {
-            client: Client::new(config.clone())?,
+            client: client.clone(),
             workers,
         }),
         ExecutorKind::Threads => Box::new(OnThreads {
-            client: Arc::new(Client::new(config.clone())?),
+            client: Arc::new(client.clone()),
             workers,
         }),
         ExecutorKind::Processes => Box::new(OnProcesses {
-            config: config.clone(),
+            config: client.config().clone(),
             workers,
         }),
         ExecutorKind::Async => Box::new(OnTokio {
-            client: AsyncClient::new(config.clone())?,
+            client: AsyncClient::new(client.config().clone())?,
             workers,
         }),
     })

@@ -96,7 +96,9 @@ pub fn sweep(
                 workers,
                 range,
             };
-            let runner = runner::for_strategy(client, strategy)?;
+            // A fresh client per point: no point inherits another's
+            // warm connections.
+            let runner = runner::for_strategy(&Client::new(client.clone())?, strategy)?;
             let report = pipe(&*runner, workers, tasks.clone(), Sink::in_memory(), &Silent)?;
             let point = measure(
                 executor,
