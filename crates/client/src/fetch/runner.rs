@@ -119,10 +119,8 @@ struct InFlight<T> {
 
 /// How [`run_on`] ended.
 enum Ended {
-    /// Every task's outcome was sent.
-    Done,
-    /// The sink hung up.
-    SinkGone,
+    /// Every task's outcome was sent, or the sink hung up.
+    Finished,
     /// The executor broke: these tasks were lost with it (the rest are
     /// still in the queue), after `completed` tasks had finished on it.
     Broken {
@@ -211,11 +209,11 @@ where
             for waiting in slots.iter().flatten() {
                 waiting.handle.cancel();
             }
-            return Ended::SinkGone;
+            return Ended::Finished;
         }
     }
     match broken {
-        None => Ended::Done,
+        None => Ended::Finished,
         Some(error) => Ended::Broken {
             error,
             lost,
@@ -253,7 +251,7 @@ impl Runner for OnThreads {
         let pool = ThreadPoolExecutor::with_name(self.workers, "fetch");
         let mut pending = VecDeque::from(tasks);
         match run_on(&pool, fetch, &mut pending, window(self.workers), &outcomes) {
-            Ended::Done | Ended::SinkGone => Ok(Vec::new()),
+            Ended::Finished => Ok(Vec::new()),
             // A thread pool breaks only when it cannot start a thread.
             Ended::Broken { error, .. } => Err(FetchError::Workers(error)),
         }
