@@ -760,6 +760,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_price_whose_day_is_not_a_day_is_a_body_error_that_says_so() {
+        let body = r#"{"exchange": "kraken", "symbol": "btc", "open": 1, "high": 1, "low": 1, "close": 1, "volume": 1, "day": "soon"}"#;
+        let error = parse_price(body).unwrap_err();
+        assert!(matches!(error, BodyError::Day(_)), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            r#"date "soon" is not in YYYY-MM-DD form (for example 2020-04-01)"#
+        );
+    }
+
+    #[test]
     fn segments_are_percent_encoded() {
         assert_eq!(
             price_path("coinbase-pro", "btc", "2020-04-01"),
