@@ -1,0 +1,153 @@
+//! Connections to Redis, and what to do when Redis goes away.
+//!
+//! Every command of the queue goes through [`Connections::run`]: it takes
+//! an idle connection (or opens one), and when the server cannot be
+//! reached (refused, reset, timed out, still loading its data after a
+//! restart) it drops that connection, says so once in the log, and tries
+//! again with a growing pause, for as long as
+//! [`QueueOptions::reconnect_for`](crate::QueueOptions::reconnect_for).
+//! A blocked reader needs its own connection, so the pool grows to as
+//! many connections as threads use the queue at once, and no further.
+
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use redis::{ErrorKind, RedisError, ServerErrorKind};
+
+use crate::QueueError;
+
+/// The first pause after a failure; it doubles up to [`LONGEST_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+const LONGEST_PAUSE: Duration = Duration::from_secs(2);
+
+/// How long to wait for Redis to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A pool of blocking connections to one server.
+pub(crate) struct Connections {
+    client: redis::Client,
+    /// The server's URL, for errors and log lines.
+    server: String,
+    idle: Mutex<Vec<redis::Connection>>,
+    /// A reply must come within this: the longest block a command asks
+    /// for plus a margin. (The `redis` crate's own default would cut a
+    /// blocking XREADGROUP short.)
+    reply_timeout: Duration,
+    reconnect_for: Duration,
+}
+
+impl Connections {
+    /// A pool for `server`; connects lazily.
+    pub(crate) fn new(
+        server: &str,
+        longest_block: Duration,
+        reconnect_for: Duration,
+    ) -> Result<Connections, QueueError> {
+        let client = redis::Client::open(server).map_err(|source| QueueError::Redis {
+            server: server.to_owned(),
+            operation: "parse the server's URL",
+            source,
+        })?;
+        Ok(Connections {
+            client,
+            server: server.to_owned(),
+            idle: Mutex::new(Vec::new()),
+            reply_timeout: longest_block + Duration::from_secs(10),
+            reconnect_for,
+        })
+    }
+
+    /// Runs `command` on a connection, retrying through an outage; see
+    /// the module's documentation. `operation` names it in errors and
+    /// log lines.
+    ///
+    /// A command that is retried may have run once already (its reply
+    /// lost with the connection): callers rely only on at-least-once.
+    pub(crate) fn run<R>(
+        &self,
+        operation: &'static str,
+        mut command: impl FnMut(&mut redis::Connection) -> redis::RedisResult<R>,
+    ) -> Result<R, QueueError> {
+        let mut outage: Option<Instant> = None;
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let attempt = self
+                .take()
+                .and_then(|mut connection| match command(&mut connection) {
+                    Ok(reply) => Ok((reply, connection)),
+                    Err(error) => {
+                        // A server's error reply leaves the connection
+                        // in step; anything else may not.
+                        if error.code().is_some() && !is_transient(&error) {
+                            self.idle.lock().push(connection);
+                        }
+                        Err(error)
+                    }
+                });
+            match attempt {
+                Ok((reply, connection)) => {
+                    self.idle.lock().push(connection);
+                    if let Some(since) = outage {
+                        tracing::info!(
+                            server = %self.server,
+                            "Redis is back after {:.1} s; carrying on",
+                            since.elapsed().as_secs_f64()
+                        );
+                    }
+                    return Ok(reply);
+                }
+                Err(source) if is_transient(&source) => {
+                    let since = *outage.get_or_insert_with(|| {
+                        tracing::warn!(
+                            server = %self.server,
+                            "lost Redis while trying to {operation} ({source}); retrying for up to {} s",
+                            self.reconnect_for.as_secs()
+                        );
+                        Instant::now()
+                    });
+                    if since.elapsed() >= self.reconnect_for {
+                        return Err(self.error(operation, source));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(LONGEST_PAUSE);
+                }
+                Err(source) => return Err(self.error(operation, source)),
+            }
+        }
+    }
+
+    pub(crate) fn error(&self, operation: &'static str, source: RedisError) -> QueueError {
+        QueueError::Redis {
+            server: self.server.clone(),
+            operation,
+            source,
+        }
+    }
+
+    fn take(&self) -> redis::RedisResult<redis::Connection> {
+        if let Some(connection) = self.idle.lock().pop() {
+            return Ok(connection);
+        }
+        let connection = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+        connection.set_read_timeout(Some(self.reply_timeout))?;
+        connection.set_write_timeout(Some(self.reply_timeout))?;
+        Ok(connection)
+    }
+}
+
+/// Whether `error` is Redis being away (and worth waiting for) rather
+/// than a command it refused.
+fn is_transient(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+        || matches!(
+            error.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::MasterDown
+            )
+        )
+}

@@ -1,0 +1,903 @@
+//! [`RedisQueue`]: Python's `queue.Queue` surface over one Redis stream
+//! and its consumer group, shared by every process that opens it.
+//!
+//! What a get does, in order: take over an entry whose owner has not
+//! renewed its lease (XAUTOCLAIM, at most every poll interval), else read
+//! a new one (XREADGROUP BLOCK, in slices of the poll interval so that a
+//! shutdown or a timeout is seen). Either way the entry is then this
+//! process's until [`RedisQueue::task_done`] acknowledges it: a keeper
+//! thread renews the lease on everything the process holds, so a task may
+//! run as long as it needs while its owner lives, and is taken over
+//! within about one lease when the owner dies.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use redis::Value;
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::connections::Connections;
+use crate::{QueueAddress, QueueError, scripts};
+
+/// The consumer group every process of a queue reads through.
+const GROUP: &str = "workers";
+
+/// The field of a stream entry that holds the item, as JSON.
+const ITEM_FIELD: &str = "item";
+
+/// The dead-letter stream keeps about this many entries.
+const DEAD_LETTERS_KEPT: u64 = 100_000;
+
+/// The job's settings, which every process of the queue shares: they are
+/// kept in Redis by [`RedisQueue::create`], so that no two workers
+/// disagree on how long a lease lasts (one with a shorter lease would
+/// take over tasks the others are still running).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use redis_queue::JobSettings;
+///
+/// let settings = JobSettings { lease: Duration::from_secs(10), ..JobSettings::default() };
+/// assert_eq!(settings.max_deliveries, 5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSettings {
+    /// How long an entry may go without its owner renewing it before
+    /// another process takes it over. Owners renew every third of it.
+    pub lease: Duration,
+    /// After this many deliveries an entry goes to the dead-letter stream
+    /// instead of to a worker: a task that kills every worker that runs
+    /// it must not kill them all.
+    pub max_deliveries: u32,
+}
+
+impl Default for JobSettings {
+    /// A 60-second lease, five deliveries.
+    fn default() -> JobSettings {
+        JobSettings {
+            lease: Duration::from_secs(60),
+            max_deliveries: 5,
+        }
+    }
+}
+
+/// How one process talks to the queue (not shared with the others).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use redis_queue::QueueOptions;
+///
+/// let options = QueueOptions { reconnect_for: Duration::from_secs(30), ..QueueOptions::default() };
+/// assert_eq!(options.poll, Duration::from_millis(250));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueOptions {
+    /// How long to keep retrying when Redis cannot be reached before an
+    /// operation fails with [`QueueError::Redis`].
+    pub reconnect_for: Duration,
+    /// The longest a blocked get waits on Redis at a time before looking
+    /// at the shutdown flag and at leases to take over; also how often
+    /// the keeper thread wakes.
+    pub poll: Duration,
+}
+
+impl Default for QueueOptions {
+    /// Retry for five minutes (a Redis restart, a failover); poll every
+    /// quarter second.
+    fn default() -> QueueOptions {
+        QueueOptions {
+            reconnect_for: Duration::from_secs(300),
+            poll: Duration::from_millis(250),
+        }
+    }
+}
+
+/// An item taken from the queue, held under lease until
+/// [`RedisQueue::task_done`] (or [`RedisQueue::release`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery<T> {
+    /// The stream entry's id.
+    pub id: String,
+    /// The item.
+    pub item: T,
+    /// How many times the entry has been handed out, this time included:
+    /// more than one means an earlier holder died, or gave it back.
+    pub deliveries: u32,
+}
+
+/// An entry that went to the dead-letter stream, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Its id in the dead-letter stream (read after it for the next ones).
+    pub id: String,
+    /// Its id in the queue's stream.
+    pub entry: String,
+    /// The item, as it was in the stream (JSON, or whatever was there).
+    pub item: String,
+    /// How many times it had been delivered.
+    pub deliveries: u32,
+    /// Why it was buried.
+    pub reason: String,
+}
+
+impl DeadLetter {
+    /// The item, decoded.
+    ///
+    /// # Errors
+    ///
+    /// The JSON error when it is not a `T` (a message nobody could read).
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.item)
+    }
+}
+
+/// The shutdown flag, as the keeper last saw it.
+const OPEN: u8 = 0;
+const GRACEFUL: u8 = 1;
+const IMMEDIATE: u8 = 2;
+
+/// What every handle and the keeper thread of one process share.
+struct Inner {
+    connections: Connections,
+    name: String,
+    dead: String,
+    flag: String,
+    settings_key: String,
+    consumer: String,
+    options: QueueOptions,
+    lease_ms: AtomicU64,
+    max_deliveries: AtomicU32,
+    shutdown: AtomicU8,
+    /// The entries this process holds (got, not yet done), with when it
+    /// took them: what the keeper renews.
+    held: Mutex<HashMap<String, Instant>>,
+    /// When the next look for entries to take over is due.
+    next_takeover: Mutex<Instant>,
+}
+
+/// A queue on a Redis stream: `put` here, `get` on any machine; see the
+/// crate's documentation for what is and is not guaranteed.
+///
+/// `RedisQueue` is `Sync`: share it between threads by reference or in
+/// an `Arc` (each blocked get has a connection of its own). Dropping it
+/// gives back the entries it holds, for other processes to take.
+///
+/// # Examples
+///
+/// ```no_run
+/// use redis_queue::{JobSettings, QueueOptions, RedisQueue};
+///
+/// let address = "redis://127.0.0.1:6379/squares".parse()?;
+/// let queue: RedisQueue<u64> = RedisQueue::create(&address, JobSettings::default(), QueueOptions::default())?;
+/// queue.put(&7)?;
+/// let delivery = queue.get()?;
+/// assert_eq!(delivery.item * delivery.item, 49);
+/// queue.task_done(&delivery)?;
+/// queue.join()?;
+/// # Ok::<(), redis_queue::QueueError>(())
+/// ```
+pub struct RedisQueue<T> {
+    inner: Arc<Inner>,
+    /// Dropped with the queue: the keeper thread sees it and stops.
+    _stop_keeper: crossbeam_channel::Sender<()>,
+    _item: PhantomData<fn(T) -> T>,
+}
+
+impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
+    /// Starts a new job on `address`: forgets whatever an earlier job
+    /// left under that name (entries, pending list, dead letters,
+    /// shutdown), and keeps `settings` for every process that opens it.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`] when Redis cannot be reached (after
+    /// `options.reconnect_for`) or refuses.
+    pub fn create(
+        address: &QueueAddress,
+        settings: JobSettings,
+        options: QueueOptions,
+    ) -> Result<RedisQueue<T>, QueueError> {
+        let queue = RedisQueue::new(address, options)?;
+        let inner = &queue.inner;
+        let lease_ms = u64::try_from(settings.lease.as_millis()).unwrap_or(u64::MAX);
+        inner.connections.run("start the job", |connection| {
+            redis::pipe()
+                .atomic()
+                .del(&[&inner.name, &inner.dead, &inner.flag, &inner.settings_key])
+                .hset_multiple(
+                    &inner.settings_key,
+                    &[
+                        ("lease_ms", lease_ms),
+                        ("max_deliveries", u64::from(settings.max_deliveries)),
+                    ],
+                )
+                .cmd("XGROUP")
+                .arg("CREATE")
+                .arg(&inner.name)
+                .arg(GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query::<()>(connection)
+        })?;
+        inner.lease_ms.store(lease_ms, Ordering::Relaxed);
+        inner
+            .max_deliveries
+            .store(settings.max_deliveries, Ordering::Relaxed);
+        Ok(queue)
+    }
+
+    /// Joins the job on `address` (creating an empty queue with the
+    /// default settings if no one has started it yet: a worker may start
+    /// before its producer).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`] when Redis cannot be reached (after
+    /// `options.reconnect_for`) or refuses.
+    pub fn open(
+        address: &QueueAddress,
+        options: QueueOptions,
+    ) -> Result<RedisQueue<T>, QueueError> {
+        let queue = RedisQueue::new(address, options)?;
+        queue.inner.ensure_group()?;
+        queue.inner.refresh()?;
+        Ok(queue)
+    }
+
+    fn new(address: &QueueAddress, options: QueueOptions) -> Result<RedisQueue<T>, QueueError> {
+        let connections = Connections::new(address.server(), options.poll, options.reconnect_for)?;
+        let name = address.name().to_owned();
+        let defaults = JobSettings::default();
+        let inner = Arc::new(Inner {
+            connections,
+            dead: format!("{name}:dead"),
+            flag: format!("{name}:shutdown"),
+            settings_key: format!("{name}:job"),
+            name,
+            consumer: consumer_name(),
+            options,
+            lease_ms: AtomicU64::new(defaults.lease.as_millis() as u64),
+            max_deliveries: AtomicU32::new(defaults.max_deliveries),
+            shutdown: AtomicU8::new(OPEN),
+            held: Mutex::new(HashMap::new()),
+            next_takeover: Mutex::new(Instant::now()),
+        });
+        let (stop_keeper, stopped) = crossbeam_channel::bounded(0);
+        let keeper = Arc::clone(&inner);
+        std::thread::Builder::new()
+            .name("redis-queue-keeper".to_owned())
+            .spawn(move || keeper.keep(&stopped))
+            .map_err(|source| {
+                inner
+                    .connections
+                    .error("start the keeper thread", redis::RedisError::from(source))
+            })?;
+        Ok(RedisQueue {
+            inner,
+            _stop_keeper: stop_keeper,
+            _item: PhantomData,
+        })
+    }
+
+    /// Puts `item` at the end of the queue; returns its entry id.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::ShutDown`] after [`shutdown`](Self::shutdown),
+    /// [`QueueError::Encode`] if `item` cannot be JSON, or
+    /// [`QueueError::Redis`].
+    pub fn put(&self, item: &T) -> Result<String, QueueError> {
+        let mut ids = self.put_many(std::slice::from_ref(item))?;
+        Ok(ids.pop().expect("one id per item"))
+    }
+
+    /// Puts `items` in order, in one round trip (a batch is all or
+    /// nothing with respect to a shutdown); returns their entry ids.
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    pub fn put_many(&self, items: &[T]) -> Result<Vec<String>, QueueError> {
+        let encoded = items
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(QueueError::Encode)?;
+        let inner = &self.inner;
+        let added = inner.connections.run("put", |connection| {
+            scripts::PUT
+                .key(&inner.name)
+                .key(&inner.flag)
+                .arg(&encoded)
+                .invoke::<Vec<String>>(connection)
+        });
+        match added {
+            Err(QueueError::Redis { source, .. }) if source.code() == Some("SHUTDOWN") => {
+                Err(QueueError::ShutDown)
+            }
+            other => other,
+        }
+    }
+
+    /// Takes the next item, waiting as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::ShutDown`] once the queue is shut down and nothing
+    /// is left for this process (at once if shut down `immediate`), or
+    /// [`QueueError::Redis`].
+    pub fn get(&self) -> Result<Delivery<T>, QueueError> {
+        self.get_until(None)
+    }
+
+    /// Takes the next item, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Empty`] when nothing came in time, otherwise as
+    /// [`get`](Self::get).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<Delivery<T>, QueueError> {
+        self.get_until(Some(Instant::now() + timeout))
+    }
+
+    fn get_until(&self, deadline: Option<Instant>) -> Result<Delivery<T>, QueueError> {
+        let inner = &self.inner;
+        loop {
+            if inner.shutdown.load(Ordering::Relaxed) == IMMEDIATE {
+                return Err(QueueError::ShutDown);
+            }
+            if let Some(delivery) = self.take_over()? {
+                return Ok(delivery);
+            }
+            let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            let block = left.map_or(inner.options.poll, |left| left.min(inner.options.poll));
+            if let Some((entry, deliveries)) = inner.read_new(block)? {
+                match self.accept(&entry, deliveries)? {
+                    Some(delivery) => return Ok(delivery),
+                    None => continue,
+                }
+            }
+            // Nothing came: is the queue shut down with nothing left that
+            // this process could still be handed?
+            let status = inner.status()?;
+            let held_here = inner.held.lock().len() as u64;
+            match status.flag {
+                IMMEDIATE => return Err(QueueError::ShutDown),
+                GRACEFUL if status.unread == 0 && status.pending <= held_here => {
+                    return Err(QueueError::ShutDown);
+                }
+                _ => {}
+            }
+            if left.is_some_and(|left| left.is_zero()) {
+                return Err(QueueError::Empty);
+            }
+        }
+    }
+
+    /// Looks for an entry whose owner let its lease lapse (dead, stuck,
+    /// cut off from Redis) and takes it over; at most once per poll
+    /// interval per process. Entries past their deliveries are buried on
+    /// the way.
+    fn take_over(&self) -> Result<Option<Delivery<T>>, QueueError> {
+        let inner = &self.inner;
+        {
+            let mut next = inner.next_takeover.lock();
+            let now = Instant::now();
+            if now < *next {
+                return Ok(None);
+            }
+            *next = now + inner.options.poll;
+        }
+        let lease_ms = inner.lease_ms.load(Ordering::Relaxed);
+        let mut cursor = "0-0".to_owned();
+        loop {
+            let reply: StreamAutoClaimReply = inner.connections.run("take over", |connection| {
+                redis::cmd("XAUTOCLAIM")
+                    .arg(&inner.name)
+                    .arg(GROUP)
+                    .arg(&inner.consumer)
+                    .arg(lease_ms)
+                    .arg(&cursor)
+                    .arg("COUNT")
+                    .arg(1)
+                    .query(connection)
+            })?;
+            for entry in &reply.claimed {
+                let deliveries = inner.deliveries(&entry.id)?;
+                tracing::info!(
+                    queue = %inner.name,
+                    "taking over entry {} after its lease of {:.1} s lapsed (delivery {deliveries})",
+                    entry.id,
+                    lease_ms as f64 / 1000.0
+                );
+                if let Some(delivery) = self.accept(entry, deliveries)? {
+                    return Ok(Some(delivery));
+                }
+            }
+            if reply.next_stream_id == "0-0" {
+                return Ok(None);
+            }
+            cursor = reply.next_stream_id;
+        }
+    }
+
+    /// Makes a read entry a delivery, or buries it: one that cannot be
+    /// decoded, or one delivered too many times.
+    fn accept(&self, entry: &StreamId, deliveries: u32) -> Result<Option<Delivery<T>>, QueueError> {
+        let inner = &self.inner;
+        let raw = match entry.map.get(ITEM_FIELD) {
+            Some(Value::BulkString(bytes)) => Some(String::from_utf8_lossy(bytes).into_owned()),
+            Some(Value::SimpleString(text)) => Some(text.clone()),
+            _ => None,
+        };
+        let max = inner.max_deliveries.load(Ordering::Relaxed);
+        let decoded = match &raw {
+            None => Err(format!("the entry has no {ITEM_FIELD:?} field")),
+            Some(_) if deliveries > max => Err(format!(
+                "delivered {deliveries} times, more than the job's {max}: every worker that took it died or gave it back"
+            )),
+            Some(raw) => serde_json::from_str::<T>(raw)
+                .map_err(|error| format!("cannot decode the item: {error}")),
+        };
+        match decoded {
+            Ok(item) => {
+                inner.held.lock().insert(entry.id.clone(), Instant::now());
+                Ok(Some(Delivery {
+                    id: entry.id.clone(),
+                    item,
+                    deliveries,
+                }))
+            }
+            Err(reason) => {
+                inner.bury(&entry.id, raw.as_deref().unwrap_or(""), deliveries, &reason)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Marks `delivery` done (XACK): it will not be handed out again.
+    /// Returns `false` if it was no longer pending (another process
+    /// finished it after taking it over, or the job was restarted).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`].
+    pub fn task_done(&self, delivery: &Delivery<T>) -> Result<bool, QueueError> {
+        let inner = &self.inner;
+        let acked: u64 = inner.connections.run("acknowledge", |connection| {
+            redis::cmd("XACK")
+                .arg(&inner.name)
+                .arg(GROUP)
+                .arg(&delivery.id)
+                .query(connection)
+        })?;
+        inner.held.lock().remove(&delivery.id);
+        Ok(acked == 1)
+    }
+
+    /// Gives `delivery` back undone: another process (or this one) may
+    /// take it at once. What a worker that stops does with a task it will
+    /// not run.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`].
+    pub fn release(&self, delivery: &Delivery<T>) -> Result<(), QueueError> {
+        self.inner.release(std::slice::from_ref(&delivery.id))
+    }
+
+    /// Waits until every item put has been taken and marked done (nothing
+    /// unread, nothing pending), or the queue is shut down `immediate`.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`].
+    pub fn join(&self) -> Result<(), QueueError> {
+        while !self.join_timeout(Duration::from_secs(3600))? {}
+        Ok(())
+    }
+
+    /// [`join`](Self::join), for at most `timeout`; `false` if the queue
+    /// still had work when it passed.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`].
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool, QueueError> {
+        let deadline = Instant::now() + timeout;
+        // Redis has no "all done" notification: poll, briefly.
+        let pause = self.inner.options.poll.min(Duration::from_millis(20));
+        loop {
+            let status = self.inner.status()?;
+            if status.flag == IMMEDIATE || (status.unread == 0 && status.pending == 0) {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(pause);
+        }
+    }
+
+    /// How many items no one has taken yet (Python's `qsize`; items taken
+    /// and not yet done are not counted).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`].
+    pub fn qsize(&self) -> Result<u64, QueueError> {
+        Ok(self.inner.status()?.unread)
+    }
+
+    /// Shuts the queue down, for every process: puts fail from now on;
+    /// gets fail once nothing is left (`immediate`: at once, and
+    /// [`join`](Self::join) returns). Python 3.13's `Queue.shutdown`,
+    /// except that `immediate` leaves the unread items in the stream
+    /// rather than deleting them.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`].
+    pub fn shutdown(&self, immediate: bool) -> Result<(), QueueError> {
+        let inner = &self.inner;
+        inner.connections.run("shut down", |connection| {
+            let mut set = redis::cmd("SET");
+            set.arg(&inner.flag);
+            if immediate {
+                set.arg("immediate");
+            } else {
+                // An immediate shutdown stays immediate.
+                set.arg("graceful").arg("NX");
+            }
+            set.query::<()>(connection)
+        })?;
+        inner.shutdown.fetch_max(
+            if immediate { IMMEDIATE } else { GRACEFUL },
+            Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
+    /// Deletes the entries no process needs any more (everything before
+    /// the oldest one unread or pending); returns how many. The keeper
+    /// does this every few seconds; call it to be sure at a job's end.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`].
+    pub fn trim(&self) -> Result<u64, QueueError> {
+        self.inner.trim()
+    }
+
+    /// How many entries the stream holds now: unread, pending, and done
+    /// but not yet trimmed.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`].
+    pub fn stream_len(&self) -> Result<u64, QueueError> {
+        let inner = &self.inner;
+        inner.connections.run("measure the stream", |connection| {
+            redis::cmd("XLEN").arg(&inner.name).query(connection)
+        })
+    }
+
+    /// The dead letters buried after the one with id `after` (`"0-0"` for
+    /// all), at most `count`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`].
+    pub fn dead_letters(&self, after: &str, count: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let inner = &self.inner;
+        let entries: Vec<StreamId> =
+            inner
+                .connections
+                .run("read the dead letters", |connection| {
+                    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+                        .arg(&inner.dead)
+                        .arg(format!("({after}"))
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(count)
+                        .query(connection)?;
+                    Ok(reply.ids)
+                })?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| {
+                let text =
+                    |field: &str| -> String { entry.get::<String>(field).unwrap_or_default() };
+                DeadLetter {
+                    entry: text("entry"),
+                    item: text("item"),
+                    deliveries: text("deliveries").parse().unwrap_or(0),
+                    reason: text("reason"),
+                    id: entry.id,
+                }
+            })
+            .collect())
+    }
+
+    /// This process's name in the consumer group: host, process id, start
+    /// time, and a number per queue opened.
+    pub fn consumer(&self) -> &str {
+        &self.inner.consumer
+    }
+
+    /// The job's settings, as last read from Redis.
+    pub fn settings(&self) -> JobSettings {
+        JobSettings {
+            lease: Duration::from_millis(self.inner.lease_ms.load(Ordering::Relaxed)),
+            max_deliveries: self.inner.max_deliveries.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl<T> Drop for RedisQueue<T> {
+    /// Gives back what this process still holds, so that others need not
+    /// wait a lease for it. (If Redis is away, the leases lapse instead.)
+    fn drop(&mut self) {
+        let held: Vec<String> = self.inner.held.lock().drain().map(|(id, _)| id).collect();
+        if !held.is_empty() {
+            let _ = self.inner.release(&held);
+        }
+    }
+}
+
+/// The queue's state, as the status script reports it.
+struct Status {
+    unread: u64,
+    pending: u64,
+    flag: u8,
+}
+
+impl Inner {
+    /// Creates the group (and the stream) if they are missing: a new
+    /// queue, or one whose job was restarted under a reader's feet.
+    fn ensure_group(&self) -> Result<(), QueueError> {
+        let created = self.connections.run("create the group", |connection| {
+            redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(&self.name)
+                .arg(GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query::<()>(connection)
+        });
+        match created {
+            Err(QueueError::Redis { source, .. }) if source.code() == Some("BUSYGROUP") => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Reads one new entry, blocking at most `block`.
+    fn read_new(&self, block: Duration) -> Result<Option<(StreamId, u32)>, QueueError> {
+        let block_ms = block.as_millis();
+        let read = self.connections.run("read", |connection| {
+            let mut command = redis::cmd("XREADGROUP");
+            command
+                .arg("GROUP")
+                .arg(GROUP)
+                .arg(&self.consumer)
+                .arg("COUNT")
+                .arg(1);
+            // BLOCK 0 would wait forever: a zero wait is no BLOCK at all.
+            if block_ms > 0 {
+                command.arg("BLOCK").arg(block_ms as u64);
+            }
+            command
+                .arg("STREAMS")
+                .arg(&self.name)
+                .arg(">")
+                .query::<Option<StreamReadReply>>(connection)
+        });
+        match read {
+            Ok(reply) => Ok(reply
+                .and_then(|reply| reply.keys.into_iter().next())
+                .and_then(|key| key.ids.into_iter().next())
+                .map(|entry| (entry, 1))),
+            // The job was restarted, or its stream deleted, while we
+            // waited: join the new one.
+            Err(QueueError::Redis { source, .. })
+                if matches!(source.code(), Some("NOGROUP" | "UNBLOCKED")) =>
+            {
+                self.ensure_group()?;
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// How many times entry `id` has been delivered (XPENDING's count).
+    fn deliveries(&self, id: &str) -> Result<u32, QueueError> {
+        let reply: redis::streams::StreamPendingCountReply =
+            self.connections.run("count deliveries", |connection| {
+                redis::cmd("XPENDING")
+                    .arg(&self.name)
+                    .arg(GROUP)
+                    .arg(id)
+                    .arg(id)
+                    .arg(1)
+                    .query(connection)
+            })?;
+        Ok(reply.ids.first().map_or(1, |pending| {
+            u32::try_from(pending.times_delivered).unwrap_or(u32::MAX)
+        }))
+    }
+
+    /// Moves entry `id` to the dead-letter stream, and says so.
+    fn bury(&self, id: &str, raw: &str, deliveries: u32, reason: &str) -> Result<(), QueueError> {
+        self.held.lock().remove(id);
+        self.connections.run("bury", |connection| {
+            scripts::BURY
+                .key(&self.name)
+                .key(&self.dead)
+                .arg(GROUP)
+                .arg(id)
+                .arg(raw)
+                .arg(deliveries)
+                .arg(reason)
+                .arg(&self.consumer)
+                .arg(DEAD_LETTERS_KEPT)
+                .invoke::<u64>(connection)
+        })?;
+        tracing::warn!(
+            queue = %self.name,
+            "entry {id} moved to the dead-letter stream {} ({reason}); see it with: redis-cli XRANGE {} - +",
+            self.dead,
+            self.dead,
+        );
+        Ok(())
+    }
+
+    fn status(&self) -> Result<Status, QueueError> {
+        let (unread, pending, flag): (u64, u64, Option<String>) =
+            self.connections
+                .run("read the queue's state", |connection| {
+                    scripts::STATUS
+                        .key(&self.name)
+                        .key(&self.flag)
+                        .arg(GROUP)
+                        .invoke(connection)
+                })?;
+        let flag = match flag.as_deref() {
+            Some("immediate") => IMMEDIATE,
+            Some(_) => GRACEFUL,
+            None => OPEN,
+        };
+        self.shutdown.store(flag, Ordering::Relaxed);
+        Ok(Status {
+            unread,
+            pending,
+            flag,
+        })
+    }
+
+    fn trim(&self) -> Result<u64, QueueError> {
+        self.connections.run("trim", |connection| {
+            scripts::TRIM.key(&self.name).arg(GROUP).invoke(connection)
+        })
+    }
+
+    /// Renews the lease on `ids` (`idle_ms` 0) or gives them up (`idle_ms`
+    /// the lease); returns those this process no longer holds.
+    fn renew(&self, ids: &[String], idle_ms: u64) -> Result<Vec<String>, QueueError> {
+        self.connections.run("renew leases", |connection| {
+            scripts::RENEW
+                .key(&self.name)
+                .arg(GROUP)
+                .arg(&self.consumer)
+                .arg(idle_ms)
+                .arg(ids)
+                .invoke(connection)
+        })
+    }
+
+    fn release(&self, ids: &[String]) -> Result<(), QueueError> {
+        {
+            let mut held = self.held.lock();
+            for id in ids {
+                held.remove(id);
+            }
+        }
+        self.renew(ids, self.lease_ms.load(Ordering::Relaxed))?;
+        Ok(())
+    }
+
+    /// Reads the job's settings and the shutdown flag from Redis.
+    fn refresh(&self) -> Result<(), QueueError> {
+        let (lease_ms, max_deliveries): (Option<u64>, Option<u32>) =
+            self.connections
+                .run("read the job's settings", |connection| {
+                    redis::cmd("HMGET")
+                        .arg(&self.settings_key)
+                        .arg("lease_ms")
+                        .arg("max_deliveries")
+                        .query(connection)
+                })?;
+        if let Some(lease_ms) = lease_ms {
+            self.lease_ms.store(lease_ms.max(1), Ordering::Relaxed);
+        }
+        if let Some(max) = max_deliveries {
+            self.max_deliveries.store(max, Ordering::Relaxed);
+        }
+        self.status()?;
+        Ok(())
+    }
+
+    /// The keeper thread: renews the leases this process holds every
+    /// third of a lease, trims the stream every few seconds, and keeps
+    /// the settings and shutdown flag fresh, until the queue is dropped.
+    fn keep(&self, stop: &crossbeam_channel::Receiver<()>) {
+        const TRIM_EVERY: Duration = Duration::from_secs(2);
+        static ERRORS: AtomicUsize = AtomicUsize::new(0);
+        let mut last_renewal = Instant::now();
+        let mut last_trim = Instant::now();
+        while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+            stop.recv_timeout(self.options.poll)
+        {
+            let lease = Duration::from_millis(self.lease_ms.load(Ordering::Relaxed));
+            let mut work = || -> Result<(), QueueError> {
+                self.refresh()?;
+                if last_renewal.elapsed() >= lease / 3 {
+                    last_renewal = Instant::now();
+                    let ids: Vec<String> = self.held.lock().keys().cloned().collect();
+                    if !ids.is_empty() {
+                        for lost in self.renew(&ids, 0)? {
+                            if let Some(taken) = self.held.lock().remove(&lost) {
+                                tracing::warn!(
+                                    queue = %self.name,
+                                    "lost the lease on entry {lost} after {:.1} s (another process took it over, or it was buried): it may run twice",
+                                    taken.elapsed().as_secs_f64()
+                                );
+                            }
+                        }
+                    }
+                }
+                if last_trim.elapsed() >= TRIM_EVERY {
+                    last_trim = Instant::now();
+                    self.trim()?;
+                }
+                Ok(())
+            };
+            if let Err(error) = work() {
+                // The getters report Redis's absence; the keeper only
+                // keeps trying.
+                if ERRORS.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::debug!(queue = %self.name, "keeper: {error}");
+                }
+            }
+        }
+    }
+}
+
+/// A name no other process shares: host, process id, start time in
+/// milliseconds, and a number for each queue this process opens.
+fn consumer_name() -> String {
+    static OPENED: AtomicUsize = AtomicUsize::new(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
+    format!(
+        "{host}:{}:{started}:{}",
+        std::process::id(),
+        OPENED.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -1,0 +1,168 @@
+//! A real Redis for tests: `redis-server` on 127.0.0.1, a free port, a
+//! temporary directory, stopped when dropped.
+//!
+//! Debian's `redis-server` package provides it (`.ci/run` installs it).
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::QueueAddress;
+
+/// A `redis-server` process of a test's own.
+///
+/// # Examples
+///
+/// ```no_run
+/// use redis_queue::testing::RedisServer;
+///
+/// let redis = RedisServer::start();
+/// let address = redis.queue("jobs");
+/// assert!(address.to_string().starts_with("redis://127.0.0.1:"));
+/// ```
+pub struct RedisServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts one, without persistence.
+    ///
+    /// # Panics
+    ///
+    /// If `redis-server` cannot be started, or does not answer within 10 s.
+    pub fn start() -> RedisServer {
+        RedisServer::start_with(false)
+    }
+
+    /// Starts one that appends every write to its AOF (fsync on each
+    /// write), so that a restart keeps everything.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_persistent() -> RedisServer {
+        RedisServer::start_with(true)
+    }
+
+    fn start_with(aof: bool) -> RedisServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut server = RedisServer {
+            port,
+            dir,
+            child: None,
+        };
+        server.spawn(aof);
+        server
+    }
+
+    fn spawn(&mut self, aof: bool) {
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(["--save", "", "--logfile", "redis.log"])
+            .args(["--appendonly", if aof { "yes" } else { "no" }])
+            .args(["--appendfsync", "always"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = command.spawn().unwrap_or_else(|error| {
+            panic!("cannot start redis-server ({error}): install Debian's redis-server package")
+        });
+        self.child = Some(child);
+        self.wait_until_ready();
+    }
+
+    fn wait_until_ready(&self) {
+        let started = Instant::now();
+        loop {
+            let ready = redis::Client::open(self.url())
+                .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(1)))
+                .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection));
+            if ready.is_ok() {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server on port {} did not answer: {ready:?}; its log: {}",
+                self.port,
+                std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's URL, `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The address of the queue `name` on this server.
+    pub fn queue(&self, name: &str) -> QueueAddress {
+        format!("{}/{name}", self.url())
+            .parse()
+            .expect("a valid queue address")
+    }
+
+    /// A connection of the test's own, to look at the keys.
+    ///
+    /// # Panics
+    ///
+    /// If the server does not answer.
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(5)))
+            .expect("a connection to the test's redis-server")
+    }
+
+    /// The server's directory (its log is `redis.log`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Stops the server the way an operator would (SHUTDOWN: the AOF is
+    /// flushed), leaves it down for `down`, and starts it again on the
+    /// same port and directory with AOF on.
+    pub fn restart(&mut self, down: Duration) {
+        self.stop();
+        std::thread::sleep(down);
+        self.spawn(true);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(mut connection) = redis::Client::open(self.url())
+                .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(1)))
+            {
+                // The connection closes as the server stops: no reply.
+                let _ = redis::cmd("SHUTDOWN").query::<()>(&mut connection);
+            }
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
