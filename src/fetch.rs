@@ -10,10 +10,11 @@ use clap::{Args, ValueEnum};
 use client::fetch::sweep::{self, Counts};
 use client::fetch::{
     self, ExecutorKind, FetchError, FetchOptions, FetchReport, Output, Plan, Progress, Selection,
-    Strategy, TaskFailure,
+    SharedQueue, Strategy, TaskFailure,
 };
 use client::{ClientConfig, RetryPolicy};
 use prices::Day;
+use redis_queue::QueueAddress;
 
 /// How the outcome ends the process.
 pub enum Outcome {
@@ -25,11 +26,38 @@ pub enum Outcome {
     Refused,
 }
 
+/// How to reach the price server: `fetch`'s flags, and `worker`'s.
 #[derive(Args)]
-pub struct FetchArgs {
+pub struct ClientArgs {
     /// The server to ask.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
+    /// Retries of a request that failed for a reason worth retrying.
+    #[arg(long, default_value_t = 10)]
+    retries: u32,
+    /// Seconds a request may take (fractions allowed).
+    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = crate::parse_seconds)]
+    timeout: Duration,
+}
+
+impl ClientArgs {
+    pub fn config(&self) -> ClientConfig {
+        ClientConfig {
+            base_url: self.url.clone(),
+            connect_timeout: self.timeout.min(Duration::from_secs(10)),
+            request_timeout: self.timeout,
+            retry: RetryPolicy {
+                retries: self.retries,
+                ..RetryPolicy::default()
+            },
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    client: ClientArgs,
     /// Comma-separated exchanges, or `all` (the server's list).
     #[arg(long, default_value = "all", value_name = "LIST|all")]
     exchanges: String,
@@ -49,12 +77,6 @@ pub struct FetchArgs {
     /// With --sweep, several (comma-separated) are compared.
     #[arg(long, value_enum, default_value = "threads", value_delimiter = ',')]
     executor: Vec<Executor>,
-    /// Retries of a request that failed for a reason worth retrying.
-    #[arg(long, default_value_t = 10)]
-    retries: u32,
-    /// Seconds a request may take (fractions allowed).
-    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = crate::parse_seconds)]
-    timeout: Duration,
     /// Write the records here: .csv, .jsonl or .json, as they arrive;
     /// sorted when the run ends. Without it, a table goes to stdout.
     #[arg(long, short)]
@@ -81,10 +103,21 @@ pub struct FetchArgs {
     /// With --sweep: draw throughput and p99 latency against workers (.svg or .png).
     #[arg(long, value_name = "FILE.svg|FILE.png", requires = "sweep")]
     plot: Option<PathBuf>,
+    /// Run the tasks on `crypto_db worker`s, on any machine, through this
+    /// queue on Redis (redis://HOST:PORT/NAME); this process only puts the
+    /// tasks and writes the answers. --workers and --executor are then
+    /// the workers' flags.
+    #[arg(long, value_name = "redis://HOST:PORT/NAME", conflicts_with_all = ["sweep", "range"])]
+    queue: Option<QueueAddress>,
+    /// With --queue: seconds a worker may go silent (dead, cut off) before
+    /// its tasks go to others. Workers renew it while they run a task, so
+    /// a long task is not run twice.
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = crate::parse_seconds, requires = "queue")]
+    lease: Duration,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Executor {
+pub enum Executor {
     Threads,
     Processes,
     Async,
@@ -122,7 +155,7 @@ impl Progress for Bar {
     }
 }
 
-fn executor_kind(executor: Executor) -> ExecutorKind {
+pub fn executor_kind(executor: Executor) -> ExecutorKind {
     match executor {
         Executor::Threads => ExecutorKind::Threads,
         Executor::Processes => ExecutorKind::Processes,
@@ -164,15 +197,7 @@ impl TryFrom<FetchArgs> for FetchRequest {
     fn try_from(args: FetchArgs) -> Result<FetchRequest, BadFlags> {
         let executors: Vec<ExecutorKind> =
             args.executor.iter().copied().map(executor_kind).collect();
-        let client = ClientConfig {
-            base_url: args.url,
-            connect_timeout: args.timeout.min(Duration::from_secs(10)),
-            request_timeout: args.timeout,
-            retry: RetryPolicy {
-                retries: args.retries,
-                ..RetryPolicy::default()
-            },
-        };
+        let client = args.client.config();
         let plan = Plan {
             exchanges: selection(&args.exchanges),
             symbols: selection(&args.symbols),
@@ -210,6 +235,10 @@ impl TryFrom<FetchArgs> for FetchRequest {
                 output: args.output.map(|path| Output {
                     path,
                     resume: args.resume,
+                }),
+                queue: args.queue.map(|address| SharedQueue {
+                    address,
+                    lease: args.lease,
                 }),
             },
             quiet: args.quiet,
@@ -418,7 +447,7 @@ fn run_sweep(
 
 /// An error and its causes on one line (`cannot write x.csv: File too
 /// large (os error 27)`).
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub fn with_causes(error: &dyn std::error::Error) -> String {
     let mut line = error.to_string();
     let mut cause = error.source();
     while let Some(source) = cause {
@@ -447,7 +476,12 @@ fn report_failures(report: &FetchReport, retries: u32) -> Outcome {
     let after_retries = report
         .failures
         .iter()
-        .all(|(_, failure)| !matches!(failure, TaskFailure::Worker(_)));
+        .all(|(_, failure)| {
+            !matches!(
+                failure,
+                TaskFailure::Worker(_) | TaskFailure::Buried { .. }
+            )
+        });
     say!(
         "crypto_db: fetch: {} of {} prices failed{} (everything else is kept):",
         report.failures.len(),

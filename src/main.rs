@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 mod fetch;
+mod worker;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -51,6 +52,10 @@ enum Command {
     /// exchange x symbol x day, with a pool of workers, retries, progress,
     /// and output that survives a crash (--resume).
     Fetch(fetch::FetchArgs),
+    /// Answer the tasks of a `fetch --queue redis://HOST:PORT/NAME` job,
+    /// from any machine that reaches Redis and the price server; start as
+    /// many as you like. Ends when the job does.
+    Worker(worker::WorkerArgs),
     /// Import prices: a CSV of your own (exchange, symbol, day, open, high,
     /// low, close, volume) into a SQLite file that `--db` serves; or a
     /// SQLite database into the text dump that the binary embeds (how
@@ -193,6 +198,11 @@ fn main() -> ExitCode {
             Ok(fetch::Outcome::Refused) => return ExitCode::from(2),
             Err(error) => Err(error),
         },
+        Some(Command::Worker(args)) => match worker::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(error) => Err(error),
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -213,7 +223,12 @@ fn init_logging() {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|spec| spec.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::WARN));
+        // A queue on Redis says when it takes over a dead worker's task.
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_default(tracing::Level::WARN)
+                .with_target("redis_queue", tracing::Level::INFO)
+        });
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()

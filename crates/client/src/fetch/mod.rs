@@ -21,6 +21,7 @@
 //!   the sink stops listening (a failed write, the server gone), the
 //!   runner stops: the one cancellation signal.
 
+mod distributed;
 pub mod lesson;
 mod output;
 mod runner;
@@ -33,6 +34,7 @@ use std::time::{Duration, Instant};
 use prices::{Day, Price};
 
 use crate::api::{Client, ClientConfig, ClientError};
+pub use distributed::{SharedQueue, WorkerOptions, WorkerReport, work};
 pub use output::Format;
 use runner::Runner;
 use sink::Sink;
@@ -169,6 +171,9 @@ pub struct FetchOptions {
     pub strategy: Strategy,
     /// Where to; `None` collects the records for the caller to print.
     pub output: Option<Output>,
+    /// Run the tasks on `crypto_db worker`s through this queue on Redis,
+    /// instead of here (`strategy` is then not used).
+    pub queue: Option<SharedQueue>,
 }
 
 impl FetchOptions {
@@ -180,6 +185,7 @@ impl FetchOptions {
             plan: Plan::lesson(),
             strategy: Strategy::new(ExecutorKind::Threads, 32),
             output: None,
+            queue: None,
         }
     }
 }
@@ -226,6 +232,16 @@ pub enum TaskFailure {
     /// The worker process running it failed: it died, or the pool broke.
     #[error("worker process")]
     Worker(#[source] concurrent::TaskError),
+    /// No worker could run it (`--queue`): it was handed out too many
+    /// times, or could not be read, and was moved to the dead-letter
+    /// stream.
+    #[error("moved to the dead-letter stream after {deliveries} deliveries: {reason}")]
+    Buried {
+        /// How many times workers took it.
+        deliveries: u32,
+        /// The queue's reason.
+        reason: String,
+    },
 }
 
 impl TaskFailure {
@@ -235,7 +251,7 @@ impl TaskFailure {
         match self {
             TaskFailure::Request(error) => error.is_no_answer(),
             TaskFailure::InWorker { no_answer, .. } => *no_answer,
-            TaskFailure::Worker(_) => false,
+            TaskFailure::Worker(_) | TaskFailure::Buried { .. } => false,
         }
     }
 }
@@ -318,6 +334,15 @@ pub enum FetchError {
     /// A worker thread of the job panicked (a bug).
     #[error("a fetch worker panicked")]
     WorkerPanicked,
+    /// The job's queue on Redis failed (`--queue`): Redis stayed away
+    /// longer than the queue waits for it, or refused.
+    #[error("the queue {address}")]
+    Queue {
+        /// `redis://HOST:PORT/NAME`.
+        address: String,
+        /// Why.
+        source: redis_queue::QueueError,
+    },
 }
 
 impl FetchError {
@@ -459,7 +484,10 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
         Some(output) => Sink::open(output, &mut tasks)?,
         None => Sink::in_memory(),
     };
-    let runner = runner::for_strategy(&client, options.strategy)?;
+    let runner: Box<dyn Runner> = match &options.queue {
+        Some(queue) => Box::new(distributed::OnRedis::new(queue.clone())),
+        None => runner::for_strategy(&client, options.strategy)?,
+    };
     pipe(&*runner, options.strategy.workers, tasks, sink, progress)
 }
 

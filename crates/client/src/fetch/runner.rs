@@ -103,9 +103,7 @@ impl Answer for (Result<Option<Price>, ClientError>, Duration) {
 /// time in microseconds.
 impl Answer for (Result<Option<Price>, RemoteFailure>, u64) {
     fn into_parts(self) -> (Result<Option<Price>, TaskFailure>, Duration) {
-        let result = self.0.map_err(
-            |RemoteFailure { message, no_answer }| TaskFailure::InWorker { message, no_answer },
-        );
+        let result = self.0.map_err(RemoteFailure::into_failure);
         (result, Duration::from_micros(self.1))
     }
 }
@@ -261,10 +259,20 @@ impl Runner for OnThreads {
 /// A failed request as it crosses back from a worker process: the client's
 /// error is an HTTP concern and does not cross; what the parent needs of
 /// it does.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct RemoteFailure {
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RemoteFailure {
     message: String,
     no_answer: bool,
+}
+
+impl RemoteFailure {
+    /// The failure as the sink reports it.
+    pub(crate) fn into_failure(self) -> TaskFailure {
+        TaskFailure::InWorker {
+            message: self.message,
+            no_answer: self.no_answer,
+        }
+    }
 }
 
 impl From<&ClientError> for RemoteFailure {

@@ -1,0 +1,107 @@
+//! `crypto_db worker`: takes a `fetch --queue` job's tasks from Redis and
+//! answers them, on any machine, as many as you start. Flags in, the
+//! client crate's `work`, a summary out; SIGTERM or Ctrl-C stops it
+//! cleanly.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Args, ValueEnum};
+use client::fetch::{self, WorkerOptions};
+use redis_queue::QueueAddress;
+
+use crate::fetch::{ClientArgs, Executor, executor_kind};
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// The job's queue, as `crypto_db fetch --queue` names it.
+    #[arg(long, value_name = "redis://HOST:PORT/NAME")]
+    queue: QueueAddress,
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Tasks at a time.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    workers: u32,
+    /// How the requests run: a thread pool, or async tasks.
+    #[arg(long, value_enum, default_value = "threads")]
+    executor: WorkerExecutor,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum WorkerExecutor {
+    Threads,
+    Async,
+}
+
+/// Serves the job until it is over or a signal stops it; `Ok(false)` when
+/// the queue failed (Redis gone for good), already said.
+pub fn run(args: WorkerArgs) -> anyhow::Result<bool> {
+    let options = WorkerOptions {
+        queue: args.queue,
+        client: args.client.config(),
+        executor: executor_kind(match args.executor {
+            WorkerExecutor::Threads => Executor::Threads,
+            WorkerExecutor::Async => Executor::Async,
+        }),
+        workers: args.workers as usize,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signal(Arc::clone(&stop))?;
+    say!(
+        "crypto_db: worker: serving {} with {} {} against {} (Ctrl-C or SIGTERM stops: running tasks finish, the rest go back)",
+        options.queue,
+        options.workers,
+        match args.executor {
+            WorkerExecutor::Threads => "threads",
+            WorkerExecutor::Async => "async tasks",
+        },
+        options.client.base_url
+    );
+    match fetch::work(&options, stop) {
+        Ok(report) => {
+            say!(
+                "crypto_db: worker: {} tasks answered ({} with a failure), {} given back",
+                report.answered,
+                report.failed,
+                report.released
+            );
+            Ok(true)
+        }
+        Err(error) => {
+            say!("crypto_db: worker: {}", crate::fetch::with_causes(&error));
+            Ok(false)
+        }
+    }
+}
+
+/// Sets `stop` on the first SIGTERM or Ctrl-C; a second one ends the
+/// process at once (its tasks are taken over when their lease lapses).
+fn stop_on_signal(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let first = {
+        let _inside = runtime.enter();
+        crate::shutdown_signal()?
+    };
+    std::thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            runtime.block_on(async {
+                first.await;
+                stop.store(true, Ordering::Relaxed);
+                say!(
+                    "crypto_db: worker: stopping: running tasks finish, taken ones go back (again to stop at once)"
+                );
+                // Made after the first signal, so it waits for the next.
+                if let Ok(second) = crate::shutdown_signal() {
+                    second.await;
+                    say!(
+                        "crypto_db: worker: stopped at once; other workers take over its tasks when their lease lapses"
+                    );
+                    std::process::exit(130);
+                }
+            });
+        })?;
+    Ok(())
+}
