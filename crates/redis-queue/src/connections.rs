@@ -6,9 +6,12 @@
 //! restart) it drops that connection, says so once in the log, and tries
 //! again with a growing pause, for as long as
 //! [`QueueOptions::reconnect_for`](crate::QueueOptions::reconnect_for).
+//! A Redis that was never reached is not waited for: the first command
+//! fails at once, so a mistyped address is an error, not a hang.
 //! A blocked reader needs its own connection, so the pool grows to as
 //! many connections as threads use the queue at once, and no further.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -34,6 +37,13 @@ pub(crate) struct Connections {
     /// blocking XREADGROUP short.)
     reply_timeout: Duration,
     reconnect_for: Duration,
+    /// Set once a command has succeeded: from then on, Redis's absence is
+    /// an outage to wait out.
+    reached: AtomicBool,
+    /// When the current outage began, if Redis is away: every thread
+    /// waits it out, but only the first to notice says so, and only the
+    /// first to get through says it is over.
+    outage: Mutex<Option<Instant>>,
 }
 
 impl Connections {
@@ -54,6 +64,8 @@ impl Connections {
             idle: Mutex::new(Vec::new()),
             reply_timeout: longest_block + Duration::from_secs(10),
             reconnect_for,
+            reached: AtomicBool::new(false),
+            outage: Mutex::new(None),
         })
     }
 
@@ -68,7 +80,7 @@ impl Connections {
         operation: &'static str,
         mut command: impl FnMut(&mut redis::Connection) -> redis::RedisResult<R>,
     ) -> Result<R, QueueError> {
-        let mut outage: Option<Instant> = None;
+        let mut waiting_since: Option<Instant> = None;
         let mut pause = FIRST_PAUSE;
         loop {
             let attempt = self
@@ -87,7 +99,8 @@ impl Connections {
             match attempt {
                 Ok((reply, connection)) => {
                     self.idle.lock().push(connection);
-                    if let Some(since) = outage {
+                    self.reached.store(true, Ordering::Relaxed);
+                    if let Some(since) = self.outage.lock().take() {
                         tracing::info!(
                             server = %self.server,
                             "Redis is back after {:.1} s; carrying on",
@@ -96,16 +109,22 @@ impl Connections {
                     }
                     return Ok(reply);
                 }
-                Err(source) if is_transient(&source) => {
-                    let since = *outage.get_or_insert_with(|| {
+                Err(source) if is_transient(&source) && self.reached.load(Ordering::Relaxed) => {
+                    let since = *waiting_since.get_or_insert_with(Instant::now);
+                    self.outage.lock().get_or_insert_with(|| {
                         tracing::warn!(
                             server = %self.server,
                             "lost Redis while trying to {operation} ({source}); retrying for up to {} s",
                             self.reconnect_for.as_secs()
                         );
-                        Instant::now()
+                        since
                     });
                     if since.elapsed() >= self.reconnect_for {
+                        tracing::error!(
+                            server = %self.server,
+                            "gave up on Redis after {} s",
+                            self.reconnect_for.as_secs()
+                        );
                         return Err(self.error(operation, source));
                     }
                     std::thread::sleep(pause);

@@ -27,7 +27,8 @@
 //!   stream (`NAME:dead`) with the reason, and a log line says so.
 //! - **Redis going away is waited out.** Each operation retries, with a
 //!   growing pause, for [`QueueOptions::reconnect_for`], and logs the
-//!   outage once and the recovery once. With AOF on, a restarted Redis
+//!   outage once and the recovery once. (A Redis never reached is an
+//!   error at once: a wrong address should not look like a hang.) With AOF on, a restarted Redis
 //!   loses nothing that was acknowledged to us; without persistence a
 //!   restart loses the queue.
 //! - **The stream stays small.** XACK does not delete; the keeper trims

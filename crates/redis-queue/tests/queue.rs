@@ -385,3 +385,17 @@ fn a_lost_redis_is_an_error_after_reconnect_for() {
     assert!(message.contains(address.server()), "{message}");
     assert!(message.contains("put"), "{message}");
 }
+
+#[test]
+fn a_redis_never_reached_is_an_error_at_once() {
+    let redis = RedisServer::start();
+    let address = redis.queue("jobs");
+    drop(redis);
+    let started = Instant::now();
+    let error = RedisQueue::<u32>::open(&address, QueueOptions::default())
+        .err()
+        .expect("no Redis there");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let message = error.to_string();
+    assert!(message.contains(address.server()), "{message}");
+}

@@ -1,0 +1,400 @@
+//! `crypto_db fetch --queue` and `crypto_db worker` end to end: the real
+//! binary, a real `redis-server` of each test's own, our server on an
+//! ephemeral port. The failures the issue trackers of Redis task queues
+//! are full of, each made to happen: a worker SIGKILLed mid-task, Redis
+//! restarted mid-run, a task longer than its lease, garbage in the
+//! stream, a producer killed and resumed.
+
+mod support;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use redis_queue::testing::RedisServer;
+use server::ServerConfig;
+use support::start_server;
+
+const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("crypto-db-redis-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn slow_server(sleep_ms: u64) -> server::BackgroundServer {
+    start_server(ServerConfig {
+        sleep: Duration::from_millis(sleep_ms),
+        ..ServerConfig::default()
+    })
+}
+
+/// A `crypto_db worker`, its standard error in `dir/NAME.err`.
+fn worker(dir: &Path, name: &str, queue: &str, url: &str, extra: &[&str]) -> Child {
+    Command::new(BIN)
+        .args(["worker", "--queue", queue, "--url", url])
+        .args(extra)
+        .stderr(File::create(dir.join(format!("{name}.err"))).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn log(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.err"))).unwrap_or_default()
+}
+
+/// `crypto_db fetch` into `out`, running.
+fn fetch(queue: Option<&str>, url: &str, out: &Path, extra: &[&str]) -> Child {
+    let mut command = Command::new(BIN);
+    command
+        .args(["fetch", "--url", url, "-o"])
+        .arg(out)
+        .args(extra);
+    if let Some(queue) = queue {
+        command.args(["--queue", queue]);
+    }
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(child: Child) -> Output {
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Waits for `child` to end by itself, at most `limit`.
+fn exits_within(child: &mut Child, limit: Duration) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The same job fetched in this process's way (no queue), for comparison.
+fn expected(url: &str, dir: &Path, extra: &[&str]) -> Vec<u8> {
+    let path = dir.join("expected.csv");
+    let output = finish(fetch(None, url, &path, extra));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    std::fs::read(path).unwrap()
+}
+
+fn assert_no_duplicate_rows(csv: &[u8]) {
+    let text = text(csv);
+    let mut keys = HashSet::new();
+    for line in text.lines().skip(1) {
+        let key: Vec<&str> = line.split(',').take(3).collect();
+        assert!(keys.insert(key.clone()), "a duplicate row for {key:?}");
+    }
+}
+
+fn redis_len(redis: &RedisServer, key: &str) -> u64 {
+    redis::cmd("XLEN")
+        .arg(key)
+        .query(&mut redis.connection())
+        .unwrap()
+}
+
+fn signal(child: &Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal}");
+}
+
+/// The number in a worker's summary line: "N tasks answered".
+fn answered(log: &str) -> usize {
+    log.lines()
+        .find_map(|line| {
+            line.split(" tasks answered")
+                .next()
+                .filter(|_| line.contains(" tasks answered"))
+        })
+        .and_then(|start| start.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary in {log}"))
+}
+
+#[test]
+fn three_workers_share_one_job_and_the_result_is_complete_and_exact() {
+    let redis = RedisServer::start();
+    let server = slow_server(5);
+    let dir = scratch("three-workers");
+    let queue = format!("{}/march", redis.url());
+    let mut workers: Vec<Child> = [("a", "threads"), ("b", "threads"), ("c", "async")]
+        .iter()
+        .map(|(name, executor)| {
+            worker(
+                &dir,
+                name,
+                &queue,
+                &server.url(),
+                &["--workers", "4", "--executor", executor],
+            )
+        })
+        .collect();
+    let out = dir.join("march.csv");
+    let output = finish(fetch(Some(&queue), &server.url(), &out, &[]));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("1116 prices fetched"),
+        "{}",
+        text(&output.stderr)
+    );
+    // The job over, each worker ends by itself, having done its share.
+    let mut total = 0;
+    for (worker, name) in workers.iter_mut().zip(["a", "b", "c"]) {
+        let status = exits_within(worker, Duration::from_secs(20));
+        assert!(status.success(), "worker {name}: {}", log(&dir, name));
+        let done = answered(&log(&dir, name));
+        assert!(done > 0, "worker {name} did nothing: {}", log(&dir, name));
+        total += done;
+    }
+    assert_eq!(total, 1116, "every task answered once: no worker died");
+    let got = std::fs::read(&out).unwrap();
+    assert_eq!(got, expected(&server.url(), &dir, &[]));
+    // Acknowledged entries do not pile up: both streams are trimmed.
+    assert_eq!(redis_len(&redis, "march"), 0);
+    assert_eq!(redis_len(&redis, "march:results"), 0);
+}
+
+#[test]
+fn a_worker_killed_mid_task_loses_nothing_and_makes_no_duplicate_row() {
+    let redis = RedisServer::start();
+    let server = slow_server(300);
+    let dir = scratch("sigkill");
+    let queue = format!("{}/killed", redis.url());
+    let job = ["--sample", "60", "--lease", "1"];
+    let mut victim = worker(&dir, "victim", &queue, &server.url(), &["--workers", "4"]);
+    let mut others: Vec<Child> = ["b", "c"]
+        .iter()
+        .map(|name| worker(&dir, name, &queue, &server.url(), &["--workers", "2"]))
+        .collect();
+    let out = dir.join("killed.csv");
+    let fetching = fetch(Some(&queue), &server.url(), &out, &job);
+    // Mid-request (each takes 0.3 s): the victim holds four tasks.
+    std::thread::sleep(Duration::from_millis(1000));
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let output = finish(fetching);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let got = std::fs::read(&out).unwrap();
+    assert_no_duplicate_rows(&got);
+    assert_eq!(got, expected(&server.url(), &dir, &job[..2]));
+    let survivors = format!("{}{}", log(&dir, "b"), log(&dir, "c"));
+    assert!(survivors.contains("taking over entry"), "{survivors}");
+    for other in &mut others {
+        assert!(exits_within(other, Duration::from_secs(20)).success());
+    }
+}
+
+#[test]
+fn redis_restarted_mid_run_with_aof_loses_nothing() {
+    let mut redis = RedisServer::start_persistent();
+    let server = slow_server(50);
+    let dir = scratch("restart");
+    let queue = format!("{}/restart", redis.url());
+    let job = ["--sample", "200"];
+    let mut workers: Vec<Child> = ["a", "b"]
+        .iter()
+        .map(|name| worker(&dir, name, &queue, &server.url(), &["--workers", "4"]))
+        .collect();
+    let out = dir.join("restart.csv");
+    let fetching = fetch(Some(&queue), &server.url(), &out, &job);
+    std::thread::sleep(Duration::from_millis(600));
+    redis.restart(Duration::from_millis(1000));
+    let output = finish(fetching);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let got = std::fs::read(&out).unwrap();
+    assert_no_duplicate_rows(&got);
+    assert_eq!(got, expected(&server.url(), &dir, &job));
+    // The workers said they lost Redis, and that it came back.
+    let logs = format!("{}{}", log(&dir, "a"), log(&dir, "b"));
+    assert!(logs.contains("lost Redis"), "{logs}");
+    assert!(logs.contains("Redis is back"), "{logs}");
+    for worker in &mut workers {
+        assert!(exits_within(worker, Duration::from_secs(20)).success());
+    }
+}
+
+#[test]
+fn a_task_longer_than_its_lease_is_not_run_twice_while_its_worker_lives() {
+    let redis = RedisServer::start();
+    // Each request takes three leases.
+    let server = slow_server(1500);
+    let dir = scratch("long-task");
+    let queue = format!("{}/long", redis.url());
+    let mut workers: Vec<Child> = ["a", "b"]
+        .iter()
+        .map(|name| worker(&dir, name, &queue, &server.url(), &["--workers", "3"]))
+        .collect();
+    let out = dir.join("long.csv");
+    let output = finish(fetch(
+        Some(&queue),
+        &server.url(),
+        &out,
+        &["--sample", "8", "--lease", "0.5"],
+    ));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut total = 0;
+    for (worker, name) in workers.iter_mut().zip(["a", "b"]) {
+        assert!(exits_within(worker, Duration::from_secs(20)).success());
+        let log = log(&dir, name);
+        assert!(!log.contains("taking over"), "{log}");
+        total += answered(&log);
+    }
+    assert_eq!(total, 8, "no task ran twice");
+}
+
+#[test]
+fn garbage_in_the_stream_is_dead_lettered_and_the_job_goes_on() {
+    let redis = RedisServer::start();
+    let server = slow_server(100);
+    let dir = scratch("garbage");
+    let queue = format!("{}/garbage", redis.url());
+    let job = ["--sample", "20"];
+    let mut one = worker(&dir, "a", &queue, &server.url(), &["--workers", "2"]);
+    let out = dir.join("garbage.csv");
+    let fetching = fetch(Some(&queue), &server.url(), &out, &job);
+    // Once the job is under way, something else writes to its stream.
+    let started = Instant::now();
+    while redis_len(&redis, "garbage") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the job never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _: String = redis::cmd("XADD")
+        .arg(&["garbage", "*", "item", "{\"not\": \"a task\"}"])
+        .query(&mut redis.connection())
+        .unwrap();
+    let output = finish(fetching);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        expected(&server.url(), &dir, &job)
+    );
+    assert!(exits_within(&mut one, Duration::from_secs(20)).success());
+    assert_eq!(redis_len(&redis, "garbage:dead"), 1);
+    let said = log(&dir, "a");
+    assert!(said.contains("dead-letter stream garbage:dead"), "{said}");
+    assert!(said.contains("cannot decode"), "{said}");
+}
+
+#[test]
+fn sigterm_stops_a_worker_cleanly_and_the_others_finish_the_job() {
+    let redis = RedisServer::start();
+    let server = slow_server(400);
+    let dir = scratch("sigterm");
+    let queue = format!("{}/term", redis.url());
+    // A lease far longer than the test: had the stopped worker left a task
+    // behind unreleased, the job would wait for it.
+    let job = ["--sample", "40", "--lease", "120"];
+    let mut stopped = worker(&dir, "stopped", &queue, &server.url(), &["--workers", "2"]);
+    let mut other = worker(&dir, "other", &queue, &server.url(), &["--workers", "2"]);
+    let out = dir.join("term.csv");
+    let started = Instant::now();
+    let fetching = fetch(Some(&queue), &server.url(), &out, &job);
+    std::thread::sleep(Duration::from_millis(900));
+    signal(&stopped, "-TERM");
+    let status = exits_within(&mut stopped, Duration::from_secs(10));
+    assert!(status.success(), "{}", log(&dir, "stopped"));
+    assert!(
+        log(&dir, "stopped").contains("stopping"),
+        "{}",
+        log(&dir, "stopped")
+    );
+    let output = finish(fetching);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "a task waited for its lease"
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        expected(&server.url(), &dir, &job[..2])
+    );
+    assert!(exits_within(&mut other, Duration::from_secs(20)).success());
+}
+
+#[test]
+fn a_killed_producer_resumes_and_the_workers_carry_on() {
+    let redis = RedisServer::start();
+    let server = slow_server(100);
+    let dir = scratch("producer-killed");
+    let queue = format!("{}/resumed", redis.url());
+    let job = ["--sample", "80"];
+    let mut one = worker(&dir, "a", &queue, &server.url(), &["--workers", "4"]);
+    let out = dir.join("resumed.csv");
+    let mut first = fetch(Some(&queue), &server.url(), &out, &job);
+    let started = Instant::now();
+    while std::fs::read_to_string(&out).map_or(0, |text| text.lines().count()) < 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "nothing written"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let output = finish(fetch(
+        Some(&queue),
+        &server.url(),
+        &out,
+        &[&job[..], &["--resume"]].concat(),
+    ));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let got = std::fs::read(&out).unwrap();
+    assert_no_duplicate_rows(&got);
+    assert_eq!(got, expected(&server.url(), &dir, &job));
+    assert!(exits_within(&mut one, Duration::from_secs(20)).success());
+}
+
+#[test]
+fn no_redis_is_a_clear_error_not_a_hang() {
+    let redis = RedisServer::start();
+    let queue = format!("{}/nobody", redis.url());
+    drop(redis);
+    let server = slow_server(0);
+    let dir = scratch("no-redis");
+    let started = Instant::now();
+    let output = finish(fetch(Some(&queue), &server.url(), &dir.join("x.csv"), &[]));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let said = text(&output.stderr);
+    assert!(said.contains(&queue) && said.contains("refused"), "{said}");
+    let mut lone = worker(&dir, "lone", &queue, &server.url(), &[]);
+    assert_eq!(
+        exits_within(&mut lone, Duration::from_secs(20)).code(),
+        Some(1)
+    );
+    let said = log(&dir, "lone");
+    assert!(said.contains(&queue) && said.contains("refused"), "{said}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // A queue that is not a Redis URL is refused by the flags.
+    let output = finish(fetch(
+        Some("http://h/q"),
+        &server.url(),
+        &dir.join("x.csv"),
+        &[],
+    ));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("must start with redis://"));
+}
