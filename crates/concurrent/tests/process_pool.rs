@@ -81,6 +81,32 @@ fn process_exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Waits until process `pid` is stopped (state `T` in `/proc/PID/stat`):
+/// `kill -STOP` returns before the process has stopped, and on a busy
+/// machine it may yet answer a task first.
+fn wait_until_stopped(pid: u32) {
+    let started = std::time::Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command's closing parenthesis.
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .chars()
+            .next();
+        if state == Some('T') {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{pid} never stopped: {stat}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn the_lessons_submit_then_result_in_another_process() {
     let ex = ProcessPoolExecutor::new(2);
@@ -523,10 +549,31 @@ fn a_stopped_worker_is_killed_at_the_deadline_instead_of_hanging_the_pool() {
             .unwrap()
             .success()
     );
+    wait_until_stopped(pid);
     match ex.submit(square, (4,)).unwrap().result() {
         Err(TaskError::Broken(reason)) => assert!(reason.contains("stuck, or stopped"), "{reason}"),
         other => panic!("expected the deadline to break the pool, got {other:?}"),
     }
     drop(ex);
+    assert!(!process_exists(pid), "the stopped worker was left behind");
+}
+
+#[test]
+fn a_worker_stopped_while_idle_does_not_hang_the_shutdown() {
+    let ex = ProcessPoolExecutor::new(1);
+    assert_eq!(ex.submit(square, (3,)).unwrap().result(), Ok(9));
+    let pid = ex.worker_pids()[0];
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until_stopped(pid);
+    // It cannot read the end of its connection: it is killed after a grace.
+    let started = std::time::Instant::now();
+    drop(ex);
+    assert!(started.elapsed() < Duration::from_secs(30));
     assert!(!process_exists(pid), "the stopped worker was left behind");
 }

@@ -847,10 +847,27 @@ fn accept_from(listener: &UnixListener, slot: &Mutex<Option<Child>>) -> Result<U
     }
 }
 
-/// Ends a worker politely: closing the connection tells it to exit.
+/// How long a retired worker may take to exit before it is killed.
+const RETIRE_GRACE: Duration = Duration::from_secs(5);
+
+/// Ends a worker politely: closing the connection tells it to exit. One
+/// that does not (stopped with SIGSTOP, or stuck) is killed after
+/// [`RETIRE_GRACE`], so that a shutdown never waits on it forever.
 fn retire(worker: Option<Worker>, slot: &Mutex<Option<Child>>) {
     drop(worker);
-    let _ = reap(slot);
+    let started = std::time::Instant::now();
+    while started.elapsed() < RETIRE_GRACE {
+        let exited = slot.lock().as_mut().map(Child::try_wait);
+        match exited {
+            None | Some(Ok(Some(_)) | Err(_)) => {
+                slot.lock().take();
+                return;
+            }
+            Some(Ok(None)) => {}
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = reap_after_kill(slot);
 }
 
 /// Waits for the process in `slot` to end; its exit status.
