@@ -398,3 +398,71 @@ fn no_redis_is_a_clear_error_not_a_hang() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("must start with redis://"));
 }
+
+#[test]
+fn a_task_that_no_worker_finishes_is_reported_failed_and_resume_retries_it() {
+    let redis = RedisServer::start();
+    let server = slow_server(0);
+    let dir = scratch("poison");
+    let queue = format!("{}/poison", redis.url());
+    let job = ["--sample", "10"];
+    let out = dir.join("poison.csv");
+    let fetching = fetch(Some(&queue), &server.url(), &out, &job);
+    // A worker that takes the first task and gives it back, again and
+    // again (as one that crashes on it would, a lease at a time).
+    let options = redis_queue::QueueOptions {
+        poll: Duration::from_millis(50),
+        ..redis_queue::QueueOptions::default()
+    };
+    let address: redis_queue::QueueAddress = queue.parse().unwrap();
+    let bad: redis_queue::RedisQueue<serde_json::Value> =
+        redis_queue::RedisQueue::open(&address, options).unwrap();
+    let poison = bad.get_timeout(Duration::from_secs(20)).unwrap();
+    bad.release(&poison).unwrap();
+    let started = Instant::now();
+    while bad.dead_letters("0-0", 10).unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "never buried");
+        // Past the poll interval, a get looks for released entries first.
+        std::thread::sleep(Duration::from_millis(60));
+        let again = bad.get_timeout(Duration::from_secs(5)).unwrap();
+        bad.release(&again).unwrap();
+    }
+    drop(bad);
+    let mut one = worker(&dir, "a", &queue, &server.url(), &["--workers", "2"]);
+    let output = finish(fetching);
+    let said = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(said.contains("1 of 10 prices failed"), "{said}");
+    assert!(
+        said.contains("moved to the dead-letter stream after 6 deliveries"),
+        "{said}"
+    );
+    let task = &poison.item;
+    let key = format!(
+        "{}/{}/{}",
+        task["exchange"].as_str().unwrap(),
+        task["symbol"].as_str().unwrap(),
+        task["day"].as_str().unwrap()
+    );
+    assert!(said.contains(&key), "{key} in {said}");
+    assert!(exits_within(&mut one, Duration::from_secs(20)).success());
+    // Run again with --resume: only the failed task is fetched.
+    let mut again = worker(&dir, "b", &queue, &server.url(), &["--workers", "2"]);
+    let output = finish(fetch(
+        Some(&queue),
+        &server.url(),
+        &out,
+        &[&job[..], &["--resume"]].concat(),
+    ));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("1 prices fetched, 9 kept"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        expected(&server.url(), &dir, &job)
+    );
+    assert!(exits_within(&mut again, Duration::from_secs(20)).success());
+}
