@@ -52,7 +52,7 @@
 //!   thread that renews leases and trims.
 //! - `scripts` — the Lua scripts for the steps that must be atomic.
 //! - `connections` — a pool of connections that waits out an outage.
-//! - [`testing`] (feature `testing`) — a real `redis-server` for tests.
+//! - `testing` (feature `testing`) — a real `redis-server` for tests.
 
 #![warn(missing_docs)]
 
