@@ -350,22 +350,55 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
         self.get_until(Some(Instant::now() + timeout))
     }
 
+    /// Takes between one and `max` items (as many as are there, up to
+    /// `max`, in one round trip), waiting at most `timeout` for the first.
+    /// Not in Python's `queue`: it is how a consumer keeps up with many
+    /// producers, when each item is cheap to handle.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_timeout`](Self::get_timeout).
+    ///
+    /// # Panics
+    ///
+    /// If `max` is 0.
+    pub fn get_many(&self, max: usize, timeout: Duration) -> Result<Vec<Delivery<T>>, QueueError> {
+        assert!(max > 0, "get_many takes at least one item");
+        self.get_up_to(max, Some(Instant::now() + timeout))
+    }
+
     fn get_until(&self, deadline: Option<Instant>) -> Result<Delivery<T>, QueueError> {
+        let mut one = self.get_up_to(1, deadline)?;
+        Ok(one.pop().expect("at least one delivery"))
+    }
+
+    /// The one get: between one and `max` deliveries, or why none.
+    fn get_up_to(
+        &self,
+        max: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Delivery<T>>, QueueError> {
         let inner = &self.inner;
         loop {
             if inner.shutdown.load(Ordering::Relaxed) == IMMEDIATE {
                 return Err(QueueError::ShutDown);
             }
             if let Some(delivery) = self.take_over()? {
-                return Ok(delivery);
+                return Ok(vec![delivery]);
             }
             let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
             let block = left.map_or(inner.options.poll, |left| left.min(inner.options.poll));
-            if let Some((entry, deliveries)) = inner.read_new(block)? {
-                match self.accept(&entry, deliveries)? {
-                    Some(delivery) => return Ok(delivery),
-                    None => continue,
+            let read = inner.read_new(block, max)?;
+            if !read.is_empty() {
+                let mut deliveries = Vec::with_capacity(read.len());
+                for (entry, count) in &read {
+                    deliveries.extend(self.accept(entry, *count)?);
                 }
+                if deliveries.is_empty() {
+                    // Everything read was buried: read on.
+                    continue;
+                }
+                return Ok(deliveries);
             }
             // Nothing came: is the queue shut down with nothing left that
             // this process could still be handed?
@@ -483,6 +516,32 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
         })?;
         inner.held.lock().remove(&delivery.id);
         Ok(acked == 1)
+    }
+
+    /// [`task_done`](Self::task_done) for many deliveries, in one round
+    /// trip; returns how many were still pending.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`].
+    pub fn task_done_all(&self, deliveries: &[Delivery<T>]) -> Result<u64, QueueError> {
+        if deliveries.is_empty() {
+            return Ok(0);
+        }
+        let inner = &self.inner;
+        let acked: u64 = inner.connections.run("acknowledge", |connection| {
+            let mut ack = redis::cmd("XACK");
+            ack.arg(&inner.name).arg(GROUP);
+            for delivery in deliveries {
+                ack.arg(&delivery.id);
+            }
+            ack.query(connection)
+        })?;
+        let mut held = inner.held.lock();
+        for delivery in deliveries {
+            held.remove(&delivery.id);
+        }
+        Ok(acked)
     }
 
     /// Gives `delivery` back undone: another process (or this one) may
@@ -681,8 +740,9 @@ impl Inner {
         }
     }
 
-    /// Reads one new entry, blocking at most `block`.
-    fn read_new(&self, block: Duration) -> Result<Option<(StreamId, u32)>, QueueError> {
+    /// Reads up to `count` new entries, blocking at most `block` for the
+    /// first; each with its delivery count (1: they are new).
+    fn read_new(&self, block: Duration, count: usize) -> Result<Vec<(StreamId, u32)>, QueueError> {
         let block_ms = block.as_millis();
         let read = self.connections.run("read", |connection| {
             let mut command = redis::cmd("XREADGROUP");
@@ -691,7 +751,7 @@ impl Inner {
                 .arg(GROUP)
                 .arg(&self.consumer)
                 .arg("COUNT")
-                .arg(1);
+                .arg(count);
             // BLOCK 0 would wait forever: a zero wait is no BLOCK at all.
             if block_ms > 0 {
                 command.arg("BLOCK").arg(block_ms as u64);
@@ -704,16 +764,18 @@ impl Inner {
         });
         match read {
             Ok(reply) => Ok(reply
-                .and_then(|reply| reply.keys.into_iter().next())
-                .and_then(|key| key.ids.into_iter().next())
-                .map(|entry| (entry, 1))),
+                .into_iter()
+                .flat_map(|reply| reply.keys)
+                .flat_map(|key| key.ids)
+                .map(|entry| (entry, 1))
+                .collect()),
             // The job was restarted, or its stream deleted, while we
             // waited: join the new one.
             Err(QueueError::Redis { source, .. })
                 if matches!(source.code(), Some("NOGROUP" | "UNBLOCKED")) =>
             {
                 self.ensure_group()?;
-                Ok(None)
+                Ok(Vec::new())
             }
             Err(error) => Err(error),
         }

@@ -399,3 +399,25 @@ fn a_redis_never_reached_is_an_error_at_once() {
     let message = error.to_string();
     assert!(message.contains(address.server()), "{message}");
 }
+
+#[test]
+fn get_many_takes_what_is_there_up_to_max_and_task_done_all_acks_them() {
+    let redis = RedisServer::start();
+    let queue = create(&redis, "jobs", JobSettings::default());
+    queue.put_many(&(0..10).collect::<Vec<u32>>()).unwrap();
+    let first = queue.get_many(4, Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        first.iter().map(|d| d.item).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+    let rest = queue.get_many(100, Duration::from_secs(5)).unwrap();
+    assert_eq!(rest.len(), 6);
+    assert!(matches!(
+        queue.get_many(100, Duration::from_millis(100)),
+        Err(QueueError::Empty)
+    ));
+    assert_eq!(queue.task_done_all(&first).unwrap(), 4);
+    assert_eq!(queue.task_done_all(&rest).unwrap(), 6);
+    assert_eq!(queue.task_done_all(&rest).unwrap(), 0);
+    assert!(queue.join_timeout(Duration::from_secs(5)).unwrap());
+}

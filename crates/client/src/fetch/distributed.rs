@@ -67,6 +67,10 @@ const IN_REDIS: usize = 10_000;
 /// Tasks are put in batches of this many, one round trip each.
 const BATCH: usize = 500;
 
+/// How often the producer looks for tasks buried in the dead-letter
+/// stream.
+const LOOK_FOR_BURIED: Duration = Duration::from_secs(1);
+
 /// After this long with no answer while tasks wait unread, the producer
 /// says that it is waiting for workers.
 const NO_WORKER_AFTER: Duration = Duration::from_secs(10);
@@ -107,6 +111,7 @@ impl Runner for OnRedis {
         let mut buried_after = "0-0".to_owned();
         let mut last_answer = Instant::now();
         let mut said_waiting = false;
+        let mut last_look = Instant::now();
         while !(unsent.is_empty() && waiting.is_empty()) {
             let room = IN_REDIS.saturating_sub(waiting.len()).min(BATCH);
             if room > 0 && !unsent.is_empty() {
@@ -114,21 +119,27 @@ impl Runner for OnRedis {
                 to_do.put_many(&batch).map_err(&error)?;
                 waiting.extend(batch);
             }
-            let finished = match answers.get_timeout(Duration::from_millis(200)) {
-                Ok(delivery) => {
+            let finished = match answers.get_many(BATCH, Duration::from_millis(200)) {
+                Ok(deliveries) => {
                     last_answer = Instant::now();
-                    let Answer {
-                        task,
-                        result,
-                        micros,
-                    } = &delivery.item;
-                    let first = waiting.remove(task).then(|| Outcome {
-                        task: task.clone(),
-                        result: result.clone().map_err(RemoteFailure::into_failure),
-                        latency: Duration::from_micros(*micros),
-                    });
-                    let stop = first.is_some_and(|outcome| outcomes.send(outcome).is_err());
-                    answers.task_done(&delivery).map_err(&error)?;
+                    let mut stop = false;
+                    for delivery in &deliveries {
+                        let Answer {
+                            task,
+                            result,
+                            micros,
+                        } = &delivery.item;
+                        if stop || !waiting.remove(task) {
+                            continue;
+                        }
+                        let first = Outcome {
+                            task: task.clone(),
+                            result: result.clone().map_err(RemoteFailure::into_failure),
+                            latency: Duration::from_micros(*micros),
+                        };
+                        stop = outcomes.send(first).is_err();
+                    }
+                    answers.task_done_all(&deliveries).map_err(&error)?;
                     stop
                 }
                 Err(QueueError::Empty) => {
@@ -146,10 +157,15 @@ impl Runner for OnRedis {
                 }
                 Err(other) => return Err(error(other)),
             };
-            // Tasks no worker could run come back as failures.
-            let stop = finished
-                || report_buried(&to_do, &mut buried_after, &mut waiting, &outcomes)
+            // Tasks no worker could run come back as failures (looked for
+            // once a second: a round trip per answer would cost more than
+            // the answers).
+            let mut stop = finished;
+            if !stop && last_look.elapsed() >= LOOK_FOR_BURIED {
+                last_look = Instant::now();
+                stop = report_buried(&to_do, &mut buried_after, &mut waiting, &outcomes)
                     .map_err(&error)?;
+            }
             if stop {
                 // The sink stopped listening (a failed write, the server
                 // gone): stop the workers too.
