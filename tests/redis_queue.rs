@@ -104,6 +104,15 @@ fn assert_no_duplicate_rows(csv: &[u8]) {
     }
 }
 
+/// Waits until `done` holds, at most 20 s.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(20), "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn redis_len(redis: &RedisServer, key: &str) -> u64 {
     redis::cmd("XLEN")
         .arg(key)
@@ -274,14 +283,7 @@ fn garbage_in_the_stream_is_dead_lettered_and_the_job_goes_on() {
     let out = dir.join("garbage.csv");
     let fetching = fetch(Some(&queue), &server.url(), &out, &job);
     // Once the job is under way, something else writes to its stream.
-    let started = Instant::now();
-    while redis_len(&redis, "garbage") == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the job never started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("the job never started", || redis_len(&redis, "garbage") > 0);
     let _: String = redis::cmd("XADD")
         .arg(&["garbage", "*", "item", "{\"not\": \"a task\"}"])
         .query(&mut redis.connection())
@@ -345,14 +347,9 @@ fn a_killed_producer_resumes_and_the_workers_carry_on() {
     let mut one = worker(&dir, "a", &queue, &server.url(), &["--workers", "4"]);
     let out = dir.join("resumed.csv");
     let mut first = fetch(Some(&queue), &server.url(), &out, &job);
-    let started = Instant::now();
-    while std::fs::read_to_string(&out).map_or(0, |text| text.lines().count()) < 20 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "nothing written"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("nothing written", || {
+        std::fs::read_to_string(&out).map_or(0, |text| text.lines().count()) >= 20
+    });
     first.kill().unwrap();
     first.wait().unwrap();
     let output = finish(fetch(

@@ -81,10 +81,17 @@ fn process_exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Waits until process `pid` is stopped (state `T` in `/proc/PID/stat`):
-/// `kill -STOP` returns before the process has stopped, and on a busy
-/// machine it may yet answer a task first.
-fn wait_until_stopped(pid: u32) {
+/// Stops process `pid` (SIGSTOP) and waits until it is stopped (state
+/// `T` in `/proc/PID/stat`): `kill -STOP` returns before the process has
+/// stopped, and on a busy machine it may yet answer a task first.
+fn stop_process(pid: u32) {
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
     let started = std::time::Instant::now();
     loop {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -542,14 +549,7 @@ fn a_stopped_worker_is_killed_at_the_deadline_instead_of_hanging_the_pool() {
     let pid = ex.worker_pids()[0];
     // SIGSTOP: the process cannot answer, or notice anything, until
     // continued; only the parent can end the wait.
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-STOP", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    wait_until_stopped(pid);
+    stop_process(pid);
     match ex.submit(square, (4,)).unwrap().result() {
         Err(TaskError::Broken(reason)) => assert!(reason.contains("stuck, or stopped"), "{reason}"),
         other => panic!("expected the deadline to break the pool, got {other:?}"),
@@ -563,14 +563,7 @@ fn a_worker_stopped_while_idle_does_not_hang_the_shutdown() {
     let ex = ProcessPoolExecutor::new(1);
     assert_eq!(ex.submit(square, (3,)).unwrap().result(), Ok(9));
     let pid = ex.worker_pids()[0];
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-STOP", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    wait_until_stopped(pid);
+    stop_process(pid);
     // It cannot read the end of its connection: it is killed after a grace.
     let started = std::time::Instant::now();
     drop(ex);

@@ -688,8 +688,8 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
             .collect())
     }
 
-    /// This process's name in the consumer group: host, process id, start
-    /// time, and a number per queue opened.
+    /// This process's name in the consumer group: host, process id, the
+    /// time the queue was opened, and a number per queue opened.
     pub fn consumer(&self) -> &str {
         &self.inner.consumer
     }
@@ -944,7 +944,7 @@ impl Inner {
     }
 }
 
-/// A name no other process shares: host, process id, start time in
+/// A name no other process shares: host, process id, the time in
 /// milliseconds, and a number for each queue this process opens.
 fn consumer_name() -> String {
     static OPENED: AtomicUsize = AtomicUsize::new(0);

@@ -312,6 +312,24 @@ impl Shared {
         }
     }
 
+    /// Notes how one loop ended (`None`: it panicked, a bug) in `ended`,
+    /// the worker's end: a loop that lost Redis stops the others.
+    fn loop_ended(
+        &self,
+        ended: &mut Result<(), QueueError>,
+        one: Option<Result<(), QueueError>>,
+    ) -> Result<(), FetchError> {
+        match one {
+            None => Err(FetchError::WorkerPanicked),
+            Some(Ok(())) => Ok(()),
+            Some(Err(error)) => {
+                self.stop.store(true, Ordering::Relaxed);
+                *ended = Err(error);
+                Ok(())
+            }
+        }
+    }
+
     /// Sends a task's answer, then marks the task done: in that order, so
     /// a worker killed between the two leaves a task that runs again (and
     /// a second answer, which the producer drops), never a task with no
@@ -373,15 +391,7 @@ fn serve_on_threads(
         .map_err(FetchError::Workers)?;
     let mut ended = Ok(());
     for one in loops {
-        match one.into_result() {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                // One loop lost Redis: the others will too, or finish.
-                shared.stop.store(true, Ordering::Relaxed);
-                ended = Err(error);
-            }
-            Err(_) => return Err(FetchError::WorkerPanicked),
-        }
+        shared.loop_ended(&mut ended, one.into_result().ok())?;
     }
     Ok(ended)
 }
@@ -428,14 +438,7 @@ fn serve_async(
         }
         let mut ended = Ok(());
         while let Some(one) = loops.join_next().await {
-            match one {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    shared.stop.store(true, Ordering::Relaxed);
-                    ended = Err(error);
-                }
-                Err(_) => return Err(FetchError::WorkerPanicked),
-            }
+            shared.loop_ended(&mut ended, one.ok())?;
         }
         Ok(ended)
     })
