@@ -40,6 +40,8 @@ pub(crate) struct Connections {
     /// Set once a command has succeeded: from then on, Redis's absence is
     /// an outage to wait out.
     reached: AtomicBool,
+    /// Set by [`Connections::stop_retrying`]: nothing is waited out.
+    leaving: AtomicBool,
     /// When the current outage began, if Redis is away: every thread
     /// waits it out, but only the first to notice says so, and only the
     /// first to get through says it is over.
@@ -65,6 +67,7 @@ impl Connections {
             reply_timeout: longest_block + Duration::from_secs(10),
             reconnect_for,
             reached: AtomicBool::new(false),
+            leaving: AtomicBool::new(false),
             outage: Mutex::new(None),
         })
     }
@@ -109,7 +112,11 @@ impl Connections {
                     }
                     return Ok(reply);
                 }
-                Err(source) if is_transient(&source) && self.reached.load(Ordering::Relaxed) => {
+                Err(source)
+                    if is_transient(&source)
+                        && self.reached.load(Ordering::Relaxed)
+                        && !self.leaving.load(Ordering::Relaxed) =>
+                {
                     let since = *waiting_since.get_or_insert_with(Instant::now);
                     self.outage.lock().get_or_insert_with(|| {
                         tracing::warn!(
@@ -133,6 +140,12 @@ impl Connections {
                 Err(source) => return Err(self.error(operation, source)),
             }
         }
+    }
+
+    /// From now on, a command fails at once when Redis is away (for a
+    /// queue being dropped: a process that is leaving does not wait).
+    pub(crate) fn stop_retrying(&self) {
+        self.leaving.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn error(&self, operation: &'static str, source: RedisError) -> QueueError {

@@ -705,12 +705,16 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
 
 impl<T> Drop for RedisQueue<T> {
     /// Gives back what this process still holds, so that others need not
-    /// wait a lease for it. (If Redis is away, the leases lapse instead.)
+    /// wait a lease for it, and trims: the last process to leave a job
+    /// leaves no acknowledged entry behind. One try each, no waiting out
+    /// an outage: if Redis is away, the leases lapse instead.
     fn drop(&mut self) {
+        self.inner.connections.stop_retrying();
         let held: Vec<String> = self.inner.held.lock().drain().map(|(id, _)| id).collect();
         if !held.is_empty() {
             let _ = self.inner.release(&held);
         }
+        let _ = self.inner.trim();
     }
 }
 

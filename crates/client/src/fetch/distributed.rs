@@ -174,8 +174,12 @@ impl Runner for OnRedis {
             }
         }
         // The job is done: the workers may go, and the streams are
-        // trimmed to nothing.
+        // trimmed to nothing. A worker acknowledges a task just after
+        // sending its answer: wait a moment for the last acks, so the
+        // trim can take every entry (a worker that died in between
+        // leaves its entry to the others, who trim as they leave).
         to_do.shutdown(false).map_err(&error)?;
+        to_do.join_timeout(Duration::from_secs(5)).map_err(&error)?;
         to_do.trim().map_err(&error)?;
         answers.trim().map_err(&error)?;
         Ok(Vec::new())
