@@ -100,6 +100,21 @@ pub struct GetError;
 #[error("task_done() called more times than there were items in the queue")]
 pub struct TaskDoneError;
 
+/// A bounded FIFO [`Queue`](crate::Queue) asked to grow past the bound it
+/// was made with, or to lose its bound (`requested` 0): its items live in
+/// a ring of `capacity` slots. See
+/// [`set_maxsize`](crate::BaseQueue::set_maxsize).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a FIFO queue made with room for {capacity} items can take a bound from 1 to {capacity}, not {requested}"
+)]
+pub struct MaxsizeError {
+    /// The bound asked for (`0`: none).
+    pub requested: usize,
+    /// The bound the queue was made with, and its largest.
+    pub capacity: usize,
+}
+
 impl<T> TryPutError<T> {
     /// The item that was not put.
     ///

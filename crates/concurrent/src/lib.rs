@@ -50,6 +50,11 @@
 //! - `as_completed`'s timeout is [`TaskError::Unfinished`], with CPython's
 //!   message ("2 (of 4) futures unfinished").
 //! - A `put` that fails gives the item back; nothing is lost.
+//! - A bounded FIFO [`Queue`] keeps its items in a lock-free ring the size
+//!   of its bound (up to 65,536; above that, a list and a count), so
+//!   [`set_maxsize`](BaseQueue::set_maxsize) can shrink it and grow it
+//!   back, but not past that size or to unbounded ([`MaxsizeError`]);
+//!   Python's `q.maxsize = n` takes any value. Items must be `Send`.
 //! - `result()` and `.await` need `T: Clone`, since every reader gets its
 //!   own copy where Python hands out one shared object; for values that
 //!   are not `Clone`, [`into_result`](TaskHandle::into_result) moves the
@@ -120,8 +125,8 @@ mod thread_pool;
 mod wait;
 
 pub use error::{
-    GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TaskError, TryGetError,
-    TryPutError,
+    GetError, GetTimeoutError, MaxsizeError, PutError, PutTimeoutError, TaskDoneError, TaskError,
+    TryGetError, TryPutError,
 };
 pub use executor::{Call, Executor, Map, Shutdown};
 pub use handle::{TaskHandle, UnexpectedState};

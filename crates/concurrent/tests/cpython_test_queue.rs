@@ -228,7 +228,7 @@ macro_rules! base_queue_tests {
                 q.put(3).unwrap();
                 assert_eq!(q.put_nowait(4), Err(TryPutError::Full(4)));
                 assert_eq!(q.qsize(), 3);
-                q.set_maxsize(2); // shrink the queue
+                q.set_maxsize(2).unwrap(); // shrink the queue
                 assert_eq!(q.put_nowait(4), Err(TryPutError::Full(4)));
             }
 

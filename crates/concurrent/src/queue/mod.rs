@@ -3,87 +3,36 @@
 //! with `task_done`/`join` tracking and 3.13's `shutdown`; and
 //! [`SimpleQueue`], unbounded and untracked.
 //!
-//! The three tracked queues share one type, `BaseQueue<T, D>`, whose `D` says in
-//! which order items come out; everything else (blocking, bounds, task
-//! tracking, shutdown) is shared. It is CPython's design: one mutex, and
-//! three conditions on it (`not_empty`, `not_full`, `all_tasks_done`).
+//! The three tracked queues share one type, `BaseQueue<T, D>`, whose `D`
+//! says where items wait and in which order they come out
+//! ([`discipline`]); everything else (blocking, bounds, task tracking,
+//! shutdown) is shared.
+//!
+//! CPython guards all of it with one mutex and three conditions. Here the
+//! FIFO queue's items are in a lock-free store, and nothing that every
+//! item passes through is shared by producers and consumers alike: the
+//! task count is split in two counters, one bumped by putters and one by
+//! `task_done`, so a pipeline's two sides do not fight over one cache line
+//! per item. Threads that must wait spin briefly and then sleep
+//! ([`sleepers`]); waking costs a lock only when someone sleeps.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+mod discipline;
+mod sleepers;
+
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_utils::Backoff;
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use crossbeam_utils::CachePadded;
+
+pub use discipline::{Discipline, Fifo, Lifo, Priority};
+use sleepers::Sleepers;
 
 use crate::error::{
-    GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError,
+    GetError, GetTimeoutError, MaxsizeError, PutError, PutTimeoutError, TaskDoneError, TryGetError,
+    TryPutError,
 };
-
-/// The order in which a [`Queue`] hands items out.
-pub trait Discipline<T> {
-    /// Where the items wait.
-    type Store: Default;
-    /// Adds an item.
-    fn push(store: &mut Self::Store, item: T);
-    /// Takes the next item, if any.
-    fn pop(store: &mut Self::Store) -> Option<T>;
-    /// How many items wait.
-    fn len(store: &Self::Store) -> usize;
-}
-
-/// First in, first out ([`Queue`]).
-#[derive(Debug)]
-pub enum Fifo {}
-
-/// Last in, first out ([`LifoQueue`]).
-#[derive(Debug)]
-pub enum Lifo {}
-
-/// Smallest first ([`PriorityQueue`]), as Python's `heapq` orders them.
-#[derive(Debug)]
-pub enum Priority {}
-
-impl<T> Discipline<T> for Fifo {
-    type Store = VecDeque<T>;
-    fn push(store: &mut VecDeque<T>, item: T) {
-        store.push_back(item);
-    }
-    fn pop(store: &mut VecDeque<T>) -> Option<T> {
-        store.pop_front()
-    }
-    fn len(store: &VecDeque<T>) -> usize {
-        store.len()
-    }
-}
-
-impl<T> Discipline<T> for Lifo {
-    type Store = Vec<T>;
-    fn push(store: &mut Vec<T>, item: T) {
-        store.push(item);
-    }
-    fn pop(store: &mut Vec<T>) -> Option<T> {
-        store.pop()
-    }
-    fn len(store: &Vec<T>) -> usize {
-        store.len()
-    }
-}
-
-impl<T: Ord> Discipline<T> for Priority {
-    // `BinaryHeap` is a max-heap; Python's PriorityQueue gives the smallest.
-    type Store = BinaryHeap<Reverse<T>>;
-    fn push(store: &mut BinaryHeap<Reverse<T>>, item: T) {
-        store.push(Reverse(item));
-    }
-    fn pop(store: &mut BinaryHeap<Reverse<T>>) -> Option<T> {
-        store.pop().map(|Reverse(item)| item)
-    }
-    fn len(store: &BinaryHeap<Reverse<T>>) -> usize {
-        store.len()
-    }
-}
 
 /// What [`Queue`], [`LifoQueue`] and [`PriorityQueue`] share: all their
 /// methods, for any [`Discipline`] `D`. Not made directly; each queue type
@@ -93,36 +42,106 @@ pub struct BaseQueue<T, D: Discipline<T>> {
 }
 
 struct Shared<S> {
-    state: Mutex<State<S>>,
-    /// Signalled when an item arrives, or at shutdown: wakes getters.
-    not_empty: Condvar,
-    /// Signalled when an item leaves, or at shutdown: wakes putters.
-    not_full: Condvar,
-    /// Signalled when the count of unfinished tasks reaches zero.
-    all_tasks_done: Condvar,
+    items: S,
+    /// The bound (`0`: none); changed only by `set_maxsize`.
+    maxsize: AtomicUsize,
+    /// [`RUNNING`], [`SHUT_DOWN`] or [`SHUT_DOWN_NOW`].
+    shutdown: AtomicU8,
+    tasks: TaskCount,
+    /// Waiting for an item (or shutdown).
+    getters: Sleepers,
+    /// Waiting for room (or shutdown).
+    putters: Sleepers,
+    /// Waiting for every task to be done.
+    joiners: Sleepers,
 }
 
-struct State<S> {
-    items: S,
-    maxsize: usize,
-    /// Items put and not yet marked done with `task_done`.
-    unfinished_tasks: usize,
-    shutdown: bool,
+const RUNNING: u8 = 0;
+/// `shutdown(false)`: no more puts; getters drain what is left.
+const SHUT_DOWN: u8 = 1;
+/// `shutdown(true)`: no more puts, and what is left is discarded.
+const SHUT_DOWN_NOW: u8 = 2;
+
+/// Python's `unfinished_tasks`, as two counters that only grow: items put
+/// and tasks done. Putters touch one and `task_done` the other, each on its
+/// own cache line; `unfinished = put - done`.
+#[derive(Default)]
+struct TaskCount {
+    /// Items put, counted before they become visible, so that a
+    /// `task_done` for an item can never find the count short. A put that
+    /// then fails (shut down, timed out) takes its count back.
+    put: CachePadded<AtomicUsize>,
+    done: CachePadded<DoneCount>,
+}
+
+#[derive(Default)]
+struct DoneCount {
+    /// Tasks marked done (and items discarded by an immediate shutdown).
+    done: AtomicUsize,
+    /// Items taken by getters: a lower bound of `put` that lives on the
+    /// consumers' side, so that `task_done` can check it is not
+    /// over-called without reading the putters' line, which would cost a
+    /// cache miss on both sides per item.
+    taken: AtomicUsize,
+}
+
+impl TaskCount {
+    fn unfinished(&self) -> usize {
+        // `done` first: both only grow, so a `put` read later is at least
+        // the `put` of the moment `done` was read, and a zero here was
+        // true at that moment.
+        let done = self.done.done.load(Ordering::SeqCst);
+        let put = self.put.load(Ordering::SeqCst);
+        put.saturating_sub(done)
+    }
+
+    fn taken(&self) {
+        self.done.taken.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one more task done, unless none is unfinished.
+    fn mark_done(&self) -> Result<(), TaskDoneError> {
+        let DoneCount { done, taken } = &*self.done;
+        let mut marked = done.load(Ordering::Relaxed);
+        loop {
+            if marked >= taken.load(Ordering::Relaxed) && marked >= self.put.load(Ordering::SeqCst)
+            {
+                return Err(TaskDoneError);
+            }
+            match done.compare_exchange_weak(
+                marked,
+                marked + 1,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(now) => marked = now,
+            }
+        }
+    }
+
+    /// Counts `discarded` items as done, as far as there are unfinished
+    /// tasks (Python: `if self.unfinished_tasks > 0: -= 1` per item).
+    fn mark_discarded(&self, discarded: usize) {
+        let done = &self.done.done;
+        let _ = done.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |marked| {
+            let put = self.put.load(Ordering::SeqCst);
+            Some(marked.saturating_add(discarded).min(put.max(marked)))
+        });
+    }
 }
 
 impl<T, D: Discipline<T>> BaseQueue<T, D> {
     fn with_maxsize(maxsize: usize) -> BaseQueue<T, D> {
         BaseQueue {
             shared: Arc::new(Shared {
-                state: Mutex::new(State {
-                    items: D::Store::default(),
-                    maxsize,
-                    unfinished_tasks: 0,
-                    shutdown: false,
-                }),
-                not_empty: Condvar::new(),
-                not_full: Condvar::new(),
-                all_tasks_done: Condvar::new(),
+                items: D::store(maxsize),
+                maxsize: AtomicUsize::new(maxsize),
+                shutdown: AtomicU8::new(RUNNING),
+                tasks: TaskCount::default(),
+                getters: Sleepers::default(),
+                putters: Sleepers::default(),
+                joiners: Sleepers::default(),
             }),
         }
     }
@@ -169,43 +188,72 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// assert_eq!(q.put_nowait("B"), Err(TryPutError::Full("B")));
     /// ```
     pub fn put_nowait(&self, item: T) -> Result<(), TryPutError<T>> {
-        let mut state = self.shared.state.lock();
-        if state.shutdown {
+        if self.is_shutdown() {
             return Err(TryPutError::ShutDown(item));
         }
-        if state.is_full::<T, D>() {
-            return Err(TryPutError::Full(item));
+        self.shared.tasks.put.fetch_add(1, Ordering::SeqCst);
+        match self.try_push(item) {
+            Ok(()) => {
+                self.pushed();
+                Ok(())
+            }
+            Err(item) => {
+                self.take_put_back();
+                Err(TryPutError::Full(item))
+            }
         }
-        self.push(&mut state, item);
-        Ok(())
     }
 
     fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), PutTimeoutError<T>> {
-        let backoff = Backoff::new();
-        let mut state = self.shared.state.lock();
-        loop {
-            if state.shutdown {
-                return Err(PutTimeoutError::ShutDown(item));
+        let shared = &*self.shared;
+        shared.tasks.put.fetch_add(1, Ordering::SeqCst);
+        let mut item = Some(item);
+        let pushed = shared.putters.wait_until(deadline, || {
+            if self.is_shutdown() {
+                return Some(false);
             }
-            if !state.is_full::<T, D>() {
-                break;
+            let attempt = item
+                .take()
+                .expect("an item is given back whenever a push fails");
+            match self.try_push(attempt) {
+                Ok(()) => Some(true),
+                Err(back) => {
+                    item = Some(back);
+                    None
+                }
             }
-            if !wait(&self.shared.not_full, &mut state, deadline, &backoff)
-                && state.is_full::<T, D>()
-                && !state.shutdown
-            {
-                return Err(PutTimeoutError::Timeout(item));
-            }
+        });
+        if pushed == Some(true) {
+            self.pushed();
+            return Ok(());
         }
-        self.push(&mut state, item);
-        Ok(())
+        self.take_put_back();
+        let item = item.expect("a failed put still holds its item");
+        match pushed {
+            Some(_) => Err(PutTimeoutError::ShutDown(item)),
+            None => Err(PutTimeoutError::Timeout(item)),
+        }
     }
 
-    fn push(&self, state: &mut State<D::Store>, item: T) {
-        D::push(&mut state.items, item);
-        state.unfinished_tasks += 1;
-        // One item, one getter to wake.
-        self.shared.not_empty.notify_one();
+    fn try_push(&self, item: T) -> Result<(), T> {
+        let maxsize = self.shared.maxsize.load(Ordering::SeqCst);
+        D::try_push(&self.shared.items, item, maxsize)
+    }
+
+    /// After an item went in: a getter may take it. A put that was past
+    /// its shutdown check when `shutdown(true)` began has landed after the
+    /// queue was emptied; it is discarded as the others were.
+    fn pushed(&self) {
+        self.shared.getters.wake_one();
+        if self.shared.shutdown.load(Ordering::SeqCst) == SHUT_DOWN_NOW {
+            self.discard_all();
+        }
+    }
+
+    /// Takes back the count of a put that did not happen.
+    fn take_put_back(&self) {
+        self.shared.tasks.put.fetch_sub(1, Ordering::SeqCst);
+        self.wake_joiners();
     }
 
     /// Takes an item, waiting while the queue is empty (Python's `get`).
@@ -235,38 +283,41 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// [`TryGetError::Empty`], or [`TryGetError::ShutDown`] if shut down
     /// and empty.
     pub fn get_nowait(&self) -> Result<T, TryGetError> {
-        let mut state = self.shared.state.lock();
-        match self.pop(&mut state) {
-            Some(item) => Ok(item),
-            None if state.shutdown => Err(TryGetError::ShutDown),
+        match self.try_pop() {
+            Some(Ok(item)) => Ok(item),
+            Some(Err(GetError)) => Err(TryGetError::ShutDown),
             None => Err(TryGetError::Empty),
         }
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Result<T, GetTimeoutError> {
-        let backoff = Backoff::new();
-        let mut state = self.shared.state.lock();
-        loop {
-            if let Some(item) = self.pop(&mut state) {
-                return Ok(item);
-            }
-            // Shut down and drained: nothing will ever come.
-            if state.shutdown {
-                return Err(GetTimeoutError::ShutDown);
-            }
-            if !wait(&self.shared.not_empty, &mut state, deadline, &backoff)
-                && D::len(&state.items) == 0
-                && !state.shutdown
-            {
-                return Err(GetTimeoutError::Timeout);
-            }
+        match self.shared.getters.wait_until(deadline, || self.try_pop()) {
+            Some(Ok(item)) => Ok(item),
+            Some(Err(GetError)) => Err(GetTimeoutError::ShutDown),
+            None => Err(GetTimeoutError::Timeout),
         }
     }
 
-    fn pop(&self, state: &mut State<D::Store>) -> Option<T> {
-        let item = D::pop(&mut state.items)?;
-        self.shared.not_full.notify_one();
-        Some(item)
+    /// One try at a get: an item, the end (shut down and empty), or
+    /// `None` (empty for now).
+    fn try_pop(&self) -> Option<Result<T, GetError>> {
+        let shared = &*self.shared;
+        let shutdown = shared.shutdown.load(Ordering::SeqCst);
+        if shutdown == SHUT_DOWN_NOW {
+            // Python empties the queue at once; a put that raced the
+            // shutdown may have left an item since, which goes the same way.
+            self.discard_all();
+            return Some(Err(GetError));
+        }
+        match D::pop(&shared.items) {
+            Some(item) => {
+                shared.tasks.taken();
+                shared.putters.wake_one();
+                Some(Ok(item))
+            }
+            None if shutdown == SHUT_DOWN => Some(Err(GetError)),
+            None => None,
+        }
     }
 
     /// Marks one item taken with `get` as fully processed (Python's
@@ -278,49 +329,35 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// [`TaskDoneError`] when called more times than items were put (the
     /// count is left at zero).
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        let mut state = self.shared.state.lock();
-        match state.unfinished_tasks {
-            0 => Err(TaskDoneError),
-            1 => {
-                state.unfinished_tasks = 0;
-                self.shared.all_tasks_done.notify_all();
-                Ok(())
-            }
-            _ => {
-                state.unfinished_tasks -= 1;
-                Ok(())
-            }
-        }
+        self.shared.tasks.mark_done()?;
+        self.wake_joiners();
+        Ok(())
+    }
+
+    fn wake_joiners(&self) {
+        let tasks = &self.shared.tasks;
+        self.shared.joiners.wake_all_if(|| tasks.unfinished() == 0);
     }
 
     /// Waits until every item put has been marked with `task_done`
     /// (Python's `join`).
     pub fn join(&self) {
-        let mut state = self.shared.state.lock();
-        while state.unfinished_tasks > 0 {
-            self.shared.all_tasks_done.wait(&mut state);
-        }
+        let tasks = &self.shared.tasks;
+        self.shared
+            .joiners
+            .wait_until(None, || (tasks.unfinished() == 0).then_some(()));
     }
 
     /// [`join`](BaseQueue::join), waiting at most `timeout`; `true` if every
     /// item was done in time.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
-        let Some(deadline) = crate::deadline_after(timeout) else {
-            self.join();
-            return true;
-        };
-        let mut state = self.shared.state.lock();
-        while state.unfinished_tasks > 0 {
-            if self
-                .shared
-                .all_tasks_done
-                .wait_until(&mut state, deadline)
-                .timed_out()
-            {
-                return state.unfinished_tasks == 0;
-            }
-        }
-        true
+        let tasks = &self.shared.tasks;
+        self.shared
+            .joiners
+            .wait_until(crate::deadline_after(timeout), || {
+                (tasks.unfinished() == 0).then_some(())
+            })
+            .is_some()
     }
 
     /// Shuts the queue down (Python 3.13's `shutdown`): every `put` from
@@ -345,27 +382,39 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown(&self, immediate: bool) {
-        let mut state = self.shared.state.lock();
-        state.shutdown = true;
+        let shared = &*self.shared;
+        let state = if immediate { SHUT_DOWN_NOW } else { SHUT_DOWN };
+        shared.shutdown.fetch_max(state, Ordering::SeqCst);
         if immediate {
-            while D::pop(&mut state.items).is_some() {
-                state.unfinished_tasks = state.unfinished_tasks.saturating_sub(1);
-            }
-            self.shared.all_tasks_done.notify_all();
+            self.discard_all();
         }
-        self.shared.not_empty.notify_all();
-        self.shared.not_full.notify_all();
+        shared.getters.wake_all();
+        shared.putters.wake_all();
+    }
+
+    /// Empties the queue, counting each item done (an immediate shutdown).
+    fn discard_all(&self) {
+        let shared = &*self.shared;
+        let mut discarded = 0;
+        while D::pop(&shared.items).is_some() {
+            discarded += 1;
+        }
+        if discarded > 0 {
+            shared.tasks.mark_discarded(discarded);
+            shared.putters.wake_all();
+        }
+        self.wake_joiners();
     }
 
     /// Whether [`shutdown`](BaseQueue::shutdown) was called.
     pub fn is_shutdown(&self) -> bool {
-        self.shared.state.lock().shutdown
+        self.shared.shutdown.load(Ordering::SeqCst) != RUNNING
     }
 
     /// How many items wait in the queue (Python's `qsize`); a snapshot,
     /// which other threads may change at once.
     pub fn qsize(&self) -> usize {
-        D::len(&self.shared.state.lock().items)
+        D::len(&self.shared.items)
     }
 
     /// Whether no item waits (Python's `empty`); a snapshot.
@@ -375,58 +424,58 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
 
     /// Whether the queue is at its bound (Python's `full`); a snapshot.
     pub fn full(&self) -> bool {
-        self.shared.state.lock().is_full::<T, D>()
+        let maxsize = self.maxsize();
+        maxsize > 0 && self.qsize() >= maxsize
     }
 
     /// The bound (`0`: none).
     pub fn maxsize(&self) -> usize {
-        self.shared.state.lock().maxsize
+        self.shared.maxsize.load(Ordering::Relaxed)
     }
 
     /// Changes the bound (Python lets `q.maxsize` be assigned). Items
     /// already in stay; a smaller bound only makes `put` wait sooner.
-    pub fn set_maxsize(&self, maxsize: usize) {
-        self.shared.state.lock().maxsize = maxsize;
-        self.shared.not_full.notify_all();
+    ///
+    /// # Errors
+    ///
+    /// [`MaxsizeError`] when a bounded FIFO [`Queue`] would grow past the
+    /// bound it was made with, or lose its bound: its items live in a
+    /// ring of that size, allocated up front (what makes it fast).
+    /// Python's queues have no such limit; this is the one place ours
+    /// differs. Make the queue with the largest bound it will need, and
+    /// shrink it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent::{MaxsizeError, Queue, TryPutError};
+    ///
+    /// let q = Queue::new(3);
+    /// q.set_maxsize(1)?;
+    /// q.put(1)?;
+    /// assert_eq!(q.put_nowait(2), Err(TryPutError::Full(2)));
+    /// assert_eq!(q.set_maxsize(4), Err(MaxsizeError { requested: 4, capacity: 3 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_maxsize(&self, maxsize: usize) -> Result<(), MaxsizeError> {
+        if let Some(capacity) = D::capacity(&self.shared.items)
+            && !(1..=capacity).contains(&maxsize)
+        {
+            return Err(MaxsizeError {
+                requested: maxsize,
+                capacity,
+            });
+        }
+        // SeqCst, so that a putter about to sleep sees it or is woken.
+        self.shared.maxsize.swap(maxsize, Ordering::SeqCst);
+        self.shared.putters.wake_all();
+        Ok(())
     }
 
     /// Items put and not yet marked with `task_done` (Python's
     /// `unfinished_tasks`).
     pub fn unfinished_tasks(&self) -> usize {
-        self.shared.state.lock().unfinished_tasks
-    }
-}
-
-impl<S> State<S> {
-    fn is_full<T, D: Discipline<T, Store = S>>(&self) -> bool {
-        self.maxsize > 0 && D::len(&self.items) >= self.maxsize
-    }
-}
-
-/// Waits on `condition` until notified or `deadline`; `false` if the
-/// deadline passed. The caller re-checks its own condition either way
-/// (wake-ups can be spurious, and another thread may have been first).
-///
-/// The first few waits do not sleep: they release the lock and spin or
-/// yield briefly (`backoff`), because on a busy queue the item or the room
-/// usually arrives within microseconds, and putting a thread to sleep and
-/// waking it costs far more than that.
-fn wait<S>(
-    condition: &Condvar,
-    state: &mut MutexGuard<'_, State<S>>,
-    deadline: Option<Instant>,
-    backoff: &Backoff,
-) -> bool {
-    if !backoff.is_completed() {
-        MutexGuard::unlocked(state, || backoff.snooze());
-        return deadline.is_none_or(|deadline| Instant::now() < deadline);
-    }
-    match deadline {
-        Some(deadline) => !condition.wait_until(state, deadline).timed_out(),
-        None => {
-            condition.wait(state);
-            true
-        }
+        self.shared.tasks.unfinished()
     }
 }
 
@@ -440,12 +489,11 @@ impl<T, D: Discipline<T>> Clone for BaseQueue<T, D> {
 
 impl<T, D: Discipline<T>> fmt::Debug for BaseQueue<T, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.state.lock();
         f.debug_struct("Queue")
-            .field("qsize", &D::len(&state.items))
-            .field("maxsize", &state.maxsize)
-            .field("unfinished_tasks", &state.unfinished_tasks)
-            .field("shutdown", &state.shutdown)
+            .field("qsize", &self.qsize())
+            .field("maxsize", &self.maxsize())
+            .field("unfinished_tasks", &self.unfinished_tasks())
+            .field("shutdown", &self.is_shutdown())
             .finish()
     }
 }
@@ -455,37 +503,37 @@ impl<T, D: Discipline<T>> fmt::Debug for BaseQueue<T, D> {
 macro_rules! queue_type {
     ($(#[$doc:meta])* $name:ident<T $(: $bound:path)?>, $discipline:ty, $what:literal) => {
         $(#[$doc])*
-        pub struct $name<T $(: $bound)?>(BaseQueue<T, $discipline>);
+        pub struct $name<T: Send $(+ $bound)?>(BaseQueue<T, $discipline>);
 
-        impl<T $(: $bound)?> $name<T> {
+        impl<T: Send $(+ $bound)?> $name<T> {
             #[doc = concat!("A ", $what, " queue holding at most `maxsize` items (`0`: no bound).")]
             pub fn new(maxsize: usize) -> $name<T> {
                 $name(BaseQueue::with_maxsize(maxsize))
             }
         }
 
-        impl<T $(: $bound)?> std::ops::Deref for $name<T> {
+        impl<T: Send $(+ $bound)?> std::ops::Deref for $name<T> {
             type Target = BaseQueue<T, $discipline>;
             fn deref(&self) -> &Self::Target {
                 &self.0
             }
         }
 
-        impl<T $(: $bound)?> Clone for $name<T> {
+        impl<T: Send $(+ $bound)?> Clone for $name<T> {
             /// Another handle on the same queue (cheap: one `Arc`).
             fn clone(&self) -> Self {
                 $name(self.0.clone())
             }
         }
 
-        impl<T $(: $bound)?> Default for $name<T> {
+        impl<T: Send $(+ $bound)?> Default for $name<T> {
             /// An unbounded queue.
             fn default() -> Self {
                 $name::new(0)
             }
         }
 
-        impl<T $(: $bound)?> fmt::Debug for $name<T> {
+        impl<T: Send $(+ $bound)?> fmt::Debug for $name<T> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 self.0.fmt(f)
             }

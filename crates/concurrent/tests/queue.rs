@@ -1,0 +1,405 @@
+//! The lock-free FIFO `Queue` held to CPython's one-lock semantics: a
+//! model-based property test (every sequence of calls answers as a plain
+//! `VecDeque` with counters would), order and exactly-once delivery under
+//! many producers and consumers, bounds that stay exact when shrunk, the
+//! races around `shutdown`, and the one place we differ on purpose
+//! (`set_maxsize` cannot grow a bounded FIFO queue past its ring).
+//!
+//! `stress_queue` is the long-running version for the lock-free parts,
+//! run by `bench/queue_stress.sh`, not by CI.
+
+use std::collections::VecDeque;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use concurrent::{
+    GetError, GetTimeoutError, MaxsizeError, Queue, TaskDoneError, TryGetError, TryPutError,
+};
+use proptest::prelude::*;
+
+/// One call on a queue, as the model-based test draws them.
+#[derive(Debug, Clone)]
+enum Call {
+    PutNowait(u32),
+    GetNowait,
+    TaskDone,
+    SetMaxsize(usize),
+    Shutdown { immediate: bool },
+}
+
+fn call() -> impl Strategy<Value = Call> {
+    prop_oneof![
+        4 => any::<u32>().prop_map(Call::PutNowait),
+        4 => Just(Call::GetNowait),
+        2 => Just(Call::TaskDone),
+        1 => (1usize..6).prop_map(Call::SetMaxsize),
+        1 => any::<bool>().prop_map(|immediate| Call::Shutdown { immediate }),
+    ]
+}
+
+/// What CPython's `queue.Queue` does, written plainly: one deque, two
+/// numbers and a flag.
+struct Model {
+    items: VecDeque<u32>,
+    maxsize: usize,
+    unfinished: usize,
+    shutdown: bool,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any sequence of calls, on a bounded queue (the ring) or an
+    /// unbounded one (the list), answers as the model does, and the
+    /// queue's counters agree with it after every call.
+    #[test]
+    fn a_queue_answers_as_cpythons_does(
+        maxsize in prop_oneof![Just(0usize), 1usize..6],
+        calls in proptest::collection::vec(call(), 0..80),
+    ) {
+        let q = Queue::new(maxsize);
+        let mut model = Model { items: VecDeque::new(), maxsize, unfinished: 0, shutdown: false };
+        for call in calls {
+            match call {
+                Call::PutNowait(item) => {
+                    let expected = if model.shutdown {
+                        Err(TryPutError::ShutDown(item))
+                    } else if model.maxsize > 0 && model.items.len() >= model.maxsize {
+                        Err(TryPutError::Full(item))
+                    } else {
+                        model.items.push_back(item);
+                        model.unfinished += 1;
+                        Ok(())
+                    };
+                    prop_assert_eq!(q.put_nowait(item), expected);
+                }
+                Call::GetNowait => {
+                    let expected = match model.items.pop_front() {
+                        Some(item) => Ok(item),
+                        None if model.shutdown => Err(TryGetError::ShutDown),
+                        None => Err(TryGetError::Empty),
+                    };
+                    prop_assert_eq!(q.get_nowait(), expected);
+                }
+                Call::TaskDone => {
+                    let expected = if model.unfinished == 0 {
+                        Err(TaskDoneError)
+                    } else {
+                        model.unfinished -= 1;
+                        Ok(())
+                    };
+                    prop_assert_eq!(q.task_done(), expected);
+                }
+                Call::SetMaxsize(bound) => {
+                    // A bounded FIFO queue can shrink and grow back up to
+                    // the bound it was made with (our one difference).
+                    let allowed = maxsize == 0 || bound <= maxsize;
+                    if allowed {
+                        model.maxsize = bound;
+                        prop_assert_eq!(q.set_maxsize(bound), Ok(()));
+                    } else {
+                        prop_assert_eq!(
+                            q.set_maxsize(bound),
+                            Err(MaxsizeError { requested: bound, capacity: maxsize })
+                        );
+                    }
+                }
+                Call::Shutdown { immediate } => {
+                    model.shutdown = true;
+                    if immediate {
+                        while model.items.pop_front().is_some() {
+                            model.unfinished = model.unfinished.saturating_sub(1);
+                        }
+                    }
+                    q.shutdown(immediate);
+                }
+            }
+            prop_assert_eq!(q.qsize(), model.items.len());
+            prop_assert_eq!(q.unfinished_tasks(), model.unfinished);
+            prop_assert_eq!(q.is_shutdown(), model.shutdown);
+            prop_assert_eq!(q.maxsize(), model.maxsize);
+            prop_assert_eq!(q.full(), model.maxsize > 0 && model.items.len() >= model.maxsize);
+            prop_assert_eq!(q.join_timeout(Duration::ZERO), model.unfinished == 0);
+        }
+    }
+}
+
+/// Producers put `each` numbered items into `q` and consumers take them
+/// until it is shut down; returns what each consumer took, in order.
+fn run_pipeline(
+    q: &Queue<(usize, usize)>,
+    producers: usize,
+    consumers: usize,
+    each: usize,
+) -> Vec<Vec<(usize, usize)>> {
+    thread::scope(|scope| {
+        let takers: Vec<_> = (0..consumers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut taken = Vec::new();
+                    while let Ok(item) = q.get() {
+                        taken.push(item);
+                        q.task_done().unwrap();
+                    }
+                    taken
+                })
+            })
+            .collect();
+        let putters: Vec<_> = (0..producers)
+            .map(|p| scope.spawn(move || (0..each).for_each(|i| q.put((p, i)).unwrap())))
+            .collect();
+        putters.into_iter().for_each(|p| p.join().unwrap());
+        q.join();
+        q.shutdown(false);
+        takers.into_iter().map(|t| t.join().unwrap()).collect()
+    })
+}
+
+/// Every item comes out exactly once, and each consumer sees each
+/// producer's items in the order they were put (FIFO per producer).
+fn check_pipeline(taken: &[Vec<(usize, usize)>], producers: usize, each: usize) {
+    let mut seen = vec![vec![false; each]; producers];
+    for consumer in taken {
+        let mut last = vec![None; producers];
+        for &(p, i) in consumer {
+            assert!(!seen[p][i], "item {i} of producer {p} came out twice");
+            seen[p][i] = true;
+            assert!(
+                last[p] < Some(i),
+                "producer {p}'s items out of order: {:?} then {i}",
+                last[p]
+            );
+            last[p] = Some(i);
+        }
+    }
+    for (p, items) in seen.iter().enumerate() {
+        assert!(items.iter().all(|&s| s), "producer {p} lost items");
+    }
+}
+
+#[test]
+fn many_producers_and_consumers_lose_nothing_and_keep_each_producers_order() {
+    // A bound of 3 keeps the ring full and both sides waiting; 0 is the
+    // unbounded list.
+    for maxsize in [1, 3, 1000, 0] {
+        let q = Queue::new(maxsize);
+        let taken = run_pipeline(&q, 4, 4, 20_000);
+        check_pipeline(&taken, 4, 20_000);
+        assert_eq!(q.unfinished_tasks(), 0);
+        assert_eq!(q.qsize(), 0);
+    }
+}
+
+#[test]
+fn a_shrunk_bound_is_exact_with_producers_racing_for_the_last_place() {
+    // Below the ring's size the bound is kept by checking the length and
+    // pushing as one step; without that, two producers could both see one
+    // place left and both take it.
+    let q = Queue::new(64);
+    q.set_maxsize(2).unwrap();
+    let most = AtomicUsize::new(0);
+    thread::scope(|scope| {
+        for p in 0..4 {
+            let (q, most) = (&q, &most);
+            scope.spawn(move || {
+                for i in 0..50_000 {
+                    q.put((p, i)).unwrap();
+                    most.fetch_max(q.qsize(), Ordering::Relaxed);
+                }
+            });
+        }
+        for _ in 0..200_000 {
+            q.get().unwrap();
+            q.task_done().unwrap();
+        }
+    });
+    let most = most.load(Ordering::Relaxed);
+    assert!(most <= 2, "the queue held {most} items under a bound of 2");
+}
+
+#[test]
+fn a_bounded_fifo_queue_cannot_grow_past_the_ring_it_was_made_with() {
+    // Python lets `q.maxsize` take any value. Our bounded FIFO queue keeps
+    // its items in a ring allocated at its first bound, which is what
+    // makes it lock-free; so it can shrink and grow back, not beyond.
+    let q = Queue::<u8>::new(3);
+    assert_eq!(q.set_maxsize(2), Ok(()));
+    assert_eq!(q.set_maxsize(3), Ok(()));
+    assert_eq!(
+        q.set_maxsize(4),
+        Err(MaxsizeError {
+            requested: 4,
+            capacity: 3
+        })
+    );
+    assert_eq!(
+        q.set_maxsize(0),
+        Err(MaxsizeError {
+            requested: 0,
+            capacity: 3
+        })
+    );
+    assert_eq!(q.maxsize(), 3, "a refused bound leaves the old one");
+    assert_eq!(
+        MaxsizeError {
+            requested: 0,
+            capacity: 3
+        }
+        .to_string(),
+        "a FIFO queue made with room for 3 items can take a bound from 1 to 3, not 0"
+    );
+    // An unbounded queue, and the LIFO and priority queues, take any bound.
+    let q = Queue::<u8>::new(0);
+    assert_eq!(q.set_maxsize(2), Ok(()));
+    assert_eq!(q.set_maxsize(1_000_000), Ok(()));
+    assert_eq!(q.set_maxsize(0), Ok(()));
+    let lifo = concurrent::LifoQueue::<u8>::new(3);
+    assert_eq!(lifo.set_maxsize(0), Ok(()));
+    assert_eq!(lifo.set_maxsize(10), Ok(()));
+    // A bound too large for a ring is kept by counting, exactly.
+    let q = Queue::new(1 << 20);
+    assert_eq!(q.set_maxsize(2), Ok(()));
+    q.put(1).unwrap();
+    q.put(2).unwrap();
+    assert_eq!(q.put_nowait(3), Err(TryPutError::Full(3)));
+}
+
+#[test]
+fn growing_a_bound_wakes_a_blocked_putter() {
+    let q = Queue::new(2);
+    q.set_maxsize(1).unwrap();
+    q.put(1).unwrap();
+    thread::scope(|scope| {
+        let putter = scope.spawn(|| q.put(2));
+        thread::sleep(Duration::from_millis(50));
+        assert!(!putter.is_finished(), "the put should wait for room");
+        q.set_maxsize(2).unwrap();
+        assert_eq!(putter.join().unwrap(), Ok(()));
+    });
+    assert_eq!(q.qsize(), 2);
+}
+
+#[test]
+fn an_immediate_shutdown_racing_putters_leaves_nothing_behind() {
+    // Putters that passed their check before `shutdown(true)` may land
+    // their item after the queue was emptied; it must be discarded too,
+    // so that `get` fails and `join` returns.
+    for round in 0..200 {
+        let q = Queue::new(if round % 2 == 0 { 0 } else { 8 });
+        let start = Barrier::new(5);
+        thread::scope(|scope| {
+            for p in 0..4 {
+                let (q, start) = (&q, &start);
+                scope.spawn(move || {
+                    start.wait();
+                    for i in 0.. {
+                        if q.put_timeout((p, i), Duration::from_millis(20)).is_err()
+                            && q.is_shutdown()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
+            start.wait();
+            thread::sleep(Duration::from_micros(200));
+            q.shutdown(true);
+        });
+        assert_eq!(q.get_nowait(), Err(TryGetError::ShutDown), "round {round}");
+        assert_eq!(q.get(), Err(GetError));
+        assert!(
+            q.join_timeout(Duration::from_secs(5)),
+            "round {round}: join waits for discarded items"
+        );
+        assert_eq!(q.unfinished_tasks(), 0);
+    }
+}
+
+#[test]
+fn a_graceful_shutdown_wakes_every_blocked_getter_and_putter() {
+    let empty = Queue::<u8>::new(1);
+    let full = Queue::new(1);
+    full.put(0u8).unwrap();
+    thread::scope(|scope| {
+        let getters: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| empty.get_timeout(Duration::from_secs(60))))
+            .collect();
+        let putters: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| full.put(1).map_err(|e| e.0)))
+            .collect();
+        thread::sleep(Duration::from_millis(50));
+        let asked = Instant::now();
+        empty.shutdown(false);
+        full.shutdown(false);
+        for getter in getters {
+            assert_eq!(getter.join().unwrap(), Err(GetTimeoutError::ShutDown));
+        }
+        for putter in putters {
+            assert_eq!(putter.join().unwrap(), Err(1));
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(30),
+            "woken by the shutdown, not a timeout"
+        );
+    });
+    assert_eq!(full.get(), Ok(0), "what was in stays for the getters");
+    assert_eq!(full.unfinished_tasks(), 1, "failed puts are not counted");
+}
+
+#[test]
+fn join_returns_when_the_last_task_is_done_and_not_before() {
+    let q = Queue::new(0);
+    for i in 0..100 {
+        q.put(i).unwrap();
+    }
+    let done = AtomicUsize::new(0);
+    thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while let Ok(_item) = q.get_nowait() {
+                    done.fetch_add(1, Ordering::SeqCst);
+                    q.task_done().unwrap();
+                }
+            });
+        }
+        q.join();
+        assert_eq!(done.load(Ordering::SeqCst), 100);
+    });
+}
+
+/// The long-running stress test of the lock-free parts: pipelines of
+/// random shapes, bounds and lengths, over and over, each checked for
+/// loss, duplication and per-producer order. Minutes by default
+/// (`QUEUE_STRESS_SECONDS`); run by `bench/queue_stress.sh`.
+#[test]
+#[ignore = "long-running; bench/queue_stress.sh runs it"]
+fn stress_queue() {
+    let seconds = std::env::var("QUEUE_STRESS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut rounds = 0u64;
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = |below: usize| {
+        // SplitMix64: shapes vary, and a failing round can be replayed.
+        seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) as usize % below
+    };
+    while Instant::now() < until {
+        let maxsize = [0, 1, 2, 3, 7, 64, 1000, 1 << 17][next(8)];
+        let (producers, consumers) = (1 + next(6), 1 + next(6));
+        let each = 1 + next(50_000);
+        let q = Queue::new(maxsize);
+        let taken = run_pipeline(&q, producers, consumers, each);
+        check_pipeline(&taken, producers, each);
+        assert_eq!(q.unfinished_tasks(), 0, "round {rounds}");
+        rounds += 1;
+    }
+    eprintln!("stress_queue: {rounds} pipelines checked in {seconds} s");
+}
