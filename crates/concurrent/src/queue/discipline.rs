@@ -20,8 +20,10 @@ use parking_lot::Mutex;
 pub(crate) const RING_LIMIT: usize = 1 << 16;
 
 /// The order in which a [`Queue`](super::Queue) hands items out, and where
-/// the items wait meanwhile. Implemented by [`Fifo`], [`Lifo`] and
-/// [`Priority`] for items that can be sent between threads (a queue is
+/// the items wait meanwhile. Implemented by `Fifo`, `Lifo` and
+/// `Priority` (the orders of [`Queue`](super::Queue),
+/// [`LifoQueue`](super::LifoQueue) and
+/// [`PriorityQueue`](super::PriorityQueue)) for items that can be sent between threads (a queue is
 /// for passing them); its methods are the queues' business, not a
 /// caller's.
 pub trait Discipline<T> {
