@@ -348,27 +348,6 @@ fn a_graceful_shutdown_wakes_every_blocked_getter_and_putter() {
     assert_eq!(full.unfinished_tasks(), 1, "failed puts are not counted");
 }
 
-#[test]
-fn join_returns_when_the_last_task_is_done_and_not_before() {
-    let q = Queue::new(0);
-    for i in 0..100 {
-        q.put(i).unwrap();
-    }
-    let done = AtomicUsize::new(0);
-    thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| {
-                while let Ok(_item) = q.get_nowait() {
-                    done.fetch_add(1, Ordering::SeqCst);
-                    q.task_done().unwrap();
-                }
-            });
-        }
-        q.join();
-        assert_eq!(done.load(Ordering::SeqCst), 100);
-    });
-}
-
 /// The long-running stress test of the lock-free parts: pipelines of
 /// random shapes, bounds and lengths, over and over, each checked for
 /// loss, duplication and per-producer order. Minutes by default
