@@ -221,12 +221,7 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
                         ("max_deliveries", u64::from(settings.max_deliveries)),
                     ],
                 )
-                .cmd("XGROUP")
-                .arg("CREATE")
-                .arg(&inner.name)
-                .arg(GROUP)
-                .arg("0")
-                .arg("MKSTREAM")
+                .add_command(create_group(&inner.name))
                 .query::<()>(connection)
         })?;
         inner.lease_ms.store(lease_ms, Ordering::Relaxed);
@@ -730,13 +725,7 @@ impl Inner {
     /// queue, or one whose job was restarted under a reader's feet.
     fn ensure_group(&self) -> Result<(), QueueError> {
         let created = self.connections.run("create the group", |connection| {
-            redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(&self.name)
-                .arg(GROUP)
-                .arg("0")
-                .arg("MKSTREAM")
-                .query::<()>(connection)
+            create_group(&self.name).query::<()>(connection)
         });
         match created {
             Err(QueueError::Redis { source, .. }) if source.code() == Some("BUSYGROUP") => Ok(()),
@@ -950,6 +939,19 @@ impl Inner {
 
 /// A name no other process shares: host, process id, the time in
 /// milliseconds, and a number for each queue this process opens.
+/// `XGROUP CREATE stream workers 0 MKSTREAM`: the job's one group, reading
+/// from the start, made with the stream if that is missing.
+fn create_group(stream: &str) -> redis::Cmd {
+    let mut command = redis::cmd("XGROUP");
+    command
+        .arg("CREATE")
+        .arg(stream)
+        .arg(GROUP)
+        .arg("0")
+        .arg("MKSTREAM");
+    command
+}
+
 fn consumer_name() -> String {
     static OPENED: AtomicUsize = AtomicUsize::new(0);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
