@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use concurrent::{
-    Executor, ProcessPoolExecutor, ReturnWhen, Shutdown, TaskError, ThreadPoolExecutor,
+    Executor, ProcessPoolExecutor, ReturnWhen, Shutdown, TaskError, TaskHandle, ThreadPoolExecutor,
     as_completed, remote_fn, wait,
 };
 
@@ -67,6 +67,11 @@ remote_fn! {
 
     fn mul(x: i64, y: i64) -> i64 {
         x * y
+    }
+
+    fn pid_after_ms(ms: u64) -> u32 {
+        std::thread::sleep(Duration::from_millis(ms));
+        std::process::id()
     }
 
     fn wait_for_file(path: String) -> () {
@@ -147,6 +152,63 @@ fn map_chunked_keeps_the_input_order() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(squares, (0..1000u64).map(|n| n * n).collect::<Vec<_>>());
+}
+
+/// Quick tasks are sent ahead, several per worker (the manager's
+/// pipeline): each answer must still reach its own handle, panics and
+/// failures included, in a long run of them.
+#[test]
+fn every_answer_reaches_its_own_handle_when_tasks_are_sent_ahead() {
+    enum Sent {
+        Square(TaskHandle<u64>),
+        Fail(TaskHandle<u32>),
+        Count(TaskHandle<usize>),
+    }
+    let ex = ProcessPoolExecutor::new(2);
+    let sent: Vec<Sent> = (0..3000u64)
+        .map(|n| match n % 100 {
+            // A few panics (each prints its message in the worker).
+            99 => Sent::Fail(ex.submit(fail, (format!("task {n}"),)).unwrap()),
+            rest if rest % 2 == 0 => Sent::Square(ex.submit(square, (n,)).unwrap()),
+            _ => Sent::Count(
+                ex.submit(byte_count, (vec![7u8; n as usize % 50],))
+                    .unwrap(),
+            ),
+        })
+        .collect();
+    for (n, handle) in (0..3000u64).zip(sent) {
+        match handle {
+            Sent::Square(handle) => assert_eq!(handle.result(), Ok(n * n)),
+            Sent::Fail(handle) => assert_eq!(
+                handle.result(),
+                Err(TaskError::Panicked(format!("task {n}")))
+            ),
+            Sent::Count(handle) => assert_eq!(handle.result(), Ok(n as usize % 50)),
+        }
+    }
+}
+
+/// Sending ahead must not hold tasks back in a busy worker while another
+/// worker could run them: four long tasks on two workers run two by two,
+/// even in a pool whose worker has just answered many quick ones (and so
+/// is sent jobs ahead).
+#[test]
+fn long_tasks_are_shared_out_not_sent_ahead_to_a_busy_worker() {
+    let ex = ProcessPoolExecutor::new(2);
+    for n in 0..200u64 {
+        assert_eq!(ex.submit(square, (n,)).unwrap().result(), Ok(n * n));
+    }
+    let handles: Vec<_> = (0..4)
+        .map(|_| ex.submit(pid_after_ms, (300,)).unwrap())
+        .collect();
+    let pids: Vec<u32> = handles.into_iter().map(|h| h.result().unwrap()).collect();
+    for pid in &pids {
+        let ran = pids.iter().filter(|p| *p == pid).count();
+        assert!(
+            ran <= 2,
+            "one worker ran {ran} of the 4 long tasks: {pids:?}"
+        );
+    }
 }
 
 #[test]

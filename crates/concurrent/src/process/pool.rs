@@ -2,8 +2,18 @@
 //!
 //! Each worker process has a manager thread here that owns it: the manager
 //! takes a job from the pool's queue, sends it to its worker, waits for the
-//! answer and completes the handles. One job at a time per worker, so a
-//! job is never stranded in a process that is busy with something else.
+//! answer and completes the handles.
+//!
+//! A round trip to another process costs far more than a small task, so a
+//! manager keeps its worker fed: while its jobs are quick (under
+//! [`PIPELINE_BELOW`]) and more are queued than there are managers to take
+//! them, it sends up to [`PIPELINE_DEPTH`] jobs ahead, and the worker finds
+//! the next request already waiting when it finishes one. Long jobs go one
+//! at a time, and a job is sent ahead only when every other manager still
+//! finds one in the queue, so that work is not held back in one busy
+//! process while another could run it. (Python's pool, likewise, moves up
+//! to `max_workers + 1` calls ahead into the queue its workers read; those
+//! calls, like ours sent ahead, can no longer be cancelled.)
 //!
 //! Processes start as CPython's do: a `submit` that finds no idle worker
 //! wakes one more manager (up to `max_workers`), which starts its process;
@@ -18,7 +28,9 @@
 //! [`TaskError::Broken`]; the other workers are killed and every process is
 //! reaped (waited for), so nothing hangs and no zombie is left.
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
+use std::io::{self, BufReader, BufWriter, Write};
 use std::num::NonZeroUsize;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::ExitStatusExt;
@@ -473,12 +485,14 @@ impl ProcessPoolExecutor {
         }
         let jobs = self.jobs.lock();
         let sender = jobs.as_ref().ok_or(TaskError::ShutDown)?;
-        sender.send(job).map_err(|_| TaskError::ShutDown)?;
+        // Before the job is queued: a busy manager deciding whether to
+        // send it ahead to its worker counts the manager woken for it.
         self.adjust_process_count();
+        sender.send(job).map_err(|_| TaskError::ShutDown)?;
         Ok(())
     }
 
-    /// After a job is queued: wake one more manager (and so start one more
+    /// As a job is queued: wake one more manager (and so start one more
     /// process) unless a worker is idle or every manager is awake.
     fn adjust_process_count(&self) {
         let shared = &*self.shared;
@@ -566,131 +580,274 @@ impl std::fmt::Debug for ProcessPoolExecutor {
     }
 }
 
-/// A live worker: the connection, and how many tasks it has run.
+/// How many jobs a worker may hold at once: the one it runs and the next
+/// ones, sent ahead so that it never waits for the parent between small
+/// tasks.
+const PIPELINE_DEPTH: usize = 8;
+
+/// Jobs are sent ahead only to a worker whose last job took less than
+/// this. A job sent ahead waits its turn in that worker even if another
+/// worker frees up first, which costs nothing next to a round trip when
+/// tasks are short, and would hold back parallel work when they are long.
+const PIPELINE_BELOW: Duration = Duration::from_millis(2);
+
+/// A live worker process, seen from its manager.
 struct Worker {
-    stream: UnixStream,
-    tasks_done: usize,
+    input: BufReader<UnixStream>,
+    output: BufWriter<UnixStream>,
+    /// Calls sent to this process since it started (for
+    /// `max_tasks_per_child`).
+    calls_sent: usize,
+    /// Jobs sent and not yet answered, oldest first: the worker answers in
+    /// order.
+    in_flight: VecDeque<SentJob>,
+    /// When the last answer came: the worker started its next job then.
+    last_answer: Instant,
+    /// How long the last job took in the worker; `None` before the first.
+    last_job_time: Option<Duration>,
 }
 
-/// One manager thread: owns one worker process at a time.
+/// A job in a worker's hands: its calls, waiting for their outcomes.
+struct SentJob {
+    calls: Vec<Box<dyn PendingCall>>,
+    sent_at: Instant,
+}
+
+impl Worker {
+    /// Writes one request into the output buffer (sent at the next flush).
+    /// The arguments are JSON already: the request is written around them
+    /// (the worker reads it as a `protocol::Request`).
+    fn send(&mut self, task: &str, args: &[String]) -> io::Result<()> {
+        let name = serde_json::to_string(task).map_err(io::Error::other)?;
+        let mut request =
+            String::with_capacity(32 + args.iter().map(|a| a.len() + 1).sum::<usize>());
+        request.push_str("{\"task\":");
+        request.push_str(&name);
+        request.push_str(",\"calls\":[");
+        for (index, json) in args.iter().enumerate() {
+            if index > 0 {
+                request.push(',');
+            }
+            request.push_str(json);
+        }
+        request.push_str("]}");
+        write_frame(&mut self.output, request.as_bytes())
+    }
+
+    /// Sends what is buffered, then reads the outcomes of one request of
+    /// `count` calls.
+    fn receive(&mut self, count: usize) -> io::Result<Vec<Outcome>> {
+        self.output.flush()?;
+        (0..count)
+            .map(|_| {
+                let frame = read_frame(&mut self.input)?
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+                serde_json::from_slice(&frame).map_err(io::Error::other)
+            })
+            .collect()
+    }
+}
+
+/// One manager thread: owns one worker process at a time, sends it jobs
+/// and completes their handles with the answers.
 fn manage(shared: &PoolShared, jobs: &Receiver<Job>) {
     let slot = Arc::new(Mutex::new(None::<Child>));
     shared.slots.lock().push(Arc::clone(&slot));
-    let mut worker: Option<Worker> = None;
-    loop {
-        let job = if worker.is_some() {
-            match jobs.recv_timeout(WATCH_INTERVAL) {
-                Ok(job) => job,
+    let mut manager = Manager {
+        shared,
+        jobs,
+        slot,
+        worker: None,
+    };
+    manager.run();
+    retire(manager.worker.take(), &manager.slot);
+}
+
+struct Manager<'a> {
+    shared: &'a PoolShared,
+    jobs: &'a Receiver<Job>,
+    slot: Arc<Mutex<Option<Child>>>,
+    worker: Option<Worker>,
+}
+
+impl Manager<'_> {
+    /// Until the pool shuts down and nothing is left in flight: send a job
+    /// when the worker has none, send more ahead while they are quick and
+    /// plenty, otherwise wait for the oldest answer.
+    fn run(&mut self) {
+        loop {
+            if self.in_flight() == 0 {
+                match self.wait_for_job() {
+                    Some(job) => self.dispatch(job),
+                    // The queue is closed and empty: the pool is shutting down.
+                    None => return,
+                }
+            } else if let Some(job) = self.job_to_send_ahead() {
+                self.dispatch(job);
+            } else {
+                self.receive_oldest();
+            }
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.worker
+            .as_ref()
+            .map_or(0, |worker| worker.in_flight.len())
+    }
+
+    /// The next job, waiting for one; `None` once the pool shuts down.
+    /// While it waits, it watches the idle worker, so that one that dies
+    /// between tasks (killed, out of memory) breaks the pool at once.
+    fn wait_for_job(&mut self) -> Option<Job> {
+        loop {
+            if self.worker.is_none() {
+                return self.jobs.recv().ok();
+            }
+            match self.jobs.recv_timeout(WATCH_INTERVAL) {
+                Ok(job) => return Some(job),
                 Err(RecvTimeoutError::Timeout) => {
-                    if let Some(status) = exited(&slot) {
-                        worker = None;
-                        shared.break_pool(format!(
+                    if let Some(status) = exited(&self.slot) {
+                        self.worker = None;
+                        self.shared.break_pool(format!(
                             "a worker process {} while idle",
                             describe(status)
                         ));
                     }
-                    continue;
                 }
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-        } else {
-            match jobs.recv() {
-                Ok(job) => job,
-                Err(_) => break,
-            }
-        };
-        if let Some(reason) = shared.broken.lock().clone() {
-            job.fail(&TaskError::Broken(reason));
-            continue;
-        }
-        // Calls cancelled while queued are dropped here, never sent.
-        let calls: Vec<_> = job
-            .calls
-            .into_iter()
-            .filter(|(_, call)| call.start())
-            .collect();
-        if calls.is_empty() {
-            continue;
-        }
-        if worker.is_none() {
-            match start_worker(&shared.launch, &slot) {
-                Ok(started) => worker = Some(started),
-                Err(reason) => {
-                    let error = shared.break_pool(reason);
-                    Job {
-                        task: job.task,
-                        calls,
-                    }
-                    .fail(&error);
-                    continue;
-                }
-            }
-        }
-        let live = worker.as_mut().expect("a worker was just started");
-        let sent = calls.len();
-        let answer = {
-            let args: Vec<&str> = calls.iter().map(|(json, _)| json.as_str()).collect();
-            exchange(&mut live.stream, job.task, &args)
-        };
-        match answer {
-            Ok(outcomes) => {
-                // Counted idle before anyone hears the results: a caller
-                // that submits again the moment it has one must find this
-                // worker free, not start another process.
-                shared.idle.fetch_add(1, Ordering::AcqRel);
-                for ((_, call), outcome) in calls.into_iter().zip(outcomes) {
-                    match outcome {
-                        Outcome::Ok(json) => call.complete(Ok(&json)),
-                        Outcome::Panicked(message) => {
-                            call.complete(Err(TaskError::Panicked(message)))
-                        }
-                        Outcome::Failed(message) => call.complete(Err(TaskError::Remote(message))),
-                    }
-                }
-                live.tasks_done += sent;
-                if shared
-                    .launch
-                    .max_tasks_per_child
-                    .is_some_and(|limit| live.tasks_done >= limit.get())
-                {
-                    retire(worker.take(), &slot);
-                }
-            }
-            Err(error) => {
-                // The worker is gone (or talks nonsense, or is past its
-                // deadline): find out how it ended, then break the pool,
-                // as Python does.
-                drop(worker.take());
-                let overdue = matches!(
-                    error.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                );
-                let reason = if overdue {
-                    let _ = reap_after_kill(&slot);
-                    format!(
-                        "a worker process took longer than {:?} over one task (stuck, or stopped) and was killed",
-                        shared.launch.task_deadline.unwrap_or_default()
-                    )
-                } else {
-                    match reap(&slot) {
-                        Some(status) => format!("a worker process {}", describe(status)),
-                        None => "a worker process stopped answering".to_owned(),
-                    }
-                };
-                let error = shared.break_pool(reason);
-                Job {
-                    task: job.task,
-                    calls,
-                }
-                .fail(&error);
+                Err(RecvTimeoutError::Disconnected) => return None,
             }
         }
     }
-    // The queue is closed and empty: the pool is shutting down.
-    retire(worker, &slot);
+
+    /// A queued job to send before the worker is done with the ones it
+    /// has, if that takes nothing from anyone: the worker's jobs are quick,
+    /// it has room and tasks to spare under `max_tasks_per_child`, and more
+    /// jobs are queued than there are managers, so that every other
+    /// manager still finds one when it frees up.
+    fn job_to_send_ahead(&self) -> Option<Job> {
+        let worker = self.worker.as_ref()?;
+        let quick = worker
+            .last_job_time
+            .is_some_and(|time| time < PIPELINE_BELOW);
+        let room = worker.in_flight.len() < PIPELINE_DEPTH
+            && !self.shared.retires_after(worker.calls_sent);
+        let plenty = self.jobs.len() > self.shared.active.load(Ordering::Acquire);
+        if quick && room && plenty {
+            self.jobs.try_recv().ok()
+        } else {
+            None
+        }
+    }
+
+    /// Sends a job to the worker, starting the worker first if there is
+    /// none; a pool broken meanwhile fails it instead.
+    fn dispatch(&mut self, job: Job) {
+        if let Some(reason) = self.shared.broken.lock().clone() {
+            job.fail(&TaskError::Broken(reason));
+            return;
+        }
+        let Job { task, calls } = job;
+        // Calls cancelled while queued are dropped here, never sent.
+        let (args, calls): (Vec<String>, Vec<Box<dyn PendingCall>>) =
+            calls.into_iter().filter(|(_, call)| call.start()).unzip();
+        if calls.is_empty() {
+            return;
+        }
+        if self.worker.is_none() {
+            match start_worker(&self.shared.launch, &self.slot) {
+                Ok(started) => self.worker = Some(started),
+                Err(reason) => {
+                    let error = self.shared.break_pool(reason);
+                    for call in calls {
+                        call.complete(Err(error.clone()));
+                    }
+                    return;
+                }
+            }
+        }
+        let worker = self.worker.as_mut().expect("a worker was just started");
+        let sent = worker.send(task, &args);
+        worker.calls_sent += calls.len();
+        worker.in_flight.push_back(SentJob {
+            calls,
+            sent_at: Instant::now(),
+        });
+        if let Err(error) = sent {
+            self.lose_worker(&error);
+        }
+    }
+
+    /// Waits for the answers to the oldest job in flight and completes its
+    /// handles.
+    fn receive_oldest(&mut self) {
+        let worker = self.worker.as_mut().expect("jobs in flight have a worker");
+        let count = worker.in_flight.front().map_or(0, |job| job.calls.len());
+        let outcomes = match worker.receive(count) {
+            Ok(outcomes) => outcomes,
+            Err(error) => return self.lose_worker(&error),
+        };
+        let job = worker.in_flight.pop_front().expect("a job was in flight");
+        let now = Instant::now();
+        worker.last_job_time = Some(now - job.sent_at.max(worker.last_answer));
+        worker.last_answer = now;
+        // Counted idle before anyone hears the results: a caller that
+        // submits again the moment it has one must find this worker free,
+        // not start another process.
+        self.shared.idle.fetch_add(1, Ordering::AcqRel);
+        for (call, outcome) in job.calls.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Ok(json) => call.complete(Ok(&json)),
+                Outcome::Panicked(message) => call.complete(Err(TaskError::Panicked(message))),
+                Outcome::Failed(message) => call.complete(Err(TaskError::Remote(message))),
+            }
+        }
+        if worker.in_flight.is_empty() && self.shared.retires_after(worker.calls_sent) {
+            retire(self.worker.take(), &self.slot);
+        }
+    }
+
+    /// The worker is gone (or talks nonsense, or is past its deadline):
+    /// find out how it ended, break the pool, as Python does, and fail
+    /// every job it held.
+    fn lose_worker(&mut self, error: &io::Error) {
+        let Some(Worker { in_flight, .. }) = self.worker.take() else {
+            return;
+        };
+        let overdue = matches!(
+            error.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        );
+        let reason = if overdue {
+            let _ = reap_after_kill(&self.slot);
+            format!(
+                "a worker process took longer than {:?} over one task (stuck, or stopped) and was killed",
+                self.shared.launch.task_deadline.unwrap_or_default()
+            )
+        } else {
+            match reap(&self.slot) {
+                Some(status) => format!("a worker process {}", describe(status)),
+                None => "a worker process stopped answering".to_owned(),
+            }
+        };
+        let error = self.shared.break_pool(reason);
+        for job in in_flight {
+            for call in job.calls {
+                call.complete(Err(error.clone()));
+            }
+        }
+    }
 }
 
 impl PoolShared {
+    /// Whether a worker that was sent `calls_sent` calls is done
+    /// (`max_tasks_per_child`).
+    fn retires_after(&self, calls_sent: usize) -> bool {
+        self.launch
+            .max_tasks_per_child
+            .is_some_and(|limit| calls_sent >= limit.get())
+    }
+
     /// Marks the pool broken (the first reason wins), kills every worker,
     /// and fails everything still queued. Returns the error to report.
     fn break_pool(&self, reason: String) -> TaskError {
@@ -710,32 +867,6 @@ impl PoolShared {
         }
         error
     }
-}
-
-/// Sends one request and reads its outcomes, one frame per call. The
-/// arguments are JSON already: the request is written around them (the
-/// worker reads it as a `protocol::Request`).
-fn exchange(stream: &mut UnixStream, task: &str, args: &[&str]) -> std::io::Result<Vec<Outcome>> {
-    let name = serde_json::to_string(task).map_err(std::io::Error::other)?;
-    let mut request = String::with_capacity(32 + args.iter().map(|a| a.len() + 1).sum::<usize>());
-    request.push_str("{\"task\":");
-    request.push_str(&name);
-    request.push_str(",\"calls\":[");
-    for (index, json) in args.iter().enumerate() {
-        if index > 0 {
-            request.push(',');
-        }
-        request.push_str(json);
-    }
-    request.push_str("]}");
-    write_frame(stream, request.as_bytes())?;
-    (0..args.len())
-        .map(|_| {
-            let frame = read_frame(stream)?
-                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
-            serde_json::from_slice(&frame).map_err(std::io::Error::other)
-        })
-        .collect()
 }
 
 /// How the process in `slot` ended, if it has (and then it is reaped).
@@ -779,12 +910,22 @@ fn start_worker(launch: &Launch, slot: &Mutex<Option<Child>>) -> Result<Worker, 
     let connected = accept_from(&listener, slot);
     let _ = std::fs::remove_file(&path);
     let stream = connected?;
+    let reading = stream
+        .try_clone()
+        .map_err(|error| format!("cannot read from a worker: {error}"))?;
     let mut worker = Worker {
-        stream,
-        tasks_done: 0,
+        input: BufReader::new(reading),
+        output: BufWriter::new(stream),
+        calls_sent: 0,
+        in_flight: VecDeque::new(),
+        last_answer: Instant::now(),
+        last_job_time: None,
     };
     if let Some((task, args)) = &launch.initializer {
-        let failed = match exchange(&mut worker.stream, task, &[args.as_str()]) {
+        let answer = worker
+            .send(task, std::slice::from_ref(args))
+            .and_then(|()| worker.receive(1));
+        let failed = match answer {
             Ok(outcomes) => match outcomes.into_iter().next() {
                 Some(Outcome::Ok(_)) => None,
                 Some(Outcome::Panicked(message) | Outcome::Failed(message)) => Some(message),
@@ -801,7 +942,8 @@ fn start_worker(launch: &Launch, slot: &Mutex<Option<Child>>) -> Result<Worker, 
     // task's. A read that waits longer fails, and the manager kills it.
     if let Some(deadline) = launch.task_deadline {
         worker
-            .stream
+            .input
+            .get_ref()
             .set_read_timeout(Some(deadline.max(Duration::from_millis(1))))
             .map_err(|error| format!("cannot set the task deadline: {error}"))?;
     }

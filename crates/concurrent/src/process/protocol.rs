@@ -5,7 +5,12 @@
 //! where a message ends.
 //!
 //! The parent sends one [`Request`] frame (a task and its calls); the
-//! worker answers with one [`Outcome`] frame per call, in order. One frame
+//! worker answers with one [`Outcome`] frame per call, in order. The
+//! parent may send the next requests before the answers come (it keeps a
+//! few in flight), and both sides write through buffers: frames are
+//! written without a flush, and whoever writes flushes when it has nothing
+//! more to say at once, so that a burst of small frames costs one system
+//! call, not one per frame. One frame
 //! per outcome keeps every frame under the limit whatever the chunk size:
 //! a single argument or result too large for a frame ([`MAX_PAYLOAD`]) is
 //! refused on its own side and fails only its own task.
@@ -54,6 +59,8 @@ pub(crate) enum Outcome {
     Failed(String),
 }
 
+/// Writes one frame, without flushing: the caller flushes when it is done
+/// writing for now.
 pub(crate) fn write_frame(out: &mut impl Write, payload: &[u8]) -> io::Result<()> {
     let length = u32::try_from(payload.len())
         .ok()
@@ -62,8 +69,7 @@ pub(crate) fn write_frame(out: &mut impl Write, payload: &[u8]) -> io::Result<()
             io::Error::new(io::ErrorKind::InvalidInput, "a frame larger than 256 MiB")
         })?;
     out.write_all(&length.to_le_bytes())?;
-    out.write_all(payload)?;
-    out.flush()
+    out.write_all(payload)
 }
 
 /// The next frame, or `None` at a clean end of stream (between frames).
