@@ -76,11 +76,12 @@ pub(crate) const WORKER_SOCKET_ENV: &str = "CONCURRENT_PROCESS_WORKER_SOCKET";
 pub(crate) const WORKER_TEST_NAME: &str = "concurrent_process_worker_entry";
 
 /// One registered function, as the worker sees it: JSON arguments in,
-/// JSON result out. Made by [`remote_fn!`](crate::remote_fn); not for direct use.
+/// JSON result written into the buffer. Made by
+/// [`remote_fn!`](crate::remote_fn); not for direct use.
 #[doc(hidden)]
 pub struct Registration {
     pub name: &'static str,
-    pub run: fn(&str) -> Result<String, String>,
+    pub run: fn(&str, &mut Vec<u8>) -> Result<(), String>,
 }
 
 inventory::collect!(Registration);
@@ -138,12 +139,12 @@ macro_rules! remote_fn {
         $crate::__private::inventory::submit! {
             $crate::__private::Registration {
                 name: concat!(module_path!(), "::", stringify!($name)),
-                run: |args| {
+                run: |args, out| {
                     use $crate::__private::serde_json;
                     let args: ($($ty,)*) = serde_json::from_str(args)
                         .map_err(|error| format!("cannot read the arguments: {error}"))?;
                     let result = $crate::Call::call(&$name, args);
-                    serde_json::to_string(&result).map_err(|error| format!("cannot write the result: {error}"))
+                    serde_json::to_writer(out, &result).map_err(|error| format!("cannot write the result: {error}"))
                 },
             }
         }

@@ -127,49 +127,111 @@ struct Launch {
     initializer: Option<(&'static str, String)>,
 }
 
-/// One message for a worker: a task name and one or more calls.
+/// One message for a worker: a task and one or more calls of it.
 struct Job {
     task: &'static str,
-    calls: Vec<(String, Box<dyn PendingCall>)>,
+    /// The calls' argument tuples as JSON, separated by commas: the inside
+    /// of the request's `calls` array.
+    args: Vec<u8>,
+    /// Where each call's arguments end in `args`.
+    ends: Vec<usize>,
+    /// The handles waiting for the calls' outcomes, in the same order.
+    calls: Box<dyn PendingCalls>,
 }
 
-/// A call waiting for its outcome, whatever its result type.
-trait PendingCall: Send {
-    /// Marks the task running; `false` if it was cancelled meanwhile.
-    fn start(&self) -> bool;
-    /// Cancels it (shutdown with `cancel_futures`).
-    fn cancel(&self);
-    /// Delivers the outcome: the result's JSON, or why there is none.
-    fn complete(self: Box<Self>, outcome: Result<&RawValue, TaskError>);
+/// The handles of a job's calls, whatever their result type.
+trait PendingCalls: Send {
+    /// Marks call `index` running; `false` if it was cancelled meanwhile.
+    fn start(&self, index: usize) -> bool;
+    /// Cancels call `index` (shutdown with `cancel_futures`).
+    fn cancel(&self, index: usize);
+    /// Delivers call `index`'s outcome: the result's JSON, or why there is
+    /// none. A call that has its outcome already keeps it.
+    fn complete(&self, index: usize, outcome: Result<&RawValue, TaskError>);
 }
 
-struct TypedCall<T> {
-    handle: TaskHandle<T>,
-}
-
-impl<T: DeserializeOwned + Send> PendingCall for TypedCall<T> {
-    fn start(&self) -> bool {
-        self.handle.set_running_or_notify_cancel() == Ok(true)
+impl<T: DeserializeOwned + Send> PendingCalls for Vec<TaskHandle<T>> {
+    fn start(&self, index: usize) -> bool {
+        self[index].set_running_or_notify_cancel() == Ok(true)
     }
 
-    fn cancel(&self) {
-        self.handle.cancel();
+    fn cancel(&self, index: usize) {
+        self[index].cancel();
     }
 
-    fn complete(self: Box<Self>, outcome: Result<&RawValue, TaskError>) {
+    fn complete(&self, index: usize, outcome: Result<&RawValue, TaskError>) {
         let result = outcome.and_then(|json| {
             serde_json::from_str::<T>(json.get()).map_err(|error| {
                 TaskError::Remote(format!("cannot read the task's result: {error}"))
             })
         });
-        let _ = self.handle.finish(result);
+        let _ = self[index].finish(result);
     }
 }
 
 impl Job {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The JSON of call `index`'s arguments.
+    fn args_of(&self, index: usize) -> &[u8] {
+        let start = match index {
+            0 => 0,
+            _ => self.ends[index - 1] + 1,
+        };
+        &self.args[start..self.ends[index]]
+    }
+
     fn fail(self, error: &TaskError) {
-        for (_, call) in self.calls {
-            call.complete(Err(error.clone()));
+        for index in 0..self.len() {
+            self.calls.complete(index, Err(error.clone()));
+        }
+    }
+}
+
+/// Calls being gathered into one job, as many as fit in one frame.
+struct JobBuilder<T> {
+    args: Vec<u8>,
+    ends: Vec<usize>,
+    handles: Vec<TaskHandle<T>>,
+}
+
+impl<T: DeserializeOwned + Send + 'static> JobBuilder<T> {
+    fn new() -> Self {
+        JobBuilder {
+            args: Vec::new(),
+            ends: Vec::new(),
+            handles: Vec::new(),
+        }
+    }
+
+    /// Whether a call whose arguments take `bytes` still fits in this job
+    /// (a job always takes its first call).
+    fn fits(&self, bytes: usize) -> bool {
+        self.ends.is_empty() || self.args.len() + 1 + bytes <= MAX_PAYLOAD
+    }
+
+    /// Adds a call with these arguments (JSON); its handle.
+    fn push(&mut self, args: &[u8]) -> TaskHandle<T> {
+        if !self.ends.is_empty() {
+            self.args.push(b',');
+        }
+        self.args.extend_from_slice(args);
+        self.ends.push(self.args.len());
+        let handle = TaskHandle::new_pending();
+        self.handles.push(handle.worker_side());
+        handle
+    }
+
+    /// The job so far, leaving this builder empty for the next one.
+    fn take(&mut self, task: &'static str) -> Job {
+        let builder = std::mem::replace(self, JobBuilder::new());
+        Job {
+            task,
+            args: builder.args,
+            ends: builder.ends,
+            calls: Box::new(builder.handles),
         }
     }
 }
@@ -423,42 +485,35 @@ impl ProcessPoolExecutor {
         let _ = task;
         let mut handles = Vec::with_capacity(batch.len());
         // Calls are grouped into jobs that each fit in one frame.
-        let mut job: Vec<(String, Box<dyn PendingCall>)> = Vec::new();
-        let (mut job_bytes, mut job_start) = (0, 0);
+        let mut job = JobBuilder::new();
+        let mut job_start = 0;
+        let mut json = Vec::new();
         for args in batch {
-            let json = match serde_json::to_string(&args) {
-                Ok(json) if json.len() > MAX_PAYLOAD => {
+            json.clear();
+            match serde_json::to_writer(&mut json, &args) {
+                Ok(()) if json.len() > MAX_PAYLOAD => {
                     handles.push(Err(TaskError::Remote(too_large(
                         "the arguments",
                         json.len(),
                     ))));
                     continue;
                 }
-                Ok(json) => json,
+                Ok(()) => {}
                 Err(error) => {
                     handles.push(Err(TaskError::Remote(format!(
                         "cannot send the arguments: {error}"
                     ))));
                     continue;
                 }
-            };
-            if job_bytes + json.len() > MAX_PAYLOAD && !job.is_empty() {
-                self.send_or_fail(F::NAME, std::mem::take(&mut job), &mut handles[job_start..]);
-                job_bytes = 0;
+            }
+            if !job.fits(json.len()) {
+                self.send_or_fail(job.take(F::NAME), &mut handles[job_start..]);
                 job_start = handles.len();
             }
-            let handle = TaskHandle::new_pending();
-            job_bytes += json.len() + 1;
-            job.push((
-                json,
-                Box::new(TypedCall {
-                    handle: handle.worker_side(),
-                }),
-            ));
-            handles.push(Ok(handle));
+            handles.push(Ok(job.push(&json)));
         }
-        if !job.is_empty() {
-            self.send_or_fail(F::NAME, job, &mut handles[job_start..]);
+        if !job.ends.is_empty() {
+            self.send_or_fail(job.take(F::NAME), &mut handles[job_start..]);
         }
         handles
     }
@@ -466,13 +521,8 @@ impl ProcessPoolExecutor {
     /// Queues one job; if the pool cannot take it, the handles of its
     /// calls (among `handles`, whose errors stay as they are) become the
     /// reason.
-    fn send_or_fail<T>(
-        &self,
-        task: &'static str,
-        calls: Vec<(String, Box<dyn PendingCall>)>,
-        handles: &mut [Result<TaskHandle<T>, TaskError>],
-    ) {
-        if let Err(error) = self.send(Job { task, calls }) {
+    fn send_or_fail<T>(&self, job: Job, handles: &mut [Result<TaskHandle<T>, TaskError>]) {
+        if let Err(error) = self.send(job) {
             for handle in handles.iter_mut().filter(|handle| handle.is_ok()) {
                 *handle = Err(error.clone());
             }
@@ -533,8 +583,8 @@ impl Shutdown for ProcessPoolExecutor {
         drop(self.spawns.lock().take());
         if cancel_futures {
             while let Ok(job) = self.shared.jobs.try_recv() {
-                for (_, call) in job.calls {
-                    call.cancel();
+                for index in 0..job.len() {
+                    job.calls.cancel(index);
                 }
             }
         }
@@ -605,46 +655,72 @@ struct Worker {
     last_answer: Instant,
     /// How long the last job took in the worker; `None` before the first.
     last_job_time: Option<Duration>,
+    /// The answers to the job being received, one frame after another,
+    /// and where each ends (buffers kept from job to job).
+    answers: Vec<u8>,
+    answer_ends: Vec<usize>,
 }
 
 /// A job in a worker's hands: its calls, waiting for their outcomes.
 struct SentJob {
-    calls: Vec<Box<dyn PendingCall>>,
+    calls: Box<dyn PendingCalls>,
+    /// Which of the job's calls were sent (those not cancelled while
+    /// queued), in order: the worker answers one frame for each.
+    sent: Vec<usize>,
     sent_at: Instant,
 }
 
-impl Worker {
-    /// Writes one request into the output buffer (sent at the next flush).
-    /// The arguments are JSON already: the request is written around them
-    /// (the worker reads it as a `protocol::Request`).
-    fn send(&mut self, task: &str, args: &[String]) -> io::Result<()> {
-        let name = serde_json::to_string(task).map_err(io::Error::other)?;
-        let mut request =
-            String::with_capacity(32 + args.iter().map(|a| a.len() + 1).sum::<usize>());
-        request.push_str("{\"task\":");
-        request.push_str(&name);
-        request.push_str(",\"calls\":[");
-        for (index, json) in args.iter().enumerate() {
-            if index > 0 {
-                request.push(',');
-            }
-            request.push_str(json);
+impl SentJob {
+    fn fail(&self, error: &TaskError) {
+        for &index in &self.sent {
+            self.calls.complete(index, Err(error.clone()));
         }
-        request.push_str("]}");
-        write_frame(&mut self.output, request.as_bytes())
+    }
+}
+
+/// Answers beyond this size are not kept between jobs: one huge result
+/// must not pin its memory for the life of the worker.
+const ANSWERS_KEPT: usize = 1 << 20;
+
+impl Worker {
+    /// Writes one request into the output buffer (sent at the next flush):
+    /// `args` is the inside of its `calls` array, JSON already, and the
+    /// request is written around it (the worker reads it as a
+    /// `protocol::Request`).
+    fn send(&mut self, task: &str, args: &[u8]) -> io::Result<()> {
+        let name = serde_json::to_vec(task).map_err(io::Error::other)?;
+        write_frame(
+            &mut self.output,
+            &[b"{\"task\":", &name, b",\"calls\":[", args, b"]}"],
+        )
     }
 
-    /// Sends what is buffered, then reads the outcomes of one request of
-    /// `count` calls.
-    fn receive(&mut self, count: usize) -> io::Result<Vec<Outcome>> {
+    /// Sends what is buffered, then reads the `count` answers to one
+    /// request.
+    fn read_answers(&mut self, count: usize) -> io::Result<()> {
         self.output.flush()?;
-        (0..count)
-            .map(|_| {
-                let frame = read_frame(&mut self.input)?
-                    .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
-                serde_json::from_slice(&frame).map_err(io::Error::other)
-            })
-            .collect()
+        if self.answers.capacity() > ANSWERS_KEPT {
+            self.answers = Vec::new();
+        }
+        self.answers.clear();
+        self.answer_ends.clear();
+        for _ in 0..count {
+            if !read_frame(&mut self.input, &mut self.answers)? {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            self.answer_ends.push(self.answers.len());
+        }
+        Ok(())
+    }
+
+    /// The `index`th answer read by [`Worker::read_answers`].
+    fn answer(&self, index: usize) -> io::Result<Outcome<'_>> {
+        let start = match index {
+            0 => 0,
+            _ => self.answer_ends[index - 1],
+        };
+        serde_json::from_slice(&self.answers[start..self.answer_ends[index]])
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
     }
 }
 
@@ -747,33 +823,46 @@ impl Manager<'_> {
             job.fail(&TaskError::Broken(reason));
             return;
         }
-        let Job { task, calls } = job;
         // Calls cancelled while queued are dropped here, never sent.
-        let (args, calls): (Vec<String>, Vec<Box<dyn PendingCall>>) =
-            calls.into_iter().filter(|(_, call)| call.start()).unzip();
-        if calls.is_empty() {
+        let sent: Vec<usize> = (0..job.len())
+            .filter(|&index| job.calls.start(index))
+            .collect();
+        if sent.is_empty() {
             return;
         }
+        // Usually every call is sent, and the arguments go as they are.
+        let some_args = (sent.len() < job.len()).then(|| {
+            let mut args = Vec::new();
+            for (position, &index) in sent.iter().enumerate() {
+                if position > 0 {
+                    args.push(b',');
+                }
+                args.extend_from_slice(job.args_of(index));
+            }
+            args
+        });
+        let Job {
+            task, args, calls, ..
+        } = job;
+        let sent_job = SentJob {
+            calls,
+            sent,
+            sent_at: Instant::now(),
+        };
         if self.worker.is_none() {
             match start_worker(&self.shared.launch, &self.slot) {
                 Ok(started) => self.worker = Some(started),
                 Err(reason) => {
-                    let error = self.shared.break_pool(reason);
-                    for call in calls {
-                        call.complete(Err(error.clone()));
-                    }
+                    sent_job.fail(&self.shared.break_pool(reason));
                     return;
                 }
             }
         }
         let worker = self.worker.as_mut().expect("a worker was just started");
-        let sent = worker.send(task, &args);
-        worker.calls_sent += calls.len();
-        worker.in_flight.push_back(SentJob {
-            calls,
-            sent_at: Instant::now(),
-        });
-        if let Err(error) = sent {
+        let written = worker.send(task, some_args.as_deref().unwrap_or(&args));
+        worker.calls_sent += sent_job.sent.len();
+        worker.in_flight.push_back(sent_job);
+        if let Err(error) = written {
             self.lose_worker(&error);
         }
     }
@@ -782,11 +871,15 @@ impl Manager<'_> {
     /// handles.
     fn receive_oldest(&mut self) {
         let worker = self.worker.as_mut().expect("jobs in flight have a worker");
-        let count = worker.in_flight.front().map_or(0, |job| job.calls.len());
-        let outcomes = match worker.receive(count) {
-            Ok(outcomes) => outcomes,
-            Err(error) => return self.lose_worker(&error),
-        };
+        let count = worker.in_flight.front().map_or(0, |job| job.sent.len());
+        let read = worker.read_answers(count).and_then(|()| {
+            // Every answer is checked before any is delivered: one that
+            // cannot be read means the worker talks nonsense.
+            (0..count).try_for_each(|index| worker.answer(index).map(drop))
+        });
+        if let Err(error) = read {
+            return self.lose_worker(&error);
+        }
         let job = worker.in_flight.pop_front().expect("a job was in flight");
         let now = Instant::now();
         worker.last_job_time = Some(now - job.sent_at.max(worker.last_answer));
@@ -795,12 +888,13 @@ impl Manager<'_> {
         // submits again the moment it has one must find this worker free,
         // not start another process.
         self.shared.idle.fetch_add(1, Ordering::AcqRel);
-        for (call, outcome) in job.calls.into_iter().zip(outcomes) {
-            match outcome {
-                Outcome::Ok(json) => call.complete(Ok(&json)),
-                Outcome::Panicked(message) => call.complete(Err(TaskError::Panicked(message))),
-                Outcome::Failed(message) => call.complete(Err(TaskError::Remote(message))),
-            }
+        for (position, &index) in job.sent.iter().enumerate() {
+            let outcome = match worker.answer(position).expect("checked above") {
+                Outcome::Ok(json) => Ok(json),
+                Outcome::Panicked(message) => Err(TaskError::Panicked(message)),
+                Outcome::Failed(message) => Err(TaskError::Remote(message)),
+            };
+            job.calls.complete(index, outcome);
         }
         if worker.in_flight.is_empty() && self.shared.retires_after(worker.calls_sent) {
             retire(self.worker.take(), &self.slot);
@@ -814,27 +908,29 @@ impl Manager<'_> {
         let Some(Worker { in_flight, .. }) = self.worker.take() else {
             return;
         };
-        let overdue = matches!(
-            error.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        );
-        let reason = if overdue {
-            let _ = reap_after_kill(&self.slot);
-            format!(
-                "a worker process took longer than {:?} over one task (stuck, or stopped) and was killed",
-                self.shared.launch.task_deadline.unwrap_or_default()
-            )
-        } else {
-            match reap(&self.slot) {
+        let reason = match error.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                let _ = reap_after_kill(&self.slot);
+                format!(
+                    "a worker process took longer than {:?} over one task (stuck, or stopped) and was killed",
+                    self.shared.launch.task_deadline.unwrap_or_default()
+                )
+            }
+            // Alive, but not speaking our protocol: it will not end by itself.
+            io::ErrorKind::InvalidData => {
+                let _ = reap_after_kill(&self.slot);
+                format!(
+                    "a worker process sent an answer that cannot be read ({error}) and was killed"
+                )
+            }
+            _ => match reap(&self.slot) {
                 Some(status) => format!("a worker process {}", describe(status)),
                 None => "a worker process stopped answering".to_owned(),
-            }
+            },
         };
         let error = self.shared.break_pool(reason);
         for job in in_flight {
-            for call in job.calls {
-                call.complete(Err(error.clone()));
-            }
+            job.fail(&error);
         }
     }
 }
@@ -920,17 +1016,17 @@ fn start_worker(launch: &Launch, slot: &Mutex<Option<Child>>) -> Result<Worker, 
         in_flight: VecDeque::new(),
         last_answer: Instant::now(),
         last_job_time: None,
+        answers: Vec::new(),
+        answer_ends: Vec::new(),
     };
     if let Some((task, args)) = &launch.initializer {
         let answer = worker
-            .send(task, std::slice::from_ref(args))
-            .and_then(|()| worker.receive(1));
+            .send(task, args.as_bytes())
+            .and_then(|()| worker.read_answers(1))
+            .and_then(|()| worker.answer(0));
         let failed = match answer {
-            Ok(outcomes) => match outcomes.into_iter().next() {
-                Some(Outcome::Ok(_)) => None,
-                Some(Outcome::Panicked(message) | Outcome::Failed(message)) => Some(message),
-                None => Some("no answer".to_owned()),
-            },
+            Ok(Outcome::Ok(_)) => None,
+            Ok(Outcome::Panicked(message) | Outcome::Failed(message)) => Some(message),
             Err(error) => Some(error.to_string()),
         };
         if let Some(message) = failed {

@@ -47,37 +47,61 @@ pub(crate) struct Request<'a> {
     pub calls: Vec<&'a RawValue>,
 }
 
-/// Worker to parent, one frame per call, in order.
-#[derive(Serialize, Deserialize)]
+/// Worker to parent, one frame per call, in order. Read borrowing from
+/// the frame, so that a result is parsed once, by the type it becomes.
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Outcome {
+pub(crate) enum Outcome<'a> {
     /// The result's JSON.
-    Ok(Box<RawValue>),
+    #[serde(borrow)]
+    Ok(&'a RawValue),
     /// The task panicked, with this message.
     Panicked(String),
     /// The task could not run (unknown name, unreadable arguments).
     Failed(String),
 }
 
-/// Writes one frame, without flushing: the caller flushes when it is done
-/// writing for now.
-pub(crate) fn write_frame(out: &mut impl Write, payload: &[u8]) -> io::Result<()> {
-    let length = u32::try_from(payload.len())
+/// Appends to `frames` the frame of `Outcome::Ok` for a result that is
+/// JSON already, written around it rather than parsed again.
+pub(crate) fn push_ok_frame(frames: &mut Vec<u8>, result: &[u8]) {
+    const OPEN: &[u8] = b"{\"ok\":";
+    let length = OPEN.len() + result.len() + 1;
+    frames.extend_from_slice(&(length as u32).to_le_bytes());
+    frames.extend_from_slice(OPEN);
+    frames.extend_from_slice(result);
+    frames.push(b'}');
+}
+
+/// Appends one frame to `frames`.
+pub(crate) fn push_frame(frames: &mut Vec<u8>, payload: &[u8]) {
+    frames.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frames.extend_from_slice(payload);
+}
+
+/// Writes one frame made of `parts` one after another, without flushing:
+/// the caller flushes when it is done writing for now.
+pub(crate) fn write_frame(out: &mut impl Write, parts: &[&[u8]]) -> io::Result<()> {
+    let length = parts.iter().map(|part| part.len()).sum::<usize>();
+    let length = u32::try_from(length)
         .ok()
         .filter(|&length| length as usize <= MAX_FRAME)
         .ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "a frame larger than 256 MiB")
         })?;
     out.write_all(&length.to_le_bytes())?;
-    out.write_all(payload)
+    for part in parts {
+        out.write_all(part)?;
+    }
+    Ok(())
 }
 
-/// The next frame, or `None` at a clean end of stream (between frames).
-pub(crate) fn read_frame(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
+/// Reads the next frame, appending it to `frames`; `false` at a clean end
+/// of stream (between frames).
+pub(crate) fn read_frame(input: &mut impl Read, frames: &mut Vec<u8>) -> io::Result<bool> {
     let mut length = [0u8; 4];
     match input.read_exact(&mut length) {
         Ok(()) => {}
-        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
         Err(error) => return Err(error),
     }
     let length = u32::from_le_bytes(length) as usize;
@@ -87,9 +111,10 @@ pub(crate) fn read_frame(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
             "a frame larger than 256 MiB",
         ));
     }
-    let mut payload = vec![0; length];
-    input.read_exact(&mut payload)?;
-    Ok(Some(payload))
+    let start = frames.len();
+    frames.resize(start + length, 0);
+    input.read_exact(&mut frames[start..])?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -99,26 +124,55 @@ mod tests {
     #[test]
     fn frames_round_trip_and_end_cleanly() {
         let mut wire = Vec::new();
-        write_frame(&mut wire, b"{\"a\": 1}").unwrap();
-        write_frame(&mut wire, b"").unwrap();
+        write_frame(&mut wire, &[b"{\"a\":", b" 1}"]).unwrap();
+        write_frame(&mut wire, &[]).unwrap();
+        push_frame(&mut wire, b"[2]");
         let mut reader = &wire[..];
-        assert_eq!(read_frame(&mut reader).unwrap().unwrap(), b"{\"a\": 1}");
-        assert_eq!(read_frame(&mut reader).unwrap().unwrap(), b"");
-        assert!(read_frame(&mut reader).unwrap().is_none());
+        let mut frame = Vec::new();
+        assert!(read_frame(&mut reader, &mut frame).unwrap());
+        assert_eq!(frame, b"{\"a\": 1}");
+        assert!(read_frame(&mut reader, &mut frame).unwrap());
+        assert_eq!(frame, b"{\"a\": 1}", "an empty frame appends nothing");
+        frame.clear();
+        assert!(read_frame(&mut reader, &mut frame).unwrap());
+        assert_eq!(frame, b"[2]");
+        assert!(!read_frame(&mut reader, &mut frame).unwrap());
+    }
+
+    #[test]
+    fn an_ok_frame_written_around_the_result_reads_as_serde_writes_it() {
+        let mut wire = Vec::new();
+        push_ok_frame(&mut wire, b"[1,\"two\"]");
+        let failed = Outcome::Failed("no such task".to_owned());
+        push_frame(&mut wire, &serde_json::to_vec(&failed).unwrap());
+        let mut reader = &wire[..];
+        let mut frame = Vec::new();
+        read_frame(&mut reader, &mut frame).unwrap();
+        match serde_json::from_slice(&frame).unwrap() {
+            Outcome::Ok(json) => assert_eq!(json.get(), "[1,\"two\"]"),
+            other => panic!("{other:?}"),
+        }
+        frame.clear();
+        read_frame(&mut reader, &mut frame).unwrap();
+        match serde_json::from_slice(&frame).unwrap() {
+            Outcome::Failed(message) => assert_eq!(message, "no such task"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn a_cut_frame_is_an_error_not_a_hang() {
         let mut wire = Vec::new();
-        write_frame(&mut wire, b"0123456789").unwrap();
+        write_frame(&mut wire, &[b"0123456789"]).unwrap();
         let mut reader = &wire[..8];
+        let mut frame = Vec::new();
         assert_eq!(
-            read_frame(&mut reader).unwrap_err().kind(),
+            read_frame(&mut reader, &mut frame).unwrap_err().kind(),
             io::ErrorKind::UnexpectedEof
         );
         let absurd = u32::MAX.to_le_bytes();
         assert_eq!(
-            read_frame(&mut &absurd[..]).unwrap_err().kind(),
+            read_frame(&mut &absurd[..], &mut frame).unwrap_err().kind(),
             io::ErrorKind::InvalidData
         );
     }

@@ -2,14 +2,16 @@
 //! and exit when the parent closes the connection (or dies).
 
 use std::collections::HashMap;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
-use serde_json::value::RawValue;
+use parking_lot::{Condvar, Mutex};
 
-use super::protocol::{MAX_PAYLOAD, Outcome, Request, read_frame, too_large, write_frame};
+use super::protocol::{
+    MAX_PAYLOAD, Outcome, Request, push_frame, push_ok_frame, read_frame, too_large,
+};
 use super::{Registration, WORKER_SOCKET_ENV};
 use crate::handle::panic_message;
 
@@ -42,8 +44,9 @@ pub fn serve_if_worker() {
     std::process::exit(code);
 }
 
-/// A registered function: JSON arguments in, JSON result (or why not) out.
-type RemoteFn = fn(&str) -> Result<String, String>;
+/// A registered function: JSON arguments in, its result written as JSON
+/// into the buffer (or why not).
+type RemoteFn = fn(&str, &mut Vec<u8>) -> Result<(), String>;
 
 /// Serves the parent until it closes the connection. Three threads, so
 /// that neither side can block the other: one reads requests as they
@@ -62,76 +65,138 @@ fn serve(stream: UnixStream) -> i32 {
         return 3;
     };
     let (request_sender, requests) = crossbeam_channel::unbounded::<Vec<u8>>();
-    let (outcome_sender, outcomes) = crossbeam_channel::unbounded::<Vec<u8>>();
     // Never joined: at the end of the stream it ends by itself, and when
     // this process exits first it is blocked in a read that no longer
     // matters.
     let _reader = std::thread::spawn(move || {
         let mut input = BufReader::new(reading);
+        let mut frame = Vec::new();
         // The parent closed the connection, or died: the requests end.
-        while let Ok(Some(frame)) = read_frame(&mut input) {
-            if request_sender.send(frame).is_err() {
+        while let Ok(true) = read_frame(&mut input, &mut frame) {
+            if request_sender.send(std::mem::take(&mut frame)).is_err() {
                 break;
             }
         }
     });
-    let writer = std::thread::spawn(move || write_outcomes(stream, &outcomes));
+    let outbox = Arc::new(Outbox::default());
+    let writer = {
+        let outbox = Arc::clone(&outbox);
+        std::thread::spawn(move || outbox.write_all_to(stream))
+    };
     let mut code = 0;
+    let mut result = Vec::new();
     'requests: for frame in requests {
         let Ok(request) = serde_json::from_slice::<Request<'_>>(&frame) else {
             eprintln!("concurrent: worker received a malformed request");
             code = 4;
             break;
         };
+        let run = registry.get(request.task);
         for args in &request.calls {
-            let outcome = match registry.get(request.task) {
-                Some(run) => run_one(*run, args.get()),
-                None => Outcome::Failed(format!(
+            result.clear();
+            let ran = match run {
+                Some(run) => run_one(*run, args.get(), &mut result),
+                None => Err(Outcome::Failed(format!(
                     "no function named {} is registered in this program (declare it with remote_fn!)",
                     request.task
-                )),
+                ))),
             };
-            let frame = serde_json::to_vec(&outcome).expect("an outcome always serialises");
-            if outcome_sender.send(frame).is_err() {
+            let delivered = match ran {
+                Ok(()) => outbox.push(|frames| push_ok_frame(frames, &result)),
+                Err(outcome) => {
+                    let payload =
+                        serde_json::to_vec(&outcome).expect("an outcome always serialises");
+                    outbox.push(|frames| push_frame(frames, &payload))
+                }
+            };
+            if !delivered {
                 // The writer lost the connection: the parent is gone.
                 break 'requests;
             }
         }
     }
     // Every outcome computed goes out before the process ends.
-    drop(outcome_sender);
+    outbox.close();
     let _ = writer.join();
     code
 }
 
-/// Writes outcomes until there are no more (or the parent is gone),
-/// flushing whenever none is waiting.
-fn write_outcomes(stream: UnixStream, outcomes: &Receiver<Vec<u8>>) {
-    let mut output = BufWriter::new(stream);
-    for frame in outcomes {
-        let mut written = write_frame(&mut output, &frame);
-        while let (Ok(()), Ok(frame)) = (&written, outcomes.try_recv()) {
-            written = write_frame(&mut output, &frame);
+/// Outcome frames on their way from the thread that runs tasks to the
+/// thread that writes them: one buffer, which the writer swaps out whole,
+/// so that every outcome ready when it looks goes out in one system call,
+/// and neither thread allocates per outcome.
+#[derive(Default)]
+struct Outbox {
+    state: Mutex<Outgoing>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Outgoing {
+    frames: Vec<u8>,
+    /// No more frames will come.
+    closed: bool,
+    /// The connection failed: the parent is gone.
+    lost: bool,
+    /// The writer sleeps until frames come (so only then is it woken).
+    writer_waiting: bool,
+}
+
+impl Outbox {
+    /// Appends a frame with `write`; `false` once the connection is lost.
+    fn push(&self, write: impl FnOnce(&mut Vec<u8>)) -> bool {
+        let mut state = self.state.lock();
+        if state.lost {
+            return false;
         }
-        if written.and_then(|()| output.flush()).is_err() {
-            return;
+        write(&mut state.frames);
+        if std::mem::take(&mut state.writer_waiting) {
+            self.ready.notify_one();
+        }
+        true
+    }
+
+    fn close(&self) {
+        self.state.lock().closed = true;
+        self.ready.notify_one();
+    }
+
+    /// The writer's loop: waits for frames and writes them, until the
+    /// outbox is closed and empty or the connection fails.
+    fn write_all_to(&self, mut stream: UnixStream) {
+        let mut batch = Vec::new();
+        loop {
+            {
+                let mut state = self.state.lock();
+                while state.frames.is_empty() {
+                    if state.closed {
+                        return;
+                    }
+                    state.writer_waiting = true;
+                    self.ready.wait(&mut state);
+                }
+                // The emptied buffer goes back, capacity and all.
+                std::mem::swap(&mut batch, &mut state.frames);
+            }
+            if stream.write_all(&batch).is_err() {
+                self.state.lock().lost = true;
+                return;
+            }
+            batch.clear();
         }
     }
 }
 
-/// Runs one call. A panic is the task's error, as on threads, and a result
-/// too large to send is that task's error too: the worker lives on for the
-/// next task either way.
-fn run_one(run: RemoteFn, args: &str) -> Outcome {
-    match catch_unwind(AssertUnwindSafe(|| run(args))) {
-        Ok(Ok(json)) if json.len() > MAX_PAYLOAD => {
-            Outcome::Failed(too_large("the result", json.len()))
+/// Runs one call, its result written into `result`. A panic is the task's
+/// error, as on threads, and a result too large to send is that task's
+/// error too: the worker lives on for the next task either way.
+fn run_one(run: RemoteFn, args: &str, result: &mut Vec<u8>) -> Result<(), Outcome<'static>> {
+    match catch_unwind(AssertUnwindSafe(|| run(args, result))) {
+        Ok(Ok(())) if result.len() > MAX_PAYLOAD => {
+            Err(Outcome::Failed(too_large("the result", result.len())))
         }
-        Ok(Ok(json)) => match RawValue::from_string(json) {
-            Ok(raw) => Outcome::Ok(raw),
-            Err(error) => Outcome::Failed(format!("cannot write the result: {error}")),
-        },
-        Ok(Err(message)) => Outcome::Failed(message),
-        Err(panic) => Outcome::Panicked(panic_message(&*panic)),
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(message)) => Err(Outcome::Failed(message)),
+        Err(panic) => Err(Outcome::Panicked(panic_message(&*panic))),
     }
 }
