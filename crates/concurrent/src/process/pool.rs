@@ -713,6 +713,26 @@ impl Worker {
         Ok(())
     }
 
+    /// Whether every answer to the oldest job in flight has arrived
+    /// already (is in the input buffer): reading them will not wait.
+    fn oldest_answered(&self) -> bool {
+        let Some(job) = self.in_flight.front() else {
+            return false;
+        };
+        let mut buffered = self.input.buffer();
+        for _ in 0..job.sent.len() {
+            let Some((length, rest)) = buffered.split_first_chunk::<4>() else {
+                return false;
+            };
+            let length = u32::from_le_bytes(*length) as usize;
+            let Some(rest) = rest.get(length..) else {
+                return false;
+            };
+            buffered = rest;
+        }
+        true
+    }
+
     /// The `index`th answer read by [`Worker::read_answers`].
     fn answer(&self, index: usize) -> io::Result<Outcome<'_>> {
         let start = match index {
@@ -750,6 +770,10 @@ impl Manager<'_> {
     /// Until the pool shuts down and nothing is left in flight: send a job
     /// when the worker has none, send more ahead while they are quick and
     /// plenty, otherwise wait for the oldest answer.
+    ///
+    /// Answers that have arrived are taken before more jobs are sent, so
+    /// that a read that brought several answers is followed by one write
+    /// of as many new jobs: a system call each way per batch, not per job.
     fn run(&mut self) {
         loop {
             if self.in_flight() == 0 {
@@ -758,6 +782,8 @@ impl Manager<'_> {
                     // The queue is closed and empty: the pool is shutting down.
                     None => return,
                 }
+            } else if self.worker.as_ref().is_some_and(Worker::oldest_answered) {
+                self.receive_oldest();
             } else if let Some(job) = self.job_to_send_ahead() {
                 self.dispatch(job);
             } else {
