@@ -287,6 +287,38 @@ fn a_killed_worker_breaks_the_pool_and_nothing_hangs() {
     }
 }
 
+/// A worker killed while it holds jobs sent ahead: every one of them, and
+/// everything queued, fails with the reason; nothing hangs or is lost.
+#[test]
+fn a_worker_killed_with_jobs_sent_ahead_fails_every_one_of_them() {
+    let ex = ProcessPoolExecutor::new(2);
+    let handles: Vec<_> = (0..20_000u64)
+        .map(|n| ex.submit(square, (n,)).unwrap())
+        .collect();
+    // Once answers flow, the workers have been sent jobs ahead.
+    handles[100].result().unwrap();
+    let victim = ex.worker_pids()[0];
+    kill(victim);
+    let (mut answered, mut broken) = (0, 0);
+    for (n, handle) in (0..20_000u64).zip(&handles) {
+        match handle.result() {
+            Ok(value) => {
+                assert_eq!(value, n * n);
+                answered += 1;
+            }
+            Err(TaskError::Broken(reason)) => {
+                assert!(reason.contains("killed by signal 9"), "{reason}");
+                broken += 1;
+            }
+            Err(other) => panic!("task {n}: {other:?}"),
+        }
+    }
+    assert_eq!(answered + broken, 20_000);
+    assert!(broken > 0, "the kill came after every task was done");
+    drop(ex);
+    assert!(!process_exists(victim), "the killed worker was not reaped");
+}
+
 #[test]
 fn an_aborting_worker_breaks_the_pool_with_a_clear_reason() {
     let ex = ProcessPoolExecutor::new(1);
