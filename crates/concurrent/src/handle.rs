@@ -59,8 +59,12 @@ pub struct TaskHandle<T> {
     counted: bool,
 }
 
-/// The state shared by a handle and the worker that runs its task.
-pub(crate) struct Shared<T> {
+/// The state shared by a handle and the worker that runs its task, and,
+/// in a thread pool, the task itself ([`QueuedTask`]): one allocation per
+/// submit, not one for the state and one for the task. In a handle, the
+/// task's type is erased (`Work` is unsized): a handle reads only the
+/// state.
+pub(crate) struct Shared<T, Work: ?Sized = dyn Send + Sync> {
     state: Mutex<State<T>>,
     /// Signalled when the task reaches a final phase, when it is settled,
     /// and when a handle goes while `into_result` waits for that.
@@ -69,6 +73,49 @@ pub(crate) struct Shared<T> {
     handles: AtomicUsize,
     /// An `into_result` is waiting for the other handles to go.
     taker_waiting: AtomicBool,
+    /// The task, for a queued one; `()` for a handle made without.
+    work: Work,
+}
+
+/// A task in a thread pool's queue: the work, taken out once by the worker
+/// that runs it (or by a shutdown that cancels it), beside its state.
+pub(crate) type QueuedTask<T, F> = Shared<T, TaskSlot<F>>;
+
+/// Where a queued task's work waits until a worker takes it.
+pub(crate) struct TaskSlot<F>(Mutex<Option<F>>);
+
+impl<T, F> QueuedTask<T, F>
+where
+    T: 'static,
+    F: Send + 'static,
+{
+    /// A pending handle and its queued task, in one allocation. The queued
+    /// task counts as the worker's handle from the start.
+    pub(crate) fn new(work: F) -> (TaskHandle<T>, Arc<QueuedTask<T, F>>) {
+        let task = Arc::new(Shared {
+            state: Mutex::new(State::pending()),
+            finished: Condvar::new(),
+            handles: AtomicUsize::new(2),
+            taker_waiting: AtomicBool::new(false),
+            work: TaskSlot(Mutex::new(Some(work))),
+        });
+        let handle = TaskHandle {
+            shared: Arc::clone(&task) as Arc<Shared<T>>,
+            counted: true,
+        };
+        (handle, task)
+    }
+
+    /// Takes the work out, with the worker's handle on the task; `None` if
+    /// it was taken before.
+    pub(crate) fn take(self: Arc<Self>) -> Option<(TaskHandle<T>, F)> {
+        let work = self.work.0.lock().take()?;
+        let handle = TaskHandle {
+            shared: self as Arc<Shared<T>>,
+            counted: true,
+        };
+        Some((handle, work))
+    }
 }
 
 type Callback<T> = Box<dyn FnOnce(&TaskHandle<T>) + Send>;
@@ -86,6 +133,20 @@ struct State<T> {
     callbacks: Vec<Callback<T>>,
     waiters: Vec<(Arc<Waiter>, usize)>,
     wakers: Vec<Waker>,
+}
+
+impl<T> State<T> {
+    fn pending() -> State<T> {
+        State {
+            phase: Phase::Pending,
+            outcome: None,
+            failed: false,
+            settled: false,
+            callbacks: Vec::new(),
+            waiters: Vec::new(),
+            wakers: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,18 +217,11 @@ impl<T> TaskHandle<T> {
     pub(crate) fn new_pending() -> TaskHandle<T> {
         TaskHandle {
             shared: Arc::new(Shared {
-                state: Mutex::new(State {
-                    phase: Phase::Pending,
-                    outcome: None,
-                    failed: false,
-                    settled: false,
-                    callbacks: Vec::new(),
-                    waiters: Vec::new(),
-                    wakers: Vec::new(),
-                }),
+                state: Mutex::new(State::pending()),
                 finished: Condvar::new(),
                 handles: AtomicUsize::new(1),
                 taker_waiting: AtomicBool::new(false),
+                work: (),
             }),
             counted: true,
         }

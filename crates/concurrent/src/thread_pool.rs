@@ -16,34 +16,34 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::TaskError;
 use crate::executor::{Call, Executor, Map, Shutdown};
-use crate::handle::TaskHandle;
+use crate::handle::{QueuedTask, TaskHandle};
 
-/// One unit of work in the pool's queue: a task plus its handle.
-trait Job: Send {
+/// One unit of work in the pool's queue: a task beside its handle's state
+/// ([`QueuedTask`]), whatever its types.
+trait Job: Send + Sync {
     /// Runs the task (unless its handle was cancelled meanwhile), calling
-    /// `before_publishing` just before its outcome is announced.
-    fn run(self: Box<Self>, settled: &dyn Fn());
+    /// `settled` just before its outcome is announced.
+    fn run(self: Arc<Self>, settled: &dyn Fn());
     /// Cancels the task without running it (shutdown with `cancel_futures`).
-    fn cancel(self: Box<Self>);
+    fn cancel(self: Arc<Self>);
 }
 
-struct TaskJob<F, T> {
-    work: F,
-    handle: TaskHandle<T>,
-}
-
-impl<F, T> Job for TaskJob<F, T>
+impl<F, T> Job for QueuedTask<T, F>
 where
-    F: FnOnce() -> T + Send,
-    T: Send,
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
 {
-    fn run(self: Box<Self>, settled: &dyn Fn()) {
-        let TaskJob { work, handle } = *self;
-        handle.run(work, settled);
+    fn run(self: Arc<Self>, settled: &dyn Fn()) {
+        if let Some((handle, work)) = self.take() {
+            handle.run(work, settled);
+        }
     }
 
-    fn cancel(self: Box<Self>) {
-        self.handle.cancel();
+    fn cancel(self: Arc<Self>) {
+        if let Some((handle, work)) = self.take() {
+            handle.cancel();
+            drop(work);
+        }
     }
 }
 
@@ -79,8 +79,8 @@ pub struct ThreadPoolExecutor {
     thread_name_prefix: String,
     /// `None` once shut down: dropping the sender is what tells the workers,
     /// after the queue runs dry, that no more work will come.
-    sender: Mutex<Option<Sender<Box<dyn Job>>>>,
-    receiver: Receiver<Box<dyn Job>>,
+    sender: Mutex<Option<Sender<Arc<dyn Job>>>>,
+    receiver: Receiver<Arc<dyn Job>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     /// The ids of every thread started, so a task that shuts its own pool
     /// down does not wait for itself.
@@ -194,11 +194,7 @@ impl ThreadPoolExecutor {
         let Some(sender) = sender.as_ref() else {
             return Err(TaskError::ShutDown);
         };
-        let handle = TaskHandle::new_pending();
-        let job = Box::new(TaskJob {
-            work,
-            handle: handle.worker_side(),
-        });
+        let (handle, job) = QueuedTask::new(work);
         sender.send(job).map_err(|_| TaskError::ShutDown)?;
         self.adjust_thread_count();
         Ok(handle)
