@@ -69,6 +69,10 @@ remote_fn! {
         x * y
     }
 
+    fn echo_text(text: String) -> String {
+        text
+    }
+
     fn pid_after_ms(ms: u64) -> u32 {
         std::thread::sleep(Duration::from_millis(ms));
         std::process::id()
@@ -186,6 +190,30 @@ fn every_answer_reaches_its_own_handle_when_tasks_are_sent_ahead() {
             Sent::Count(handle) => assert_eq!(handle.result(), Ok(n as usize % 50)),
         }
     }
+}
+
+/// Jobs sent ahead with large arguments while large results come back
+/// (40 KB each way, up to eight jobs in flight): every frame arrives
+/// whole and in order, and nothing waits forever. (The worker writes its
+/// outcomes on a thread of its own and so always comes back to reading;
+/// a hang here would fail the test after two minutes, not stall the run.)
+#[test]
+fn large_arguments_and_results_both_ways_do_not_deadlock() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let ex = ProcessPoolExecutor::new(2);
+        let text = |n: u8| char::from(b'a' + n % 26).to_string().repeat(40_000);
+        let handles: Vec<_> = (0..200u8)
+            .map(|n| ex.submit(echo_text, (text(n),)).unwrap())
+            .collect();
+        for (n, handle) in (0..200u8).zip(handles) {
+            assert_eq!(handle.result().unwrap(), text(n));
+        }
+        done.send(()).unwrap();
+    });
+    finished
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the pool deadlocked (or a task failed; see the panic above)");
 }
 
 /// Sending ahead must not hold tasks back in a busy worker while another

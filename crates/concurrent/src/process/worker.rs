@@ -48,13 +48,15 @@ pub fn serve_if_worker() {
 /// into the buffer (or why not).
 type RemoteFn = fn(&str, &mut Vec<u8>) -> Result<(), String>;
 
-/// Serves the parent until it closes the connection. Three threads, so
-/// that neither side can block the other: one reads requests as they
-/// come (the parent keeps a few in flight, and its writes must never wait
-/// on this worker finishing a task), this one runs them, and one writes
-/// the outcomes. The writer sends whatever outcomes are ready in one
-/// system call: a burst of small results is one write, while a result
-/// that is ready never waits for the next task to finish.
+/// Serves the parent until it closes the connection, on two threads: this
+/// one reads requests and runs them, and a writer sends the outcomes.
+/// Neither side can then block the other: the parent keeps a few requests
+/// in flight and may block writing them until this thread reads, which it
+/// always comes back to, because it never waits on the connection to
+/// write (outcomes go to the writer through memory). The writer sends
+/// whatever outcomes are ready in one system call: a burst of small
+/// results is one write, while a result that is ready never waits for the
+/// next task to finish.
 fn serve(stream: UnixStream) -> i32 {
     let registry: HashMap<&str, RemoteFn> = inventory::iter::<Registration>
         .into_iter()
@@ -64,20 +66,7 @@ fn serve(stream: UnixStream) -> i32 {
         eprintln!("concurrent: worker cannot read its connection");
         return 3;
     };
-    let (request_sender, requests) = crossbeam_channel::unbounded::<Vec<u8>>();
-    // Never joined: at the end of the stream it ends by itself, and when
-    // this process exits first it is blocked in a read that no longer
-    // matters.
-    let _reader = std::thread::spawn(move || {
-        let mut input = BufReader::new(reading);
-        let mut frame = Vec::new();
-        // The parent closed the connection, or died: the requests end.
-        while let Ok(true) = read_frame(&mut input, &mut frame) {
-            if request_sender.send(std::mem::take(&mut frame)).is_err() {
-                break;
-            }
-        }
-    });
+    let mut input = BufReader::new(reading);
     let outbox = Arc::new(Outbox::default());
     let writer = {
         let outbox = Arc::clone(&outbox);
@@ -85,7 +74,13 @@ fn serve(stream: UnixStream) -> i32 {
     };
     let mut code = 0;
     let mut result = Vec::new();
-    'requests: for frame in requests {
+    let mut frame = Vec::new();
+    'requests: loop {
+        frame.clear();
+        if !matches!(read_frame(&mut input, &mut frame), Ok(true)) {
+            // The parent closed the connection, or died: our work is done.
+            break;
+        }
         let Ok(request) = serde_json::from_slice::<Request<'_>>(&frame) else {
             eprintln!("concurrent: worker received a malformed request");
             code = 4;
