@@ -2,7 +2,7 @@
 """Python's ProcessPoolExecutor, timed the way
 crates/concurrent/benches/process_pool.rs times ours: 2 workers, 2,000
 trivial tasks, submitted one by one and through map(chunksize=100).
-Medians of 5 rounds, microseconds per task, as JSON.
+Medians of 11 rounds, microseconds per task, as JSON.
 """
 import json
 import statistics
@@ -20,7 +20,7 @@ def main():
     unchunked, chunked = [], []
     with ProcessPoolExecutor(max_workers=2) as ex:
         list(ex.map(echo, range(4)))  # start the workers first
-        for _ in range(5):
+        for _ in range(11):
             start = time.perf_counter()
             futures = [ex.submit(echo, i) for i in range(BATCH)]
             sum(f.result() for f in futures)
