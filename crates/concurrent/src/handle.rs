@@ -560,6 +560,26 @@ impl<T> TaskHandle<T> {
         Ok(())
     }
 
+    /// [`finish`](TaskHandle::finish) by the worker's own handle, which
+    /// is done with the task once the outcome is in: it stops counting as
+    /// it settles, as in [`run`](TaskHandle::run), so an `into_result`
+    /// woken by the outcome takes it at once instead of waiting for this
+    /// handle's drop (a second wake-up).
+    pub(crate) fn finish_as_worker(mut self, outcome: Result<T, TaskError>) {
+        let mut state = self.shared.state.lock();
+        if matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+            return;
+        }
+        state.phase = Phase::Finished;
+        state.failed = outcome.is_err();
+        state.outcome = Some(outcome);
+        let shared = Arc::clone(&self.shared);
+        shared.announce(state, &self, || {
+            shared.handles.fetch_sub(1, Ordering::SeqCst);
+        });
+        self.counted = false;
+    }
+
     /// Registers a multi-handle waiter under `index`; `false` if the task
     /// is already done (then nothing was registered).
     pub(crate) fn add_waiter(&self, waiter: &Arc<Waiter>, index: usize) -> bool {

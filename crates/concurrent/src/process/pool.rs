@@ -146,26 +146,36 @@ trait PendingCalls: Send {
     /// Cancels call `index` (shutdown with `cancel_futures`).
     fn cancel(&self, index: usize);
     /// Delivers call `index`'s outcome: the result's JSON, or why there is
-    /// none. A call that has its outcome already keeps it.
-    fn complete(&self, index: usize, outcome: Result<&RawValue, TaskError>);
+    /// none. The worker's handle on the call is done then; a call that was
+    /// completed before is left as it is.
+    fn complete(&mut self, index: usize, outcome: Result<&RawValue, TaskError>);
 }
 
-impl<T: DeserializeOwned + Send> PendingCalls for Vec<TaskHandle<T>> {
+/// The worker's handles on a job's calls, each given up once its call
+/// has its outcome.
+impl<T: DeserializeOwned + Send> PendingCalls for Vec<Option<TaskHandle<T>>> {
     fn start(&self, index: usize) -> bool {
-        self[index].set_running_or_notify_cancel() == Ok(true)
+        self[index]
+            .as_ref()
+            .is_some_and(|handle| handle.set_running_or_notify_cancel() == Ok(true))
     }
 
     fn cancel(&self, index: usize) {
-        self[index].cancel();
+        if let Some(handle) = &self[index] {
+            handle.cancel();
+        }
     }
 
-    fn complete(&self, index: usize, outcome: Result<&RawValue, TaskError>) {
+    fn complete(&mut self, index: usize, outcome: Result<&RawValue, TaskError>) {
+        let Some(handle) = self[index].take() else {
+            return;
+        };
         let result = outcome.and_then(|json| {
             serde_json::from_str::<T>(json.get()).map_err(|error| {
                 TaskError::Remote(format!("cannot read the task's result: {error}"))
             })
         });
-        let _ = self[index].finish(result);
+        handle.finish_as_worker(result);
     }
 }
 
@@ -183,7 +193,7 @@ impl Job {
         &self.args[start..self.ends[index]]
     }
 
-    fn fail(self, error: &TaskError) {
+    fn fail(mut self, error: &TaskError) {
         for index in 0..self.len() {
             self.calls.complete(index, Err(error.clone()));
         }
@@ -194,7 +204,7 @@ impl Job {
 struct JobBuilder<T> {
     args: Vec<u8>,
     ends: Vec<usize>,
-    handles: Vec<TaskHandle<T>>,
+    handles: Vec<Option<TaskHandle<T>>>,
 }
 
 impl<T: DeserializeOwned + Send + 'static> JobBuilder<T> {
@@ -220,7 +230,7 @@ impl<T: DeserializeOwned + Send + 'static> JobBuilder<T> {
         self.args.extend_from_slice(args);
         self.ends.push(self.args.len());
         let handle = TaskHandle::new_pending();
-        self.handles.push(handle.worker_side());
+        self.handles.push(Some(handle.worker_side()));
         handle
     }
 
@@ -671,7 +681,7 @@ struct SentJob {
 }
 
 impl SentJob {
-    fn fail(&self, error: &TaskError) {
+    fn fail(mut self, error: &TaskError) {
         for &index in &self.sent {
             self.calls.complete(index, Err(error.clone()));
         }
@@ -906,7 +916,7 @@ impl Manager<'_> {
         if let Err(error) = read {
             return self.lose_worker(&error);
         }
-        let job = worker.in_flight.pop_front().expect("a job was in flight");
+        let mut job = worker.in_flight.pop_front().expect("a job was in flight");
         let now = Instant::now();
         worker.last_job_time = Some(now - job.sent_at.max(worker.last_answer));
         worker.last_answer = now;
