@@ -69,6 +69,19 @@ remote_fn! {
         x * y
     }
 
+    /// For the stress test: a panic when `n % 97 == 0`, a sleep of
+    /// `n % 3` ms when `n % 89 == 0`, else the square.
+    fn stress_call(n: u64) -> u64 {
+        if n % 97 == 0 {
+            panic!("call {n}");
+        }
+        if n % 89 == 0 {
+            std::thread::sleep(Duration::from_millis(n % 3));
+            return n % 3;
+        }
+        n * n
+    }
+
     fn echo_text(text: String) -> String {
         text
     }
@@ -691,4 +704,75 @@ fn a_worker_stopped_while_idle_does_not_hang_the_shutdown() {
     drop(ex);
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(!process_exists(pid), "the stopped worker was left behind");
+}
+
+/// The process pool's pipeline for minutes (issue #12): random pools
+/// (1-4 workers, some retiring workers after a few tasks), random mixes of
+/// quick tasks, short sleeps and panics, submitted one by one or mapped
+/// in random chunks, from one or two threads at once; every answer is
+/// checked against its own call. Not in CI; run by
+/// `bench/process_pool_stress.sh`.
+#[test]
+#[ignore = "long-running; bench/process_pool_stress.sh runs it"]
+fn stress_process_pool() {
+    let seconds = std::env::var("PROCESS_POOL_STRESS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    let until = std::time::Instant::now() + Duration::from_secs(seconds);
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |below: u64| {
+        // SplitMix64: rounds vary, and a failing round can be replayed.
+        seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % below
+    };
+    let (mut rounds, mut calls) = (0u64, 0u64);
+    while std::time::Instant::now() < until {
+        let mut builder = ProcessPoolExecutor::builder().max_workers(1 + next(4) as usize);
+        if next(4) == 0 {
+            builder = builder.max_tasks_per_child(1 + next(300) as usize);
+        }
+        let ex = builder.build();
+        let plans: Vec<Vec<u64>> = (0..1 + next(2))
+            .map(|_| (0..1 + next(3000)).map(|_| next(1000)).collect())
+            .collect();
+        let chunk = [0, 1, 7, 100][next(4) as usize];
+        std::thread::scope(|scope| {
+            for plan in &plans {
+                let ex = &ex;
+                scope.spawn(move || check_stress_plan(ex, plan, chunk, rounds));
+            }
+        });
+        calls += plans.iter().map(|plan| plan.len() as u64).sum::<u64>();
+        rounds += 1;
+    }
+    eprintln!("stress_process_pool: {rounds} pools, {calls} calls checked in {seconds} s");
+}
+
+/// Runs one thread's share of a stress round: each number `n` is a call
+/// of `stress_call`, submitted one by one (`chunk == 0`) or mapped in
+/// chunks.
+fn check_stress_plan(ex: &ProcessPoolExecutor, plan: &[u64], chunk: usize, round: u64) {
+    let expected = |n: u64| match n {
+        n if n % 97 == 0 => Err(TaskError::Panicked(format!("call {n}"))),
+        n if n % 89 == 0 => Ok(n % 3),
+        n => Ok(n * n),
+    };
+    let answers: Vec<Result<u64, TaskError>> = if chunk == 0 {
+        let handles: Vec<TaskHandle<u64>> = plan
+            .iter()
+            .map(|&n| ex.submit(stress_call, (n,)).unwrap())
+            .collect();
+        handles.into_iter().map(|handle| handle.result()).collect()
+    } else {
+        ex.map_chunked(stress_call, plan.iter().map(|&n| (n,)), chunk)
+            .collect()
+    };
+    assert_eq!(answers.len(), plan.len(), "round {round}");
+    for (&n, answer) in plan.iter().zip(answers) {
+        assert_eq!(answer, expected(n), "round {round}, call {n}");
+    }
 }
