@@ -9,6 +9,8 @@ use concurrent::{
     as_completed, remote_fn, wait,
 };
 
+mod common;
+
 concurrent::process_worker_entry!();
 
 /// Set in a worker by the initializer.
@@ -715,20 +717,9 @@ fn a_worker_stopped_while_idle_does_not_hang_the_shutdown() {
 #[test]
 #[ignore = "long-running; bench/process_pool_stress.sh runs it"]
 fn stress_process_pool() {
-    let seconds = std::env::var("PROCESS_POOL_STRESS_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(120);
-    let until = std::time::Instant::now() + Duration::from_secs(seconds);
-    let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move |below: u64| {
-        // SplitMix64: rounds vary, and a failing round can be replayed.
-        seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = seed;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % below
-    };
+    let (until, seconds) = common::stress_until("PROCESS_POOL_STRESS_SECONDS");
+    let mut random = common::SplitMix::new(0x2545_F491_4F6C_DD1D);
+    let mut next = move |below: u64| random.below(below);
     let (mut rounds, mut calls) = (0u64, 0u64);
     while std::time::Instant::now() < until {
         let mut builder = ProcessPoolExecutor::builder().max_workers(1 + next(4) as usize);

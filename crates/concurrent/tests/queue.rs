@@ -19,6 +19,8 @@ use concurrent::{
 };
 use proptest::prelude::*;
 
+mod common;
+
 /// One call on a queue, as the model-based test draws them.
 #[derive(Debug, Clone)]
 enum Call {
@@ -355,21 +357,10 @@ fn a_graceful_shutdown_wakes_every_blocked_getter_and_putter() {
 #[test]
 #[ignore = "long-running; bench/queue_stress.sh runs it"]
 fn stress_queue() {
-    let seconds = std::env::var("QUEUE_STRESS_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(120);
-    let until = Instant::now() + Duration::from_secs(seconds);
+    let (until, seconds) = common::stress_until("QUEUE_STRESS_SECONDS");
     let mut rounds = 0u64;
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = |below: usize| {
-        // SplitMix64: shapes vary, and a failing round can be replayed.
-        seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = seed;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) as usize % below
-    };
+    let mut random = common::SplitMix::new(0x9E37_79B9_7F4A_7C15);
+    let mut next = |below: usize| random.below(below as u64) as usize;
     while Instant::now() < until {
         let maxsize = [0, 1, 2, 3, 7, 64, 1000, 1 << 17][next(8)];
         let (producers, consumers) = (1 + next(6), 1 + next(6));
