@@ -77,6 +77,19 @@ pub(crate) struct Shared<T, Work: ?Sized = dyn Send + Sync> {
     work: Work,
 }
 
+impl<T, Work> Shared<T, Work> {
+    /// A pending task's state with `handles` counted handles on it.
+    fn pending(handles: usize, work: Work) -> Shared<T, Work> {
+        Shared {
+            state: Mutex::new(State::pending()),
+            finished: Condvar::new(),
+            handles: AtomicUsize::new(handles),
+            taker_waiting: AtomicBool::new(false),
+            work,
+        }
+    }
+}
+
 /// A task in a thread pool's queue: the work, taken out once by the worker
 /// that runs it (or by a shutdown that cancels it), beside its state.
 pub(crate) type QueuedTask<T, F> = Shared<T, TaskSlot<F>>;
@@ -92,13 +105,7 @@ where
     /// A pending handle and its queued task, in one allocation. The queued
     /// task counts as the worker's handle from the start.
     pub(crate) fn new(work: F) -> (TaskHandle<T>, Arc<QueuedTask<T, F>>) {
-        let task = Arc::new(Shared {
-            state: Mutex::new(State::pending()),
-            finished: Condvar::new(),
-            handles: AtomicUsize::new(2),
-            taker_waiting: AtomicBool::new(false),
-            work: TaskSlot(Mutex::new(Some(work))),
-        });
+        let task = Arc::new(Shared::pending(2, TaskSlot(Mutex::new(Some(work)))));
         let handle = TaskHandle {
             shared: Arc::clone(&task) as Arc<Shared<T>>,
             counted: true,
@@ -136,6 +143,17 @@ struct State<T> {
 }
 
 impl<T> State<T> {
+    fn is_final(&self) -> bool {
+        matches!(self.phase, Phase::Finished | Phase::Cancelled)
+    }
+
+    /// Records the task's outcome: it is finished.
+    fn finish(&mut self, outcome: Result<T, TaskError>) {
+        self.phase = Phase::Finished;
+        self.failed = outcome.is_err();
+        self.outcome = Some(outcome);
+    }
+
     fn pending() -> State<T> {
         State {
             phase: Phase::Pending,
@@ -216,13 +234,7 @@ impl<T> TaskHandle<T> {
 
     pub(crate) fn new_pending() -> TaskHandle<T> {
         TaskHandle {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State::pending()),
-                finished: Condvar::new(),
-                handles: AtomicUsize::new(1),
-                taker_waiting: AtomicBool::new(false),
-                work: (),
-            }),
+            shared: Arc::new(Shared::pending(1, ())),
             counted: true,
         }
     }
@@ -239,10 +251,7 @@ impl<T> TaskHandle<T> {
     /// Whether the task finished, failed or was cancelled (Python's
     /// `done()`). Never blocks.
     pub fn done(&self) -> bool {
-        matches!(
-            self.shared.state.lock().phase,
-            Phase::Finished | Phase::Cancelled
-        )
+        self.shared.state.lock().is_final()
     }
 
     /// Whether the task is running right now (Python's `running()`).
@@ -388,7 +397,7 @@ impl<T> TaskHandle<T> {
         R: From<TimedOut>,
     {
         let mut state = self.shared.state.lock();
-        while !matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+        while !state.is_final() {
             match deadline {
                 Some(deadline) => {
                     if self
@@ -396,7 +405,7 @@ impl<T> TaskHandle<T> {
                         .finished
                         .wait_until(&mut state, deadline)
                         .timed_out()
-                        && !matches!(state.phase, Phase::Finished | Phase::Cancelled)
+                        && !state.is_final()
                     {
                         return R::from(TimedOut);
                     }
@@ -414,14 +423,14 @@ impl<T> TaskHandle<T> {
             return true;
         };
         let mut state = self.shared.state.lock();
-        while !matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+        while !state.is_final() {
             if self
                 .shared
                 .finished
                 .wait_until(&mut state, deadline)
                 .timed_out()
             {
-                return matches!(state.phase, Phase::Finished | Phase::Cancelled);
+                return state.is_final();
             }
         }
         true
@@ -446,7 +455,7 @@ impl<T> TaskHandle<T> {
     /// ```
     pub fn add_done_callback(&self, callback: impl FnOnce(&TaskHandle<T>) + Send + 'static) {
         let mut state = self.shared.state.lock();
-        if matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+        if state.is_final() {
             // Release the lock first: the callback may well look at this
             // handle (done(), result()), which takes the lock again.
             drop(state);
@@ -505,9 +514,7 @@ impl<T> TaskHandle<T> {
         let outcome = catch_unwind(AssertUnwindSafe(work))
             .map_err(|panic| TaskError::Panicked(panic_message(&*panic)));
         let mut state = self.shared.state.lock();
-        state.phase = Phase::Finished;
-        state.failed = outcome.is_err();
-        state.outcome = Some(outcome);
+        state.finish(outcome);
         let shared = Arc::clone(&self.shared);
         // This handle reads nothing once settled: stop counting it then, so
         // an `into_result` woken by the outcome does not wait for its drop.
@@ -550,12 +557,10 @@ impl<T> TaskHandle<T> {
     /// outcome back if the task already had one.
     pub(crate) fn finish(&self, outcome: Result<T, TaskError>) -> Result<(), Result<T, TaskError>> {
         let mut state = self.shared.state.lock();
-        if matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+        if state.is_final() {
             return Err(outcome);
         }
-        state.phase = Phase::Finished;
-        state.failed = outcome.is_err();
-        state.outcome = Some(outcome);
+        state.finish(outcome);
         self.shared.announce(state, self, || {});
         Ok(())
     }
@@ -567,12 +572,10 @@ impl<T> TaskHandle<T> {
     /// handle's drop (a second wake-up).
     pub(crate) fn finish_as_worker(mut self, outcome: Result<T, TaskError>) {
         let mut state = self.shared.state.lock();
-        if matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+        if state.is_final() {
             return;
         }
-        state.phase = Phase::Finished;
-        state.failed = outcome.is_err();
-        state.outcome = Some(outcome);
+        state.finish(outcome);
         let shared = Arc::clone(&self.shared);
         shared.announce(state, &self, || {
             shared.handles.fetch_sub(1, Ordering::SeqCst);
@@ -584,7 +587,7 @@ impl<T> TaskHandle<T> {
     /// is already done (then nothing was registered).
     pub(crate) fn add_waiter(&self, waiter: &Arc<Waiter>, index: usize) -> bool {
         let mut state = self.shared.state.lock();
-        if matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+        if state.is_final() {
             return false;
         }
         state.waiters.push((Arc::clone(waiter), index));
@@ -727,7 +730,7 @@ impl<T: Clone> std::future::Future for TaskHandle<T> {
     /// reader (`exception()`, `result()`, other handles).
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.shared.state.lock();
-        if matches!(state.phase, Phase::Finished | Phase::Cancelled) {
+        if state.is_final() {
             return Poll::Ready(clone_outcome(&mut state.outcome));
         }
         if !state.wakers.iter().any(|waker| waker.will_wake(cx.waker())) {

@@ -455,6 +455,38 @@ fn a_program_that_is_no_worker_is_named() {
     }
 }
 
+/// A worker that answers with something that is no outcome, and then
+/// stays alive: the pool breaks with a clear reason and kills it, rather
+/// than waiting for it to exit.
+#[test]
+fn a_worker_that_answers_nonsense_is_killed_and_breaks_the_pool() {
+    const NONSENSE_WORKER: &str = r#"
+import os, socket, struct, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(os.environ["CONCURRENT_PROCESS_WORKER_SOCKET"])
+s.recv(65536)
+s.sendall(struct.pack("<I", 9) + b"not json!")
+time.sleep(600)
+"#;
+    let ex = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .program("python3", ["-c", NONSENSE_WORKER])
+        .build();
+    let started = std::time::Instant::now();
+    match ex.submit(square, (2,)).unwrap().result() {
+        Err(TaskError::Broken(reason)) => assert!(
+            reason.contains("sent an answer that cannot be read") && reason.contains("was killed"),
+            "{reason}"
+        ),
+        other => panic!("expected a broken pool, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "it waited for the worker to exit"
+    );
+    assert!(ex.worker_pids().is_empty(), "the worker was left running");
+}
+
 #[test]
 fn a_queued_task_can_be_cancelled_and_shutdown_can_cancel_the_rest() {
     let ex = ProcessPoolExecutor::new(1);

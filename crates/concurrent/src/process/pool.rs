@@ -47,7 +47,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use super::protocol::{MAX_PAYLOAD, Outcome, read_frame, too_large, write_frame};
+use super::protocol::{MAX_PAYLOAD, Outcome, holds_frames, read_frame, too_large, write_frame};
 use super::{RemoteTask, WORKER_SOCKET_ENV, WORKER_TEST_NAME};
 use crate::error::TaskError;
 use crate::executor::{Executor, Map, Shutdown};
@@ -726,21 +726,9 @@ impl Worker {
     /// Whether every answer to the oldest job in flight has arrived
     /// already (is in the input buffer): reading them will not wait.
     fn oldest_answered(&self) -> bool {
-        let Some(job) = self.in_flight.front() else {
-            return false;
-        };
-        let mut buffered = self.input.buffer();
-        for _ in 0..job.sent.len() {
-            let Some((length, rest)) = buffered.split_first_chunk::<4>() else {
-                return false;
-            };
-            let length = u32::from_le_bytes(*length) as usize;
-            let Some(rest) = rest.get(length..) else {
-                return false;
-            };
-            buffered = rest;
-        }
-        true
+        self.in_flight
+            .front()
+            .is_some_and(|job| holds_frames(self.input.buffer(), job.sent.len()))
     }
 
     /// The `index`th answer read by [`Worker::read_answers`].
@@ -908,24 +896,31 @@ impl Manager<'_> {
     fn receive_oldest(&mut self) {
         let worker = self.worker.as_mut().expect("jobs in flight have a worker");
         let count = worker.in_flight.front().map_or(0, |job| job.sent.len());
-        let read = worker.read_answers(count).and_then(|()| {
-            // Every answer is checked before any is delivered: one that
-            // cannot be read means the worker talks nonsense.
-            (0..count).try_for_each(|index| worker.answer(index).map(drop))
-        });
-        if let Err(error) = read {
+        if let Err(error) = worker.read_answers(count) {
             return self.lose_worker(&error);
         }
         let mut job = worker.in_flight.pop_front().expect("a job was in flight");
         let now = Instant::now();
         worker.last_job_time = Some(now - job.sent_at.max(worker.last_answer));
         worker.last_answer = now;
+        // Every answer is read before any is delivered: one that cannot be
+        // read means the worker talks nonsense, and the whole job fails
+        // with the pool.
+        let outcomes: io::Result<Vec<Outcome<'_>>> =
+            (0..count).map(|index| worker.answer(index)).collect();
+        let outcomes = match outcomes {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                worker.in_flight.push_front(job);
+                return self.lose_worker(&error);
+            }
+        };
         // Counted idle before anyone hears the results: a caller that
         // submits again the moment it has one must find this worker free,
         // not start another process.
         self.shared.idle.fetch_add(1, Ordering::AcqRel);
-        for (position, &index) in job.sent.iter().enumerate() {
-            let outcome = match worker.answer(position).expect("checked above") {
+        for (&index, outcome) in job.sent.iter().zip(outcomes) {
+            let outcome = match outcome {
                 Outcome::Ok(json) => Ok(json),
                 Outcome::Panicked(message) => Err(TaskError::Panicked(message)),
                 Outcome::Failed(message) => Err(TaskError::Remote(message)),

@@ -64,18 +64,31 @@ pub(crate) enum Outcome<'a> {
 /// Appends to `frames` the frame of `Outcome::Ok` for a result that is
 /// JSON already, written around it rather than parsed again.
 pub(crate) fn push_ok_frame(frames: &mut Vec<u8>, result: &[u8]) {
-    const OPEN: &[u8] = b"{\"ok\":";
-    let length = OPEN.len() + result.len() + 1;
-    frames.extend_from_slice(&(length as u32).to_le_bytes());
-    frames.extend_from_slice(OPEN);
-    frames.extend_from_slice(result);
-    frames.push(b'}');
+    push_frame(frames, &[b"{\"ok\":", result, b"}"]);
 }
 
-/// Appends one frame to `frames`.
-pub(crate) fn push_frame(frames: &mut Vec<u8>, payload: &[u8]) {
-    frames.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    frames.extend_from_slice(payload);
+/// Appends one frame made of `parts` one after another to `frames`.
+pub(crate) fn push_frame(frames: &mut Vec<u8>, parts: &[&[u8]]) {
+    let length = parts.iter().map(|part| part.len()).sum::<usize>();
+    frames.extend_from_slice(&(length as u32).to_le_bytes());
+    for part in parts {
+        frames.extend_from_slice(part);
+    }
+}
+
+/// Whether `buffered` holds `count` whole frames: reading them will not
+/// wait for more input.
+pub(crate) fn holds_frames(mut buffered: &[u8], count: usize) -> bool {
+    for _ in 0..count {
+        let Some((length, rest)) = buffered.split_first_chunk::<4>() else {
+            return false;
+        };
+        let Some(rest) = rest.get(u32::from_le_bytes(*length) as usize..) else {
+            return false;
+        };
+        buffered = rest;
+    }
+    true
 }
 
 /// Writes one frame made of `parts` one after another, without flushing:
@@ -126,7 +139,7 @@ mod tests {
         let mut wire = Vec::new();
         write_frame(&mut wire, &[b"{\"a\":", b" 1}"]).unwrap();
         write_frame(&mut wire, &[]).unwrap();
-        push_frame(&mut wire, b"[2]");
+        push_frame(&mut wire, &[b"[2]"]);
         let mut reader = &wire[..];
         let mut frame = Vec::new();
         assert!(read_frame(&mut reader, &mut frame).unwrap());
@@ -140,11 +153,23 @@ mod tests {
     }
 
     #[test]
+    fn whole_frames_are_told_from_cut_ones() {
+        let mut wire = Vec::new();
+        push_frame(&mut wire, &[b"abc"]);
+        push_frame(&mut wire, &[b"de"]);
+        assert!(holds_frames(&wire, 0));
+        assert!(holds_frames(&wire, 2));
+        assert!(!holds_frames(&wire, 3));
+        assert!(!holds_frames(&wire[..wire.len() - 1], 2));
+        assert!(!holds_frames(&wire[..9], 2), "a length cut in two");
+    }
+
+    #[test]
     fn an_ok_frame_written_around_the_result_reads_as_serde_writes_it() {
         let mut wire = Vec::new();
         push_ok_frame(&mut wire, b"[1,\"two\"]");
         let failed = Outcome::Failed("no such task".to_owned());
-        push_frame(&mut wire, &serde_json::to_vec(&failed).unwrap());
+        push_frame(&mut wire, &[&serde_json::to_vec(&failed).unwrap()]);
         let mut reader = &wire[..];
         let mut frame = Vec::new();
         read_frame(&mut reader, &mut frame).unwrap();

@@ -101,7 +101,7 @@ fn serve(stream: UnixStream) -> i32 {
                 Err(outcome) => {
                     let payload =
                         serde_json::to_vec(&outcome).expect("an outcome always serialises");
-                    outbox.push(|frames| push_frame(frames, &payload))
+                    outbox.push(|frames| push_frame(frames, &[&payload]))
                 }
             };
             if !delivered {
