@@ -11,9 +11,18 @@
 //! crossbeam-channel's throughput or better, `SimpleQueue` likewise
 //! against crossbeam's unbounded channel, and submit + result within 1.2x
 //! rayon's time per task.
+//!
+//! Two more lines take the `Queue`'s gap apart: the queue without
+//! `task_done` (the ring and the blocking around it), and crossbeam's own
+//! ring with nothing added but one locked increment per item taken (what
+//! any `task_done` that counts with an atomic pays).
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::{Backoff, CachePadded};
 
 use concurrent::{Queue, SimpleQueue, ThreadPoolExecutor};
 
@@ -31,6 +40,49 @@ fn queue(pairs: u64) -> Duration {
             let item = q.get().unwrap();
             q.task_done().unwrap();
             item
+        },
+    ));
+    started.elapsed()
+}
+
+/// The queue alone, without `task_done`: what the ring and the blocking
+/// around it cost, apart from the task count.
+fn queue_untracked(pairs: u64) -> Duration {
+    let q = Queue::new(BOUND);
+    let started = Instant::now();
+    black_box(pipe(
+        pairs,
+        |item| q.put(item).unwrap(),
+        || q.get().unwrap(),
+    ));
+    started.elapsed()
+}
+
+/// crossbeam's ring (the one under `Queue`), waiting by spinning, with one
+/// locked increment of a counter per item taken: a `task_done` reduced to
+/// its count.
+fn ring_counting_each_item(pairs: u64) -> Duration {
+    let ring = ArrayQueue::new(BOUND);
+    let done = CachePadded::new(AtomicU64::new(0));
+    let started = Instant::now();
+    black_box(pipe(
+        pairs,
+        |mut item| {
+            let backoff = Backoff::new();
+            while let Err(back) = ring.push(item) {
+                item = back;
+                backoff.snooze();
+            }
+        },
+        || {
+            let backoff = Backoff::new();
+            loop {
+                if let Some(item) = ring.pop() {
+                    done.fetch_add(1, Ordering::SeqCst);
+                    return item;
+                }
+                backoff.snooze();
+            }
         },
     ));
     started.elapsed()
@@ -130,6 +182,27 @@ fn main() {
         rounds,
         || queue(4),
         || crossbeam_bounded(4),
+    );
+    compare(
+        "Queue 1P1C, no task_done, vs crossbeam",
+        ITEMS,
+        rounds,
+        || queue_untracked(1),
+        || crossbeam_bounded(1),
+    );
+    compare(
+        "Queue 4P4C, no task_done, vs crossbeam",
+        ITEMS,
+        rounds,
+        || queue_untracked(4),
+        || crossbeam_bounded(4),
+    );
+    compare(
+        "ring + 1 locked add/item 1P1C vs crossbeam",
+        ITEMS,
+        rounds,
+        || ring_counting_each_item(1),
+        || crossbeam_bounded(1),
     );
     compare(
         "SimpleQueue 1P1C vs crossbeam unbounded",
