@@ -30,32 +30,33 @@ mod common;
 
 use common::{BATCH, BOUND, ITEMS, WORKERS, pipe, rayon_spawn_and_collect, submit_and_collect};
 
+/// How long `run` takes (its result kept from the optimiser).
+fn timed(run: impl FnOnce() -> u64) -> Duration {
+    let started = Instant::now();
+    black_box(run());
+    started.elapsed()
+}
+
 fn queue(pairs: u64) -> Duration {
     let q = Queue::new(BOUND);
-    let started = Instant::now();
-    black_box(pipe(
-        pairs,
-        |item| q.put(item).unwrap(),
-        || {
-            let item = q.get().unwrap();
-            q.task_done().unwrap();
-            item
-        },
-    ));
-    started.elapsed()
+    timed(|| {
+        pipe(
+            pairs,
+            |item| q.put(item).unwrap(),
+            || {
+                let item = q.get().unwrap();
+                q.task_done().unwrap();
+                item
+            },
+        )
+    })
 }
 
 /// The queue alone, without `task_done`: what the ring and the blocking
 /// around it cost, apart from the task count.
 fn queue_untracked(pairs: u64) -> Duration {
     let q = Queue::new(BOUND);
-    let started = Instant::now();
-    black_box(pipe(
-        pairs,
-        |item| q.put(item).unwrap(),
-        || q.get().unwrap(),
-    ));
-    started.elapsed()
+    timed(|| pipe(pairs, |item| q.put(item).unwrap(), || q.get().unwrap()))
 }
 
 /// crossbeam's ring (the one under `Queue`), waiting by spinning, with one
@@ -64,69 +65,51 @@ fn queue_untracked(pairs: u64) -> Duration {
 fn ring_counting_each_item(pairs: u64) -> Duration {
     let ring = ArrayQueue::new(BOUND);
     let done = CachePadded::new(AtomicU64::new(0));
-    let started = Instant::now();
-    black_box(pipe(
-        pairs,
-        |mut item| {
-            let backoff = Backoff::new();
-            while let Err(back) = ring.push(item) {
-                item = back;
-                backoff.snooze();
-            }
-        },
-        || {
-            let backoff = Backoff::new();
-            loop {
-                if let Some(item) = ring.pop() {
-                    done.fetch_add(1, Ordering::SeqCst);
-                    return item;
+    timed(|| {
+        pipe(
+            pairs,
+            |mut item| {
+                let backoff = Backoff::new();
+                while let Err(back) = ring.push(item) {
+                    item = back;
+                    backoff.snooze();
                 }
-                backoff.snooze();
-            }
-        },
-    ));
-    started.elapsed()
+            },
+            || {
+                let backoff = Backoff::new();
+                loop {
+                    if let Some(item) = ring.pop() {
+                        done.fetch_add(1, Ordering::SeqCst);
+                        return item;
+                    }
+                    backoff.snooze();
+                }
+            },
+        )
+    })
 }
 
 fn crossbeam_bounded(pairs: u64) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded(BOUND);
-    let started = Instant::now();
-    black_box(pipe(
-        pairs,
-        |item| tx.send(item).unwrap(),
-        || rx.recv().unwrap(),
-    ));
-    started.elapsed()
+    timed(|| pipe(pairs, |item| tx.send(item).unwrap(), || rx.recv().unwrap()))
 }
 
 fn simple_queue() -> Duration {
     let q = SimpleQueue::new();
-    let started = Instant::now();
-    black_box(pipe(1, |item| q.put(item), || q.get()));
-    started.elapsed()
+    timed(|| pipe(1, |item| q.put(item), || q.get()))
 }
 
 fn crossbeam_unbounded() -> Duration {
     let (tx, rx) = crossbeam_channel::unbounded();
-    let started = Instant::now();
-    black_box(pipe(
-        1,
-        |item| tx.send(item).unwrap(),
-        || rx.recv().unwrap(),
-    ));
-    started.elapsed()
+    timed(|| pipe(1, |item| tx.send(item).unwrap(), || rx.recv().unwrap()))
 }
 
 fn submit_result(pool: &ThreadPoolExecutor) -> Duration {
-    let started = Instant::now();
-    black_box(submit_and_collect(pool));
-    started.elapsed()
+    timed(|| submit_and_collect(pool))
 }
 
 fn rayon_spawn(pool: &rayon::ThreadPool) -> Duration {
-    let started = Instant::now();
-    black_box(rayon_spawn_and_collect(pool));
-    started.elapsed()
+    timed(|| rayon_spawn_and_collect(pool))
 }
 
 fn median(times: &mut [Duration]) -> Duration {
