@@ -24,11 +24,13 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::{Backoff, CachePadded};
 
-use concurrent::{Queue, SimpleQueue, ThreadPoolExecutor};
+use concurrent::{SimpleQueue, ThreadPoolExecutor};
 
 mod common;
 
-use common::{BATCH, BOUND, ITEMS, WORKERS, pipe, rayon_spawn_and_collect, submit_and_collect};
+use common::{
+    BATCH, BOUND, ITEMS, WORKERS, pipe, rayon_spawn_and_collect, submit_and_collect, through_queue,
+};
 
 /// How long `run` takes (its result kept from the optimiser).
 fn timed(run: impl FnOnce() -> u64) -> Duration {
@@ -38,25 +40,13 @@ fn timed(run: impl FnOnce() -> u64) -> Duration {
 }
 
 fn queue(pairs: u64) -> Duration {
-    let q = Queue::new(BOUND);
-    timed(|| {
-        pipe(
-            pairs,
-            |item| q.put(item).unwrap(),
-            || {
-                let item = q.get().unwrap();
-                q.task_done().unwrap();
-                item
-            },
-        )
-    })
+    timed(|| through_queue(pairs, true))
 }
 
 /// The queue alone, without `task_done`: what the ring and the blocking
 /// around it cost, apart from the task count.
 fn queue_untracked(pairs: u64) -> Duration {
-    let q = Queue::new(BOUND);
-    timed(|| pipe(pairs, |item| q.put(item).unwrap(), || q.get().unwrap()))
+    timed(|| through_queue(pairs, false))
 }
 
 /// crossbeam's ring (the one under `Queue`), waiting by spinning, with one

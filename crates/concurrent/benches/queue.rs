@@ -5,12 +5,11 @@
 
 use std::hint::black_box;
 
-use concurrent::Queue;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 mod common;
 
-use common::{BOUND, ITEMS, pipe};
+use common::{BOUND, ITEMS, pipe, through_queue};
 
 fn throughput(c: &mut Criterion) {
     for pairs in [1u64, 4] {
@@ -19,18 +18,7 @@ fn throughput(c: &mut Criterion) {
         group.sample_size(20);
 
         group.bench_function(BenchmarkId::new("concurrent_queue", ITEMS), |b| {
-            b.iter(|| {
-                let q = Queue::new(BOUND);
-                black_box(pipe(
-                    pairs,
-                    |item| q.put(item).unwrap(),
-                    || {
-                        let item = q.get().unwrap();
-                        q.task_done().unwrap();
-                        item
-                    },
-                ))
-            });
+            b.iter(|| black_box(through_queue(pairs, true)));
         });
 
         group.bench_function(BenchmarkId::new("crossbeam_channel", ITEMS), |b| {

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::thread;
 
-use concurrent::ThreadPoolExecutor;
+use concurrent::{Queue, ThreadPoolExecutor};
 
 /// Items moved through a queue in one run.
 pub const ITEMS: u64 = 200_000;
@@ -45,6 +45,24 @@ pub fn pipe(pairs: u64, put: impl Fn(u64) + Sync, get: impl Fn() -> u64 + Sync) 
             .map(|c| c.join().unwrap())
             .fold(0, u64::wrapping_add)
     })
+}
+
+/// Moves `ITEMS` items through a fresh `Queue` bounded to `BOUND`, the
+/// consumers marking each one done with `task_done` when `tracked` (as the
+/// lessons' workers do).
+pub fn through_queue(pairs: u64, tracked: bool) -> u64 {
+    let q = Queue::new(BOUND);
+    pipe(
+        pairs,
+        |item| q.put(item).unwrap(),
+        || {
+            let item = q.get().unwrap();
+            if tracked {
+                q.task_done().unwrap();
+            }
+            item
+        },
+    )
 }
 
 /// Submits `BATCH` trivial tasks to our pool and collects every result.
