@@ -8,9 +8,10 @@
 //! `stress_queue` is the long-running version for the lock-free parts,
 //! run by `bench/queue_stress.sh`, not by CI.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -350,9 +351,180 @@ fn a_graceful_shutdown_wakes_every_blocked_getter_and_putter() {
     assert_eq!(full.unfinished_tasks(), 1, "failed puts are not counted");
 }
 
+/// The last tasks done by several threads at once, while a joiner goes to
+/// sleep: each `task_done` writes its own thread's count with a plain
+/// store, so this is where a lost wake-up would show (`join` would hang).
+fn last_tasks_done_at_once(q: &Queue<usize>, workers: usize) {
+    let start = Barrier::new(workers + 1);
+    thread::scope(|scope| {
+        for _ in 0..workers {
+            let (q, start) = (&q, &start);
+            scope.spawn(move || {
+                start.wait();
+                q.get().unwrap();
+                q.task_done().unwrap();
+            });
+        }
+        for i in 0..workers {
+            q.put(i).unwrap();
+        }
+        start.wait();
+        assert!(
+            q.join_timeout(Duration::from_secs(10)),
+            "a joiner missed the last task_done"
+        );
+    });
+    assert_eq!(q.unfinished_tasks(), 0);
+}
+
+#[test]
+fn join_wakes_when_several_threads_finish_the_last_tasks_at_once() {
+    for round in 0..300 {
+        let q = Queue::new(if round % 2 == 0 { 0 } else { 4 });
+        last_tasks_done_at_once(&q, 1 + round % 4);
+    }
+}
+
+#[test]
+fn task_done_from_a_thread_that_took_nothing_counts_as_pythons_does() {
+    // A dispatcher takes, workers mark done: Python counts calls, not
+    // which thread took the item.
+    let q = Queue::new(0);
+    for i in 0..100 {
+        q.put(i).unwrap();
+    }
+    let taken: Vec<_> = (0..100).map(|_| q.get().unwrap()).collect();
+    thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| (0..25).for_each(|_| q.task_done().unwrap()));
+        }
+    });
+    assert_eq!(taken.len(), 100);
+    assert!(q.join_timeout(Duration::ZERO));
+    // The 101st call is the one too many, whichever thread makes it, and
+    // it leaves the count at zero.
+    assert_eq!(q.task_done(), Err(TaskDoneError));
+    assert_eq!(q.unfinished_tasks(), 0);
+
+    // And once more with the calls split the other way: another thread
+    // uses up the count of the items this one took, so this thread's own
+    // next call is the one too many, though it took two and marked none.
+    let q = Queue::new(0);
+    q.put(1).unwrap();
+    q.put(2).unwrap();
+    q.get().unwrap();
+    q.get().unwrap();
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            q.task_done().unwrap();
+            q.task_done().unwrap();
+        });
+    });
+    assert_eq!(q.task_done(), Err(TaskDoneError));
+    assert_eq!(q.unfinished_tasks(), 0);
+    q.put(3).unwrap();
+    assert_eq!(
+        q.unfinished_tasks(),
+        1,
+        "a refused call left nothing behind"
+    );
+}
+
+#[test]
+fn counts_of_threads_that_have_exited_still_count() {
+    let q = Queue::new(0);
+    thread::scope(|scope| {
+        scope.spawn(|| (0..10).for_each(|i| q.put(i).unwrap()));
+    });
+    assert_eq!(q.unfinished_tasks(), 10);
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..10 {
+                q.get().unwrap();
+                q.task_done().unwrap();
+            }
+        });
+    });
+    assert_eq!(q.unfinished_tasks(), 0);
+    assert!(q.join_timeout(Duration::ZERO));
+}
+
+#[test]
+fn one_thread_using_many_queues_keeps_each_ones_count() {
+    // Each queue gets its own count in this thread's cache, which forgets
+    // the queues that are gone now and then; the live ones must keep
+    // theirs through that.
+    let kept: Vec<Queue<u32>> = (0..40).map(|_| Queue::new(0)).collect();
+    for (n, q) in kept.iter().enumerate() {
+        for i in 0..=n as u32 {
+            q.put(i).unwrap();
+        }
+    }
+    for _ in 0..100 {
+        let short_lived = Queue::new(1);
+        short_lived.put(0).unwrap();
+        short_lived.get().unwrap();
+        short_lived.task_done().unwrap();
+        assert_eq!(short_lived.unfinished_tasks(), 0);
+    }
+    for (n, q) in kept.iter().enumerate() {
+        assert_eq!(q.unfinished_tasks(), n + 1);
+        q.get().unwrap();
+        q.task_done().unwrap();
+        assert_eq!(q.unfinished_tasks(), n);
+    }
+}
+
+/// Works a queue from a thread-local's destructor: puts an item, takes
+/// and marks done one, and reports what it took (times ten) plus the
+/// count it left.
+struct LateWorker(Option<(Queue<u32>, mpsc::Sender<usize>)>);
+
+impl Drop for LateWorker {
+    fn drop(&mut self) {
+        if let Some((q, report)) = self.0.take() {
+            q.put(7).unwrap();
+            let item = q.get().unwrap();
+            q.task_done().unwrap();
+            let _ = report.send(item as usize * 10 + q.unfinished_tasks());
+        }
+    }
+}
+
+thread_local! {
+    static LATE_WORKER: RefCell<LateWorker> = const { RefCell::new(LateWorker(None)) };
+}
+
+#[test]
+fn a_queue_used_while_its_thread_exits_still_counts() {
+    // The worker's thread-local is touched before the thread first uses
+    // the queue, so it is destroyed after the queue's per-thread cache:
+    // its queue calls run where that cache is gone.
+    let q = Queue::new(0);
+    let (report, reported) = mpsc::channel();
+    let worker_q = q.clone();
+    thread::spawn(move || {
+        LATE_WORKER.with_borrow(|_| {});
+        worker_q.put(1).unwrap();
+        LATE_WORKER.with_borrow_mut(|late| late.0 = Some((worker_q, report)));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        reported.recv(),
+        Ok(10 + 1),
+        "took the 1 (first in), left the 7"
+    );
+    assert_eq!(q.unfinished_tasks(), 1);
+    assert_eq!(q.get(), Ok(7));
+    q.task_done().unwrap();
+    assert!(q.join_timeout(Duration::ZERO));
+}
+
 /// The long-running stress test of the lock-free parts: pipelines of
 /// random shapes, bounds and lengths, over and over, each checked for
-/// loss, duplication and per-producer order. Minutes by default
+/// loss, duplication and per-producer order, and between them the race
+/// of the last `task_done`s against a joiner going to sleep. Minutes by default
 /// (`QUEUE_STRESS_SECONDS`); run by `bench/queue_stress.sh`.
 #[test]
 #[ignore = "long-running; bench/queue_stress.sh runs it"]
@@ -369,6 +541,9 @@ fn stress_queue() {
         let taken = run_pipeline(&q, producers, consumers, each);
         check_pipeline(&taken, producers, each);
         assert_eq!(q.unfinished_tasks(), 0, "round {rounds}");
+        for _ in 0..20 {
+            last_tasks_done_at_once(&Queue::new(0), 1 + next(6));
+        }
         rounds += 1;
     }
     eprintln!("stress_queue: {rounds} pipelines checked in {seconds} s");

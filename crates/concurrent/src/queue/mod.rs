@@ -9,25 +9,25 @@
 //! shutdown) is shared.
 //!
 //! CPython guards all of it with one mutex and three conditions. Here the
-//! FIFO queue's items are in a lock-free store, and nothing that every
-//! item passes through is shared by producers and consumers alike: the
-//! task count is split in two counters, one bumped by putters and one by
-//! `task_done`, so a pipeline's two sides do not fight over one cache line
-//! per item. Threads that must wait spin briefly and then sleep
+//! FIFO queue's items are in a lock-free store, and an item pays for no
+//! locked instruction beyond the store's own: the task count is kept per
+//! thread, with plain stores, and summed only where someone needs the
+//! total ([`tasks`]). Threads that must wait spin briefly and then sleep
 //! ([`sleepers`]); waking costs a lock only when someone sleeps.
 
+mod barrier;
 mod discipline;
 mod sleepers;
+mod tasks;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering, fence};
 use std::time::{Duration, Instant};
-
-use crossbeam_utils::CachePadded;
 
 pub use discipline::{Discipline, Fifo, Lifo, Priority};
 use sleepers::Sleepers;
+use tasks::Tasks;
 
 use crate::error::{
     GetError, GetTimeoutError, MaxsizeError, PutError, PutTimeoutError, TaskDoneError, TryGetError,
@@ -47,7 +47,7 @@ struct Shared<S> {
     maxsize: AtomicUsize,
     /// [`RUNNING`], [`SHUT_DOWN`] or [`SHUT_DOWN_NOW`].
     shutdown: AtomicU8,
-    tasks: TaskCount,
+    tasks: Tasks,
     /// Waiting for an item (or shutdown).
     getters: Sleepers,
     /// Waiting for room (or shutdown).
@@ -62,97 +62,6 @@ const SHUT_DOWN: u8 = 1;
 /// `shutdown(true)`: no more puts, and what is left is discarded.
 const SHUT_DOWN_NOW: u8 = 2;
 
-/// Python's `unfinished_tasks`, as two counters that only grow: items put
-/// and tasks done. Putters touch one and `task_done` the other, each on its
-/// own cache line; `unfinished = put - done`.
-#[derive(Default)]
-struct TaskCount {
-    /// Items put, counted before they become visible, so that a
-    /// `task_done` for an item can never find the count short. A put that
-    /// then fails (shut down, timed out) takes its count back; until it
-    /// does, a `task_done` called once too often may pass for that item
-    /// (CPython's lock rules that out; here it needs a misuse racing a
-    /// failing put).
-    put: CachePadded<AtomicUsize>,
-    done: CachePadded<DoneCount>,
-}
-
-#[derive(Default)]
-struct DoneCount {
-    /// Tasks marked done (and items discarded by an immediate shutdown).
-    done: AtomicUsize,
-    /// A lower bound of `put` that lives on the consumers' side, so that
-    /// `task_done` can check it is not over-called without reading the
-    /// putters' line (a cache miss on both sides per item): the larger of
-    /// `taken` and `known_put`.
-    ///
-    /// Items taken by getters, counted with a plain load and store rather
-    /// than a read-modify-write: a locked instruction here made every get
-    /// wait for its own store to the ring to drain, 30 ns an item, more
-    /// than the ring itself. Getters racing may lose a count, which only
-    /// makes the bound lower (still true); `known_put` makes up for it.
-    taken: AtomicUsize,
-    /// `put` as last read, when `taken` was not enough.
-    known_put: AtomicUsize,
-}
-
-impl TaskCount {
-    fn unfinished(&self) -> usize {
-        // `done` first: both only grow, so a `put` read later is at least
-        // the `put` of the moment `done` was read, and a zero here was
-        // true at that moment.
-        let done = self.done.done.load(Ordering::SeqCst);
-        let put = self.put.load(Ordering::SeqCst);
-        put.saturating_sub(done)
-    }
-
-    /// Called by a getter after it took an item.
-    fn taken(&self) {
-        let taken = &self.done.taken;
-        taken.store(taken.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    }
-
-    /// Counts one more task done, unless none is unfinished.
-    fn mark_done(&self) -> Result<(), TaskDoneError> {
-        let DoneCount {
-            done,
-            taken,
-            known_put,
-        } = &*self.done;
-        let mut marked = done.load(Ordering::Relaxed);
-        loop {
-            if marked >= taken.load(Ordering::Relaxed)
-                && marked >= known_put.load(Ordering::Relaxed)
-            {
-                let put = self.put.load(Ordering::SeqCst);
-                known_put.fetch_max(put, Ordering::Relaxed);
-                if marked >= put {
-                    return Err(TaskDoneError);
-                }
-            }
-            match done.compare_exchange_weak(
-                marked,
-                marked + 1,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Ok(()),
-                Err(now) => marked = now,
-            }
-        }
-    }
-
-    /// Counts `discarded` items as done, as far as there are unfinished
-    /// tasks (Python: `if self.unfinished_tasks > 0: -= 1` per item).
-    fn mark_discarded(&self, discarded: usize) {
-        let done = &self.done.done;
-        let _ = done.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |marked| {
-            let put = self.put.load(Ordering::SeqCst);
-            Some(marked.saturating_add(discarded).min(put.max(marked)))
-        });
-    }
-}
-
 impl<T, D: Discipline<T>> BaseQueue<T, D> {
     fn with_maxsize(maxsize: usize) -> BaseQueue<T, D> {
         BaseQueue {
@@ -160,10 +69,10 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
                 items: D::store(maxsize),
                 maxsize: AtomicUsize::new(maxsize),
                 shutdown: AtomicU8::new(RUNNING),
-                tasks: TaskCount::default(),
+                tasks: Tasks::new(),
                 getters: Sleepers::default(),
                 putters: Sleepers::default(),
-                joiners: Sleepers::default(),
+                joiners: Sleepers::with_barrier(barrier::heavy),
             }),
         }
     }
@@ -213,7 +122,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
         if self.is_shutdown() {
             return Err(TryPutError::ShutDown(item));
         }
-        self.shared.tasks.put.fetch_add(1, Ordering::SeqCst);
+        self.shared.tasks.put();
         match self.try_push(item) {
             Ok(()) => {
                 self.pushed();
@@ -228,7 +137,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
 
     fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), PutTimeoutError<T>> {
         let shared = &*self.shared;
-        shared.tasks.put.fetch_add(1, Ordering::SeqCst);
+        shared.tasks.put();
         let mut item = Some(item);
         let pushed = shared.putters.wait_until(deadline, || {
             if self.is_shutdown() {
@@ -274,7 +183,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
 
     /// Takes back the count of a put that did not happen.
     fn take_put_back(&self) {
-        self.shared.tasks.put.fetch_sub(1, Ordering::SeqCst);
+        self.shared.tasks.put_back();
         self.wake_joiners();
     }
 
@@ -356,9 +265,23 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
         Ok(())
     }
 
+    /// Wakes the joiners if no task is unfinished. Called after a count
+    /// went down, behind a barrier that pairs with the joiners' own
+    /// ([`tasks`] says why).
     fn wake_joiners(&self) {
-        let tasks = &self.shared.tasks;
-        self.shared.joiners.wake_all_if(|| tasks.unfinished() == 0);
+        let shared = &*self.shared;
+        shared.joiners.wake_all_if(|| {
+            // An item still in the queue is a task unfinished (unless a
+            // task_done was ever counted without a take behind it), and
+            // checking that spares the sum while a joiner waits out a busy
+            // pipeline.
+            (shared.tasks.is_exact() || D::len(&shared.items) == 0) && {
+                // Two threads finishing the last two tasks at once: each
+                // wrote its count, and at least one must see the other's.
+                fence(Ordering::SeqCst);
+                shared.tasks.unfinished() == 0
+            }
+        });
     }
 
     /// Waits until every item put has been marked with `task_done`

@@ -10,18 +10,22 @@
 //! possible then looks at the sleeper count: either it sees the sleeper,
 //! or the sleeper's last check sees its progress, so no wake-up is lost.
 //!
-//! That holds when the progress is published in one of two ways, which
+//! That holds when the progress is published in one of three ways, which
 //! every caller keeps to:
 //!
 //! - by a `SeqCst` read-modify-write that the sleeper's check reads
 //!   `SeqCst` (or after a `SeqCst` fence): the lock-free stores' index
-//!   CAS, the task counters, the shutdown flag. The registration, the
-//!   progress and the count's `SeqCst` load are then all in one total
-//!   order, and whichever comes second sees the first (the store-buffer
-//!   argument). No fence is needed on the hot path, which matters: a
-//!   fence per item cost a fifth of a FIFO queue's time.
+//!   CAS, the shutdown flag. The registration, the progress and the
+//!   count's `SeqCst` load are then all in one total order, and whichever
+//!   comes second sees the first (the store-buffer argument). No fence is
+//!   needed on the hot path, which matters: a fence per item cost a fifth
+//!   of a FIFO queue's time.
 //! - under a lock that the sleeper's check takes too (the LIFO and
 //!   priority stores' mutex), which orders the two sides by itself.
+//! - by a plain store followed by a [`light`](super::barrier::light)
+//!   barrier, for sleepers made [`with_barrier`](Sleepers::with_barrier)
+//!   the matching heavy one, run between registering and the last check:
+//!   the per-thread task counts that joiners wait on.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -31,7 +35,6 @@ use parking_lot::{Condvar, Mutex};
 
 /// Threads waiting for one kind of progress (an item, room, or all tasks
 /// done).
-#[derive(Default)]
 pub(crate) struct Sleepers {
     /// Threads registered to sleep and not yet woken. Read by every waker,
     /// so it sits on its own cache line; a waker takes a sleeper off the
@@ -40,9 +43,31 @@ pub(crate) struct Sleepers {
     count: CachePadded<AtomicUsize>,
     lock: Mutex<()>,
     wake: Condvar,
+    /// Run between registering and the last check before sleeping.
+    after_registering: fn(),
+}
+
+impl Default for Sleepers {
+    /// Sleepers for progress published by `SeqCst` read-modify-writes or
+    /// under a lock, which need no barrier of their own.
+    fn default() -> Self {
+        Sleepers::with_barrier(|| {})
+    }
 }
 
 impl Sleepers {
+    /// Sleepers that run `barrier` after registering, before their last
+    /// check: for progress published by plain stores behind a
+    /// [`light`](super::barrier::light) barrier, which `barrier` pairs with.
+    pub(crate) fn with_barrier(barrier: fn()) -> Sleepers {
+        Sleepers {
+            count: CachePadded::default(),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+            after_registering: barrier,
+        }
+    }
+
     /// Calls `attempt` until it gives `Some`, spinning first and then
     /// sleeping between tries; `None` once `deadline` passes (after one
     /// last attempt). Every change that can make `attempt` succeed must be
@@ -67,6 +92,7 @@ impl Sleepers {
             }
             let mut guard = self.lock.lock();
             self.count.fetch_add(1, Ordering::SeqCst);
+            (self.after_registering)();
             if let Some(done) = attempt() {
                 self.count.fetch_sub(1, Ordering::SeqCst);
                 return Some(done);
@@ -91,6 +117,7 @@ impl Sleepers {
 
     /// Wakes one sleeper, if there is one. Cheap when nobody sleeps: one
     /// load.
+    #[inline]
     pub(crate) fn wake_one(&self) {
         if self.count.load(Ordering::SeqCst) > 0 {
             let _guard = self.lock.lock();

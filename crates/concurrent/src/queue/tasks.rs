@@ -1,0 +1,270 @@
+//! A tracked queue's count of unfinished tasks (items put and not yet
+//! marked done by `task_done`), kept so that no item pays for a locked
+//! instruction on a cache line that other threads write.
+//!
+//! Python keeps one integer under the queue's lock. A shared atomic would
+//! be the obvious Rust version, and it is what a pipeline feels most: every
+//! put and every `task_done` a locked read-modify-write on one line that
+//! every producer and consumer wants (measured: that alone takes
+//! crossbeam's ring from its channel's speed to three quarters of it).
+//! Here each thread has its own [`Tally`] per queue, in a cache line of
+//! its own, found through a thread-local cache and written only by that
+//! thread, with plain stores. The unfinished count is the sum over the
+//! threads, read by the rare paths that need it (`join`, a wake-up check,
+//! `unfinished_tasks`).
+//!
+//! Two things a sum of private counts cannot see by itself, and how they
+//! are kept exact:
+//!
+//! - *Calling `task_done` too many times* is an error in Python, raised at
+//!   the call that would take the count below zero. A thread that has
+//!   marked done fewer items than it took can never be that call, so it
+//!   only bumps its own count: the fast path, which is every call in the
+//!   usual worker loop (get, work, `task_done`). Any other call (a thread
+//!   marking done what another took, or a misuse) switches the queue, once
+//!   and for good, to exact counting: under the registry's lock, against
+//!   the full sum. The switch is made safe against fast paths in flight by
+//!   a heavy barrier ([`barrier`]): a fast path writes its count, then
+//!   checks the mode, and takes its write back if the switch came first.
+//! - *Waking a joiner* needs the write of a count and the joiner's
+//!   registration ordered against each other: `task_done` writes, then a
+//!   [`barrier::light`] barrier, then looks for joiners; a joiner registers,
+//!   then a [`barrier::heavy`] barrier, then sums.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+
+use super::barrier;
+use crate::error::TaskDoneError;
+
+/// One thread's counts for one queue. Written by that thread only (except
+/// [`Tasks::shared`], the tally of threads without thread-local storage),
+/// read by anyone summing.
+#[derive(Default)]
+struct Tally {
+    /// Items this thread counted in before putting (less those it took
+    /// back because the put failed).
+    put: AtomicUsize,
+    /// Items this thread took out of the queue.
+    taken: AtomicUsize,
+    /// Items this thread marked done on the fast path.
+    done: AtomicUsize,
+}
+
+type SharedTally = Arc<CachePadded<Tally>>;
+
+impl Tally {
+    /// Adds `by` (which may wrap, to subtract) to a count only this thread
+    /// writes: a plain store, no locked instruction. `Release`, so that a
+    /// summer that reads the new value also sees what this thread did
+    /// before (the put behind a take, the take behind a done).
+    #[inline]
+    fn bump(count: &AtomicUsize, by: usize) {
+        count.store(
+            count.load(Ordering::Relaxed).wrapping_add(by),
+            Ordering::Release,
+        );
+    }
+}
+
+/// Gives every queue its own key in the thread-local caches; an address
+/// could be reused by a later queue, a number from this counter cannot.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's tallies, one per queue it used, most recent first.
+    static TALLIES: RefCell<Vec<(u64, SharedTally)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The task count of one queue.
+pub(crate) struct Tasks {
+    id: u64,
+    /// Every thread's tally; the first is [`Tasks::shared`]'s.
+    tallies: Mutex<Vec<SharedTally>>,
+    /// The tally of threads whose thread-local storage is gone (a queue
+    /// used from another thread-local's destructor); written with locked
+    /// instructions, as several threads may share it.
+    shared: SharedTally,
+    /// Set, once and for good, when a `task_done` could not be counted on
+    /// the fast path; from then on every one is counted under the lock.
+    exact: AtomicBool,
+    /// Items marked done under the lock: in exact mode, and discarded by
+    /// `shutdown(immediate=True)`.
+    exact_done: AtomicUsize,
+}
+
+impl Tasks {
+    pub(crate) fn new() -> Tasks {
+        barrier::prepare();
+        let shared = SharedTally::default();
+        Tasks {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            tallies: Mutex::new(vec![Arc::clone(&shared)]),
+            shared,
+            exact: AtomicBool::new(false),
+            exact_done: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `count` on this thread's tally for this queue, or, with
+    /// `None`, where the thread has no thread-local storage left.
+    #[inline]
+    fn with_tally<R>(&self, count: impl FnOnce(Option<&Tally>) -> R) -> R {
+        let mut count = Some(count);
+        let mine = TALLIES.try_with(|tallies| {
+            let mut tallies = tallies.borrow_mut();
+            let found = tallies.iter().position(|(id, _)| *id == self.id);
+            let index = match found {
+                Some(index) => index,
+                None => self.register(&mut tallies),
+            };
+            let count = count.take().expect("called once");
+            count(Some(&*tallies[index].1))
+        });
+        match mine {
+            Ok(result) => result,
+            Err(_) => (count.take().expect("not called yet"))(None),
+        }
+    }
+
+    /// Gives this thread a tally for this queue; its index in `tallies`.
+    fn register(&self, tallies: &mut Vec<(u64, SharedTally)>) -> usize {
+        // Forget the tallies of queues that are gone (the cache holds the
+        // last reference), now and then, so that a thread that uses many
+        // short-lived queues does not keep them all.
+        if tallies.len() >= 8 && tallies.len().is_power_of_two() {
+            tallies.retain(|(_, tally)| Arc::strong_count(tally) > 1);
+        }
+        let tally = SharedTally::default();
+        self.tallies.lock().push(Arc::clone(&tally));
+        tallies.push((self.id, tally));
+        tallies.len() - 1
+    }
+
+    /// Counts in an item about to be put (before it can be taken, so that
+    /// its `task_done` never finds it missing).
+    #[inline]
+    pub(crate) fn put(&self) {
+        self.with_tally(|tally| match tally {
+            Some(tally) => Tally::bump(&tally.put, 1),
+            None => {
+                self.shared.put.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    }
+
+    /// Takes back the count of an item whose put failed; then a barrier,
+    /// as after a `task_done`, for the joiners' check that follows.
+    pub(crate) fn put_back(&self) {
+        self.with_tally(|tally| match tally {
+            Some(tally) => Tally::bump(&tally.put, usize::MAX),
+            None => {
+                self.shared.put.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+        barrier::light();
+    }
+
+    /// Counts an item taken out of the queue by this thread.
+    #[inline]
+    pub(crate) fn taken(&self) {
+        self.with_tally(|tally| {
+            if let Some(tally) = tally {
+                Tally::bump(&tally.taken, 1);
+            }
+        });
+    }
+
+    /// Marks one task done.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskDoneError`] if no task is unfinished (Python's `ValueError`:
+    /// "task_done() called too many times"); nothing is counted then.
+    #[inline]
+    pub(crate) fn mark_done(&self) -> Result<(), TaskDoneError> {
+        let counted = self.with_tally(|tally| {
+            let Some(tally) = tally else { return false };
+            let done = tally.done.load(Ordering::Relaxed);
+            if self.exact.load(Ordering::Relaxed) || done >= tally.taken.load(Ordering::Relaxed) {
+                return false;
+            }
+            Tally::bump(&tally.done, 1);
+            barrier::light();
+            if !self.exact.load(Ordering::Relaxed) {
+                return true;
+            }
+            // The queue switched to exact counting while this thread was
+            // counting; whoever switched may have seen this count or not,
+            // so take it back and count again the exact way.
+            tally.done.store(done, Ordering::Release);
+            false
+        });
+        if counted {
+            Ok(())
+        } else {
+            self.mark_done_exactly()
+        }
+    }
+
+    fn mark_done_exactly(&self) -> Result<(), TaskDoneError> {
+        let tallies = self.tallies.lock();
+        if !self.exact.load(Ordering::Relaxed) {
+            self.exact.store(true, Ordering::SeqCst);
+            // After this, a fast path either has its count where the sum
+            // below sees it, or sees `exact` and takes its count back.
+            barrier::heavy();
+        }
+        if Self::unfinished_of(&tallies, &self.exact_done) == 0 {
+            return Err(TaskDoneError);
+        }
+        self.exact_done.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Marks done up to `discarded` tasks whose items `shutdown(immediate)`
+    /// threw away, as Python does: never below zero unfinished.
+    pub(crate) fn mark_discarded(&self, discarded: usize) {
+        let tallies = self.tallies.lock();
+        fence(Ordering::SeqCst);
+        let unfinished = Self::unfinished_of(&tallies, &self.exact_done);
+        self.exact_done
+            .fetch_add(discarded.min(unfinished), Ordering::SeqCst);
+    }
+
+    /// Whether a `task_done` may have been counted without a taken item
+    /// behind it: then an item still in the queue does not prove that a
+    /// task is unfinished.
+    #[inline]
+    pub(crate) fn is_exact(&self) -> bool {
+        self.exact.load(Ordering::Relaxed)
+    }
+
+    /// How many tasks are unfinished; a snapshot, exact when nothing moves.
+    /// Callers that pair it with a wake-up or a sleep put a barrier before
+    /// it.
+    pub(crate) fn unfinished(&self) -> usize {
+        Self::unfinished_of(&self.tallies.lock(), &self.exact_done)
+    }
+
+    fn unfinished_of(tallies: &[SharedTally], exact_done: &AtomicUsize) -> usize {
+        // Every count only grows but `put`, which shrinks only for an item
+        // that never entered. Done counts first: each one read was made
+        // after its item's put (through the take behind it, or the lock),
+        // so the puts read later include it, and a zero was true.
+        let done = tallies
+            .iter()
+            .map(|tally| tally.done.load(Ordering::Acquire))
+            .fold(exact_done.load(Ordering::Acquire), usize::wrapping_add);
+        let put = tallies
+            .iter()
+            .map(|tally| tally.put.load(Ordering::Acquire))
+            .fold(0, usize::wrapping_add);
+        debug_assert!(put >= done, "{done} tasks done of {put} put");
+        put.saturating_sub(done)
+    }
+}
