@@ -32,8 +32,8 @@
 //!   then a [`barrier::heavy`] barrier, then sums.
 
 use std::cell::RefCell;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Weak};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
@@ -43,7 +43,8 @@ use crate::error::TaskDoneError;
 
 /// One thread's counts for one queue. Written by that thread only (except
 /// [`Tasks::shared`], the tally of threads without thread-local storage),
-/// read by anyone summing.
+/// read by anyone summing, and folded into the queue's retired counts when
+/// the thread exits.
 #[derive(Default)]
 struct Tally {
     /// Items this thread counted in before putting (less those it took
@@ -76,15 +77,58 @@ impl Tally {
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    /// This thread's tallies, one per queue it used, most recent first.
-    static TALLIES: RefCell<Vec<(u64, SharedTally)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's tallies, one per queue it used.
+    static TALLIES: RefCell<Vec<CachedTally>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One entry of a thread's cache: its tally for one queue, handed back to
+/// the queue's registry when the thread exits.
+struct CachedTally {
+    id: u64,
+    tally: SharedTally,
+    registry: Weak<Mutex<Registry>>,
+}
+
+impl Drop for CachedTally {
+    fn drop(&mut self) {
+        if let Some(registry) = self.registry.upgrade() {
+            registry.lock().retire(&self.tally);
+        }
+    }
+}
+
+/// Every tally of one queue, and what the threads that have exited left.
+struct Registry {
+    /// The tallies of the threads that may still count.
+    live: Vec<SharedTally>,
+    /// The puts and dones of threads that have exited, folded in as each
+    /// one did, so that threads coming and going do not make the registry
+    /// (and every sum over it) grow.
+    retired_put: usize,
+    retired_done: usize,
+}
+
+impl Registry {
+    /// Folds the tally of a thread that is exiting into the retired counts
+    /// (under the lock every summer takes, so no sum sees it twice or not
+    /// at all).
+    fn retire(&mut self, tally: &SharedTally) {
+        if let Some(at) = self.live.iter().position(|live| Arc::ptr_eq(live, tally)) {
+            self.live.swap_remove(at);
+            self.retired_put = self
+                .retired_put
+                .wrapping_add(tally.put.load(Ordering::Acquire));
+            self.retired_done = self
+                .retired_done
+                .wrapping_add(tally.done.load(Ordering::Acquire));
+        }
+    }
 }
 
 /// The task count of one queue.
 pub(crate) struct Tasks {
     id: u64,
-    /// Every thread's tally; the first is [`Tasks::shared`]'s.
-    tallies: Mutex<Vec<SharedTally>>,
+    registry: Arc<Mutex<Registry>>,
     /// The tally of threads whose thread-local storage is gone (a queue
     /// used from another thread-local's destructor); written with locked
     /// instructions, as several threads may share it.
@@ -101,9 +145,14 @@ impl Tasks {
     pub(crate) fn new() -> Tasks {
         barrier::prepare();
         let shared = SharedTally::default();
+        let registry = Registry {
+            live: vec![Arc::clone(&shared)],
+            retired_put: 0,
+            retired_done: 0,
+        };
         Tasks {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            tallies: Mutex::new(vec![Arc::clone(&shared)]),
+            registry: Arc::new(Mutex::new(registry)),
             shared,
             exact: AtomicBool::new(false),
             exact_done: AtomicUsize::new(0),
@@ -117,13 +166,13 @@ impl Tasks {
         let mut count = Some(count);
         let mine = TALLIES.try_with(|tallies| {
             let mut tallies = tallies.borrow_mut();
-            let found = tallies.iter().position(|(id, _)| *id == self.id);
+            let found = tallies.iter().position(|cached| cached.id == self.id);
             let index = match found {
                 Some(index) => index,
                 None => self.register(&mut tallies),
             };
             let count = count.take().expect("called once");
-            count(Some(&*tallies[index].1))
+            count(Some(&*tallies[index].tally))
         });
         match mine {
             Ok(result) => result,
@@ -132,16 +181,20 @@ impl Tasks {
     }
 
     /// Gives this thread a tally for this queue; its index in `tallies`.
-    fn register(&self, tallies: &mut Vec<(u64, SharedTally)>) -> usize {
-        // Forget the tallies of queues that are gone (the cache holds the
-        // last reference), now and then, so that a thread that uses many
-        // short-lived queues does not keep them all.
+    fn register(&self, tallies: &mut Vec<CachedTally>) -> usize {
+        // Forget the tallies of queues that are gone, now and then, so
+        // that a thread that uses many short-lived queues does not keep
+        // them all.
         if tallies.len() >= 8 && tallies.len().is_power_of_two() {
-            tallies.retain(|(_, tally)| Arc::strong_count(tally) > 1);
+            tallies.retain(|cached| cached.registry.strong_count() > 0);
         }
         let tally = SharedTally::default();
-        self.tallies.lock().push(Arc::clone(&tally));
-        tallies.push((self.id, tally));
+        self.registry.lock().live.push(Arc::clone(&tally));
+        tallies.push(CachedTally {
+            id: self.id,
+            tally,
+            registry: Arc::downgrade(&self.registry),
+        });
         tallies.len() - 1
     }
 
@@ -212,14 +265,14 @@ impl Tasks {
     }
 
     fn mark_done_exactly(&self) -> Result<(), TaskDoneError> {
-        let tallies = self.tallies.lock();
+        let registry = self.registry.lock();
         if !self.exact.load(Ordering::Relaxed) {
             self.exact.store(true, Ordering::SeqCst);
             // After this, a fast path either has its count where the sum
             // below sees it, or sees `exact` and takes its count back.
             barrier::heavy();
         }
-        if Self::unfinished_of(&tallies, &self.exact_done) == 0 {
+        if Self::unfinished_of(&registry, &self.exact_done) == 0 {
             return Err(TaskDoneError);
         }
         self.exact_done.fetch_add(1, Ordering::SeqCst);
@@ -229,9 +282,9 @@ impl Tasks {
     /// Marks done up to `discarded` tasks whose items `shutdown(immediate)`
     /// threw away, as Python does: never below zero unfinished.
     pub(crate) fn mark_discarded(&self, discarded: usize) {
-        let tallies = self.tallies.lock();
+        let registry = self.registry.lock();
         fence(Ordering::SeqCst);
-        let unfinished = Self::unfinished_of(&tallies, &self.exact_done);
+        let unfinished = Self::unfinished_of(&registry, &self.exact_done);
         self.exact_done
             .fetch_add(discarded.min(unfinished), Ordering::SeqCst);
     }
@@ -248,23 +301,75 @@ impl Tasks {
     /// Callers that pair it with a wake-up or a sleep put a barrier before
     /// it.
     pub(crate) fn unfinished(&self) -> usize {
-        Self::unfinished_of(&self.tallies.lock(), &self.exact_done)
+        Self::unfinished_of(&self.registry.lock(), &self.exact_done)
     }
 
-    fn unfinished_of(tallies: &[SharedTally], exact_done: &AtomicUsize) -> usize {
+    fn unfinished_of(registry: &Registry, exact_done: &AtomicUsize) -> usize {
         // Every count only grows but `put`, which shrinks only for an item
         // that never entered. Done counts first: each one read was made
         // after its item's put (through the take behind it, or the lock),
         // so the puts read later include it, and a zero was true.
-        let done = tallies
+        let done = registry
+            .live
             .iter()
             .map(|tally| tally.done.load(Ordering::Acquire))
-            .fold(exact_done.load(Ordering::Acquire), usize::wrapping_add);
-        let put = tallies
+            .fold(
+                registry
+                    .retired_done
+                    .wrapping_add(exact_done.load(Ordering::Acquire)),
+                usize::wrapping_add,
+            );
+        let put = registry
+            .live
             .iter()
             .map(|tally| tally.put.load(Ordering::Acquire))
-            .fold(0, usize::wrapping_add);
+            .fold(registry.retired_put, usize::wrapping_add);
         debug_assert!(put >= done, "{done} tasks done of {put} put");
         put.saturating_sub(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+
+    use super::*;
+
+    #[test]
+    fn threads_that_come_and_go_leave_their_counts_but_not_their_tallies() {
+        let tasks = Tasks::new();
+        for _ in 0..50 {
+            thread::scope(|scope| {
+                scope.spawn(|| tasks.put());
+                scope.spawn(|| tasks.put());
+            });
+        }
+        assert_eq!(tasks.unfinished(), 100);
+        for _ in 0..50 {
+            thread::scope(|scope| {
+                scope.spawn(|| {
+                    tasks.taken();
+                    tasks.mark_done().unwrap();
+                });
+            });
+        }
+        assert_eq!(tasks.unfinished(), 50);
+        assert!(
+            !tasks.is_exact(),
+            "each done was backed by its thread's take"
+        );
+        let registry = tasks.registry.lock();
+        assert_eq!(registry.live.len(), 1, "only the shared tally is left");
+        assert_eq!((registry.retired_put, registry.retired_done), (100, 50));
+    }
+
+    #[test]
+    fn a_done_without_a_take_switches_to_exact_counting_and_is_refused_past_zero() {
+        let tasks = Tasks::new();
+        tasks.put();
+        assert_eq!(tasks.mark_done(), Ok(()));
+        assert!(tasks.is_exact());
+        assert_eq!(tasks.mark_done(), Err(TaskDoneError));
+        assert_eq!(tasks.unfinished(), 0);
     }
 }
