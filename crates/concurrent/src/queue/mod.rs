@@ -22,7 +22,7 @@ mod tasks;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub use discipline::{Discipline, Fifo, Lifo, Priority};
@@ -270,18 +270,9 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// ([`tasks`] says why).
     fn wake_joiners(&self) {
         let shared = &*self.shared;
-        shared.joiners.wake_all_if(|| {
-            // An item still in the queue is a task unfinished (unless a
-            // task_done was ever counted without a take behind it), and
-            // checking that spares the sum while a joiner waits out a busy
-            // pipeline.
-            (shared.tasks.is_exact() || D::len(&shared.items) == 0) && {
-                // Two threads finishing the last two tasks at once: each
-                // wrote its count, and at least one must see the other's.
-                fence(Ordering::SeqCst);
-                shared.tasks.unfinished() == 0
-            }
-        });
+        shared
+            .joiners
+            .wake_all_if(|| shared.tasks.none_unfinished(|| D::len(&shared.items)));
     }
 
     /// Waits until every item put has been marked with `task_done`

@@ -199,7 +199,11 @@ impl Tasks {
     }
 
     /// Counts in an item about to be put (before it can be taken, so that
-    /// its `task_done` never finds it missing).
+    /// its `task_done` never finds it missing). A put that then fails
+    /// (shut down, timed out) takes its count back; until it does, a
+    /// `task_done` called once too often under exact counting may pass for
+    /// that item (CPython's lock rules that out; here it needs a misuse
+    /// racing a failing put).
     #[inline]
     pub(crate) fn put(&self) {
         self.with_tally(|tally| match tally {
@@ -243,12 +247,12 @@ impl Tasks {
         let counted = self.with_tally(|tally| {
             let Some(tally) = tally else { return false };
             let done = tally.done.load(Ordering::Relaxed);
-            if self.exact.load(Ordering::Relaxed) || done >= tally.taken.load(Ordering::Relaxed) {
+            if self.is_exact() || done >= tally.taken.load(Ordering::Relaxed) {
                 return false;
             }
             Tally::bump(&tally.done, 1);
             barrier::light();
-            if !self.exact.load(Ordering::Relaxed) {
+            if !self.is_exact() {
                 return true;
             }
             // The queue switched to exact counting while this thread was
@@ -283,28 +287,37 @@ impl Tasks {
     /// threw away, as Python does: never below zero unfinished.
     pub(crate) fn mark_discarded(&self, discarded: usize) {
         let registry = self.registry.lock();
-        fence(Ordering::SeqCst);
         let unfinished = Self::unfinished_of(&registry, &self.exact_done);
         self.exact_done
             .fetch_add(discarded.min(unfinished), Ordering::SeqCst);
     }
 
-    /// Whether a `task_done` may have been counted without a taken item
-    /// behind it: then an item still in the queue does not prove that a
-    /// task is unfinished.
+    /// Whether no task is unfinished, for a waker deciding whether to wake
+    /// the joiners; `waiting` is how many items the queue holds, asked
+    /// first: an item still in the queue is a task unfinished, which
+    /// spares the sum while a joiner waits out a busy pipeline. (Not in
+    /// exact mode: there a `task_done` may have been counted without a
+    /// take behind it, ahead of its item.)
+    pub(crate) fn none_unfinished(&self, waiting: impl FnOnce() -> usize) -> bool {
+        (self.is_exact() || waiting() == 0) && self.unfinished() == 0
+    }
+
     #[inline]
-    pub(crate) fn is_exact(&self) -> bool {
+    fn is_exact(&self) -> bool {
         self.exact.load(Ordering::Relaxed)
     }
 
     /// How many tasks are unfinished; a snapshot, exact when nothing moves.
-    /// Callers that pair it with a wake-up or a sleep put a barrier before
-    /// it.
+    /// A joiner about to sleep puts its heavy barrier before it.
     pub(crate) fn unfinished(&self) -> usize {
         Self::unfinished_of(&self.registry.lock(), &self.exact_done)
     }
 
     fn unfinished_of(registry: &Registry, exact_done: &AtomicUsize) -> usize {
+        // Two threads finishing the last two tasks at once each wrote their
+        // count and then sum: with a fence between, at least one of them
+        // sees the other's count (and wakes the joiners).
+        fence(Ordering::SeqCst);
         // Every count only grows but `put`, which shrinks only for an item
         // that never entered. Done counts first: each one read was made
         // after its item's put (through the take behind it, or the lock),
