@@ -451,9 +451,8 @@ fn counts_of_threads_that_have_exited_still_count() {
 
 #[test]
 fn one_thread_using_many_queues_keeps_each_ones_count() {
-    // Each queue gets its own count in this thread's cache, which forgets
-    // the queues that are gone now and then; the live ones must keep
-    // theirs through that.
+    // Each queue keeps this thread's counts under the thread's number;
+    // queues made and dropped meanwhile must not disturb the live ones'.
     let kept: Vec<Queue<u32>> = (0..40).map(|_| Queue::new(0)).collect();
     for (n, q) in kept.iter().enumerate() {
         for i in 0..=n as u32 {
@@ -473,6 +472,30 @@ fn one_thread_using_many_queues_keeps_each_ones_count() {
         q.task_done().unwrap();
         assert_eq!(q.unfinished_tasks(), n);
     }
+}
+
+#[test]
+fn more_threads_at_once_than_the_queue_has_tallies_for_still_count_exactly() {
+    // A queue has tallies of their own for the first 256 threads alive at
+    // once; the rest share one, written with locked instructions.
+    const THREADS: usize = 300;
+    let q = Queue::new(0);
+    let all_here = Barrier::new(THREADS);
+    thread::scope(|scope| {
+        for i in 0..THREADS {
+            let (q, all_here) = (&q, &all_here);
+            scope.spawn(move || {
+                all_here.wait();
+                q.put(i).unwrap();
+                q.get().unwrap();
+                all_here.wait();
+                q.task_done().unwrap();
+            });
+        }
+    });
+    assert_eq!(q.unfinished_tasks(), 0);
+    assert!(q.join_timeout(Duration::ZERO));
+    assert_eq!(q.task_done(), Err(TaskDoneError));
 }
 
 /// Works a queue from a thread-local's destructor: puts an item, takes
@@ -498,8 +521,9 @@ thread_local! {
 #[test]
 fn a_queue_used_while_its_thread_exits_still_counts() {
     // The worker's thread-local is touched before the thread first uses
-    // the queue, so it is destroyed after the queue's per-thread cache:
-    // its queue calls run where that cache is gone.
+    // the queue, so it is destroyed after the one that holds the thread's
+    // number: its queue calls run where the number is given back, and
+    // count on the queue's shared tally.
     let q = Queue::new(0);
     let (report, reported) = mpsc::channel();
     let worker_q = q.clone();

@@ -19,6 +19,7 @@ mod barrier;
 mod discipline;
 mod sleepers;
 mod tasks;
+mod thread_slot;
 
 use std::fmt;
 use std::sync::Arc;
