@@ -132,6 +132,7 @@ impl Sleepers {
 
     /// Wakes every sleeper if there is one and `worth_it()` says so (asked
     /// only when someone sleeps).
+    #[inline]
     pub(crate) fn wake_all_if(&self, worth_it: impl FnOnce() -> bool) {
         if self.count.load(Ordering::SeqCst) > 0 && worth_it() {
             let _guard = self.lock.lock();
