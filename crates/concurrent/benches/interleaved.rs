@@ -5,8 +5,9 @@
 //! changes between sessions) can favour whichever ran first; alternating
 //! rounds spreads the drift over both sides.
 //!
-//! `cargo bench -p concurrent --bench interleaved [-- ROUNDS]` (11 rounds
-//! by default); `bench/library_ab.sh` runs it and keeps the output.
+//! `cargo bench -p concurrent --bench interleaved [-- ROUNDS [alone]]` (11
+//! rounds by default; `alone`: submit + result with each pool alone);
+//! `bench/library_ab.sh` runs it.
 //! The goals it measures are issue #12's: `Queue` at 0.9x
 //! crossbeam-channel's throughput or better, `SimpleQueue` likewise
 //! against crossbeam's unbounded channel, and submit + result within 1.2x
@@ -134,13 +135,50 @@ fn compare(
     );
 }
 
+/// submit + result with each pool alone in the process: ours for
+/// `rounds` rounds back to back (the pool made first and dropped after),
+/// then rayon's the same way. Two pools in one process on a small machine
+/// disturb each other (the one that just ran still has threads spinning
+/// or waking when the other starts), so this is the other half of the
+/// picture.
+fn submit_alone(rounds: usize) {
+    let per_task = |d: Duration| d.as_nanos() as f64 / BATCH as f64;
+    let ours = {
+        let pool = ThreadPoolExecutor::new(WORKERS);
+        submit_result(&pool);
+        median(
+            &mut (0..rounds)
+                .map(|_| submit_result(&pool))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let rayon_time = {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(WORKERS)
+            .build()
+            .unwrap();
+        rayon_spawn(&pool);
+        median(&mut (0..rounds).map(|_| rayon_spawn(&pool)).collect::<Vec<_>>())
+    };
+    println!(
+        "submit+result, each pool alone           ours {:>8.1} ns/task  rayon {:>8.1} ns/task  ours/rayon time {:.2}",
+        per_task(ours),
+        per_task(rayon_time),
+        ours.as_secs_f64() / rayon_time.as_secs_f64(),
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a number among the arguments is the
-    // round count.
+    // round count, and `alone` runs `submit_alone` instead.
     let rounds = std::env::args()
         .skip(1)
         .find_map(|arg| arg.parse().ok())
         .unwrap_or(11);
+    if std::env::args().any(|arg| arg == "alone") {
+        submit_alone(rounds);
+        return;
+    }
     println!("medians of {rounds} interleaved rounds (ours, anchor, ours, ...)");
     compare(
         "Queue 1P1C vs crossbeam bounded",

@@ -118,6 +118,7 @@
 mod error;
 mod executor;
 mod handle;
+mod job_queue;
 #[cfg(unix)]
 mod process;
 mod queue;

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{JoinHandle, ThreadId};
 
-use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::TaskError;
 use crate::executor::{Call, Executor, Map, Shutdown};
 use crate::handle::{QueuedTask, TaskHandle};
+use crate::job_queue::{self, JobQueue};
 
 /// One unit of work in the pool's queue: a task beside its handle's state
 /// ([`QueuedTask`]), whatever its types.
@@ -77,10 +77,8 @@ where
 pub struct ThreadPoolExecutor {
     max_workers: usize,
     thread_name_prefix: String,
-    /// `None` once shut down: dropping the sender is what tells the workers,
-    /// after the queue runs dry, that no more work will come.
-    sender: Mutex<Option<Sender<Arc<dyn Job>>>>,
-    receiver: Receiver<Arc<dyn Job>>,
+    /// Closed at shutdown: the workers drain it, then exit.
+    jobs: Arc<JobQueue<Arc<dyn Job>>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     /// The ids of every thread started, so a task that shuts its own pool
     /// down does not wait for itself.
@@ -145,12 +143,10 @@ impl ThreadPoolExecutor {
     /// `thread_name_prefix`), which shows in debuggers and panic messages.
     pub fn with_name(max_workers: usize, prefix: &str) -> ThreadPoolExecutor {
         assert!(max_workers > 0, "max_workers must be greater than 0");
-        let (sender, receiver) = crossbeam_channel::unbounded();
         ThreadPoolExecutor {
             max_workers,
             thread_name_prefix: prefix.to_owned(),
-            sender: Mutex::new(Some(sender)),
-            receiver,
+            jobs: Arc::new(JobQueue::new(job_queue::RING)),
             workers: Mutex::new(Vec::new()),
             worker_ids: Mutex::new(Vec::new()),
             alive: Arc::new((Mutex::new(0), Condvar::new())),
@@ -190,13 +186,10 @@ impl ThreadPoolExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let sender = self.sender.lock();
-        let Some(sender) = sender.as_ref() else {
-            return Err(TaskError::ShutDown);
-        };
         let (handle, job) = QueuedTask::new(work);
-        sender.send(job).map_err(|_| TaskError::ShutDown)?;
-        self.adjust_thread_count();
+        self.jobs
+            .push_then(job, || self.adjust_thread_count())
+            .map_err(|_| TaskError::ShutDown)?;
         Ok(handle)
     }
 
@@ -255,8 +248,8 @@ impl ThreadPoolExecutor {
     }
 
     /// Starts a thread unless an idle one will pick the new job up.
-    /// Called with the sender lock held, so two submits never both decide
-    /// to start the last allowed thread.
+    /// Called with the job queue's lock held, so two submits never both
+    /// decide to start the last allowed thread.
     fn adjust_thread_count(&self) {
         let counters = &*self.counters;
         if counters.full() {
@@ -269,7 +262,7 @@ impl ThreadPoolExecutor {
         if workers.len() >= self.max_workers {
             return;
         }
-        let receiver = self.receiver.clone();
+        let jobs = Arc::clone(&self.jobs);
         let counters = Arc::clone(&self.counters);
         let name = format!("{}-{}", self.thread_name_prefix, workers.len());
         *self.alive.0.lock() += 1;
@@ -277,13 +270,13 @@ impl ThreadPoolExecutor {
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
             let _alive = alive;
             // The loop ends when the pool is shut down and the queue is
-            // empty: `recv` then reports the disconnection.
+            // empty.
             let mark_idle = || {
                 if !counters.full() {
                     counters.idle.fetch_add(1, Ordering::AcqRel);
                 }
             };
-            while let Ok(job) = receiver.recv() {
+            while let Some(job) = jobs.take() {
                 job.run(&mark_idle);
             }
         });
@@ -311,15 +304,14 @@ impl Default for ThreadPoolExecutor {
 
 impl Shutdown for ThreadPoolExecutor {
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        let sender = self.sender.lock().take();
+        self.jobs.close();
         if cancel_futures {
-            while let Ok(job) = self.receiver.try_recv() {
+            while let Some(job) = self.jobs.try_take() {
                 // Dropping the task may run a destructor that panics: that
                 // is the task's business, not the caller's.
                 let _ = catch_unwind(AssertUnwindSafe(|| job.cancel()));
             }
         }
-        drop(sender);
         if wait {
             let me = std::thread::current().id();
             // A task that shuts its own pool down cannot wait for itself.
@@ -369,7 +361,7 @@ impl std::fmt::Debug for ThreadPoolExecutor {
         f.debug_struct("ThreadPoolExecutor")
             .field("max_workers", &self.max_workers)
             .field("threads", &self.thread_count())
-            .field("queued", &self.receiver.len())
+            .field("queued", &self.jobs.len())
             .finish()
     }
 }
