@@ -73,30 +73,28 @@ impl<T> JobQueue<T> {
     /// Gives the job back if the queue is closed.
     pub(crate) fn push_then(&self, job: T, while_locked: impl FnOnce()) -> Result<(), T> {
         let mut state = self.state.lock();
-        let State { sender, overflow } = &mut *state;
-        let Some(sender) = sender.as_ref() else {
+        let Some(sender) = &state.sender else {
             return Err(job);
         };
-        let job = if overflow.is_empty() {
+        let overflowed = if state.overflow.is_empty() {
+            // (Never disconnected: the queue holds its own receiver.)
             match sender.try_send(job) {
                 Ok(()) => None,
-                Err(TrySendError::Full(job)) => Some(job),
-                Err(TrySendError::Disconnected(_)) => {
-                    unreachable!("the queue holds its own receiver")
-                }
+                Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => Some(job),
             }
         } else {
             Some(job)
         };
-        if let Some(job) = job {
-            overflow.push_back(job);
-            self.overflowing.store(overflow.len(), Ordering::SeqCst);
+        if let Some(job) = overflowed {
+            state.overflow.push_back(job);
+            self.overflowing
+                .store(state.overflow.len(), Ordering::SeqCst);
             // A taker may have made room just before the count above was
             // visible, and seen none overflowing: the fence pairs with the
             // one in `take`, so that either it sees the count or this sees
             // its room.
             fence(Ordering::SeqCst);
-            self.refill(sender, overflow);
+            self.refill(&mut state);
         }
         while_locked();
         Ok(())
@@ -113,11 +111,7 @@ impl<T> JobQueue<T> {
                 if self.overflowing.load(Ordering::Relaxed) > 0
                     && self.receiver.len() <= self.low_water
                 {
-                    let mut state = self.state.lock();
-                    let State { sender, overflow } = &mut *state;
-                    if let Some(sender) = sender.as_ref() {
-                        self.refill(sender, overflow);
-                    }
+                    self.refill(&mut self.state.lock());
                 }
                 Some(job)
             }
@@ -143,17 +137,22 @@ impl<T> JobQueue<T> {
         job
     }
 
-    /// Moves the overflow's oldest jobs into the ring while it has room.
-    fn refill(&self, sender: &Sender<T>, overflow: &mut VecDeque<T>) {
-        while let Some(job) = overflow.pop_front() {
+    /// Moves the overflow's oldest jobs into the ring while it has room
+    /// (none once closed: takers then drain the overflow themselves).
+    fn refill(&self, state: &mut State<T>) {
+        let Some(sender) = &state.sender else {
+            return;
+        };
+        while let Some(job) = state.overflow.pop_front() {
             if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) =
                 sender.try_send(job)
             {
-                overflow.push_front(job);
+                state.overflow.push_front(job);
                 break;
             }
         }
-        self.overflowing.store(overflow.len(), Ordering::SeqCst);
+        self.overflowing
+            .store(state.overflow.len(), Ordering::SeqCst);
     }
 
     /// Refuses every push from now on; takers drain what is queued, then
