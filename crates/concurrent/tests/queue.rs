@@ -15,8 +15,11 @@ use std::sync::{Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use std::ops::Deref;
+
 use concurrent::{
-    GetError, GetTimeoutError, MaxsizeError, Queue, TaskDoneError, TryGetError, TryPutError,
+    BaseQueue, Discipline, GetError, GetTimeoutError, LifoQueue, MaxsizeError, PriorityQueue,
+    Queue, TaskDoneError, TryGetError, TryPutError,
 };
 use proptest::prelude::*;
 
@@ -320,6 +323,87 @@ fn an_immediate_shutdown_racing_putters_leaves_nothing_behind() {
     }
 }
 
+/// Putters hammering a queue while another thread shuts it down: what the
+/// shutting thread sees once `shutdown` has returned, and what the getters
+/// get. In Python the lock makes a put either land before the shutdown or
+/// fail; a lock-free put must not land after it either, or an immediate
+/// shutdown would return with an item in the queue, and a graceful one
+/// could leave an item behind getters that were already told the queue
+/// was over (a put that succeeded, and an item nobody ever gets).
+fn shutdown_racing_putters<D: Discipline<(usize, usize)>>(
+    make: impl Fn() -> BaseQueue<(usize, usize), D>,
+    immediate: bool,
+    rounds: usize,
+) {
+    const PUTTERS: usize = 3;
+    for round in 0..rounds {
+        let q = make();
+        let put = AtomicUsize::new(0);
+        let got = AtomicUsize::new(0);
+        let start = Barrier::new(PUTTERS + 2);
+        thread::scope(|scope| {
+            for p in 0..PUTTERS {
+                let (q, put, start) = (&q, &put, &start);
+                scope.spawn(move || {
+                    start.wait();
+                    for i in 0.. {
+                        match q.put_nowait((p, i)) {
+                            Ok(()) => _ = put.fetch_add(1, Ordering::Relaxed),
+                            Err(TryPutError::Full(_)) => thread::yield_now(),
+                            Err(TryPutError::ShutDown(_)) => break,
+                        }
+                    }
+                });
+            }
+            let (q, got, start) = (&q, &got, &start);
+            scope.spawn(move || {
+                start.wait();
+                while q.get().is_ok() {
+                    got.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            start.wait();
+            thread::sleep(Duration::from_micros(100 + round as u64 % 7 * 50));
+            q.shutdown(immediate);
+            if immediate {
+                assert_eq!(
+                    q.qsize(),
+                    0,
+                    "round {round}: items left after shutdown(true)"
+                );
+            }
+        });
+        let (put, got) = (put.into_inner(), got.into_inner());
+        if immediate {
+            assert!(got <= put, "round {round}");
+            assert_eq!(q.qsize(), 0, "round {round}");
+        } else {
+            assert_eq!(
+                (got, q.qsize()),
+                (put, 0),
+                "round {round}: every item put was got before the getter was told the queue is over"
+            );
+        }
+        assert_eq!(q.get_nowait(), Err(TryGetError::ShutDown), "round {round}");
+    }
+}
+
+#[test]
+fn a_graceful_shutdown_racing_putters_leaves_no_item_behind_the_getters() {
+    shutdown_racing_putters(|| Queue::new(0).deref().clone(), false, 300);
+    shutdown_racing_putters(|| Queue::new(4).deref().clone(), false, 300);
+    shutdown_racing_putters(|| LifoQueue::new(0).deref().clone(), false, 300);
+    shutdown_racing_putters(|| PriorityQueue::new(4).deref().clone(), false, 300);
+}
+
+#[test]
+fn an_immediate_shutdown_racing_putters_returns_with_the_queue_empty() {
+    shutdown_racing_putters(|| Queue::new(0).deref().clone(), true, 300);
+    shutdown_racing_putters(|| Queue::new(4).deref().clone(), true, 300);
+    shutdown_racing_putters(|| LifoQueue::new(0).deref().clone(), true, 300);
+    shutdown_racing_putters(|| PriorityQueue::new(4).deref().clone(), true, 300);
+}
+
 #[test]
 fn a_graceful_shutdown_wakes_every_blocked_getter_and_putter() {
     let empty = Queue::<u8>::new(1);
@@ -568,6 +652,8 @@ fn stress_queue() {
         for _ in 0..20 {
             last_tasks_done_at_once(&Queue::new(0), 1 + next(6));
         }
+        let immediate = next(2) == 1;
+        shutdown_racing_putters(|| Queue::new(maxsize).deref().clone(), immediate, 5);
         rounds += 1;
     }
     eprintln!("stress_queue: {rounds} pipelines checked in {seconds} s");

@@ -23,7 +23,7 @@ mod thread_slot;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub use discipline::{Discipline, Fifo, Lifo, Priority};
@@ -46,7 +46,12 @@ struct Shared<S> {
     items: S,
     /// The bound (`0`: none); changed only by `set_maxsize`.
     maxsize: AtomicUsize,
-    /// [`RUNNING`], [`SHUT_DOWN`] or [`SHUT_DOWN_NOW`].
+    /// Set first by `shutdown`: from then on every put fails.
+    closed: AtomicBool,
+    /// What getters go by: [`RUNNING`], [`SHUT_DOWN`] or [`SHUT_DOWN_NOW`],
+    /// set by `shutdown` once the puts that began before `closed` was set
+    /// have landed or failed, so that a getter told the queue is over can
+    /// trust that no item will come after.
     shutdown: AtomicU8,
     tasks: Tasks,
     /// Waiting for an item (or shutdown).
@@ -69,6 +74,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
             shared: Arc::new(Shared {
                 items: D::store(maxsize),
                 maxsize: AtomicUsize::new(maxsize),
+                closed: AtomicBool::new(false),
                 shutdown: AtomicU8::new(RUNNING),
                 tasks: Tasks::new(),
                 getters: Sleepers::default(),
@@ -120,13 +126,19 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// assert_eq!(q.put_nowait("B"), Err(TryPutError::Full("B")));
     /// ```
     pub fn put_nowait(&self, item: T) -> Result<(), TryPutError<T>> {
+        let shared = &*self.shared;
+        // In flight from the look at the flag to the end of the push, for
+        // a shutdown to wait out (`Tasks::wait_for_puts_in_flight`).
+        let attempt = shared.tasks.begin_put();
         if self.is_shutdown() {
             return Err(TryPutError::ShutDown(item));
         }
-        self.shared.tasks.put();
-        match self.try_push(item) {
+        shared.tasks.put();
+        let pushed = self.try_push(item);
+        drop(attempt);
+        match pushed {
             Ok(()) => {
-                self.pushed();
+                shared.getters.wake_one();
                 Ok(())
             }
             Err(item) => {
@@ -141,6 +153,8 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
         shared.tasks.put();
         let mut item = Some(item);
         let pushed = shared.putters.wait_until(deadline, || {
+            // As in `put_nowait`.
+            let _attempt = shared.tasks.begin_put();
             if self.is_shutdown() {
                 return Some(false);
             }
@@ -156,7 +170,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
             }
         });
         if pushed == Some(true) {
-            self.pushed();
+            shared.getters.wake_one();
             return Ok(());
         }
         self.take_put_back();
@@ -170,16 +184,6 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     fn try_push(&self, item: T) -> Result<(), T> {
         let maxsize = self.shared.maxsize.load(Ordering::SeqCst);
         D::try_push(&self.shared.items, item, maxsize)
-    }
-
-    /// After an item went in: a getter may take it. A put that was past
-    /// its shutdown check when `shutdown(true)` began has landed after the
-    /// queue was emptied; it is discarded as the others were.
-    fn pushed(&self) {
-        self.shared.getters.wake_one();
-        if self.shared.shutdown.load(Ordering::SeqCst) == SHUT_DOWN_NOW {
-            self.discard_all();
-        }
     }
 
     /// Takes back the count of a put that did not happen.
@@ -236,8 +240,8 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
         let shared = &*self.shared;
         let shutdown = shared.shutdown.load(Ordering::SeqCst);
         if shutdown == SHUT_DOWN_NOW {
-            // Python empties the queue at once; a put that raced the
-            // shutdown may have left an item since, which goes the same way.
+            // Python empties the queue at once; the shutting thread may
+            // not have got to it yet, and whoever comes first does it.
             self.discard_all();
             return Some(Err(GetError));
         }
@@ -321,6 +325,10 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     pub fn shutdown(&self, immediate: bool) {
         let shared = &*self.shared;
         let state = if immediate { SHUT_DOWN_NOW } else { SHUT_DOWN };
+        // A read-modify-write, as the putters' sleep protocol needs
+        // ([`sleepers`]).
+        shared.closed.swap(true, Ordering::SeqCst);
+        shared.tasks.wait_for_puts_in_flight();
         shared.shutdown.fetch_max(state, Ordering::SeqCst);
         if immediate {
             self.discard_all();
@@ -345,7 +353,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
 
     /// Whether [`shutdown`](BaseQueue::shutdown) was called.
     pub fn is_shutdown(&self) -> bool {
-        self.shared.shutdown.load(Ordering::SeqCst) != RUNNING
+        self.shared.closed.load(Ordering::SeqCst)
     }
 
     /// How many items wait in the queue (Python's `qsize`); a snapshot,

@@ -36,12 +36,18 @@
 //!   registration ordered against each other: `task_done` writes, then a
 //!   [`barrier::light`] barrier, then looks for joiners; a joiner registers,
 //!   then a [`barrier::heavy`] barrier, then sums.
+//!
+//! The tallies also count put attempts begun and ended, for `shutdown`:
+//! a put looks at the shutdown flag and then pushes, with no lock to make
+//! the two one step, so a shutdown waits out the attempts that may have
+//! looked before the flag was set (the same light/heavy pairing), and a
+//! put after it has either landed or failed.
 
 use std::iter;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
-use crossbeam_utils::CachePadded;
+use crossbeam_utils::{Backoff, CachePadded};
 use parking_lot::Mutex;
 
 use super::{barrier, thread_slot};
@@ -65,6 +71,30 @@ struct Tally {
     taken: AtomicUsize,
     /// Items marked done on the fast path: never more than `taken`.
     done: AtomicUsize,
+    /// Put attempts (a look at the shutdown flag, then a push) begun and
+    /// ended, for a shutdown waiting out the attempts in flight.
+    puts_begun: AtomicUsize,
+    puts_ended: AtomicUsize,
+}
+
+impl Tally {
+    /// Whether every put attempt this tally's thread began before the
+    /// first look (`begun_before`) has ended. Only for a tally of one
+    /// thread, whose attempts come one after another.
+    fn puts_ended_since(&self, begun_before: usize) -> bool {
+        let ended = self.puts_ended.load(Ordering::Acquire);
+        // Wrapping: the counts run on forever.
+        begun_before.wrapping_sub(ended) as isize <= 0
+    }
+
+    /// Whether no put attempt is in flight: the ended count, read first,
+    /// equals the begun count read after it (so at the first read none
+    /// was in flight). For the shared tally, where attempts that began
+    /// later may end first.
+    fn no_put_in_flight(&self) -> bool {
+        let ended = self.puts_ended.load(Ordering::Acquire);
+        self.puts_begun.load(Ordering::Acquire) == ended
+    }
 }
 
 type Block = [CachePadded<Tally>; BLOCK];
@@ -193,6 +223,41 @@ impl Tasks {
         barrier::light();
     }
 
+    /// Marks a put attempt in flight, until the returned guard drops: the
+    /// caller looks at the shutdown flag, and pushes only if it is not
+    /// set, while holding it. See [`wait_for_puts_in_flight`](Self::wait_for_puts_in_flight).
+    #[inline]
+    pub(crate) fn begin_put(&self) -> PutInFlight<'_> {
+        let mine = self.mine();
+        mine.add(|tally| &tally.puts_begun, 1);
+        barrier::light();
+        PutInFlight(mine)
+    }
+
+    /// Waits until every put attempt that may have missed a shutdown flag
+    /// set before this call has ended: after it, no item can land that
+    /// was put on the strength of a look at the flag before it was set.
+    /// Python's lock gives the same: a put lands before the shutdown or
+    /// fails.
+    ///
+    /// An attempt writes its begun count, then a light barrier, then
+    /// reads the flag; this writes the flag (before the call), then a
+    /// heavy barrier, then reads the counts: either the attempt sees the
+    /// flag, or its count is seen here and waited for.
+    pub(crate) fn wait_for_puts_in_flight(&self) {
+        barrier::heavy();
+        let numbered = self
+            .blocks
+            .iter()
+            .filter_map(OnceLock::get)
+            .flat_map(|block| block.iter());
+        for tally in numbered {
+            let begun = tally.puts_begun.load(Ordering::Acquire);
+            wait_for(|| tally.puts_ended_since(begun));
+        }
+        wait_for(|| self.shared.no_put_in_flight());
+    }
+
     /// Counts an item taken out of the queue by this thread.
     #[inline]
     pub(crate) fn taken(&self) {
@@ -286,6 +351,27 @@ impl Tasks {
             .fold(0, usize::wrapping_add);
         debug_assert!(put >= done, "{done} tasks done of {put} put");
         put.saturating_sub(done)
+    }
+}
+
+/// A put attempt in flight ([`Tasks::begin_put`]); ends when dropped, so
+/// that one that unwinds (an item's `Ord` panicking in a priority queue)
+/// does not hold a shutdown up for ever.
+pub(crate) struct PutInFlight<'a>(Mine<'a>);
+
+impl Drop for PutInFlight<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.add(|tally| &tally.puts_ended, 1);
+    }
+}
+
+/// Spins, then yields, until `ended()`: attempts in flight last a few
+/// instructions, unless their thread was switched out in the middle.
+fn wait_for(ended: impl Fn() -> bool) {
+    let backoff = Backoff::new();
+    while !ended() {
+        backoff.snooze();
     }
 }
 
