@@ -2,9 +2,11 @@
 //! (Python's `concurrent.futures.Future`).
 //!
 //! A handle and the worker running its task share one small state behind a
-//! mutex: the task's phase, its outcome once there is one, and whoever must
+//! mutex: the task's phase, its outcome once there is one, whoever must
 //! hear of the outcome (threads blocked in `result`, `as_completed` and
-//! `wait` iterators, async tasks, done-callbacks).
+//! `wait` iterators, async tasks, done-callbacks), and, for a task queued
+//! in a thread pool, the work itself, so that a worker starts a task
+//! (takes the work, marks it running) under one lock.
 //!
 //! The outcome stays in that state for every handle on the task to read:
 //! nothing one handle does (awaiting it, `into_result`) changes what
@@ -64,8 +66,7 @@ pub struct TaskHandle<T> {
 /// submit, not one for the state and one for the task. In a handle, the
 /// task's type is erased (`Work` is unsized): a handle reads only the
 /// state.
-pub(crate) struct Shared<T, Work: ?Sized = dyn Send + Sync> {
-    state: Mutex<State<T>>,
+pub(crate) struct Shared<T, Work: ?Sized = dyn Send> {
     /// Signalled when the task reaches a final phase, when it is settled,
     /// and when a handle goes while `into_result` waits for that.
     finished: Condvar,
@@ -73,29 +74,25 @@ pub(crate) struct Shared<T, Work: ?Sized = dyn Send + Sync> {
     handles: AtomicUsize,
     /// An `into_result` is waiting for the other handles to go.
     taker_waiting: AtomicBool,
-    /// The task, for a queued one; `()` for a handle made without.
-    work: Work,
+    /// Last, as it holds the work, whose type a handle erases.
+    state: Mutex<State<T, Work>>,
 }
 
 impl<T, Work> Shared<T, Work> {
     /// A pending task's state with `handles` counted handles on it.
     fn pending(handles: usize, work: Work) -> Shared<T, Work> {
         Shared {
-            state: Mutex::new(State::pending()),
             finished: Condvar::new(),
             handles: AtomicUsize::new(handles),
             taker_waiting: AtomicBool::new(false),
-            work,
+            state: Mutex::new(State::pending(work)),
         }
     }
 }
 
-/// A task in a thread pool's queue: the work, taken out once by the worker
-/// that runs it (or by a shutdown that cancels it), beside its state.
-pub(crate) type QueuedTask<T, F> = Shared<T, TaskSlot<F>>;
-
-/// Where a queued task's work waits until a worker takes it.
-pub(crate) struct TaskSlot<F>(Mutex<Option<F>>);
+/// A task in a thread pool's queue: its state, with the work beside it
+/// until a worker takes it out to run it (or a shutdown, to cancel it).
+pub(crate) type QueuedTask<T, F> = Shared<T, Option<F>>;
 
 impl<T, F> QueuedTask<T, F>
 where
@@ -105,7 +102,7 @@ where
     /// A pending handle and its queued task, in one allocation. The queued
     /// task counts as the worker's handle from the start.
     pub(crate) fn new(work: F) -> (TaskHandle<T>, Arc<QueuedTask<T, F>>) {
-        let task = Arc::new(Shared::pending(2, TaskSlot(Mutex::new(Some(work)))));
+        let task = Arc::new(Shared::pending(2, Some(work)));
         let handle = TaskHandle {
             shared: Arc::clone(&task) as Arc<Shared<T>>,
             counted: true,
@@ -113,21 +110,52 @@ where
         (handle, task)
     }
 
-    /// Takes the work out, with the worker's handle on the task; `None` if
-    /// it was taken before.
-    pub(crate) fn take(self: Arc<Self>) -> Option<(TaskHandle<T>, F)> {
-        let work = self.work.0.lock().take()?;
+    /// Starts the task, for the worker that took it from the queue: takes
+    /// the work out and marks the task running, in one lock (Python's
+    /// `set_running_or_notify_cancel` and the work item's `fn`). `None` if
+    /// the task was cancelled meanwhile: its work is dropped then.
+    pub(crate) fn start(self: Arc<Self>) -> Option<(TaskHandle<T>, F)> {
+        let mut state = self.state.lock();
+        let work = state.work.take();
+        let pending = state.phase == Phase::Pending;
+        if pending {
+            state.phase = Phase::Running;
+        }
+        drop(state);
         let handle = TaskHandle {
             shared: self as Arc<Shared<T>>,
             counted: true,
         };
-        Some((handle, work))
+        match work {
+            Some(work) if pending => Some((handle, work)),
+            cancelled => {
+                // Dropping a cancelled task's closure drops what it
+                // captured; a destructor that panics must not take the
+                // worker with it.
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(cancelled)));
+                None
+            }
+        }
+    }
+
+    /// Cancels the task without running it (a pool shut down with
+    /// `cancel_futures`): its work is dropped, and its handle reports
+    /// [`TaskError::Cancelled`].
+    pub(crate) fn cancel_queued(self: Arc<Self>) {
+        let work = self.state.lock().work.take();
+        let handle = TaskHandle {
+            shared: self as Arc<Shared<T>>,
+            counted: true,
+        };
+        handle.cancel();
+        // Dropped here, not under the lock: the destructor may be anything.
+        drop(work);
     }
 }
 
 type Callback<T> = Box<dyn FnOnce(&TaskHandle<T>) + Send>;
 
-struct State<T> {
+struct State<T, Work: ?Sized = dyn Send> {
     phase: Phase,
     /// The outcome, from the moment the phase is final until the last
     /// handle takes it (`into_result`).
@@ -140,9 +168,27 @@ struct State<T> {
     callbacks: Vec<Callback<T>>,
     waiters: Vec<(Arc<Waiter>, usize)>,
     wakers: Vec<Waker>,
+    /// The work of a queued task, until a worker or a shutdown takes it;
+    /// `()` for a handle made without one.
+    work: Work,
 }
 
-impl<T> State<T> {
+impl<T, Work> State<T, Work> {
+    fn pending(work: Work) -> State<T, Work> {
+        State {
+            phase: Phase::Pending,
+            outcome: None,
+            failed: false,
+            settled: false,
+            callbacks: Vec::new(),
+            waiters: Vec::new(),
+            wakers: Vec::new(),
+            work,
+        }
+    }
+}
+
+impl<T, Work: ?Sized> State<T, Work> {
     fn is_final(&self) -> bool {
         matches!(self.phase, Phase::Finished | Phase::Cancelled)
     }
@@ -152,18 +198,6 @@ impl<T> State<T> {
         self.phase = Phase::Finished;
         self.failed = outcome.is_err();
         self.outcome = Some(outcome);
-    }
-
-    fn pending() -> State<T> {
-        State {
-            phase: Phase::Pending,
-            outcome: None,
-            failed: false,
-            settled: false,
-            callbacks: Vec::new(),
-            waiters: Vec::new(),
-            wakers: Vec::new(),
-        }
     }
 }
 
@@ -338,23 +372,32 @@ impl<T> TaskHandle<T> {
     /// # Errors
     ///
     /// As [`result`](TaskHandle::result).
-    pub fn into_result(self) -> Result<T, TaskError> {
+    pub fn into_result(mut self) -> Result<T, TaskError> {
         let shared = &*self.shared;
         let mut state = shared.state.lock();
-        loop {
-            // Announce the wait before reading the count: a handle dropped
-            // in between then sees the flag and wakes us (see `Drop`).
-            shared.taker_waiting.store(true, Ordering::SeqCst);
-            if state.settled && shared.handles.load(Ordering::SeqCst) == 1 {
-                break;
+        let last = |state: &State<T>| state.settled && shared.handles.load(Ordering::SeqCst) == 1;
+        // Usually the task is settled and its worker's handle gone by now;
+        // otherwise, announce the wait before reading the count again: a
+        // handle dropped in between then sees the flag and wakes us (see
+        // `Drop`).
+        if !last(&state) {
+            loop {
+                shared.taker_waiting.store(true, Ordering::SeqCst);
+                if last(&state) {
+                    break;
+                }
+                shared.finished.wait(&mut state);
             }
-            shared.finished.wait(&mut state);
+            shared.taker_waiting.store(false, Ordering::SeqCst);
         }
-        shared.taker_waiting.store(false, Ordering::SeqCst);
-        state
+        let outcome = state
             .outcome
             .take()
-            .expect("the last handle takes the outcome once")
+            .expect("the last handle takes the outcome once");
+        drop(state);
+        // The last handle: nobody is left to hear that it goes.
+        self.counted = false;
+        outcome
     }
 
     /// Waits for the task and gives the error it ended with, if any
@@ -494,33 +537,26 @@ impl<T> TaskHandle<T> {
         }
     }
 
-    /// Runs `work` as this handle's task: catches a panic into
-    /// [`TaskError::Panicked`], so a failing task never kills its worker.
-    /// `settled` runs once the outcome is in and every done-callback has
-    /// run, before anyone waiting hears of it when there are no callbacks
-    /// (or at once if the task was cancelled). The pool marks the worker
-    /// idle there, as CPython's worker does after `work_item.run()`: a
-    /// caller that submits again as soon as it has the result finds the
-    /// worker counted free, and a callback that submits to the same pool
-    /// and waits is not counted on a worker that is busy running it.
+    /// Runs `work` as this handle's task, which [`QueuedTask::start`]
+    /// marked running: catches a panic into [`TaskError::Panicked`], so a
+    /// failing task never kills its worker. `settled` runs once the
+    /// outcome is in and every done-callback has run, before anyone
+    /// waiting hears of it when there are no callbacks. The pool marks the
+    /// worker idle there, as CPython's worker does after
+    /// `work_item.run()`: a caller that submits again as soon as it has
+    /// the result finds the worker counted free, and a callback that
+    /// submits to the same pool and waits is not counted on a worker that
+    /// is busy running it.
     pub(crate) fn run(mut self, work: impl FnOnce() -> T, settled: impl FnOnce()) {
-        if self.set_running_or_notify_cancel() != Ok(true) {
-            // Dropping a cancelled task's closure drops what it captured;
-            // a destructor that panics must not take the worker with it.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
-            settled();
-            return;
-        }
         let outcome = catch_unwind(AssertUnwindSafe(work))
             .map_err(|panic| TaskError::Panicked(panic_message(&*panic)));
         let mut state = self.shared.state.lock();
         state.finish(outcome);
-        let shared = Arc::clone(&self.shared);
         // This handle reads nothing once settled: stop counting it then, so
         // an `into_result` woken by the outcome does not wait for its drop.
-        shared.announce(state, &self, || {
+        self.shared.announce(state, &self, || {
             settled();
-            shared.handles.fetch_sub(1, Ordering::SeqCst);
+            self.shared.handles.fetch_sub(1, Ordering::SeqCst);
         });
         self.counted = false;
     }
@@ -576,9 +612,8 @@ impl<T> TaskHandle<T> {
             return;
         }
         state.finish(outcome);
-        let shared = Arc::clone(&self.shared);
-        shared.announce(state, &self, || {
-            shared.handles.fetch_sub(1, Ordering::SeqCst);
+        self.shared.announce(state, &self, || {
+            self.shared.handles.fetch_sub(1, Ordering::SeqCst);
         });
         self.counted = false;
     }

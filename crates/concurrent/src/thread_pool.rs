@@ -34,16 +34,14 @@ where
     T: Send + 'static,
 {
     fn run(self: Arc<Self>, settled: &dyn Fn()) {
-        if let Some((handle, work)) = self.take() {
-            handle.run(work, settled);
+        match self.start() {
+            Some((handle, work)) => handle.run(work, settled),
+            None => settled(),
         }
     }
 
     fn cancel(self: Arc<Self>) {
-        if let Some((handle, work)) = self.take() {
-            handle.cancel();
-            drop(work);
-        }
+        self.cancel_queued();
     }
 }
 
