@@ -18,9 +18,10 @@
 //! or adds to the overflow moves its oldest jobs into the ring.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 /// Jobs the ring holds; past that, they wait in the overflow. Enough for
@@ -36,10 +37,15 @@ pub(crate) struct JobQueue<T> {
     /// Refill the ring from the overflow once it holds this few jobs: in
     /// bulk, not a lock per job taken.
     low_water: usize,
-    state: Mutex<State<T>>,
-    /// How many jobs wait in the overflow: read without the lock by every
-    /// taker, to see whether the ring needs refilling.
-    overflowing: AtomicUsize,
+    /// Whether the overflow holds any job: read without the lock by every
+    /// taker, to see whether the ring needs refilling. Written under the
+    /// lock, and only when it changes, so that it stays in the takers'
+    /// caches while the submitter pushes.
+    overflowing: AtomicBool,
+    /// Locked by every push; on a cache line of its own, so that the
+    /// submitting thread's lock and unlock do not take from the takers
+    /// the line they read on every take.
+    state: CachePadded<Mutex<State<T>>>,
 }
 
 struct State<T> {
@@ -57,11 +63,11 @@ impl<T> JobQueue<T> {
         JobQueue {
             receiver,
             low_water: ring / 2,
-            state: Mutex::new(State {
+            overflowing: AtomicBool::new(false),
+            state: CachePadded::new(Mutex::new(State {
                 sender: Some(sender),
                 overflow: VecDeque::new(),
-            }),
-            overflowing: AtomicUsize::new(0),
+            })),
         }
     }
 
@@ -87,14 +93,16 @@ impl<T> JobQueue<T> {
         };
         if let Some(job) = overflowed {
             state.overflow.push_back(job);
-            self.overflowing
-                .store(state.overflow.len(), Ordering::SeqCst);
-            // A taker may have made room just before the count above was
-            // visible, and seen none overflowing: the fence pairs with the
-            // one in `take`, so that either it sees the count or this sees
-            // its room.
-            fence(Ordering::SeqCst);
-            self.refill(&mut state);
+            if !self.overflowing.load(Ordering::Relaxed) {
+                self.overflowing.store(true, Ordering::SeqCst);
+                // A taker may have made room just before the flag was
+                // visible, and seen nothing overflowing: the fence pairs
+                // with the one in `take`, so that either it sees the flag
+                // or this sees its room. (While the flag stays set, every
+                // taker that drains the ring to low water sees it.)
+                fence(Ordering::SeqCst);
+                self.refill(&mut state);
+            }
         }
         while_locked();
         Ok(())
@@ -108,8 +116,7 @@ impl<T> JobQueue<T> {
                 fence(Ordering::SeqCst);
                 // The taker that empties the ring always looks, so a job
                 // never waits in the overflow while the workers sleep.
-                if self.overflowing.load(Ordering::Relaxed) > 0
-                    && self.receiver.len() <= self.low_water
+                if self.overflowing.load(Ordering::Relaxed) && self.receiver.len() <= self.low_water
                 {
                     self.refill(&mut self.state.lock());
                 }
@@ -132,8 +139,7 @@ impl<T> JobQueue<T> {
     fn take_overflow(&self) -> Option<T> {
         let mut state = self.state.lock();
         let job = state.overflow.pop_front();
-        self.overflowing
-            .store(state.overflow.len(), Ordering::SeqCst);
+        self.note_overflow(&state);
         job
     }
 
@@ -151,8 +157,17 @@ impl<T> JobQueue<T> {
                 break;
             }
         }
-        self.overflowing
-            .store(state.overflow.len(), Ordering::SeqCst);
+        self.note_overflow(state);
+    }
+
+    /// Sets [`overflowing`](JobQueue::overflowing) to whether the overflow
+    /// holds a job, if that changed. Called with the lock held (only lock
+    /// holders write the flag).
+    fn note_overflow(&self, state: &State<T>) {
+        let overflowing = !state.overflow.is_empty();
+        if self.overflowing.load(Ordering::Relaxed) != overflowing {
+            self.overflowing.store(overflowing, Ordering::SeqCst);
+        }
     }
 
     /// Refuses every push from now on; takers drain what is queued, then
@@ -163,12 +178,13 @@ impl<T> JobQueue<T> {
 
     /// How many jobs wait; a snapshot.
     pub(crate) fn len(&self) -> usize {
-        self.receiver.len() + self.overflowing.load(Ordering::Relaxed)
+        self.receiver.len() + self.state.lock().overflow.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
     use std::thread;
     use std::time::{Duration, Instant};
 
