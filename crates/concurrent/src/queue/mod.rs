@@ -125,6 +125,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// q.put_nowait("A").unwrap();
     /// assert_eq!(q.put_nowait("B"), Err(TryPutError::Full("B")));
     /// ```
+    #[inline]
     pub fn put_nowait(&self, item: T) -> Result<(), TryPutError<T>> {
         let shared = &*self.shared;
         // In flight from the look at the flag to the end of the push, for
@@ -133,63 +134,49 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
         if self.is_shutdown() {
             return Err(TryPutError::ShutDown(item));
         }
-        shared.tasks.put();
-        let pushed = self.try_push(item);
-        drop(attempt);
-        match pushed {
+        attempt.count_task();
+        match self.try_push(item) {
             Ok(()) => {
+                drop(attempt);
                 shared.getters.wake_one();
                 Ok(())
             }
             Err(item) => {
-                self.take_put_back();
+                attempt.take_task_back();
+                drop(attempt);
+                self.wake_joiners();
                 Err(TryPutError::Full(item))
             }
         }
     }
 
+    /// Puts with [`put_nowait`](BaseQueue::put_nowait)'s attempts until one
+    /// finds room (or the queue shut down, or `deadline` passed).
     fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), PutTimeoutError<T>> {
-        let shared = &*self.shared;
-        shared.tasks.put();
         let mut item = Some(item);
-        let pushed = shared.putters.wait_until(deadline, || {
-            // As in `put_nowait`.
-            let _attempt = shared.tasks.begin_put();
-            if self.is_shutdown() {
-                return Some(false);
-            }
-            let attempt = item
-                .take()
-                .expect("an item is given back whenever a push fails");
-            match self.try_push(attempt) {
-                Ok(()) => Some(true),
-                Err(back) => {
+        let put = self.shared.putters.wait_until(deadline, || {
+            let attempt = item.take().expect("a full queue gives the item back");
+            match self.put_nowait(attempt) {
+                Ok(()) => Some(Ok(())),
+                Err(TryPutError::ShutDown(back)) => Some(Err(back)),
+                Err(TryPutError::Full(back)) => {
                     item = Some(back);
                     None
                 }
             }
         });
-        if pushed == Some(true) {
-            shared.getters.wake_one();
-            return Ok(());
-        }
-        self.take_put_back();
-        let item = item.expect("a failed put still holds its item");
-        match pushed {
-            Some(_) => Err(PutTimeoutError::ShutDown(item)),
-            None => Err(PutTimeoutError::Timeout(item)),
+        match put {
+            Some(Ok(())) => Ok(()),
+            Some(Err(item)) => Err(PutTimeoutError::ShutDown(item)),
+            None => Err(PutTimeoutError::Timeout(
+                item.expect("a put that timed out still holds its item"),
+            )),
         }
     }
 
     fn try_push(&self, item: T) -> Result<(), T> {
         let maxsize = self.shared.maxsize.load(Ordering::SeqCst);
         D::try_push(&self.shared.items, item, maxsize)
-    }
-
-    /// Takes back the count of a put that did not happen.
-    fn take_put_back(&self) {
-        self.shared.tasks.put_back();
-        self.wake_joiners();
     }
 
     /// Takes an item, waiting while the queue is empty (Python's `get`).
@@ -236,6 +223,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
 
     /// One try at a get: an item, the end (shut down and empty), or
     /// `None` (empty for now).
+    #[inline]
     fn try_pop(&self) -> Option<Result<T, GetError>> {
         let shared = &*self.shared;
         let shutdown = shared.shutdown.load(Ordering::SeqCst);

@@ -73,44 +73,57 @@ impl Sleepers {
     /// last attempt). Every change that can make `attempt` succeed must be
     /// followed by [`wake_one`](Self::wake_one) or
     /// [`wake_all`](Self::wake_all).
+    #[inline]
     pub(crate) fn wait_until<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        // The first try inline, where the caller's fast path is; the
+        // waiting apart.
+        attempt().or_else(|| self.wait_after_first_try(deadline, attempt))
+    }
+
+    #[inline(never)]
+    fn wait_after_first_try<R>(
         &self,
         deadline: Option<Instant>,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
         let backoff = Backoff::new();
         loop {
-            if let Some(done) = attempt() {
-                return Some(done);
-            }
+            // The last attempt failed.
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return None;
             }
-            if !backoff.is_completed() {
-                backoff.snooze();
-                continue;
-            }
-            let mut guard = self.lock.lock();
-            self.count.fetch_add(1, Ordering::SeqCst);
-            (self.after_registering)();
-            if let Some(done) = attempt() {
-                self.count.fetch_sub(1, Ordering::SeqCst);
-                return Some(done);
-            }
-            // parking_lot's condition variable has no spurious wake-ups: a
-            // wait that did not time out was ended by a waker, which has
-            // taken this thread off the count already.
-            let timed_out = match deadline {
-                Some(deadline) => self.wake.wait_until(&mut guard, deadline).timed_out(),
-                None => {
-                    self.wake.wait(&mut guard);
-                    false
+            if backoff.is_completed() {
+                let mut guard = self.lock.lock();
+                self.count.fetch_add(1, Ordering::SeqCst);
+                (self.after_registering)();
+                if let Some(done) = attempt() {
+                    self.count.fetch_sub(1, Ordering::SeqCst);
+                    return Some(done);
                 }
-            };
-            if timed_out {
-                self.count.fetch_sub(1, Ordering::SeqCst);
-                drop(guard);
-                return attempt();
+                // parking_lot's condition variable has no spurious
+                // wake-ups: a wait that did not time out was ended by a
+                // waker, which has taken this thread off the count already.
+                let timed_out = match deadline {
+                    Some(deadline) => self.wake.wait_until(&mut guard, deadline).timed_out(),
+                    None => {
+                        self.wake.wait(&mut guard);
+                        false
+                    }
+                };
+                if timed_out {
+                    self.count.fetch_sub(1, Ordering::SeqCst);
+                    drop(guard);
+                    return attempt();
+                }
+            } else {
+                backoff.snooze();
+            }
+            if let Some(done) = attempt() {
+                return Some(done);
             }
         }
     }

@@ -64,8 +64,8 @@ const BLOCKS: usize = 16;
 /// queue; or [`Tasks::shared`], the counts of every thread without one.
 #[derive(Default)]
 struct Tally {
-    /// Items counted in before putting (less those taken back because the
-    /// put failed).
+    /// Items counted in before pushing (less those taken back because
+    /// the queue was full).
     put: AtomicUsize,
     /// Items taken out of the queue.
     taken: AtomicUsize,
@@ -205,27 +205,10 @@ impl Tasks {
             .chain(iter::once(&*self.shared))
     }
 
-    /// Counts in an item about to be put (before it can be taken, so that
-    /// its `task_done` never finds it missing). A put that then fails
-    /// (shut down, timed out) takes its count back; until it does, a
-    /// `task_done` called once too often under exact counting may pass for
-    /// that item (CPython's lock rules that out; here it needs a misuse
-    /// racing a failing put).
-    #[inline]
-    pub(crate) fn put(&self) {
-        self.mine().add(|tally| &tally.put, 1);
-    }
-
-    /// Takes back the count of an item whose put failed; then a barrier,
-    /// as after a `task_done`, for the joiners' check that follows.
-    pub(crate) fn put_back(&self) {
-        self.mine().add(|tally| &tally.put, usize::MAX);
-        barrier::light();
-    }
-
     /// Marks a put attempt in flight, until the returned guard drops: the
-    /// caller looks at the shutdown flag, and pushes only if it is not
-    /// set, while holding it. See [`wait_for_puts_in_flight`](Self::wait_for_puts_in_flight).
+    /// caller looks at the shutdown flag, and counts in and pushes its item
+    /// only if it is not set, while holding it. See
+    /// [`wait_for_puts_in_flight`](Self::wait_for_puts_in_flight).
     #[inline]
     pub(crate) fn begin_put(&self) -> PutInFlight<'_> {
         let mine = self.mine();
@@ -359,6 +342,26 @@ impl Tasks {
 /// does not hold a shutdown up for ever.
 pub(crate) struct PutInFlight<'a>(Mine<'a>);
 
+impl PutInFlight<'_> {
+    /// Counts in the item about to be pushed (before it can be taken, so
+    /// that its `task_done` never finds it missing).
+    #[inline]
+    pub(crate) fn count_task(&self) {
+        self.0.add(|tally| &tally.put, 1);
+    }
+
+    /// Takes back the count of an item that found no room; then a
+    /// barrier, as after a `task_done`, for the joiners' check that
+    /// follows. Until then, a `task_done` called once too often under
+    /// exact counting may pass for that item (CPython's lock rules that
+    /// out; here it needs a misuse racing a put that finds the queue
+    /// full).
+    pub(crate) fn take_task_back(&self) {
+        self.0.add(|tally| &tally.put, usize::MAX);
+        barrier::light();
+    }
+}
+
 impl Drop for PutInFlight<'_> {
     #[inline]
     fn drop(&mut self) {
@@ -386,8 +389,8 @@ mod tests {
         let tasks = Tasks::new();
         for _ in 0..50 {
             thread::scope(|scope| {
-                scope.spawn(|| tasks.put());
-                scope.spawn(|| tasks.put());
+                scope.spawn(|| tasks.begin_put().count_task());
+                scope.spawn(|| tasks.begin_put().count_task());
             });
         }
         assert_eq!(tasks.unfinished(), 100);
@@ -409,7 +412,7 @@ mod tests {
     #[test]
     fn a_done_without_a_take_switches_to_exact_counting_and_is_refused_past_zero() {
         let tasks = Tasks::new();
-        tasks.put();
+        tasks.begin_put().count_task();
         assert_eq!(tasks.mark_done(), Ok(()));
         assert!(tasks.is_exact());
         assert_eq!(tasks.mark_done(), Err(TaskDoneError));
