@@ -408,8 +408,7 @@ fn fetch_through(server_flags: &[&str], fetch_flags: &[&str], dir: &Path, name: 
 
 #[test]
 fn fetch_comes_through_every_mode_with_the_same_bytes() {
-    let dir = std::env::temp_dir().join(format!("crypto-db-chaos-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::scratch("chaos");
     let clean = fetch_through(&[], &[], &dir, "clean");
     assert_eq!(clean.iter().filter(|&&b| b == b'\n').count(), 1 + 93);
     // Patient enough for a slow body, short enough that a hang costs
@@ -459,5 +458,4 @@ fn fetch_comes_through_every_mode_with_the_same_bytes() {
             "{name}: the output differs from a clean run"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,19 +5,12 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 use support::Connection;
 
 const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("crypto-db-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -234,7 +227,7 @@ fn bad_flags_are_refused_with_usage() {
 
 #[test]
 fn db_errors_say_what_is_wrong() {
-    let dir = scratch_dir("db-errors");
+    let dir = support::scratch("db-errors");
     let missing = dir.join("missing.db");
     let garbage = dir.join("garbage.db");
     std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
@@ -259,7 +252,7 @@ fn db_errors_say_what_is_wrong() {
 
 #[test]
 fn db_serves_another_sqlite_file() {
-    let dir = scratch_dir("db-serves");
+    let dir = support::scratch("db-serves");
     let db = dir.join("mine.db");
     make_db(
         &db,
@@ -282,7 +275,7 @@ fn db_infinities_are_served_as_the_originals_json_dumps_serves_them() {
     // Python's json (and so `requests`' `.json()`) reads back, though a
     // strict JSON parser does not. We serve what the original serves.
     // (The DECIMAL columns store `1.0` as the INTEGER 1, as SQLite does.)
-    let dir = scratch_dir("db-infinity");
+    let dir = support::scratch("db-infinity");
     let db = dir.join("inf.db");
     make_db(
         &db,
@@ -298,7 +291,7 @@ fn db_infinities_are_served_as_the_originals_json_dumps_serves_them() {
 
 #[test]
 fn import_writes_a_dump_that_reads_back_the_same() {
-    let dir = scratch_dir("import");
+    let dir = support::scratch("import");
     let db = dir.join("in.db");
     make_db(
         &db,
@@ -331,7 +324,7 @@ fn import_writes_a_dump_that_reads_back_the_same() {
 
 #[test]
 fn import_to_a_closed_pipe_exits_quietly() {
-    let dir = scratch_dir("pipe");
+    let dir = support::scratch("pipe");
     let db = dir.join("in.db");
     // Enough rows (about 250 KB of dump) to overflow the pipe's buffer, so
     // the write really meets the closed pipe.
@@ -358,7 +351,7 @@ fn a_csv_exported_from_prices_imports_into_a_db_that_serves_every_price_the_same
     // through /prices?format=csv, into one CSV, `import` into SQLite,
     // served with --db, and every key's /price compared with Python's
     // golden answer (this also shows the CSV keeps INTEGER vs REAL).
-    let dir = scratch_dir("import-csv");
+    let dir = support::scratch("import-csv");
     let embedded = support::start_server(server::ServerConfig::default());
     let mut connection = Connection::open(embedded.addr());
     let mut csv = String::from(prices::csv::HEADER);
@@ -412,7 +405,7 @@ fn a_csv_exported_from_prices_imports_into_a_db_that_serves_every_price_the_same
 
 #[test]
 fn a_bad_csv_row_is_named_by_line_and_column_and_leaves_no_file() {
-    let dir = scratch_dir("import-bad-csv");
+    let dir = support::scratch("import-bad-csv");
     let input = dir.join("mine.csv");
     std::fs::write(
         &input,

@@ -19,13 +19,6 @@ use support::start_server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("crypto-db-fetch-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn fetch_cmd(url: &str, args: &[&str]) -> Output {
     Command::new(BIN)
         .arg("fetch")
@@ -97,7 +90,7 @@ fn the_lessons_job_gives_the_right_rows_with_every_executor() {
 #[test]
 fn every_executor_writes_the_same_bytes_in_every_format() {
     let server = start_server(ServerConfig::default());
-    let dir = scratch("formats");
+    let dir = support::scratch("formats");
     for extension in ["csv", "jsonl", "json"] {
         let mut outputs = Vec::new();
         for executor in ["threads", "processes", "async"] {
@@ -226,7 +219,7 @@ fn the_default_fetch_gets_every_price_from_a_server_failing_every_2nd_or_3rd_req
             fail_every: NonZeroU64::new(every),
             ..ServerConfig::default()
         });
-        let dir = scratch(&format!("fail-every-{every}"));
+        let dir = support::scratch(&format!("fail-every-{every}"));
         let path = dir.join("march.csv");
         // No --retries, no --workers: the defaults.
         let output = fetch_cmd(&server.url(), &["-o", path.to_str().unwrap()]);
@@ -246,7 +239,7 @@ fn failures_are_reported_the_rest_kept_and_resume_completes() {
         fail_every: NonZeroU64::new(5),
         ..ServerConfig::default()
     });
-    let dir = scratch("failures");
+    let dir = support::scratch("failures");
     let path = dir.join("march.csv");
     let path_arg = path.to_str().unwrap();
     let output = fetch_cmd(&failing.url(), &["--retries", "0", "-o", path_arg]);
@@ -300,7 +293,7 @@ fn a_killed_fetch_resumes_to_a_complete_file() {
         sleep: Duration::from_millis(10),
         ..ServerConfig::default()
     });
-    let dir = scratch("killed");
+    let dir = support::scratch("killed");
     let path = dir.join("march.jsonl");
     let mut child = Command::new(BIN)
         .args([
@@ -343,7 +336,7 @@ fn a_server_that_dies_mid_run_stops_the_job_and_resume_finishes_it() {
         sleep: Duration::from_millis(10),
         ..ServerConfig::default()
     });
-    let dir = scratch("gone");
+    let dir = support::scratch("gone");
     let path = dir.join("march.csv");
     let child = Command::new(BIN)
         .args(["fetch", "--url", &slow.url(), "--workers", "4", "-o"])
@@ -416,7 +409,7 @@ fn fetch_with_a_harmed_worker(name: &str, extra: &[&str], harm: &str) -> (Output
         sleep: Duration::from_millis(10),
         ..ServerConfig::default()
     });
-    let dir = scratch(name);
+    let dir = support::scratch(name);
     let path = dir.join("march.csv");
     let child = Command::new(BIN)
         .args(["fetch", "--url", &slow.url(), "--executor", "processes"])
@@ -480,7 +473,7 @@ fn a_closed_stderr_is_no_panic() {
 #[test]
 fn an_output_that_cannot_be_written_leaves_nothing_behind() {
     let server = start_server(ServerConfig::default());
-    let dir = scratch("directory");
+    let dir = support::scratch("directory");
     // A directory where the file should go.
     let path = dir.join("march.csv");
     std::fs::create_dir(&path).unwrap();
@@ -504,7 +497,7 @@ fn a_second_fetch_to_the_same_file_is_refused_while_the_first_runs() {
         sleep: Duration::from_millis(10),
         ..ServerConfig::default()
     });
-    let dir = scratch("locked");
+    let dir = support::scratch("locked");
     let path = dir.join("march.csv");
     let mut first = Command::new(BIN)
         .args(["fetch", "--url", &slow.url(), "--workers", "2", "-o"])
@@ -532,7 +525,7 @@ fn a_second_fetch_to_the_same_file_is_refused_while_the_first_runs() {
 #[test]
 fn with_no_room_to_sort_every_record_stays_and_resume_sorts_later() {
     let server = start_server(ServerConfig::default());
-    let dir = scratch("no-room");
+    let dir = support::scratch("no-room");
     let clean = dir.join("clean.csv");
     assert!(
         fetch_cmd(&server.url(), &["-o", clean.to_str().unwrap()])
@@ -573,7 +566,7 @@ fn with_no_room_to_sort_every_record_stays_and_resume_sorts_later() {
 #[test]
 fn a_cut_last_line_is_dropped_and_refetched() {
     let server = start_server(ServerConfig::default());
-    let dir = scratch("cut");
+    let dir = support::scratch("cut");
     let path = dir.join("march.csv");
     assert!(
         fetch_cmd(&server.url(), &["-o", path.to_str().unwrap()])
@@ -598,7 +591,7 @@ fn a_cut_last_line_is_dropped_and_refetched() {
 fn bad_input_is_one_clear_line_and_exit_code_2() {
     let server = start_server(ServerConfig::default());
     let url = server.url();
-    let dir = scratch("bad");
+    let dir = support::scratch("bad");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["--exchanges", "nasdaq,kraken"],
@@ -661,7 +654,7 @@ fn a_full_disk_stops_the_run_with_a_clear_error_and_resume_finishes_it() {
     // would (ENOSPC); the shell ignores SIGXFSZ so the write reports the
     // error instead of killing the process.
     let server = start_server(ServerConfig::default());
-    let dir = scratch("full");
+    let dir = support::scratch("full");
     let path = dir.join("march.csv");
     let output = Command::new("bash")
         .arg("-c")
@@ -700,7 +693,7 @@ fn a_progress_bar_only_on_a_terminal_and_not_with_quiet() {
         sleep: Duration::from_millis(5),
         ..ServerConfig::default()
     });
-    let dir = scratch("bar");
+    let dir = support::scratch("bar");
     let on_terminal = |extra: &str| {
         let path = dir.join("bar.csv");
         let command = format!(
@@ -742,7 +735,7 @@ fn the_range_api_writes_the_same_bytes_as_a_request_per_day() {
     // Two years of two exchanges (days without data included, which
     // /prices leaves out and fetch must still write), and the lesson's job.
     let server = start_server(ServerConfig::default());
-    let dir = scratch("range");
+    let dir = support::scratch("range");
     let jobs: [&[&str]; 2] = [
         &[
             "--exchanges",

@@ -9,7 +9,7 @@ mod support;
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,13 +18,6 @@ use server::ServerConfig;
 use support::start_server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("crypto-db-redis-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn slow_server(sleep_ms: u64) -> server::BackgroundServer {
     start_server(ServerConfig {
@@ -145,7 +138,7 @@ fn answered(log: &str) -> usize {
 fn three_workers_share_one_job_and_the_result_is_complete_and_exact() {
     let redis = RedisServer::start();
     let server = slow_server(5);
-    let dir = scratch("three-workers");
+    let dir = support::scratch("three-workers");
     let queue = format!("{}/march", redis.url());
     let mut workers: Vec<Child> = [("a", "threads"), ("b", "threads"), ("c", "async")]
         .iter()
@@ -188,7 +181,7 @@ fn three_workers_share_one_job_and_the_result_is_complete_and_exact() {
 fn a_worker_killed_mid_task_loses_nothing_and_makes_no_duplicate_row() {
     let redis = RedisServer::start();
     let server = slow_server(300);
-    let dir = scratch("sigkill");
+    let dir = support::scratch("sigkill");
     let queue = format!("{}/killed", redis.url());
     let job = ["--sample", "60", "--lease", "1"];
     let mut victim = worker(&dir, "victim", &queue, &server.url(), &["--workers", "4"]);
@@ -218,7 +211,7 @@ fn a_worker_killed_mid_task_loses_nothing_and_makes_no_duplicate_row() {
 fn redis_restarted_mid_run_with_aof_loses_nothing() {
     let mut redis = RedisServer::start_persistent();
     let server = slow_server(50);
-    let dir = scratch("restart");
+    let dir = support::scratch("restart");
     let queue = format!("{}/restart", redis.url());
     let job = ["--sample", "200"];
     let mut workers: Vec<Child> = ["a", "b"]
@@ -248,7 +241,7 @@ fn a_task_longer_than_its_lease_is_not_run_twice_while_its_worker_lives() {
     let redis = RedisServer::start();
     // Each request takes three leases.
     let server = slow_server(1500);
-    let dir = scratch("long-task");
+    let dir = support::scratch("long-task");
     let queue = format!("{}/long", redis.url());
     let mut workers: Vec<Child> = ["a", "b"]
         .iter()
@@ -276,7 +269,7 @@ fn a_task_longer_than_its_lease_is_not_run_twice_while_its_worker_lives() {
 fn garbage_in_the_stream_is_dead_lettered_and_the_job_goes_on() {
     let redis = RedisServer::start();
     let server = slow_server(100);
-    let dir = scratch("garbage");
+    let dir = support::scratch("garbage");
     let queue = format!("{}/garbage", redis.url());
     let job = ["--sample", "20"];
     let mut one = worker(&dir, "a", &queue, &server.url(), &["--workers", "2"]);
@@ -305,7 +298,7 @@ fn garbage_in_the_stream_is_dead_lettered_and_the_job_goes_on() {
 fn sigterm_stops_a_worker_cleanly_and_the_others_finish_the_job() {
     let redis = RedisServer::start();
     let server = slow_server(400);
-    let dir = scratch("sigterm");
+    let dir = support::scratch("sigterm");
     let queue = format!("{}/term", redis.url());
     // A lease far longer than the test: had the stopped worker left a task
     // behind unreleased, the job would wait for it.
@@ -341,7 +334,7 @@ fn sigterm_stops_a_worker_cleanly_and_the_others_finish_the_job() {
 fn a_killed_producer_resumes_and_the_workers_carry_on() {
     let redis = RedisServer::start();
     let server = slow_server(100);
-    let dir = scratch("producer-killed");
+    let dir = support::scratch("producer-killed");
     let queue = format!("{}/resumed", redis.url());
     let job = ["--sample", "80"];
     let mut one = worker(&dir, "a", &queue, &server.url(), &["--workers", "4"]);
@@ -371,7 +364,7 @@ fn no_redis_is_a_clear_error_not_a_hang() {
     let queue = format!("{}/nobody", redis.url());
     drop(redis);
     let server = slow_server(0);
-    let dir = scratch("no-redis");
+    let dir = support::scratch("no-redis");
     let started = Instant::now();
     let output = finish(fetch(Some(&queue), &server.url(), &dir.join("x.csv"), &[]));
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
@@ -400,7 +393,7 @@ fn no_redis_is_a_clear_error_not_a_hang() {
 fn a_task_that_no_worker_finishes_is_reported_failed_and_resume_retries_it() {
     let redis = RedisServer::start();
     let server = slow_server(0);
-    let dir = scratch("poison");
+    let dir = support::scratch("poison");
     let queue = format!("{}/poison", redis.url());
     let job = ["--sample", "10"];
     let out = dir.join("poison.csv");

@@ -46,8 +46,7 @@ fn rows(stdout: &str) -> Vec<Row> {
 #[test]
 fn a_sweep_reports_every_point_and_recommends_the_knee() {
     let server = start_server(ServerConfig::default());
-    let dir = std::env::temp_dir().join(format!("crypto-db-sweep-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::scratch("sweep");
     let plot = dir.join("sweep.svg");
     let output = fetch(
         &server.url(),
@@ -140,7 +139,8 @@ fn a_sweep_reports_every_point_and_recommends_the_knee() {
 #[test]
 fn a_plot_can_be_a_png() {
     let server = start_server(ServerConfig::default());
-    let path = std::env::temp_dir().join(format!("crypto-db-sweep-{}.png", std::process::id()));
+    let dir = support::scratch("sweep-png");
+    let path = dir.join("sweep.png");
     let output = fetch(
         &server.url(),
         &[

@@ -5,8 +5,11 @@
 
 #![allow(dead_code)] // Each test file uses its own part of this module.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::ops::Deref;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -183,4 +186,38 @@ pub fn spawn_server_process(mut command: Command) -> (Child, SocketAddr, String)
         .unwrap_or_else(|| panic!("a URL in {banner:?}"));
     let addr = url.trim_start_matches("http://").parse().unwrap();
     (child, addr, banner)
+}
+
+/// A directory for one test's files, removed with everything in it when
+/// dropped, whether the test passed or failed.
+pub struct ScratchDir(tempfile::TempDir);
+
+/// A fresh scratch directory, named after the test's `name` so that one
+/// left by a crashed run says whose it was.
+pub fn scratch(name: &str) -> ScratchDir {
+    tempfile::Builder::new()
+        .prefix(&format!("crypto-db-{name}-"))
+        .tempdir()
+        .map(ScratchDir)
+        .expect("a scratch directory in the system's temporary directory")
+}
+
+impl Deref for ScratchDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for ScratchDir {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<OsStr> for ScratchDir {
+    fn as_ref(&self) -> &OsStr {
+        self.0.path().as_os_str()
+    }
 }

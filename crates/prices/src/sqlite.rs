@@ -152,10 +152,15 @@ fn type_name(value: ValueRef<'_>) -> &'static str {
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("prices-sqlite-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("db.sqlite")
+    /// A database path in a directory of its own, removed when the
+    /// directory is dropped.
+    fn scratch(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("prices-sqlite-{name}-"))
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("db.sqlite");
+        (dir, path)
     }
 
     fn create(path: &Path, sql: &str) {
@@ -169,7 +174,7 @@ mod tests {
 
     #[test]
     fn keeps_storage_classes_and_nulls() {
-        let path = scratch("classes");
+        let (_dir, path) = scratch("classes");
         create(
             &path,
             &format!(
@@ -197,7 +202,7 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_sqlite() {
-        let path = scratch("garbage");
+        let (_dir, path) = scratch("garbage");
         std::fs::write(
             &path,
             b"this is not a database, just some text that is long enough",
@@ -213,7 +218,7 @@ mod tests {
 
     #[test]
     fn a_database_without_the_table() {
-        let path = scratch("no-table");
+        let (_dir, path) = scratch("no-table");
         create(&path, "CREATE TABLE other (x);");
         let err = load(&path).unwrap_err();
         assert!(matches!(err, LoadError::Schema { .. }), "{err}");
@@ -222,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_table_missing_a_column() {
-        let path = scratch("no-column");
+        let (_dir, path) = scratch("no-column");
         create(
             &path,
             "CREATE TABLE price (id INTEGER PRIMARY KEY, exchange, symbol, day);",
@@ -233,7 +238,7 @@ mod tests {
 
     #[test]
     fn a_text_price_is_refused_with_its_row() {
-        let path = scratch("text-cell");
+        let (_dir, path) = scratch("text-cell");
         create(
             &path,
             &format!(
