@@ -8,8 +8,10 @@
 //! - `test_negative_timeout_raises_exception` (both mixins): a timeout is a
 //!   `Duration`, which cannot be negative; the type system rules it out.
 //! - `FailingQueueTest.test_failing_queue`: it subclasses `Queue` to make
-//!   `_put`/`_get` raise; our storage cannot fail (and there is no
-//!   subclassing to inject a failure).
+//!   `_put`/`_get` raise; there is no subclassing here to inject a
+//!   failure. The one way our storage can fail, a priority queue's item
+//!   whose `Ord` panics, is tested in `tests/queue.rs`
+//!   (`a_put_whose_comparison_panics_leaves_the_queue_consistent`).
 //! - `CSimpleQueueTest.test_is_default`: about which of CPython's two
 //!   implementations is exported; we have one.
 //! - `CSimpleQueueTest.test_reentrancy`: `put` called from a garbage

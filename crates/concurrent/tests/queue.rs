@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -402,6 +402,60 @@ fn an_immediate_shutdown_racing_putters_returns_with_the_queue_empty() {
     shutdown_racing_putters(|| Queue::new(4).deref().clone(), true, 300);
     shutdown_racing_putters(|| LifoQueue::new(0).deref().clone(), true, 300);
     shutdown_racing_putters(|| PriorityQueue::new(4).deref().clone(), true, 300);
+}
+
+/// Set to make the next comparison of two [`Touchy`] items panic.
+static FAIL_NEXT_COMPARISON: AtomicBool = AtomicBool::new(false);
+
+/// A priority queue's item whose `Ord` panics when told to: the one way
+/// a queue's storage can fail here (CPython's `FailingQueueTest` makes
+/// `_put` raise).
+#[derive(Debug, PartialEq, Eq)]
+struct Touchy(u32);
+
+impl PartialOrd for Touchy {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Touchy {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if FAIL_NEXT_COMPARISON.swap(false, Ordering::SeqCst) {
+            panic!("comparison failed on purpose");
+        }
+        self.0.cmp(&other.0)
+    }
+}
+
+#[test]
+fn a_put_whose_comparison_panics_leaves_the_queue_consistent() {
+    let q = PriorityQueue::new(5);
+    for n in [3, 1, 2] {
+        q.put(Touchy(n)).unwrap();
+    }
+    FAIL_NEXT_COMPARISON.store(true, Ordering::SeqCst);
+    // Asserted unwind-safe: that the queue stays consistent is what is tested.
+    let put = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.put_nowait(Touchy(0))));
+    assert!(put.is_err(), "the panic reaches the caller");
+    // The heap keeps an item whose sifting panicked, as Python's heappush
+    // does; it was counted before the push, so its task is there too.
+    assert_eq!(q.unfinished_tasks(), q.qsize());
+    let mut got = Vec::new();
+    while let Ok(Touchy(n)) = q.get_nowait() {
+        got.push(n);
+        q.task_done().unwrap();
+    }
+    // Nothing lost; the order may be off, as in Python, since the sift
+    // that panicked stopped halfway.
+    got.sort_unstable();
+    assert_eq!(got, [0, 1, 2, 3]);
+    assert!(q.join_timeout(Duration::from_secs(5)), "every task done");
+    assert_eq!(q.task_done(), Err(TaskDoneError));
+    // The failed put's attempt ended with the panic: a shutdown does not
+    // wait for it.
+    q.shutdown(false);
+    assert_eq!(q.put(Touchy(9)).map_err(|e| e.0), Err(Touchy(9)));
 }
 
 #[test]
