@@ -94,7 +94,7 @@ impl<T> JobQueue<T> {
         if let Some(job) = overflowed {
             state.overflow.push_back(job);
             if !self.overflowing.load(Ordering::Relaxed) {
-                self.overflowing.store(true, Ordering::SeqCst);
+                self.note_overflow(&state);
                 // A taker may have made room just before the flag was
                 // visible, and seen nothing overflowing: the fence pairs
                 // with the one in `take`, so that either it sees the flag

@@ -388,20 +388,23 @@ fn shutdown_racing_putters<D: Discipline<(usize, usize)>>(
     }
 }
 
+/// [`shutdown_racing_putters`] on every kind of queue: FIFO unbounded and
+/// bounded, LIFO, priority.
+fn shutdown_racing_putters_on_every_kind(immediate: bool) {
+    shutdown_racing_putters(|| Queue::new(0).deref().clone(), immediate, 300);
+    shutdown_racing_putters(|| Queue::new(4).deref().clone(), immediate, 300);
+    shutdown_racing_putters(|| LifoQueue::new(0).deref().clone(), immediate, 300);
+    shutdown_racing_putters(|| PriorityQueue::new(4).deref().clone(), immediate, 300);
+}
+
 #[test]
 fn a_graceful_shutdown_racing_putters_leaves_no_item_behind_the_getters() {
-    shutdown_racing_putters(|| Queue::new(0).deref().clone(), false, 300);
-    shutdown_racing_putters(|| Queue::new(4).deref().clone(), false, 300);
-    shutdown_racing_putters(|| LifoQueue::new(0).deref().clone(), false, 300);
-    shutdown_racing_putters(|| PriorityQueue::new(4).deref().clone(), false, 300);
+    shutdown_racing_putters_on_every_kind(false);
 }
 
 #[test]
 fn an_immediate_shutdown_racing_putters_returns_with_the_queue_empty() {
-    shutdown_racing_putters(|| Queue::new(0).deref().clone(), true, 300);
-    shutdown_racing_putters(|| Queue::new(4).deref().clone(), true, 300);
-    shutdown_racing_putters(|| LifoQueue::new(0).deref().clone(), true, 300);
-    shutdown_racing_putters(|| PriorityQueue::new(4).deref().clone(), true, 300);
+    shutdown_racing_putters_on_every_kind(true);
 }
 
 /// Set to make the next comparison of two [`Touchy`] items panic.

@@ -313,8 +313,8 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     pub fn shutdown(&self, immediate: bool) {
         let shared = &*self.shared;
         let state = if immediate { SHUT_DOWN_NOW } else { SHUT_DOWN };
-        // A read-modify-write, as the putters' sleep protocol needs
-        // ([`sleepers`]).
+        // A read-modify-write, as the putters' sleep protocol needs (see
+        // `sleepers`).
         shared.closed.swap(true, Ordering::SeqCst);
         shared.tasks.wait_for_puts_in_flight();
         shared.shutdown.fetch_max(state, Ordering::SeqCst);

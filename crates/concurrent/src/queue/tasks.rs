@@ -198,11 +198,16 @@ impl Tasks {
     /// Every tally allocated so far. Called afresh for each pass of a sum,
     /// so that a later pass sees the blocks allocated meanwhile.
     fn tallies(&self) -> impl Iterator<Item = &Tally> {
+        self.numbered_tallies().chain(iter::once(&*self.shared))
+    }
+
+    /// The tallies of numbered threads allocated so far, each written by
+    /// one thread at a time.
+    fn numbered_tallies(&self) -> impl Iterator<Item = &Tally> {
         self.blocks
             .iter()
             .filter_map(OnceLock::get)
             .flat_map(|block| block.iter().map(|tally| &**tally))
-            .chain(iter::once(&*self.shared))
     }
 
     /// Marks a put attempt in flight, until the returned guard drops: the
@@ -229,12 +234,7 @@ impl Tasks {
     /// flag, or its count is seen here and waited for.
     pub(crate) fn wait_for_puts_in_flight(&self) {
         barrier::heavy();
-        let numbered = self
-            .blocks
-            .iter()
-            .filter_map(OnceLock::get)
-            .flat_map(|block| block.iter());
-        for tally in numbered {
+        for tally in self.numbered_tallies() {
             let begun = tally.puts_begun.load(Ordering::Acquire);
             wait_for(|| tally.puts_ended_since(begun));
         }
