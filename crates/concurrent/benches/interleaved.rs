@@ -13,6 +13,11 @@
 //! against crossbeam's unbounded channel, and submit + result within 1.2x
 //! rayon's time per task.
 //!
+//! A ping-pong line watches the other side of the `Queue`'s waiting: one
+//! item in flight, so every get waits, and what is timed is how soon a
+//! waiting get sees its item (the latency that the waiters' patience must
+//! not cost; see `queue/sleepers.rs`).
+//!
 //! Two more lines take the `Queue`'s gap apart: the queue without
 //! `task_done` (the ring and the blocking around it), and crossbeam's own
 //! ring with nothing added but one locked increment per item taken (what
@@ -25,12 +30,13 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::{Backoff, CachePadded};
 
-use concurrent::{SimpleQueue, ThreadPoolExecutor};
+use concurrent::{Queue, SimpleQueue, ThreadPoolExecutor};
 
 mod common;
 
 use common::{
-    BATCH, BOUND, ITEMS, WORKERS, pipe, rayon_spawn_and_collect, submit_and_collect, through_queue,
+    BATCH, BOUND, ITEMS, ROUND_TRIPS, WORKERS, ping_pong, pipe, rayon_spawn_and_collect,
+    submit_and_collect, through_queue,
 };
 
 /// How long `run` takes (its result kept from the optimiser).
@@ -83,6 +89,30 @@ fn ring_counting_each_item(pairs: u64) -> Duration {
 fn crossbeam_bounded(pairs: u64) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded(BOUND);
     timed(|| pipe(pairs, |item| tx.send(item).unwrap(), || rx.recv().unwrap()))
+}
+
+fn queue_ping_pong() -> Duration {
+    let (there, back) = (Queue::new(BOUND), Queue::new(BOUND));
+    timed(|| {
+        ping_pong(
+            (|item| there.put(item).unwrap(), || there.get().unwrap()),
+            (|item| back.put(item).unwrap(), || back.get().unwrap()),
+        )
+    })
+}
+
+fn crossbeam_ping_pong() -> Duration {
+    let (to_there, there) = crossbeam_channel::bounded(BOUND);
+    let (to_back, back) = crossbeam_channel::bounded(BOUND);
+    timed(|| {
+        ping_pong(
+            (
+                |item| to_there.send(item).unwrap(),
+                || there.recv().unwrap(),
+            ),
+            (|item| to_back.send(item).unwrap(), || back.recv().unwrap()),
+        )
+    })
 }
 
 fn simple_queue() -> Duration {
@@ -207,6 +237,13 @@ fn main() {
         rounds,
         || queue_untracked(4),
         || crossbeam_bounded(4),
+    );
+    compare(
+        "Queue ping-pong, per round trip",
+        ROUND_TRIPS,
+        rounds,
+        queue_ping_pong,
+        crossbeam_ping_pong,
     );
     compare(
         "ring + 1 locked add/item 1P1C vs crossbeam",

@@ -13,6 +13,8 @@ use concurrent::{Queue, ThreadPoolExecutor};
 pub const ITEMS: u64 = 200_000;
 /// The bounded queues' capacity.
 pub const BOUND: usize = 1_000;
+/// Items handed back and forth, one at a time, in one ping-pong run.
+pub const ROUND_TRIPS: u64 = 20_000;
 /// Workers of the executor benchmarks.
 pub const WORKERS: usize = 4;
 /// Tasks submitted (and collected) in one run.
@@ -43,6 +45,29 @@ pub fn pipe(pairs: u64, put: impl Fn(u64) + Sync, get: impl Fn() -> u64 + Sync) 
         consumers
             .into_iter()
             .map(|c| c.join().unwrap())
+            .fold(0, u64::wrapping_add)
+    })
+}
+
+/// Sends `ROUND_TRIPS` items, one at a time, to a thread that sends each
+/// back through a second channel, waiting for every reply before the next
+/// item: the latency of a hand-off, where [`pipe`] measures throughput.
+/// Each channel is a put and a get closure.
+pub fn ping_pong(
+    (put_there, get_there): (impl Fn(u64) + Sync, impl Fn() -> u64 + Sync),
+    (put_back, get_back): (impl Fn(u64) + Sync, impl Fn() -> u64 + Sync),
+) -> u64 {
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..ROUND_TRIPS {
+                put_back(get_there() + 1);
+            }
+        });
+        (0..ROUND_TRIPS)
+            .map(|i| {
+                put_there(i);
+                get_back()
+            })
             .fold(0, u64::wrapping_add)
     })
 }

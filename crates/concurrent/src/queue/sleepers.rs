@@ -10,6 +10,23 @@
 //! possible then looks at the sleeper count: either it sees the sleeper,
 //! or the sleeper's last check sees its progress, so no wake-up is lost.
 //!
+//! How soon to retry is the one tuning choice, and no single answer fits
+//! both ways queues are used. Handing one item back and forth (a request
+//! and its reply) wants a retry at once: the item comes within a few
+//! hundred nanoseconds, and every look that comes late adds to the round
+//! trip. A stream of items wants the opposite: a consumer that catches up
+//! with its producer finds the queue empty, and if it retries at once it
+//! takes each item the moment it lands, so every item moves the ring's
+//! cache lines from one core to the other and back, and each look takes
+//! them from the producer mid-write. Measured on a pipeline whose consumer
+//! is the faster side, that lock-step ran at a third of crossbeam's speed;
+//! letting a short batch build up before the first look ran faster than
+//! crossbeam (BENCHMARKS.md, issue #12). So the waiters learn which case
+//! they are in: a wait whose first retry succeeded means the other side is
+//! streaming, and the next wait skips its first few retries
+//! ([`PATIENT_FIRST_RETRY`]); a wait that needed a later retry, or sleep,
+//! means it is not, and the next one retries at once again.
+//!
 //! That holds when the progress is published in one of three ways, which
 //! every caller keeps to:
 //!
@@ -27,11 +44,17 @@
 //!   the matching heavy one, run between registering and the last check:
 //!   the per-thread task counts that joiners wait on.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crossbeam_utils::{Backoff, CachePadded};
 use parking_lot::{Condvar, Mutex};
+
+/// The first retry of a wait that expects the other side to be streaming,
+/// counted in rounds of backoff: rounds 1 to 4 spin 1, 2, 4 and 8 times,
+/// so the first look comes after 15 spins instead of 1 (about half a
+/// microsecond on the machine measured, where a spin took 36 ns).
+const PATIENT_FIRST_RETRY: u32 = 4;
 
 /// Threads waiting for one kind of progress (an item, room, or all tasks
 /// done).
@@ -45,6 +68,11 @@ pub(crate) struct Sleepers {
     wake: Condvar,
     /// Run between registering and the last check before sleeping.
     after_registering: fn(),
+    /// Whether the last wait that ended found its progress at its first
+    /// retry: the other side is streaming, so the next wait waits a few
+    /// rounds before its first retry (the module's docs say why). A hint:
+    /// written only when it changes, and never needed for correctness.
+    patient: AtomicBool,
 }
 
 impl Default for Sleepers {
@@ -65,6 +93,7 @@ impl Sleepers {
             lock: Mutex::new(()),
             wake: Condvar::new(),
             after_registering: barrier,
+            patient: AtomicBool::new(false),
         }
     }
 
@@ -91,12 +120,21 @@ impl Sleepers {
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
         let backoff = Backoff::new();
+        let first_retry = if self.patient.load(Ordering::Relaxed) {
+            PATIENT_FIRST_RETRY
+        } else {
+            1
+        };
+        let mut round = 0;
         loop {
-            // The last attempt failed.
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                return None;
+                // The last look may be some rounds old.
+                return attempt();
             }
             if backoff.is_completed() {
+                // Past the spinning: whatever this waits for is not
+                // streaming.
+                self.set_patient(false);
                 let mut guard = self.lock.lock();
                 self.count.fetch_add(1, Ordering::SeqCst);
                 (self.after_registering)();
@@ -121,10 +159,24 @@ impl Sleepers {
                 }
             } else {
                 backoff.snooze();
+                round += 1;
+                if round < first_retry {
+                    continue;
+                }
             }
             if let Some(done) = attempt() {
+                // A wait that slept is many rounds past its first retry.
+                self.set_patient(round == first_retry);
                 return Some(done);
             }
+        }
+    }
+
+    /// Records whether the next wait should be patient; a write only when
+    /// that changes, as every waiter reads it.
+    fn set_patient(&self, patient: bool) {
+        if self.patient.load(Ordering::Relaxed) != patient {
+            self.patient.store(patient, Ordering::Relaxed);
         }
     }
 
@@ -162,5 +214,77 @@ impl Sleepers {
             self.count.fetch_sub(1, Ordering::SeqCst);
         }
         woke
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// An attempt that fails `failures` times and then succeeds; and how
+    /// many times it was called.
+    fn succeeding_after(failures: usize) -> (Cell<usize>, impl Fn(&Cell<usize>) -> Option<()>) {
+        (Cell::new(0), move |calls: &Cell<usize>| {
+            calls.set(calls.get() + 1);
+            (calls.get() > failures).then_some(())
+        })
+    }
+
+    #[test]
+    fn a_wait_whose_first_retry_succeeds_makes_the_next_one_patient() {
+        let sleepers = Sleepers::default();
+        // The inline try fails, the first retry succeeds: streaming.
+        let (calls, attempt) = succeeding_after(1);
+        assert_eq!(sleepers.wait_until(None, || attempt(&calls)), Some(()));
+        assert_eq!(calls.get(), 2);
+        assert!(sleepers.patient.load(Ordering::Relaxed));
+
+        // Still patient when the patient wait's first retry succeeds.
+        let (calls, attempt) = succeeding_after(1);
+        assert_eq!(sleepers.wait_until(None, || attempt(&calls)), Some(()));
+        assert!(sleepers.patient.load(Ordering::Relaxed));
+
+        // A wait that needs a later retry is not facing a stream.
+        let (calls, attempt) = succeeding_after(3);
+        assert_eq!(sleepers.wait_until(None, || attempt(&calls)), Some(()));
+        assert_eq!(calls.get(), 4);
+        assert!(!sleepers.patient.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_wait_that_needs_a_later_retry_or_sleep_stays_eager() {
+        let sleepers = Sleepers::default();
+        let (calls, attempt) = succeeding_after(2);
+        assert_eq!(sleepers.wait_until(None, || attempt(&calls)), Some(()));
+        assert!(!sleepers.patient.load(Ordering::Relaxed));
+
+        // Patient, then a wait that spins out and times out in its sleep.
+        sleepers.set_patient(true);
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let (calls, attempt) = succeeding_after(usize::MAX);
+        assert_eq!(
+            sleepers.wait_until(Some(deadline), || attempt(&calls)),
+            None
+        );
+        assert!(Instant::now() >= deadline);
+        assert!(!sleepers.patient.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_patient_wait_whose_deadline_passed_looks_once_more() {
+        let sleepers = Sleepers::default();
+        sleepers.set_patient(true);
+        // The inline try fails; the deadline has passed before any retry
+        // round, and the wait still looks once more before giving up.
+        let (calls, attempt) = succeeding_after(1);
+        let passed = Instant::now();
+        assert_eq!(
+            sleepers.wait_until(Some(passed), || attempt(&calls)),
+            Some(())
+        );
+        assert_eq!(calls.get(), 2);
     }
 }
