@@ -10,23 +10,6 @@
 //! possible then looks at the sleeper count: either it sees the sleeper,
 //! or the sleeper's last check sees its progress, so no wake-up is lost.
 //!
-//! How soon to retry is the one tuning choice, and no single answer fits
-//! both ways queues are used. Handing one item back and forth (a request
-//! and its reply) wants a retry at once: the item comes within a few
-//! hundred nanoseconds, and every look that comes late adds to the round
-//! trip. A stream of items wants the opposite: a consumer that catches up
-//! with its producer finds the queue empty, and if it retries at once it
-//! takes each item the moment it lands, so every item moves the ring's
-//! cache lines from one core to the other and back, and each look takes
-//! them from the producer mid-write. Measured on a pipeline whose consumer
-//! is the faster side, that lock-step ran at a third of crossbeam's speed;
-//! letting a short batch build up before the first look ran faster than
-//! crossbeam (BENCHMARKS.md, issue #12). So the waiters learn which case
-//! they are in: a wait whose first retry succeeded means the other side is
-//! streaming, and the next wait skips its first few retries
-//! ([`PATIENT_FIRST_RETRY`]); a wait that needed a later retry, or sleep,
-//! means it is not, and the next one retries at once again.
-//!
 //! That holds when the progress is published in one of three ways, which
 //! every caller keeps to:
 //!
@@ -43,6 +26,24 @@
 //!   barrier, for sleepers made [`with_barrier`](Sleepers::with_barrier)
 //!   the matching heavy one, run between registering and the last check:
 //!   the per-thread task counts that joiners wait on.
+//!
+//! How soon to retry is the one tuning choice, and no single answer fits
+//! both ways queues are used. Handing one item back and forth (a request
+//! and its reply) wants a retry at once: the item comes within a few
+//! hundred nanoseconds, and every look that comes late adds to the round
+//! trip. A stream of items wants the opposite: a consumer that catches up
+//! with its producer finds the queue empty, and if it retries at once it
+//! takes each item the moment it lands, so every item moves the ring's
+//! cache lines from one core to the other and back, and each look takes
+//! them from the producer mid-write. Measured on a pipeline whose consumer
+//! is the faster side, that lock-step ran at a third to a half of
+//! crossbeam's speed; letting a short batch build up before the first
+//! look ran faster than crossbeam (BENCHMARKS.md, issue #12). So the
+//! waiters learn which case they are in: a wait whose first retry
+//! succeeded means the other side is streaming, and the next wait skips
+//! its first few retries ([`PATIENT_FIRST_RETRY`]); a wait that needed a
+//! later retry, or sleep, means it is not, and the next one retries at
+//! once again.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
