@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub use discipline::{Discipline, Fifo, Lifo, Priority};
-use sleepers::Sleepers;
+use sleepers::{Retry, Sleepers};
 use tasks::Tasks;
 
 use crate::error::{
@@ -61,6 +61,13 @@ struct Shared<S> {
     /// Waiting for every task to be done.
     joiners: Sleepers,
 }
+
+/// The smallest bound at which a blocked put or get holds back its first
+/// retries while the other side streams. Measured (BENCHMARKS.md, issue
+/// #12): with the holding back, a 1P1C pipeline through a queue bounded
+/// to 1 item took 1.4x the time, one bounded to 2 about 1.1x, and one
+/// bounded to 4 about 0.7x.
+const MIN_BATCH: usize = 4;
 
 const RUNNING: u8 = 0;
 /// `shutdown(false)`: no more puts; getters drain what is left.
@@ -154,7 +161,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// finds room (or the queue shut down, or `deadline` passed).
     fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), PutTimeoutError<T>> {
         let mut item = Some(item);
-        let put = self.shared.putters.wait_until(deadline, || {
+        let put = self.shared.putters.wait_until(deadline, self.retry(), || {
             let attempt = item.take().expect("a full queue gives the item back");
             match self.put_nowait(attempt) {
                 Ok(()) => Some(Ok(())),
@@ -171,6 +178,18 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
             None => Err(PutTimeoutError::Timeout(
                 item.expect("a put that timed out still holds its item"),
             )),
+        }
+    }
+
+    /// How a blocked put or get retries: later while the other side
+    /// streams, if the bound leaves room for a batch to build up
+    /// meanwhile ([`sleepers`] says why).
+    fn retry(&self) -> Retry {
+        let maxsize = self.maxsize();
+        if maxsize == 0 || maxsize >= MIN_BATCH {
+            Retry::LaterWhenStreaming
+        } else {
+            Retry::AtOnce
         }
     }
 
@@ -214,7 +233,11 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Result<T, GetTimeoutError> {
-        match self.shared.getters.wait_until(deadline, || self.try_pop()) {
+        match self
+            .shared
+            .getters
+            .wait_until(deadline, self.retry(), || self.try_pop())
+        {
             Some(Ok(item)) => Ok(item),
             Some(Err(GetError)) => Err(GetTimeoutError::ShutDown),
             None => Err(GetTimeoutError::Timeout),
@@ -272,9 +295,9 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// (Python's `join`).
     pub fn join(&self) {
         let tasks = &self.shared.tasks;
-        self.shared
-            .joiners
-            .wait_until(None, || (tasks.unfinished() == 0).then_some(()));
+        self.shared.joiners.wait_until(None, Retry::AtOnce, || {
+            (tasks.unfinished() == 0).then_some(())
+        });
     }
 
     /// [`join`](BaseQueue::join), waiting at most `timeout`; `true` if every
@@ -283,7 +306,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
         let tasks = &self.shared.tasks;
         self.shared
             .joiners
-            .wait_until(crate::deadline_after(timeout), || {
+            .wait_until(crate::deadline_after(timeout), Retry::AtOnce, || {
                 (tasks.unfinished() == 0).then_some(())
             })
             .is_some()

@@ -43,7 +43,9 @@
 //! succeeded means the other side is streaming, and the next wait skips
 //! its first few retries ([`PATIENT_FIRST_RETRY`]); a wait that needed a
 //! later retry, or sleep, means it is not, and the next one retries at
-//! once again.
+//! once again. Only where a batch has room to build up: a queue bounded
+//! to one or two items is a hand-off, however fast items flow, and its
+//! waiters always retry at once ([`Retry`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -56,6 +58,17 @@ use parking_lot::{Condvar, Mutex};
 /// so the first look comes after 15 spins instead of 1 (about half a
 /// microsecond on the machine measured, where a spin took 36 ns).
 const PATIENT_FIRST_RETRY: u32 = 4;
+
+/// How soon a wait retries after its first try fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// At once, every wait: where nothing can pile up while a waiter holds
+    /// back (a hand-off through a queue of one or two items, or a join).
+    AtOnce,
+    /// At once, or after [`PATIENT_FIRST_RETRY`] rounds when the last
+    /// wait found the other side streaming.
+    LaterWhenStreaming,
+}
 
 /// Threads waiting for one kind of progress (an item, room, or all tasks
 /// done).
@@ -107,25 +120,24 @@ impl Sleepers {
     pub(crate) fn wait_until<R>(
         &self,
         deadline: Option<Instant>,
+        retry: Retry,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
         // The first try inline, where the caller's fast path is; the
         // waiting apart.
-        attempt().or_else(|| self.wait_after_first_try(deadline, attempt))
+        attempt().or_else(|| self.wait_after_first_try(deadline, retry, attempt))
     }
 
     #[inline(never)]
     fn wait_after_first_try<R>(
         &self,
         deadline: Option<Instant>,
+        retry: Retry,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
         let backoff = Backoff::new();
-        let first_retry = if self.patient.load(Ordering::Relaxed) {
-            PATIENT_FIRST_RETRY
-        } else {
-            1
-        };
+        let learns = retry == Retry::LaterWhenStreaming;
+        let first_retry = self.first_retry(retry);
         let mut round = 0;
         loop {
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
@@ -135,7 +147,9 @@ impl Sleepers {
             if backoff.is_completed() {
                 // Past the spinning: whatever this waits for is not
                 // streaming.
-                self.set_patient(false);
+                if learns {
+                    self.set_patient(false);
+                }
                 let mut guard = self.lock.lock();
                 self.count.fetch_add(1, Ordering::SeqCst);
                 (self.after_registering)();
@@ -167,9 +181,20 @@ impl Sleepers {
             }
             if let Some(done) = attempt() {
                 // A wait that slept is many rounds past its first retry.
-                self.set_patient(round == first_retry);
+                if learns {
+                    self.set_patient(round == first_retry);
+                }
                 return Some(done);
             }
+        }
+    }
+
+    /// The round of backoff after which a wait makes its first retry.
+    fn first_retry(&self, retry: Retry) -> u32 {
+        if retry == Retry::LaterWhenStreaming && self.patient.load(Ordering::Relaxed) {
+            PATIENT_FIRST_RETRY
+        } else {
+            1
         }
     }
 
@@ -239,27 +264,44 @@ mod tests {
         let sleepers = Sleepers::default();
         // The inline try fails, the first retry succeeds: streaming.
         let (calls, attempt) = succeeding_after(1);
-        assert_eq!(sleepers.wait_until(None, || attempt(&calls)), Some(()));
+        assert_eq!(
+            sleepers.wait_until(None, Retry::LaterWhenStreaming, || attempt(&calls)),
+            Some(())
+        );
         assert_eq!(calls.get(), 2);
         assert!(sleepers.patient.load(Ordering::Relaxed));
+        assert_eq!(
+            sleepers.first_retry(Retry::LaterWhenStreaming),
+            PATIENT_FIRST_RETRY
+        );
 
         // Still patient when the patient wait's first retry succeeds.
         let (calls, attempt) = succeeding_after(1);
-        assert_eq!(sleepers.wait_until(None, || attempt(&calls)), Some(()));
+        assert_eq!(
+            sleepers.wait_until(None, Retry::LaterWhenStreaming, || attempt(&calls)),
+            Some(())
+        );
         assert!(sleepers.patient.load(Ordering::Relaxed));
 
         // A wait that needs a later retry is not facing a stream.
         let (calls, attempt) = succeeding_after(3);
-        assert_eq!(sleepers.wait_until(None, || attempt(&calls)), Some(()));
+        assert_eq!(
+            sleepers.wait_until(None, Retry::LaterWhenStreaming, || attempt(&calls)),
+            Some(())
+        );
         assert_eq!(calls.get(), 4);
         assert!(!sleepers.patient.load(Ordering::Relaxed));
+        assert_eq!(sleepers.first_retry(Retry::LaterWhenStreaming), 1);
     }
 
     #[test]
     fn a_wait_that_needs_a_later_retry_or_sleep_stays_eager() {
         let sleepers = Sleepers::default();
         let (calls, attempt) = succeeding_after(2);
-        assert_eq!(sleepers.wait_until(None, || attempt(&calls)), Some(()));
+        assert_eq!(
+            sleepers.wait_until(None, Retry::LaterWhenStreaming, || attempt(&calls)),
+            Some(())
+        );
         assert!(!sleepers.patient.load(Ordering::Relaxed));
 
         // Patient, then a wait that spins out and times out in its sleep.
@@ -267,11 +309,34 @@ mod tests {
         let deadline = Instant::now() + Duration::from_millis(20);
         let (calls, attempt) = succeeding_after(usize::MAX);
         assert_eq!(
-            sleepers.wait_until(Some(deadline), || attempt(&calls)),
+            sleepers.wait_until(Some(deadline), Retry::LaterWhenStreaming, || attempt(
+                &calls
+            )),
             None
         );
         assert!(Instant::now() >= deadline);
         assert!(!sleepers.patient.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_wait_that_retries_at_once_neither_learns_nor_holds_back() {
+        let sleepers = Sleepers::default();
+        let (calls, attempt) = succeeding_after(1);
+        assert_eq!(
+            sleepers.wait_until(None, Retry::AtOnce, || attempt(&calls)),
+            Some(())
+        );
+        assert!(!sleepers.patient.load(Ordering::Relaxed));
+
+        // Patient from a queue's other waits, and still at once.
+        sleepers.set_patient(true);
+        assert_eq!(sleepers.first_retry(Retry::AtOnce), 1);
+        let (calls, attempt) = succeeding_after(2);
+        assert_eq!(
+            sleepers.wait_until(None, Retry::AtOnce, || attempt(&calls)),
+            Some(())
+        );
+        assert!(sleepers.patient.load(Ordering::Relaxed));
     }
 
     #[test]
@@ -283,7 +348,7 @@ mod tests {
         let (calls, attempt) = succeeding_after(1);
         let passed = Instant::now();
         assert_eq!(
-            sleepers.wait_until(Some(passed), || attempt(&calls)),
+            sleepers.wait_until(Some(passed), Retry::LaterWhenStreaming, || attempt(&calls)),
             Some(())
         );
         assert_eq!(calls.get(), 2);
