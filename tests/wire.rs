@@ -2,7 +2,8 @@
 //! original (Werkzeug 1.0.1, observed with real clients; see
 //! `shared/spec/original-server.md`, "On the wire"): half-closed
 //! connections, idle keep-alive connections, merged slashes, percent-
-//! decoding, reason phrases, method case, and the connection cap.
+//! decoding, reason phrases, method case, HTTP/0.9 simple requests, and
+//! the connection cap.
 //!
 //! Each test drives a real socket the way the client that found the
 //! difference does (`nc -q 1`, `http.client` reusing a connection, a
@@ -212,6 +213,80 @@ fn a_lower_case_method_is_read_as_werkzeug_reads_it() {
         b"post /exchanges HTTP/1.1\r\nHost: x\r\n\r\n",
     );
     assert!(text(&answer).starts_with("HTTP/1.1 405 METHOD NOT ALLOWED\r\n"));
+}
+
+#[test]
+fn a_request_line_without_a_version_is_answered_as_http_0_9() {
+    // `GET /exchanges` typed into `nc` or `telnet`: the original (Python's
+    // http.server) takes it as HTTP/0.9, reads header lines up to a blank
+    // line or the end of the input, and answers with the body alone.
+    let server = start_server(ServerConfig::default());
+    for (request, body) in [
+        ("GET /exchanges\r\n\r\n", support::GOLDEN_EXCHANGES),
+        // `printf 'GET /exchanges\n' | nc -N`: the input ends the head.
+        ("GET /exchanges\n", support::GOLDEN_EXCHANGES),
+        ("GET /exchanges", support::GOLDEN_EXCHANGES),
+        (
+            "GET  /symbols \r\nHost: x\r\nAccept: */*",
+            support::GOLDEN_SYMBOLS,
+        ),
+        ("GET /price/bitstamp/btc/2020-04-01\n\n", PRICE),
+        ("GET /price/bitstamp/btc/2013-01-01\n\n", "null"),
+    ] {
+        let answer = send_and_half_close(server.addr(), request.as_bytes());
+        assert_eq!(text(&answer), body, "{request:?}");
+    }
+    // An error is its page alone too.
+    let answer = send_and_half_close(server.addr(), b"GET /nope\r\n\r\n");
+    let answer = text(&answer);
+    assert!(
+        answer.starts_with("<!DOCTYPE HTML PUBLIC")
+            && answer.contains("<title>404 Not Found</title>"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn an_http_0_9_answer_closes_the_connection() {
+    // No half-close from the client: the server ends the exchange, as the
+    // original does after an HTTP/0.9 answer.
+    let server = start_server(ServerConfig::default());
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(b"GET /symbols\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .expect("read until the server closes");
+    assert_eq!(text(&answer), support::GOLDEN_SYMBOLS);
+}
+
+#[test]
+fn other_request_lines_without_a_version_get_a_400_with_a_status_line() {
+    // Differs on purpose (README): the original answers these with
+    // Python's error page and no status line at all (only `GET` is an
+    // HTTP/0.9 method, matched case-sensitively); ours says `400` in a
+    // status line, which any client can read.
+    let server = start_server(ServerConfig::default());
+    for request in [
+        "HEAD /exchanges\r\n\r\n",
+        "get /exchanges\r\n\r\n",
+        "HELLO\r\n\r\n",
+    ] {
+        let answer = send_and_half_close(server.addr(), request.as_bytes());
+        let answer = text(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{request:?}: {answer}"
+        );
+    }
+    // ... and a request with a version is untouched by any of this.
+    let answer = send_and_half_close(server.addr(), b"GET /symbols HTTP/1.0\r\n\r\n");
+    let answer = text(&answer);
+    assert!(answer.starts_with("HTTP/1.0 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with(support::GOLDEN_SYMBOLS), "{answer}");
 }
 
 #[test]

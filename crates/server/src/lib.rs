@@ -42,6 +42,7 @@ mod metrics;
 mod openapi;
 mod routes;
 mod serve;
+mod simple_request;
 mod target;
 
 pub use chaos::{ChaosConfig, ChaosParseError, Latency, Rate, RateLimit};
