@@ -265,15 +265,17 @@ fn an_http_0_9_answer_closes_the_connection() {
 
 #[test]
 fn other_request_lines_without_a_version_get_a_400_with_a_status_line() {
-    // Differs on purpose (README): the original answers these with
+    // Differs on purpose (README): the original answers these lines with
     // Python's error page and no status line at all (only `GET` is an
-    // HTTP/0.9 method, matched case-sensitively); ours says `400` in a
-    // status line, which any client can read.
+    // HTTP/0.9 method, matched case-sensitively), and skips a header line
+    // without a colon; ours says `400` in a status line, which any client
+    // can read.
     let server = start_server(ServerConfig::default());
     for request in [
         "HEAD /exchanges\r\n\r\n",
         "get /exchanges\r\n\r\n",
         "HELLO\r\n\r\n",
+        "GET /exchanges HTTP/1.1\r\nno colon\r\n\r\n",
     ] {
         let answer = send_and_half_close(server.addr(), request.as_bytes());
         let answer = text(&answer);
