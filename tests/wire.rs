@@ -292,6 +292,52 @@ fn other_request_lines_without_a_version_get_a_400_with_a_status_line() {
 }
 
 #[test]
+fn a_refused_request_that_expects_100_continue_gets_its_refusal_at_once() {
+    // Differs on purpose (README): the original sends `100 Continue` to
+    // every such request and then refuses it; hyper sends it only when
+    // the body is wanted, so a client is told `405` without first being
+    // asked for a body that nobody reads (RFC 9110 allows both).
+    let server = start_server(ServerConfig::default());
+    let answer = send_and_half_close(
+        server.addr(),
+        b"POST /exchanges HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    );
+    let answer = text(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 405 METHOD NOT ALLOWED\r\n"),
+        "{answer}"
+    );
+    assert!(!answer.contains("100 Continue"), "{answer}");
+}
+
+#[test]
+fn an_http_1_0_request_with_a_transfer_encoding_is_refused() {
+    // Differs on purpose (README): the original answers it. HTTP/1.0 has
+    // no transfer codings, and RFC 9112 says to treat such a request's
+    // framing as faulty: it is how requests are smuggled past proxies.
+    let server = start_server(ServerConfig::default());
+    let answer = send_and_half_close(
+        server.addr(),
+        b"GET /exchanges HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+    assert!(
+        text(&answer).starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{}",
+        text(&answer)
+    );
+    // In HTTP/1.1 the chunked framing wins over a length, as the RFC
+    // says, and the connection closes after the answer.
+    let answer = send_and_half_close(
+        server.addr(),
+        b"GET /exchanges HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+    );
+    let answer = text(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("\r\nConnection: close\r\n"), "{answer}");
+    assert!(answer.ends_with(support::GOLDEN_EXCHANGES), "{answer}");
+}
+
+#[test]
 fn at_the_connection_cap_the_oldest_idle_connection_makes_room() {
     const CAP: usize = 8;
     let server = start_server(ServerConfig {
