@@ -2,8 +2,8 @@
 //! original (Werkzeug 1.0.1, observed with real clients; see
 //! `shared/spec/original-server.md`, "On the wire"): half-closed
 //! connections, idle keep-alive connections, merged slashes, percent-
-//! decoding, reason phrases, method case, HTTP/0.9 simple requests, and
-//! the connection cap.
+//! decoding, reason phrases, method case, hand-typed and HTTP/0.9
+//! requests, and the connection cap.
 //!
 //! Each test drives a real socket the way the client that found the
 //! difference does (`nc -q 1`, `http.client` reusing a connection, a
@@ -247,6 +247,38 @@ fn a_request_line_without_a_version_is_answered_as_http_0_9() {
 }
 
 #[test]
+fn a_hand_typed_request_line_is_read_as_the_original_reads_it() {
+    // What typing into `nc` gets wrong, and the original forgives.
+    let server = start_server(ServerConfig::default());
+    for request in [
+        // `echo 'GET /exchanges HTTP/1.0' | nc -N`: no blank line.
+        "GET /exchanges HTTP/1.0\n",
+        "GET /exchanges HTTP/1.1\r\nHost: x\r\n",
+        // Two spaces, tabs, a space in front.
+        "GET /exchanges  HTTP/1.0\r\n\r\n",
+        "GET\t/exchanges\tHTTP/1.0\r\n\r\n",
+        " GET /exchanges HTTP/1.0\r\n\r\n",
+        // Versions read as two numbers.
+        "GET /exchanges HTTP/1.2\r\n\r\n",
+        "GET /exchanges HTTP/01.0\r\n\r\n",
+        // No leading slash.
+        "GET exchanges HTTP/1.0\r\n\r\n",
+    ] {
+        let answer = send_and_half_close(server.addr(), request.as_bytes());
+        let answer = text(&answer);
+        assert!(answer.starts_with("HTTP/1."), "{request:?}: {answer}");
+        assert!(answer.contains(" 200 OK\r\n"), "{request:?}: {answer}");
+        assert!(
+            answer.ends_with(support::GOLDEN_EXCHANGES),
+            "{request:?}: {answer}"
+        );
+    }
+    // `HTTP/0.9` spelled out is the body alone, as with no version.
+    let answer = send_and_half_close(server.addr(), b"GET /symbols HTTP/0.9\r\n\r\n");
+    assert_eq!(text(&answer), support::GOLDEN_SYMBOLS);
+}
+
+#[test]
 fn an_http_0_9_answer_closes_the_connection() {
     // No half-close from the client: the server ends the exchange, as the
     // original does after an HTTP/0.9 answer.
@@ -275,6 +307,7 @@ fn other_request_lines_without_a_version_get_a_400_with_a_status_line() {
         "HEAD /exchanges\r\n\r\n",
         "get /exchanges\r\n\r\n",
         "HELLO\r\n\r\n",
+        "GET /exchanges HTTP/2.0\r\n\r\n",
         "GET /exchanges HTTP/1.1\r\nno colon\r\n\r\n",
     ] {
         let answer = send_and_half_close(server.addr(), request.as_bytes());

@@ -37,12 +37,12 @@
 mod chaos;
 mod connection;
 mod delivery;
+mod first_request;
 mod memory;
 mod metrics;
 mod openapi;
 mod routes;
 mod serve;
-mod simple_request;
 mod target;
 
 pub use chaos::{ChaosConfig, ChaosParseError, Latency, Rate, RateLimit};

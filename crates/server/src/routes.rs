@@ -241,7 +241,7 @@ impl AppState {
         let shared = &*self.inner;
         let started = Instant::now();
         let _in_flight = shared.metrics.in_flight();
-        let target = Target::resolve(request.uri().path());
+        let target = Target::of(request.uri());
         let route = target.route();
         let label = match (&target, route) {
             (_, Some(route)) => RouteLabel::Route(route),

@@ -36,8 +36,8 @@ use tokio::sync::{Semaphore, watch};
 use crate::chaos::{ChaosConfig, Delivery};
 use crate::connection::{self, Activity, Ended, Limits, Registry, Watched};
 use crate::delivery::DeliveryBody;
+use crate::first_request::FirstRequest;
 use crate::routes::{AppState, Stats};
-use crate::simple_request::SimpleRequests;
 
 /// How the server behaves; [`ServerConfig::default`] is what the command
 /// line gives without flags.
@@ -285,7 +285,7 @@ fn serve_connection(
     let local = stream
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let io = TokioIo::new(SimpleRequests::new(Watched::new(stream, activity.clone())));
+    let io = TokioIo::new(FirstRequest::new(Watched::new(stream, activity.clone())));
     let service = service_fn(move |request| {
         activity.request_started();
         let (state, activity) = (state.clone(), activity.clone());

@@ -14,6 +14,8 @@
 //!    answered `308` with the merged path (Werkzeug's `merge_slashes`).
 //! 4. A trailing slash is another path (404), and every segment of
 //!    `/price` needs at least one character.
+//! 5. A target with no leading slash at all is routed as if it had one:
+//!    `GET exchanges` is `/exchanges` ([`Target::of`]).
 //!
 //! Our own routes beyond the original's (`/prices/{exchange}/{symbol}`,
 //! `/openapi.json`, `/docs`, `/chaos`, `/metrics`, `/health`) follow the
@@ -24,6 +26,8 @@
 
 use std::borrow::Cow;
 use std::fmt::Write;
+
+use hyper::Uri;
 
 /// What a request's path names.
 #[derive(Debug, PartialEq, Eq)]
@@ -69,6 +73,18 @@ pub(crate) enum Target<'a> {
 }
 
 impl<'a> Target<'a> {
+    /// Resolves a request's target. That is its path, except for a target
+    /// with no leading slash (`GET exchanges`, typed by hand), which hyper
+    /// reads as an authority and gives the path `/`: there it is the
+    /// target itself, which Werkzeug routes as `/exchanges`.
+    pub(crate) fn of(uri: &'a Uri) -> Target<'a> {
+        let path = match (uri.scheme(), uri.authority(), uri.path_and_query()) {
+            (None, Some(bare), None) => bare.as_str(),
+            _ => uri.path(),
+        };
+        Target::resolve(path)
+    }
+
     /// Resolves the path of a request target (without its query).
     pub(crate) fn resolve(path: &'a str) -> Target<'a> {
         match percent_decode(path.as_bytes(), false) {
@@ -404,6 +420,17 @@ mod tests {
         ] {
             assert_eq!(Target::resolve(path), Target::Unknown, "{path}");
         }
+    }
+
+    #[test]
+    fn a_target_without_a_leading_slash_routes_as_if_it_had_one() {
+        let of = |target: &str| Target::of(&target.parse().unwrap()).route();
+        assert_eq!(of("exchanges"), Target::Exchanges.route());
+        assert_eq!(of("/exchanges"), Target::Exchanges.route());
+        assert_eq!(of("http://localhost:8080/symbols"), Target::Symbols.route());
+        assert_eq!(of("http://localhost:8080"), Target::Index.route());
+        assert_eq!(of("localhost:8080"), None);
+        assert_eq!(of("*"), None);
     }
 
     #[test]

@@ -1,24 +1,33 @@
-//! HTTP/0.9's "simple request", answered as the original answers it.
+//! A connection's first request, read as the original reads it.
 //!
-//! A request line with no version, `GET /exchanges`, is what someone
-//! exploring the server with `nc` or `telnet` types first. The original
-//! (Python's `http.server` under Werkzeug) takes it as HTTP/0.9: it reads
-//! header lines up to a blank line or the end of the input, answers with
-//! the body alone (no status line, no headers), and closes. hyper speaks
-//! only HTTP/1.x and answers such a line `400`, so this socket wrapper
-//! sits between the two, for the first request of a connection only:
+//! Someone exploring the server with `nc` or `telnet` types the request
+//! by hand, and the original (Python's `http.server` under Werkzeug)
+//! forgives what hand-typing gets wrong, where hyper answers `400` or
+//! nothing at all:
 //!
-//! - it holds back the first line until it is whole; a line of two words
-//!   starting with `GET` goes on to hyper as `GET <path> HTTP/1.0`, which
-//!   hyper answers and then closes, as HTTP/1.0 without keep-alive asks;
-//! - if the input ends before the blank line that ends the head (`echo
-//!   'GET /' | nc -N`), it adds that line, as Python's header reader stops
-//!   at the end of the input too;
-//! - on the way out, it drops the answer's head.
+//! - `GET /exchanges`, with no version, is HTTP/0.9 to Python: the answer
+//!   is the body alone, no status line or headers, and the connection
+//!   closes. So is a line whose version is `HTTP/0.9`.
+//! - The request line is split on any run of white space (two spaces, a
+//!   tab, a space in front), and the version is read as two numbers
+//!   (`HTTP/1.2` is an HTTP/1.x, `HTTP/01.0` is 1.0).
+//! - `echo 'GET /exchanges HTTP/1.0' | nc -N` sends no blank line after
+//!   the head; Python's header reader stops at the end of the input, so
+//!   the request is answered.
 //!
-//! Everything else passes through untouched, so a request with a version
-//! costs one copy of its first bytes. Like the original, only `GET` is
-//! taken as HTTP/0.9; any other two-word line is hyper's to refuse.
+//! This socket wrapper sits between the client and hyper for the first
+//! request of a connection (a hand-typed exchange is one request; the
+//! original closes after each). It holds back the first line until it is
+//! whole, and hands hyper the line as Python reads it: `GET /exchanges
+//! HTTP/1.0` for the HTTP/0.9 one, which hyper answers and then closes.
+//! If the input ends before the blank line that ends the head, it adds
+//! that line. For an HTTP/0.9 request it drops the answer's head on the
+//! way out.
+//!
+//! Anything already in hyper's form passes through untouched, so a
+//! client's request costs one copy of its first bytes. What Python
+//! refuses too (a method other than `GET` with no version, a version of 2
+//! or more) is left to hyper's `400`.
 
 use std::io;
 use std::pin::Pin;
@@ -27,20 +36,19 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// How much of a first line is held back looking for its end; a longer
-/// one is no simple request (the server refuses targets over 2 KiB) and
-/// goes on to hyper as it came.
+/// one goes on to hyper as it came (the server refuses targets over 2 KiB
+/// anyway).
 const FIRST_LINE_LIMIT: usize = 8 * 1024;
 
-/// A connection's socket, with HTTP/0.9 simple requests turned into
-/// HTTP/1.0 ones on the way in and their answers' heads dropped on the way
-/// out.
-pub(crate) struct SimpleRequests<I> {
+/// A connection's socket, with its first request line handed to hyper as
+/// Python reads it, and an HTTP/0.9 answer's head dropped on the way out.
+pub(crate) struct FirstRequest<I> {
     inner: I,
     reading: Reading,
-    /// A simple request's head, while it is still arriving: if the input
+    /// The first request's head, while it is still arriving: if the input
     /// ends first, the blank line that ends it is added.
     head_in: Option<HeadEnd>,
-    /// A simple request's answer head, while it is being dropped.
+    /// An HTTP/0.9 answer's head, while it is being dropped.
     head_out: Option<HeadEnd>,
 }
 
@@ -53,9 +61,9 @@ enum Reading {
     Through,
 }
 
-impl<I> SimpleRequests<I> {
-    pub(crate) fn new(inner: I) -> SimpleRequests<I> {
-        SimpleRequests {
+impl<I> FirstRequest<I> {
+    pub(crate) fn new(inner: I) -> FirstRequest<I> {
+        FirstRequest {
             inner,
             reading: Reading::FirstLine(Vec::new()),
             head_in: None,
@@ -64,9 +72,9 @@ impl<I> SimpleRequests<I> {
     }
 
     /// What to hand on, once the first line `held` (with whatever came
-    /// after it) is whole or the input `ended`: the same bytes, or, for a
-    /// simple request, its HTTP/1.0 version. A line cut short by the end
-    /// of the input counts as whole, as Python reads it.
+    /// after it) is whole or the input `ended`: the line as Python reads
+    /// it ([`reread`]), and the rest. A line cut short by the end of the
+    /// input counts as whole, as Python reads it.
     fn first_line_read(&mut self, held: Vec<u8>, ended: bool) -> Vec<u8> {
         let line_end = match held.iter().position(|&byte| byte == b'\n') {
             Some(newline) => newline + 1,
@@ -74,15 +82,25 @@ impl<I> SimpleRequests<I> {
             None => return held,
         };
         let (line, rest) = held.split_at(line_end);
-        let Some(mut rewritten) = as_http_1_0(line) else {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            // Nothing, or a blank line before the request (which hyper
+            // skips): no head has begun.
             return held;
+        }
+        let mut handed_on = match reread(line) {
+            Some((reread, answer)) => {
+                if answer == Answer::BodyOnly {
+                    self.head_out = Some(HeadEnd::default());
+                }
+                reread
+            }
+            None => line.to_vec(),
         };
         let mut head_in = HeadEnd::default();
         head_in.feed(rest);
         self.head_in = (!head_in.done).then_some(head_in);
-        self.head_out = Some(HeadEnd::default());
-        rewritten.extend_from_slice(rest);
-        rewritten
+        handed_on.extend_from_slice(rest);
+        handed_on
     }
 }
 
@@ -121,19 +139,58 @@ impl HeadEnd {
     }
 }
 
-/// The request line `line` as HTTP/1.0, if it is a simple request: two
-/// words, the first `GET`, split on white space as Python splits it.
-fn as_http_1_0(line: &[u8]) -> Option<Vec<u8>> {
-    let mut words = line
-        .split(u8::is_ascii_whitespace)
-        .filter(|word| !word.is_empty());
-    let (Some(b"GET"), Some(path), None) = (words.next(), words.next(), words.next()) else {
-        return None;
-    };
-    Some([b"GET ", path, b" HTTP/1.0\r\n"].concat())
+/// What the answer to a request line looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Status line, headers and body.
+    Whole,
+    /// The body alone: an HTTP/0.9 answer.
+    BodyOnly,
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for SimpleRequests<I> {
+/// The request line `line` as Python's `http.server` reads it, written as
+/// hyper reads it the same way, with how the answer must look; `None`
+/// when hyper should get it as it came (it is already in hyper's form, or
+/// Python would refuse it too).
+///
+/// Python splits the line on any run of white space, takes a line of two
+/// words starting with `GET` as HTTP/0.9, and reads a version `HTTP/x.y`
+/// as two numbers: below 1.1 is HTTP/1.0 (`HTTP/0.9` spelled out is
+/// HTTP/0.9 again), from 1.1 up to 2.0 is HTTP/1.1 (hyper knows no
+/// other 1.x).
+fn reread(line: &[u8]) -> Option<(Vec<u8>, Answer)> {
+    let words: Vec<&[u8]> = line
+        .split(u8::is_ascii_whitespace)
+        .filter(|word| !word.is_empty())
+        .collect();
+    let (method, target, version, answer) = match words[..] {
+        [b"GET", target] => (&b"GET"[..], target, "HTTP/1.0", Answer::BodyOnly),
+        [method, target, b"HTTP/0.9"] => (method, target, "HTTP/1.0", Answer::BodyOnly),
+        [method, target, version] => match version_number(version)? {
+            (2.., _) => return None,
+            (0, _) | (1, 0) => (method, target, "HTTP/1.0", Answer::Whole),
+            (1, _) => (method, target, "HTTP/1.1", Answer::Whole),
+        },
+        _ => return None,
+    };
+    let reread = [method, b" ", target, b" ", version.as_bytes(), b"\r\n"].concat();
+    (reread != line || answer == Answer::BodyOnly).then_some((reread, answer))
+}
+
+/// `HTTP/x.y` as Python reads it: two runs of at most ten ASCII digits.
+fn version_number(version: &[u8]) -> Option<(u64, u64)> {
+    let number = |digits: &[u8]| {
+        let ok = (1..=10).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit);
+        ok.then(|| std::str::from_utf8(digits).ok()?.parse().ok())?
+    };
+    let mut parts = version.strip_prefix(b"HTTP/")?.split(|&byte| byte == b'.');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(major), Some(minor), None) => Some((number(major)?, number(minor)?)),
+        _ => None,
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for FirstRequest<I> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -189,7 +246,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for SimpleRequests<I> {
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for SimpleRequests<I> {
+impl<I: AsyncWrite + Unpin> AsyncWrite for FirstRequest<I> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -243,23 +300,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_get_of_two_words_is_a_simple_request_and_nothing_else_is() {
+    fn a_line_is_reread_as_python_reads_it() {
+        let reread = |line: &[u8]| {
+            reread(line).map(|(line, answer)| (String::from_utf8(line).unwrap(), answer))
+        };
+        let whole = |line: &str| Some((line.to_owned(), Answer::Whole));
+        let body_only = |line: &str| Some((line.to_owned(), Answer::BodyOnly));
         assert_eq!(
-            as_http_1_0(b"GET /exchanges\r\n").as_deref(),
-            Some(&b"GET /exchanges HTTP/1.0\r\n"[..])
+            reread(b"GET /exchanges\r\n"),
+            body_only("GET /exchanges HTTP/1.0\r\n")
         );
         assert_eq!(
-            as_http_1_0(b"  GET \t /symbols \n").as_deref(),
-            Some(&b"GET /symbols HTTP/1.0\r\n"[..])
+            reread(b"  GET \t /symbols \n"),
+            body_only("GET /symbols HTTP/1.0\r\n")
         );
-        for line in [
+        assert_eq!(
+            reread(b"GET /symbols"),
+            body_only("GET /symbols HTTP/1.0\r\n")
+        );
+        assert_eq!(
+            reread(b"POST / HTTP/0.9\r\n"),
+            body_only("POST / HTTP/1.0\r\n")
+        );
+        assert_eq!(
+            reread(b" GET /x  HTTP/1.0\r\n"),
+            whole("GET /x HTTP/1.0\r\n")
+        );
+        assert_eq!(reread(b"GET\t/x\tHTTP/1.1\n"), whole("GET /x HTTP/1.1\r\n"));
+        assert_eq!(reread(b"GET /x HTTP/1.0"), whole("GET /x HTTP/1.0\r\n"));
+        assert_eq!(
+            reread(b"GET /x HTTP/01.0\r\n"),
+            whole("GET /x HTTP/1.0\r\n")
+        );
+        assert_eq!(reread(b"GET /x HTTP/0.8\r\n"), whole("GET /x HTTP/1.0\r\n"));
+        assert_eq!(reread(b"GET /x HTTP/1.2\r\n"), whole("GET /x HTTP/1.1\r\n"));
+        for as_it_came in [
+            // Already in hyper's form.
             &b"GET /exchanges HTTP/1.1\r\n"[..],
+            b"get /exchanges HTTP/1.0\r\n",
+            // Refused by Python too.
             b"HEAD /exchanges\r\n",
             b"get /exchanges\r\n",
+            b"GET /x HTTP/2.0\r\n",
+            b"GET /x http/1.0\r\n",
+            b"GET /x HTTP/1\r\n",
+            b"GET /x HTTP/1.0.0\r\n",
+            b"GET /x HTTP/1.x\r\n",
+            b"GET /x HTTP/12345678901.0\r\n",
+            b"GET /a b HTTP/1.0\r\n",
             b"GET\r\n",
             b"\r\n",
         ] {
-            assert_eq!(as_http_1_0(line), None, "{}", line.escape_ascii());
+            assert_eq!(reread(as_it_came), None, "{}", as_it_came.escape_ascii());
         }
     }
 
@@ -285,7 +377,7 @@ mod tests {
     /// written back a few bytes at a time.
     async fn exchange(request: &[u8], answer: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let (mut client, server) = tokio::io::duplex(1 << 16);
-        let mut server = SimpleRequests::new(server);
+        let mut server = FirstRequest::new(server);
         client.write_all(request).await.unwrap();
         client.shutdown().await.unwrap();
         let mut handed_on = Vec::new();
@@ -302,7 +394,7 @@ mod tests {
     const ANSWER: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n[\"btc\"]";
 
     #[tokio::test]
-    async fn a_simple_request_reaches_hyper_as_http_1_0_and_its_answer_loses_its_head() {
+    async fn an_http_0_9_request_reaches_hyper_as_http_1_0_and_its_answer_loses_its_head() {
         let (handed_on, received) = exchange(b"GET /symbols\nHost: x\n\n", ANSWER).await;
         assert_eq!(handed_on, b"GET /symbols HTTP/1.0\r\nHost: x\n\n");
         assert_eq!(received, b"[\"btc\"]");
@@ -312,6 +404,16 @@ mod tests {
         assert_eq!(handed_on, b"GET /symbols HTTP/1.0\r\n\r\n");
         let (handed_on, _) = exchange(b"GET /symbols\r\nHost: x", ANSWER).await;
         assert_eq!(handed_on, b"GET /symbols HTTP/1.0\r\nHost: x\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_request_with_a_version_gets_its_head_ended_and_keeps_its_answer() {
+        // `echo 'GET /symbols HTTP/1.0' | nc -N`: no blank line.
+        let (handed_on, received) = exchange(b"GET /symbols HTTP/1.0\n", ANSWER).await;
+        assert_eq!(handed_on, b"GET /symbols HTTP/1.0\r\n\r\n");
+        assert_eq!(received, ANSWER);
+        let (handed_on, _) = exchange(b"GET  /symbols HTTP/1.1\r\nHost: x", ANSWER).await;
+        assert_eq!(handed_on, b"GET /symbols HTTP/1.1\r\nHost: x\r\n\r\n");
     }
 
     #[tokio::test]
