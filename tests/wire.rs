@@ -296,12 +296,12 @@ fn an_http_0_9_answer_closes_the_connection() {
 }
 
 #[test]
-fn other_request_lines_without_a_version_get_a_400_with_a_status_line() {
+fn what_is_not_http_gets_a_400_with_a_status_line() {
     // Differs on purpose (README): the original answers these lines with
     // Python's error page and no status line at all (only `GET` is an
-    // HTTP/0.9 method, matched case-sensitively), and skips a header line
-    // without a colon; ours says `400` in a status line, which any client
-    // can read.
+    // HTTP/0.9 method, matched case-sensitively; no version of 2 or more
+    // is taken), and skips a header line without a colon; ours says `400`
+    // in a status line, which any client can read.
     let server = start_server(ServerConfig::default());
     for request in [
         "HEAD /exchanges\r\n\r\n",
