@@ -621,10 +621,15 @@ fn redirect<B>(request: &Request<B>, local: SocketAddr, path: &str) -> Response 
 <title>Redirecting...</title>\n<h1>Redirecting...</h1>\n\
 <p>You should be redirected automatically to target URL: <a href=\"{shown}\">{shown}</a>.  If not click the link."
     );
+    let length = HeaderValue::from(page.len());
     let mut response = html(StatusCode::PERMANENT_REDIRECT, Bytes::from(page));
     match HeaderValue::from_str(&location) {
         Ok(location) => {
-            response.headers_mut().insert(header::LOCATION, location);
+            // In Werkzeug's order: its response has its length before the
+            // `Location` is added (hyper would write the length last).
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_LENGTH, length);
+            headers.insert(header::LOCATION, location);
         }
         // Only a Host header with bytes a header cannot hold gets here;
         // such a request has no URL to send the client to.
