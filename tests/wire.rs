@@ -250,20 +250,7 @@ fn a_request_line_without_a_version_is_answered_as_http_0_9() {
 fn a_hand_typed_request_line_is_read_as_the_original_reads_it() {
     // What typing into `nc` gets wrong, and the original forgives.
     let server = start_server(ServerConfig::default());
-    for request in [
-        // `echo 'GET /exchanges HTTP/1.0' | nc -N`: no blank line.
-        "GET /exchanges HTTP/1.0\n",
-        "GET /exchanges HTTP/1.1\r\nHost: x\r\n",
-        // Two spaces, tabs, a space in front.
-        "GET /exchanges  HTTP/1.0\r\n\r\n",
-        "GET\t/exchanges\tHTTP/1.0\r\n\r\n",
-        " GET /exchanges HTTP/1.0\r\n\r\n",
-        // Versions read as two numbers.
-        "GET /exchanges HTTP/1.2\r\n\r\n",
-        "GET /exchanges HTTP/01.0\r\n\r\n",
-        // No leading slash.
-        "GET exchanges HTTP/1.0\r\n\r\n",
-    ] {
+    for request in support::HAND_TYPED_EXCHANGES {
         let answer = send_and_half_close(server.addr(), request.as_bytes());
         let answer = text(&answer);
         assert!(answer.starts_with("HTTP/1."), "{request:?}: {answer}");

@@ -160,6 +160,22 @@ pub fn golden_prices() -> Vec<(String, String, String, String)> {
 }
 
 pub const GOLDEN_EXCHANGES: &str = include_str!("../golden/exchanges.json");
+
+/// `/exchanges` asked for as hand-typing into `nc` asks, each of which the
+/// original answers with its status line and the exchanges: no blank line
+/// after the head, runs of white space, versions read as numbers, no
+/// leading slash.
+pub const HAND_TYPED_EXCHANGES: &[&str] = &[
+    // `echo 'GET /exchanges HTTP/1.0' | nc -N`.
+    "GET /exchanges HTTP/1.0\n",
+    "GET /exchanges HTTP/1.1\r\nHost: x\r\n",
+    "GET  /exchanges  HTTP/1.0\r\n\r\n",
+    "GET\t/exchanges\tHTTP/1.0\r\n\r\n",
+    " GET /exchanges HTTP/1.0\r\n\r\n",
+    "GET /exchanges HTTP/1.2\r\n\r\n",
+    "GET /exchanges HTTP/01.0\r\n\r\n",
+    "GET exchanges HTTP/1.0\r\n\r\n",
+];
 pub const GOLDEN_SYMBOLS: &str = include_str!("../golden/symbols.json");
 
 /// Starts the server on the embedded data, on an ephemeral port.
