@@ -889,7 +889,9 @@ mod tests {
                 "<a href=\"http://h/price/bit%2520stamp/btc/2020-04-01?q=%20a&amp;b=1\">"
             )
         );
-        // Without a Host header, the server's own address, as Werkzeug.
+        // Without a Host header, the address the client reached. Werkzeug
+        // names the address it is bound to (`0.0.0.0` by default), which
+        // no client can reach: a difference on purpose (README).
         let request = Request::get("/price/bitstamp/btc//2020-04-01")
             .body(())
             .unwrap();
