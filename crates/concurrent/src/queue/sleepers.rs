@@ -250,93 +250,87 @@ mod tests {
 
     use super::*;
 
-    /// An attempt that fails `failures` times and then succeeds; and how
-    /// many times it was called.
-    fn succeeding_after(failures: usize) -> (Cell<usize>, impl Fn(&Cell<usize>) -> Option<()>) {
-        (Cell::new(0), move |calls: &Cell<usize>| {
+    /// Waits on `sleepers` with an attempt that fails `failures` times and
+    /// then succeeds; what the wait gave, and how many attempts it made
+    /// (the inline try included).
+    fn wait(
+        sleepers: &Sleepers,
+        deadline: Option<Instant>,
+        retry: Retry,
+        failures: usize,
+    ) -> (Option<()>, usize) {
+        let calls = Cell::new(0);
+        let waited = sleepers.wait_until(deadline, retry, || {
             calls.set(calls.get() + 1);
             (calls.get() > failures).then_some(())
-        })
+        });
+        (waited, calls.get())
+    }
+
+    fn is_patient(sleepers: &Sleepers) -> bool {
+        sleepers.patient.load(Ordering::Relaxed)
     }
 
     #[test]
     fn a_wait_whose_first_retry_succeeds_makes_the_next_one_patient() {
         let sleepers = Sleepers::default();
         // The inline try fails, the first retry succeeds: streaming.
-        let (calls, attempt) = succeeding_after(1);
-        assert_eq!(
-            sleepers.wait_until(None, Retry::LaterWhenStreaming, || attempt(&calls)),
-            Some(())
-        );
-        assert_eq!(calls.get(), 2);
-        assert!(sleepers.patient.load(Ordering::Relaxed));
+        let (waited, calls) = wait(&sleepers, None, Retry::LaterWhenStreaming, 1);
+        assert_eq!(waited, Some(()));
+        assert_eq!(calls, 2);
+        assert!(is_patient(&sleepers));
         assert_eq!(
             sleepers.first_retry(Retry::LaterWhenStreaming),
             PATIENT_FIRST_RETRY
         );
 
         // Still patient when the patient wait's first retry succeeds.
-        let (calls, attempt) = succeeding_after(1);
-        assert_eq!(
-            sleepers.wait_until(None, Retry::LaterWhenStreaming, || attempt(&calls)),
-            Some(())
-        );
-        assert!(sleepers.patient.load(Ordering::Relaxed));
+        let (waited, _) = wait(&sleepers, None, Retry::LaterWhenStreaming, 1);
+        assert_eq!(waited, Some(()));
+        assert!(is_patient(&sleepers));
 
         // A wait that needs a later retry is not facing a stream.
-        let (calls, attempt) = succeeding_after(3);
-        assert_eq!(
-            sleepers.wait_until(None, Retry::LaterWhenStreaming, || attempt(&calls)),
-            Some(())
-        );
-        assert_eq!(calls.get(), 4);
-        assert!(!sleepers.patient.load(Ordering::Relaxed));
+        let (waited, calls) = wait(&sleepers, None, Retry::LaterWhenStreaming, 3);
+        assert_eq!(waited, Some(()));
+        assert_eq!(calls, 4);
+        assert!(!is_patient(&sleepers));
         assert_eq!(sleepers.first_retry(Retry::LaterWhenStreaming), 1);
     }
 
     #[test]
     fn a_wait_that_needs_a_later_retry_or_sleep_stays_eager() {
         let sleepers = Sleepers::default();
-        let (calls, attempt) = succeeding_after(2);
-        assert_eq!(
-            sleepers.wait_until(None, Retry::LaterWhenStreaming, || attempt(&calls)),
-            Some(())
-        );
-        assert!(!sleepers.patient.load(Ordering::Relaxed));
+        let (waited, _) = wait(&sleepers, None, Retry::LaterWhenStreaming, 2);
+        assert_eq!(waited, Some(()));
+        assert!(!is_patient(&sleepers));
 
         // Patient, then a wait that spins out and times out in its sleep.
         sleepers.set_patient(true);
         let deadline = Instant::now() + Duration::from_millis(20);
-        let (calls, attempt) = succeeding_after(usize::MAX);
-        assert_eq!(
-            sleepers.wait_until(Some(deadline), Retry::LaterWhenStreaming, || attempt(
-                &calls
-            )),
-            None
+        let (waited, _) = wait(
+            &sleepers,
+            Some(deadline),
+            Retry::LaterWhenStreaming,
+            usize::MAX,
         );
+        assert_eq!(waited, None);
         assert!(Instant::now() >= deadline);
-        assert!(!sleepers.patient.load(Ordering::Relaxed));
+        assert!(!is_patient(&sleepers));
     }
 
     #[test]
     fn a_wait_that_retries_at_once_neither_learns_nor_holds_back() {
         let sleepers = Sleepers::default();
-        let (calls, attempt) = succeeding_after(1);
-        assert_eq!(
-            sleepers.wait_until(None, Retry::AtOnce, || attempt(&calls)),
-            Some(())
-        );
-        assert!(!sleepers.patient.load(Ordering::Relaxed));
+        let (waited, _) = wait(&sleepers, None, Retry::AtOnce, 1);
+        assert_eq!(waited, Some(()));
+        assert!(!is_patient(&sleepers));
 
         // Patient from a queue's other waits, and still at once.
         sleepers.set_patient(true);
         assert_eq!(sleepers.first_retry(Retry::AtOnce), 1);
-        let (calls, attempt) = succeeding_after(2);
-        assert_eq!(
-            sleepers.wait_until(None, Retry::AtOnce, || attempt(&calls)),
-            Some(())
-        );
-        assert!(sleepers.patient.load(Ordering::Relaxed));
+        let (waited, _) = wait(&sleepers, None, Retry::AtOnce, 2);
+        assert_eq!(waited, Some(()));
+        assert!(is_patient(&sleepers));
     }
 
     #[test]
@@ -345,12 +339,9 @@ mod tests {
         sleepers.set_patient(true);
         // The inline try fails; the deadline has passed before any retry
         // round, and the wait still looks once more before giving up.
-        let (calls, attempt) = succeeding_after(1);
         let passed = Instant::now();
-        assert_eq!(
-            sleepers.wait_until(Some(passed), Retry::LaterWhenStreaming, || attempt(&calls)),
-            Some(())
-        );
-        assert_eq!(calls.get(), 2);
+        let (waited, calls) = wait(&sleepers, Some(passed), Retry::LaterWhenStreaming, 1);
+        assert_eq!(waited, Some(()));
+        assert_eq!(calls, 2);
     }
 }
