@@ -336,6 +336,13 @@ fn run_job(options: &FetchOptions, quiet: bool) -> anyhow::Result<Outcome> {
         say!("crypto_db: fetch: the worker pool broke ({why}); a new pool ran its {tasks} again");
     }
 
+    if let Some((path, line)) = &report.cut_line {
+        say!(
+            "crypto_db: fetch: the last line of {} had no line break (a run cut short) and was dropped: {line}",
+            path.display()
+        );
+    }
+
     if let Some(gave_up) = &report.gave_up {
         let kept = match output {
             Some(path) => format!(

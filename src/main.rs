@@ -329,11 +329,23 @@ fn raise_open_file_limit() {
 enum BadImport {
     #[error("importing a CSV writes a SQLite file: name it with -o OUT.db")]
     NoOutput,
+    #[error("{}: the output is the input (the same file, or a link to it); write to another file", path.display())]
+    OutputIsInput { path: PathBuf },
     #[error(transparent)]
     Csv(#[from] prices::csv::CsvError),
 }
 
 fn import(args: ImportArgs) -> anyhow::Result<()> {
+    // Checked before anything is read or written: either kind of import
+    // would replace its own input.
+    if let Some(output) = &args.output
+        && same_file::is_same_file(&args.input, output).unwrap_or(false)
+    {
+        return Err(BadImport::OutputIsInput {
+            path: output.clone(),
+        }
+        .into());
+    }
     let is_csv = args
         .input
         .extension()
@@ -369,8 +381,9 @@ fn import_csv(input: &std::path::Path, output: &std::path::Path) -> anyhow::Resu
     let prices = prices::csv::read_prices(std::io::BufReader::new(file))
         .map_err(BadImport::from)
         .with_context(|| input.display().to_string())?;
+    remove_abandoned_partials(output);
     let mut temporary = output.as_os_str().to_owned();
-    temporary.push(format!(".partial-{}", std::process::id()));
+    temporary.push(format!("{PARTIAL}{}", std::process::id()));
     let temporary = PathBuf::from(temporary);
     let _ = std::fs::remove_file(&temporary);
     let written = prices::sqlite::write(&prices, &temporary)
@@ -390,6 +403,53 @@ fn import_csv(input: &std::path::Path, output: &std::path::Path) -> anyhow::Resu
         output.display()
     );
     Ok(())
+}
+
+/// What an import's temporary file adds to the output's name, before the
+/// importing process's id.
+const PARTIAL: &str = ".partial-";
+
+/// Removes what killed imports into `output` left beside it: the
+/// temporary database `OUTPUT.partial-PID` and SQLite's journal for it,
+/// when process PID is gone. A partial whose process still runs is
+/// another import at work, and is left alone. Without `/proc` (not
+/// Linux) nothing can be told, and nothing is removed.
+fn remove_abandoned_partials(output: &std::path::Path) {
+    let Some(name) = output.file_name().and_then(|name| name.to_str()) else {
+        return;
+    };
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let directory = match output.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    let prefix = format!("{name}{PARTIAL}");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        // `PID`, or `PID-journal` (and `-wal`, `-shm`) beside it.
+        let pid = rest.split('-').next().unwrap_or("");
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => tracing::debug!(
+                "removed {}, left by an import (process {pid}) that was killed",
+                entry.path().display()
+            ),
+            Err(error) => tracing::debug!("cannot remove {}: {error}", entry.path().display()),
+        }
+    }
 }
 
 /// A closed pipe on standard output (`crypto_db import x.db | head`) is the

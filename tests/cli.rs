@@ -442,3 +442,131 @@ fn a_bad_csv_row_is_named_by_line_and_column_and_leaves_no_file() {
         stderr(&output)
     );
 }
+
+#[test]
+fn import_refuses_to_write_over_its_input_even_through_a_link() {
+    let dir = support::scratch("import-onto-itself");
+    let csv = dir.join("mine.csv");
+    let text = "exchange,symbol,day,open,high,low,close,volume\nmybank,xyz,2021-01-01,1,2,3,4,5\n";
+    std::fs::write(&csv, text).unwrap();
+    let db = dir.join("mine.db");
+    let made = run(&["import", csv.to_str().unwrap(), "-o", db.to_str().unwrap()]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let db_bytes = std::fs::read(&db).unwrap();
+    std::os::unix::fs::symlink(&csv, dir.join("csv-link.csv")).unwrap();
+    std::fs::hard_link(&csv, dir.join("csv-hard.csv")).unwrap();
+    std::os::unix::fs::symlink(&db, dir.join("db-link.db")).unwrap();
+    std::fs::hard_link(&db, dir.join("db-hard.db")).unwrap();
+    for (input, output) in [
+        ("mine.csv", "mine.csv"),
+        ("mine.csv", "csv-link.csv"),
+        ("mine.csv", "csv-hard.csv"),
+        ("csv-link.csv", "mine.csv"),
+        ("mine.db", "mine.db"),
+        ("mine.db", "db-link.db"),
+        ("mine.db", "db-hard.db"),
+    ] {
+        let output_path = dir.join(output);
+        let result = run(&[
+            "import",
+            dir.join(input).to_str().unwrap(),
+            "-o",
+            output_path.to_str().unwrap(),
+        ]);
+        assert_eq!(result.status.code(), Some(2), "{input} -> {output}");
+        assert_eq!(
+            stderr(&result),
+            format!(
+                "crypto_db: import: {}: the output is the input (the same file, or a link to it); write to another file\n",
+                output_path.display()
+            )
+        );
+        assert_eq!(
+            std::fs::read_to_string(&csv).unwrap(),
+            text,
+            "{input} -> {output}"
+        );
+        assert_eq!(std::fs::read(&db).unwrap(), db_bytes, "{input} -> {output}");
+    }
+}
+
+#[test]
+fn excel_csv_utf8_with_a_byte_order_mark_imports() {
+    let dir = support::scratch("import-excel");
+    let csv = dir.join("excel.csv");
+    std::fs::write(
+        &csv,
+        "\u{feff}exchange,symbol,day,open,high,low,close,volume\r\nmybank,xyz,2021-01-01,1,2.5,3,4,5\r\n",
+    )
+    .unwrap();
+    let db = dir.join("excel.db");
+    let output = run(&["import", csv.to_str().unwrap(), "-o", db.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("imported 1 prices"),
+        "{}",
+        stderr(&output)
+    );
+    let dump = run(&["import", db.to_str().unwrap()]);
+    assert!(dump.status.success(), "{}", stderr(&dump));
+    let dump = String::from_utf8(dump.stdout).unwrap();
+    assert!(
+        dump.contains("\tmybank\txyz\t2021-01-01\t1\t2.5\t3\t4\t5\n"),
+        "{dump}"
+    );
+}
+
+#[test]
+fn partials_of_killed_imports_are_removed_by_the_next_import() {
+    let dir = support::scratch("import-partials");
+    let csv = dir.join("mine.csv");
+    std::fs::write(
+        &csv,
+        "exchange,symbol,day,open,high,low,close,volume\nmybank,xyz,2021-01-01,1,2,3,4,5\n",
+    )
+    .unwrap();
+    // What a SIGKILLed import leaves: its temporary database and SQLite's
+    // journal, named after a process that is gone.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let left = [
+        format!("big.db.partial-{dead}"),
+        format!("big.db.partial-{dead}-journal"),
+    ];
+    for name in &left {
+        std::fs::write(dir.join(name), "half a database").unwrap();
+    }
+    // One of a process still running (this test) is another import at
+    // work, and stays.
+    let alive = format!("big.db.partial-{}", std::process::id());
+    std::fs::write(dir.join(&alive), "in progress").unwrap();
+    let db = dir.join("big.db");
+    let output = Command::new(BIN)
+        .args(["import", csv.to_str().unwrap(), "-o", db.to_str().unwrap()])
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    for name in &left {
+        assert!(!dir.join(name).exists(), "{name} is still there");
+        assert!(
+            stderr(&output).contains(&format!(
+                "removed {}, left by an import (process {dead}) that was killed",
+                dir.join(name).display()
+            )),
+            "{}",
+            stderr(&output)
+        );
+    }
+    assert!(
+        dir.join(&alive).exists(),
+        "a live import's partial was removed"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["big.db", alive.as_str(), "mine.csv"]);
+}

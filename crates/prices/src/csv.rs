@@ -139,7 +139,14 @@ pub fn read_prices(input: impl BufRead) -> Result<Vec<Price>, CsvError> {
         Some((_, line)) => line.map_err(CsvError::Read)?,
         None => String::new(),
     };
-    let names = split_line(header.trim_end_matches('\r')).unwrap_or_default();
+    // Excel's "CSV UTF-8" starts with a byte-order mark.
+    let names = split_line(
+        header
+            .strip_prefix('\u{feff}')
+            .unwrap_or(&header)
+            .trim_end_matches('\r'),
+    )
+    .unwrap_or_default();
     let position = |wanted: &str| names.iter().position(|name| name.trim() == wanted);
     let columns: Option<Vec<usize>> = HEADER.split(',').map(position).collect();
     let Some(columns) = columns.filter(|_| names.len() == 8) else {
@@ -196,6 +203,20 @@ pub fn read_prices(input: impl BufRead) -> Result<Vec<Price>, CsvError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excel_csv_utf8_with_a_byte_order_mark_and_crlf_reads() {
+        let csv = "\u{feff}exchange,symbol,day,open,high,low,close,volume\r\nkraken,btc,2020-01-01,1,2,3,4,5\r\n";
+        let prices = read_prices(csv.as_bytes()).unwrap();
+        assert_eq!(prices.len(), 1);
+        assert_eq!(prices[0].exchange, "kraken");
+        // Only at the very start: anywhere else it is a character of a name.
+        let inside = "exchange,symbol,day,open,high,low,close,volume\n\u{feff}kraken,btc,2020-01-01,1,2,3,4,5\n";
+        assert_eq!(
+            read_prices(inside.as_bytes()).unwrap()[0].exchange,
+            "\u{feff}kraken"
+        );
+    }
 
     #[test]
     fn a_bad_row_names_its_line_and_column() {

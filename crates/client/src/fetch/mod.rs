@@ -309,6 +309,17 @@ pub enum FetchError {
         /// Why.
         source: std::io::Error,
     },
+    /// `--resume` found a line in the output that is not a record this
+    /// tool writes: the file is left as it is rather than lose the line.
+    #[error("cannot resume into {}: {}{why}; the file is left as it is", path.display(), line.map_or_else(String::new, |line| format!("line {line}: ")))]
+    NotRecords {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line, when one is to blame.
+        line: Option<usize>,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The output of an earlier run cannot be read (`--resume`).
     #[error("cannot read {}", path.display())]
     Read {
@@ -355,6 +366,7 @@ impl FetchError {
                 | FetchError::EmptyRange { .. }
                 | FetchError::UnknownExtension { .. }
                 | FetchError::Locked { .. }
+                | FetchError::NotRecords { .. }
         )
     }
 }
@@ -367,8 +379,13 @@ pub struct FetchReport {
     pub records: Vec<Record>,
     /// How many tasks were fetched in this run.
     pub fetched: usize,
-    /// How many records were kept from an earlier run (`--resume`).
+    /// How many records were kept from an earlier run (`--resume`),
+    /// those of other jobs included.
     pub resumed: usize,
+    /// With `--resume`: the file whose last line a crash cut short (no
+    /// line break), and that line, which was dropped (its task, if this
+    /// job's, was fetched again).
+    pub cut_line: Option<(PathBuf, String)>,
     /// Tasks that still failed after their retries, with why.
     pub failures: Vec<(Task, TaskFailure)>,
     /// How long each request of this run took (retries included), in the

@@ -86,42 +86,44 @@ pub(crate) fn line(format: Format, record: &Record) -> String {
     out
 }
 
-/// A record read back from a line, or `None` if the line is not one (for
-/// example the last line of a file cut short).
-fn parse_line(format: Format, line: &str) -> Option<Record> {
+/// A record read back from a complete line, or why the line is not one.
+fn parse_line(format: Format, line: &str) -> Result<Record, String> {
     match format {
         Format::Csv => {
-            let fields = prices::csv::split_line(line)?;
+            let fields = prices::csv::split_line(line).ok_or("a quote is left open")?;
             let [exchange, symbol, day, numbers @ ..] = fields.as_slice() else {
-                return None;
+                return Err(format!("{} fields, not 8", fields.len()));
             };
             if numbers.len() != 5 {
-                return None;
+                return Err(format!("{} fields, not 8", fields.len()));
             }
             let mut parsed = [None; 5];
             for (slot, text) in parsed.iter_mut().zip(numbers) {
                 if !text.is_empty() {
-                    *slot = Some(Number::parse(text)?);
+                    *slot = Some(
+                        Number::parse(text).ok_or_else(|| format!("{text:?} is not a number"))?,
+                    );
                 }
             }
-            Some(record(
-                exchange.clone(),
-                symbol.clone(),
-                Day::parse(day).ok()?,
-                parsed,
-            ))
+            let day = Day::parse(day).map_err(|error| error.to_string())?;
+            Ok(record(exchange.clone(), symbol.clone(), day, parsed))
         }
         Format::JsonLines | Format::Json => {
-            let line: WirePrice = serde_json::from_str(line.trim().trim_end_matches(',')).ok()?;
-            let price = line.into_price().ok()?;
-            Some(record(
-                price.exchange.clone(),
-                price.symbol.clone(),
-                price.day,
-                price.numbers(),
-            ))
+            let line: WirePrice = serde_json::from_str(line.trim().trim_end_matches(','))
+                .map_err(|error| error.to_string())?;
+            Ok(from_wire(line)?)
         }
     }
+}
+
+fn from_wire(wire: WirePrice) -> Result<Record, String> {
+    let price = wire.into_price().map_err(|error| error.to_string())?;
+    Ok(record(
+        price.exchange.clone(),
+        price.symbol.clone(),
+        price.day,
+        price.numbers(),
+    ))
 }
 
 fn record(exchange: String, symbol: String, day: Day, numbers: [Option<Number>; 5]) -> Record {
@@ -140,47 +142,49 @@ fn record(exchange: String, symbol: String, day: Day, numbers: [Option<Number>; 
     }
 }
 
-/// What `--resume` found of an earlier run.
+/// What `--resume` found in the output (and, for `.json`, its journal).
 #[derive(Debug, Default)]
 pub struct Existing {
-    /// Its records, in the order written.
+    /// Every record found, each once, in the order written: those of this
+    /// job and any others (a file of 2019 resumed with a job of 2020 keeps
+    /// its 2019), so that resuming never deletes a row.
     pub records: Vec<Record>,
-    /// For a CSV or JSON Lines file whose every complete line is a record
-    /// (after the CSV header): how many bytes those lines take. The run can
-    /// then append to the file as it is, past a cut last line, instead of
-    /// rewriting it, which needs room for a second copy (a full disk would
-    /// make every resume fail).
+    /// The last line of the file the run appends to, when a crash cut it
+    /// short (no line break): it is dropped, and the caller says so.
+    pub cut_line: Option<(PathBuf, String)>,
+    /// How many bytes the complete lines of the file the run appends to
+    /// take (the output, or the journal for `.json`); `None` when it must
+    /// be written afresh. The run then appends past a cut last line
+    /// instead of rewriting the file, which would need room for a second
+    /// copy (a full disk would make every resume fail).
     appendable: Option<u64>,
 }
 
-impl Existing {
-    /// Keeps only the records `keep` wants; any other makes the file one to
-    /// rewrite rather than append to.
-    pub fn retain(&mut self, keep: impl FnMut(&Record) -> bool) {
-        let before = self.records.len();
-        self.records.retain(keep);
-        if self.records.len() != before {
-            self.appendable = None;
-        }
-    }
-}
-
 /// Reads the records of an earlier run at `path` (and its journal), for
-/// `--resume`. Lines that are not complete records are skipped: a crash
-/// can cut the last one short.
+/// `--resume`. Only a last line without its line break is dropped (a
+/// crash can cut it anywhere, even inside a number); any other line that
+/// is not a record refuses the resume, before anything is written.
 ///
 /// # Errors
 ///
-/// [`FetchError::Read`] if the file exists but cannot be read.
+/// [`FetchError::Read`] if the file exists but cannot be read,
+/// [`FetchError::NotRecords`] for a line that is not a record.
 pub fn read_existing(path: &Path, format: Format) -> Result<Existing, FetchError> {
     let mut existing = Existing::default();
     let mut sources = vec![(path.to_owned(), format)];
     if format == Format::Json {
+        // The finished array, then what a later run appended.
         sources.push((journal_path(path), Format::JsonLines));
+        existing.appendable = Some(0);
     }
+    let mut seen = std::collections::HashSet::new();
     for (source, format) in sources {
-        let text = match fs::read_to_string(&source) {
-            Ok(text) => text,
+        let text = match fs::read(&source) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| FetchError::NotRecords {
+                path: source.clone(),
+                line: None,
+                why: "it is not UTF-8 text".to_owned(),
+            })?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(error) => {
                 return Err(FetchError::Read {
@@ -189,33 +193,88 @@ pub fn read_existing(path: &Path, format: Format) -> Result<Existing, FetchError
                 });
             }
         };
-        let before = existing.records.len();
-        let mut lines = 0;
-        for line in complete_lines(&text) {
-            lines += 1;
-            existing.records.extend(parse_line(format, line));
-        }
-        let records = existing.records.len() - before;
-        let header = usize::from(format == Format::Csv && text.starts_with(CSV_HEADER));
-        if format != Format::Json
-            && lines == records + header
-            && (format != Format::Csv || header == 1)
-        {
-            existing.appendable = Some(text.rfind('\n').map_or(0, |end| end as u64 + 1));
+        let body = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let records = if format == Format::Json {
+            read_array(&source, body)?
+        } else {
+            let (records, cut) = read_lines(&source, format, body)?;
+            if let Some(cut) = cut {
+                existing.cut_line = Some((source.clone(), cut.to_owned()));
+            }
+            // A CSV is appended to only past its header.
+            existing.appendable = match text.rfind('\n') {
+                Some(end) => Some(end as u64 + 1),
+                None if format == Format::Csv => None,
+                None => Some(0),
+            };
+            records
+        };
+        // A record written twice (a crash between the final copy and the
+        // journal's removal) is kept once; two different answers for one
+        // day are both kept: they are the user's to judge.
+        for record in records {
+            if seen.insert(line(Format::JsonLines, &record)) {
+                existing.records.push(record);
+            }
         }
     }
     Ok(existing)
 }
 
-/// The lines whose line break was written. A crash can stop a write
-/// anywhere, even inside a number, and `1.5` cut from `1.53` still parses:
-/// only the line break proves a record was written whole.
-fn complete_lines(text: &str) -> impl Iterator<Item = &str> {
-    let complete = match text.rfind('\n') {
-        Some(end) => &text[..=end],
-        None => "",
+/// The records of a CSV or JSON Lines file, and its last line if a crash
+/// cut it short.
+fn read_lines<'a>(
+    path: &Path,
+    format: Format,
+    text: &'a str,
+) -> Result<(Vec<Record>, Option<&'a str>), FetchError> {
+    let (complete, cut) = match text.rfind('\n') {
+        Some(end) => (&text[..=end], &text[end + 1..]),
+        None => ("", text),
     };
-    complete.lines()
+    let refuse = |number: usize, why: String| FetchError::NotRecords {
+        path: path.to_owned(),
+        line: Some(number),
+        why,
+    };
+    let mut records = Vec::new();
+    for (index, line) in complete.lines().enumerate() {
+        if format == Format::Csv && index == 0 {
+            if line != CSV_HEADER {
+                return Err(refuse(1, format!("the header must be {CSV_HEADER}")));
+            }
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        records.push(parse_line(format, line).map_err(|why| refuse(index + 1, why))?);
+    }
+    // A header cut short is no record lost.
+    let header_cut = format == Format::Csv && complete.is_empty() && CSV_HEADER.starts_with(cut);
+    let cut = Some(cut).filter(|cut| !cut.trim().is_empty() && !header_cut);
+    Ok((records, cut))
+}
+
+/// The records of a finished `.json` output: one array.
+fn read_array(path: &Path, text: &str) -> Result<Vec<Record>, FetchError> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let wire: Vec<WirePrice> =
+        serde_json::from_str(text).map_err(|error| FetchError::NotRecords {
+            path: path.to_owned(),
+            line: Some(error.line()),
+            why: error.to_string(),
+        })?;
+    wire.into_iter()
+        .map(from_wire)
+        .collect::<Result<_, _>>()
+        .map_err(|why| FetchError::NotRecords {
+            path: path.to_owned(),
+            line: None,
+            why,
+        })
 }
 
 /// The journal of a `.json` output: records as they arrive, until the end.
@@ -233,32 +292,16 @@ pub struct Appender {
 }
 
 impl Appender {
-    /// Starts the output of a run: appends to what `--resume` found when
-    /// it can be kept as it is, else writes the `kept` records (or none) to
-    /// a fresh file, then appends.
+    /// Starts the output of a run: appends to the file that grows (the
+    /// output, or the journal of a `.json`) when `--resume` found it can
+    /// be kept as it is, else writes it afresh with the `kept` records
+    /// (or none), then appends.
     ///
     /// # Errors
     ///
     /// [`FetchError::Write`] if the file cannot be created or written,
     /// before any request is made.
     pub fn start(path: &Path, format: Format, existing: &Existing) -> Result<Appender, FetchError> {
-        if let Some(length) = existing.appendable {
-            let file = OpenOptions::new()
-                .append(true)
-                .open(path)
-                // Past the last complete line: a cut one is dropped.
-                .and_then(|file| file.set_len(length).map(|()| file))
-                .map_err(|source| FetchError::Write {
-                    path: path.to_owned(),
-                    source,
-                })?;
-            return Ok(Appender {
-                file: BufWriter::new(file),
-                format,
-                path: path.to_owned(),
-            });
-        }
-        let kept = &existing.records;
         let (target, target_format) = match format {
             Format::Json => (journal_path(path), Format::JsonLines),
             other => (path.to_owned(), other),
@@ -267,8 +310,22 @@ impl Appender {
             path: target.clone(),
             source,
         };
+        if let Some(length) = existing.appendable {
+            let file = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&target)
+                // Past the last complete line: a cut one is dropped.
+                .and_then(|file| file.set_len(length).map(|()| file))
+                .map_err(cannot)?;
+            return Ok(Appender {
+                file: BufWriter::new(file),
+                format: target_format,
+                path: target,
+            });
+        }
         // Rewrite what is kept, dropping any half-written last line.
-        write_atomically(&target, target_format, kept, false).map_err(cannot)?;
+        write_atomically(&target, target_format, &existing.records, false).map_err(cannot)?;
         let file = OpenOptions::new()
             .append(true)
             .open(&target)
@@ -457,11 +514,7 @@ mod tests {
             for price in [true, false] {
                 let written = sample(price);
                 let text = line(format, &written);
-                assert_eq!(
-                    parse_line(format, &text),
-                    Some(written),
-                    "{format:?}: {text}"
-                );
+                assert_eq!(parse_line(format, &text), Ok(written), "{format:?}: {text}");
             }
         }
         assert_eq!(
@@ -480,31 +533,43 @@ mod tests {
         tricky.task.exchange = "a,\"b\"".into();
         let text = line(Format::Csv, &tricky);
         assert_eq!(text, "\"a,\"\"b\"\"\",btc,2020-03-01,,,,,");
-        assert_eq!(parse_line(Format::Csv, &text), Some(tricky));
+        assert_eq!(parse_line(Format::Csv, &text), Ok(tricky));
     }
 
     #[test]
     fn cut_lines_are_not_records() {
         let full = line(Format::Csv, &sample(true));
-        assert_eq!(parse_line(Format::Csv, &full[..full.len() - 12]), None);
+        assert!(parse_line(Format::Csv, &full[..full.len() - 12]).is_err());
         let json = line(Format::JsonLines, &sample(true));
-        assert_eq!(parse_line(Format::JsonLines, &json[..json.len() - 3]), None);
-        assert_eq!(parse_line(Format::Csv, CSV_HEADER), None);
+        assert!(parse_line(Format::JsonLines, &json[..json.len() - 3]).is_err());
+        assert!(parse_line(Format::Csv, CSV_HEADER).is_err());
     }
 
     #[test]
-    fn a_line_without_its_line_break_is_not_kept() {
+    fn a_line_without_its_line_break_is_dropped_and_named() {
         // Cut inside the last number: the rest still parses, but is wrong.
         let text = "exchange,symbol,day,open,high,low,close,volume\nkraken,btc,2020-03-01,1,2,3,4,5.25\nkraken,btc,2020-03-02,1,2,3,4,5.2";
-        let kept: Vec<&str> = complete_lines(text).collect();
-        assert_eq!(
-            kept,
-            [
-                "exchange,symbol,day,open,high,low,close,volume",
-                "kraken,btc,2020-03-01,1,2,3,4,5.25"
-            ]
+        let (records, cut) = read_lines(Path::new("x.csv"), Format::Csv, text).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(cut, Some("kraken,btc,2020-03-02,1,2,3,4,5.2"));
+        // A header cut short is no record.
+        let (records, cut) = read_lines(Path::new("x.csv"), Format::Csv, "exchange,sym").unwrap();
+        assert_eq!((records.len(), cut), (0, None));
+    }
+
+    #[test]
+    fn a_line_that_is_not_a_record_is_refused_with_its_number() {
+        let text = "exchange,symbol,day,open,high,low,close,volume\nkraken,btc,2020-03-01,1,2,3,4,5\nkraken,btc,March 2,1,2,3,4,5\n";
+        let error = read_lines(Path::new("x.csv"), Format::Csv, text).unwrap_err();
+        assert!(
+            matches!(error, FetchError::NotRecords { line: Some(3), .. }),
+            "{error:?}"
         );
-        assert_eq!(complete_lines("no line break").count(), 0);
+        let error = read_lines(Path::new("x.csv"), Format::Csv, "a,b,c\n").unwrap_err();
+        assert!(
+            matches!(error, FetchError::NotRecords { line: Some(1), .. }),
+            "{error:?}"
+        );
     }
 
     #[test]

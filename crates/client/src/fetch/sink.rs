@@ -48,8 +48,9 @@ impl Sink {
     }
 
     /// Opens `output` for a run of `tasks`: takes its lock, and with
-    /// `--resume` keeps the records of an earlier run that belong to this
-    /// job and removes their tasks from `tasks`.
+    /// `--resume` keeps every record already there (this job's and any
+    /// other's: resuming adds what is missing, it never deletes) and
+    /// removes the tasks they answer from `tasks`.
     ///
     /// # Errors
     ///
@@ -63,15 +64,13 @@ impl Sink {
         let mut existing = Existing::default();
         if output.resume {
             existing = output::read_existing(&output.path, format)?;
-            let wanted: HashSet<&Task> = tasks.iter().collect();
-            let mut seen = HashSet::new();
-            // Only records of this job, each once.
-            existing
-                .retain(|record| wanted.contains(&record.task) && seen.insert(record.task.clone()));
-            tasks.retain(|task| !seen.contains(task));
+            let answered: HashSet<&Task> = existing.records.iter().map(|r| &r.task).collect();
+            tasks.retain(|task| !answered.contains(task));
         }
         let appender = Appender::start(&output.path, format, &existing)?;
-        let records = existing.records;
+        let Existing {
+            records, cut_line, ..
+        } = existing;
         Ok(Sink {
             file: Some(File {
                 path: output.path.clone(),
@@ -81,6 +80,7 @@ impl Sink {
             }),
             report: FetchReport {
                 resumed: records.len(),
+                cut_line,
                 ..FetchReport::default()
             },
             records,
