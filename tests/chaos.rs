@@ -459,3 +459,65 @@ fn fetch_comes_through_every_mode_with_the_same_bytes() {
         );
     }
 }
+
+#[test]
+fn metrics_count_what_the_client_got_not_what_the_handler_meant() {
+    // The real binary, one fault at a time on every /price request: each
+    // request is counted under what reached its client.
+    for (flag, label) in [
+        ("--drop-rate", "dropped"),
+        ("--reset-rate", "reset"),
+        ("--truncate-rate", "truncated"),
+        ("--hang-rate", "hung"),
+    ] {
+        let mut command = Command::new(BIN);
+        command.args(["--port", "0", "--seed", "3", flag, "1"]);
+        let (mut child, addr, _) = support::spawn_server_process(command);
+        for _ in 0..20 {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            write!(stream, "GET {PRICE} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+            let mut received = Vec::new();
+            let _ = stream.read_to_end(&mut received);
+            // Never a whole answer: at most the head and part of a body.
+            assert!(
+                !String::from_utf8_lossy(&received).contains(PRICE_JSON),
+                "{flag}: the whole answer came"
+            );
+        }
+        // A hung request is counted when the server decides not to answer.
+        let text = Connection::open(addr).get("/metrics").text().to_owned();
+        let _ = child.kill();
+        let _ = child.wait();
+        let route = "/price/{exchange}/{symbol}/{date}";
+        assert!(
+            text.contains(&format!(
+                "crypto_db_http_requests_total{{route=\"{route}\",status=\"{label}\"}} 20"
+            )),
+            "{flag}: {text}"
+        );
+        assert!(
+            !text.contains(&format!("route=\"{route}\",status=\"200\"")),
+            "{flag}: an answer never delivered counted as 200: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_slow_body_is_delivered_and_counted_by_its_status() {
+    let server = chaos_server(ChaosConfig {
+        slow_body: std::num::NonZeroU32::new(100_000),
+        ..ChaosConfig::default()
+    });
+    let (bytes, _) = raw_get(&server, PRICE, Duration::from_secs(10));
+    assert!(String::from_utf8_lossy(&bytes).ends_with(PRICE_JSON));
+    assert_eq!(
+        metric(
+            &server,
+            r#"crypto_db_http_requests_total{route="/price/{exchange}/{symbol}/{date}",status="200"}"#
+        ),
+        1.0
+    );
+}

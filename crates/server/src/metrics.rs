@@ -43,6 +43,55 @@ const LATENCY_BUCKETS: [f64; 16] = [
 /// any other is counted in a (slower) labelled family.
 const STATUSES: [u16; 9] = [200, 308, 400, 404, 405, 414, 429, 500, 503];
 
+/// What the client got, as the `status` label says it: one of
+/// [`STATUSES`], or no whole answer, because the practice ground dropped,
+/// reset, hung or truncated it (the handler's status is then not what
+/// the client saw, so it is not what is counted).
+const OUTCOMES: [&str; STATUSES.len() + 4] = [
+    "200",
+    "308",
+    "400",
+    "404",
+    "405",
+    "414",
+    "429",
+    "500",
+    "503",
+    "dropped",
+    "reset",
+    "hung",
+    "truncated",
+];
+
+/// What reached the client of one request: an answer with its status, or
+/// nothing whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivered {
+    /// The whole answer (perhaps slowly), with this status.
+    Status(u16),
+    /// The connection was closed instead of answering (`--drop-rate`).
+    Dropped,
+    /// The connection was reset instead (`--reset-rate`).
+    Reset,
+    /// Nothing, ever (`--hang-rate`).
+    Hung,
+    /// The head and part of the body (`--truncate-rate`).
+    Truncated,
+}
+
+impl Delivered {
+    /// Its slot in [`OUTCOMES`], if it has one.
+    fn slot(self) -> Option<usize> {
+        match self {
+            Delivered::Status(status) => STATUSES.iter().position(|&known| known == status),
+            Delivered::Dropped => Some(STATUSES.len()),
+            Delivered::Reset => Some(STATUSES.len() + 1),
+            Delivered::Hung => Some(STATUSES.len() + 2),
+            Delivered::Truncated => Some(STATUSES.len() + 3),
+        }
+    }
+}
+
 /// The label of a request with no route: a redirect, or nothing matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RouteLabel {
@@ -76,7 +125,8 @@ struct RequestLabels {
     /// The route's template (`/price/{exchange}/{symbol}/{date}`), or
     /// `redirect`, or `unmatched`.
     route: &'static str,
-    status: u16,
+    /// The status the client got, or what kept it from getting one.
+    status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -91,7 +141,7 @@ const SHARDS: usize = 16;
 /// One thread's counters, on cache lines of their own.
 #[repr(align(128))]
 struct Shard {
-    requests: [AtomicU64; RouteLabel::COUNT * STATUSES.len()],
+    requests: [AtomicU64; RouteLabel::COUNT * OUTCOMES.len()],
     /// Non-cumulative: `buckets[i]` counts answers in bucket `i` alone;
     /// the last is `+Inf`.
     buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
@@ -150,18 +200,18 @@ impl Collector for HotPath {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let mut requests = encoder.encode_descriptor(
             "http_requests",
-            "Requests answered, by route and status (as the handler answered; a delivery fault may have kept it from the client)",
+            "Requests, by route and what the client got: its status, or dropped, reset, hung or truncated when the practice ground kept the answer from it",
             None,
             MetricType::Counter,
         )?;
         for route in 0..RouteLabel::COUNT {
-            for (s, &status) in STATUSES.iter().enumerate() {
-                let i = route * STATUSES.len() + s;
+            for (s, &status) in OUTCOMES.iter().enumerate() {
+                let i = route * OUTCOMES.len() + s;
                 let count = self.sum(|shard| load(&shard.requests[i]));
                 if count > 0 {
                     let labels = RequestLabels {
                         route: RouteLabel::name(route),
-                        status,
+                        status: status.to_owned(),
                     };
                     requests
                         .encode_family(&labels)?
@@ -259,14 +309,24 @@ impl Metrics {
         OpenConnection(self.connections.clone())
     }
 
-    /// Records an answered request.
-    pub(crate) fn answered(&self, route: RouteLabel, status: u16, elapsed: std::time::Duration) {
+    /// Records a request: what reached its client, and how long it took
+    /// to answer (or to decide not to).
+    pub(crate) fn answered(
+        &self,
+        route: RouteLabel,
+        delivered: Delivered,
+        elapsed: std::time::Duration,
+    ) {
         let shard = self.hot.shard();
-        match STATUSES.iter().position(|&known| known == status) {
+        match delivered.slot() {
             Some(s) => {
-                shard.requests[route.index() * STATUSES.len() + s].fetch_add(1, Ordering::Relaxed);
+                shard.requests[route.index() * OUTCOMES.len() + s].fetch_add(1, Ordering::Relaxed);
             }
             None => {
+                let status = match delivered {
+                    Delivered::Status(status) => status.to_string(),
+                    _ => unreachable!("every undelivered kind has a slot"),
+                };
                 let labels = RequestLabels {
                     route: RouteLabel::name(route.index()),
                     status,
@@ -333,7 +393,7 @@ mod tests {
                         let _in_flight = metrics.in_flight();
                         metrics.answered(
                             RouteLabel::Route(Route::Price),
-                            200,
+                            Delivered::Status(200),
                             std::time::Duration::from_micros(300),
                         );
                     }
@@ -342,19 +402,26 @@ mod tests {
         });
         metrics.answered(
             RouteLabel::Unmatched,
-            431,
+            Delivered::Status(431),
             std::time::Duration::from_secs(40),
+        );
+        metrics.answered(
+            RouteLabel::Route(Route::Price),
+            Delivered::Dropped,
+            std::time::Duration::ZERO,
         );
         let text = metrics.render();
         for line in [
             "crypto_db_http_requests_total{route=\"/price/{exchange}/{symbol}/{date}\",status=\"200\"} 4000",
             "crypto_db_http_requests_total{route=\"unmatched\",status=\"431\"} 1",
-            "crypto_db_http_request_duration_seconds_count 4001",
+            "crypto_db_http_requests_total{route=\"/price/{exchange}/{symbol}/{date}\",status=\"dropped\"} 1",
+            "crypto_db_http_request_duration_seconds_count 4002",
             // Cumulative: 4000 within 0.5 ms, the slow one only in +Inf.
-            "crypto_db_http_request_duration_seconds_bucket{le=\"0.00025\"} 0",
-            "crypto_db_http_request_duration_seconds_bucket{le=\"0.0005\"} 4000",
-            "crypto_db_http_request_duration_seconds_bucket{le=\"30.0\"} 4000",
-            "crypto_db_http_request_duration_seconds_bucket{le=\"+Inf\"} 4001",
+            "crypto_db_http_request_duration_seconds_bucket{le=\"0.0001\"} 1",
+            "crypto_db_http_request_duration_seconds_bucket{le=\"0.00025\"} 1",
+            "crypto_db_http_request_duration_seconds_bucket{le=\"0.0005\"} 4001",
+            "crypto_db_http_request_duration_seconds_bucket{le=\"30.0\"} 4001",
+            "crypto_db_http_request_duration_seconds_bucket{le=\"+Inf\"} 4002",
             "crypto_db_http_requests_in_flight 0",
             "crypto_db_open_connections 0",
         ] {

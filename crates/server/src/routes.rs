@@ -26,7 +26,7 @@ use prices::{Day, PriceTable};
 use tokio::sync::watch;
 
 use crate::chaos::{Chaos, ChaosConfig, Delivery, Fate, FaultKind};
-use crate::metrics::{Metrics, RouteLabel};
+use crate::metrics::{Delivered, Metrics, RouteLabel};
 use crate::openapi::{DOCS_PAGE, OPENAPI_DOCUMENT};
 use crate::target::{Route, Target, percent_decode};
 
@@ -260,9 +260,14 @@ impl AppState {
             Some(chaos) => self.misbehave(chaos, request, local, client, target).await,
         };
         let response = with_werkzeug_reason(response);
-        shared
-            .metrics
-            .answered(label, response.status().as_u16(), started.elapsed());
+        let delivered = match delivery {
+            Delivery::Whole | Delivery::Slow(_) => Delivered::Status(response.status().as_u16()),
+            Delivery::Drop => Delivered::Dropped,
+            Delivery::Reset => Delivered::Reset,
+            Delivery::Hang => Delivered::Hung,
+            Delivery::Truncate => Delivered::Truncated,
+        };
+        shared.metrics.answered(label, delivered, started.elapsed());
         (response, delivery)
     }
 
