@@ -35,6 +35,15 @@ pub enum QueueError {
         /// The `redis` crate's error.
         source: redis::RedisError,
     },
+    /// The queue is gone: its stream was deleted at the end of its job
+    /// ([`RedisQueue::finish`](crate::RedisQueue::finish)), or Redis lost
+    /// its data (a restart without persistence). Nothing was put.
+    #[error("the queue is gone (its job ended, or Redis lost its data)")]
+    Gone,
+    /// Another producer holds the queue: one producer per queue name
+    /// ([`RedisQueue::create`](crate::RedisQueue::create)).
+    #[error("another producer runs this job: {0} (one producer per queue; if it is gone, its lock lapses in {secs:.0} s)", secs = .0.lapses_in.as_secs_f64().ceil())]
+    Held(crate::Holder),
     /// An item could not be encoded as JSON to be put.
     #[error("cannot encode the item")]
     Encode(#[source] serde_json::Error),

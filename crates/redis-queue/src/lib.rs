@@ -44,12 +44,17 @@
 //! | `NAME:dead` | the dead-letter stream |
 //! | `NAME:job` | the job's [`JobSettings`] (hash) |
 //! | `NAME:shutdown` | set once the queue is shut down |
+//! | `NAME:producer` | the producer's lock: one producer per queue |
+//!
+//! When a job ends ([`RedisQueue::finish`]) its stream is deleted and
+//! the other keys expire after a grace period, so nothing is left.
 //!
 //! # Layout
 //!
 //! - `address` — [`QueueAddress`], `redis://HOST:PORT/NAME`.
 //! - `queue` — [`RedisQueue`], its settings and options, and the keeper
 //!   thread that renews leases and trims.
+//! - `producer` — the producer's lock, and [`Holder`], who holds it.
 //! - `scripts` — the Lua scripts for the steps that must be atomic.
 //! - `connections` — a pool of connections that waits out an outage.
 //! - `testing` (feature `testing`) — a real `redis-server` for tests.
@@ -59,6 +64,7 @@
 mod address;
 mod connections;
 mod error;
+mod producer;
 mod queue;
 mod scripts;
 #[cfg(feature = "testing")]
@@ -66,4 +72,5 @@ pub mod testing;
 
 pub use address::QueueAddress;
 pub use error::QueueError;
+pub use producer::Holder;
 pub use queue::{DeadLetter, Delivery, JobSettings, QueueOptions, RedisQueue};

@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::connections::Connections;
+use crate::producer::ProducerLock;
 use crate::{QueueAddress, QueueError, scripts};
 
 /// The consumer group every process of a queue reads through.
@@ -153,6 +154,7 @@ struct Inner {
     dead: String,
     flag: String,
     settings_key: String,
+    producer_key: String,
     consumer: String,
     options: QueueOptions,
     lease_ms: AtomicU64,
@@ -163,6 +165,8 @@ struct Inner {
     held: Mutex<HashMap<String, Instant>>,
     /// When the next look for entries to take over is due.
     next_takeover: Mutex<Instant>,
+    /// The producer's lock, for a queue this process created.
+    producer: std::sync::OnceLock<ProducerLock>,
 }
 
 /// A queue on a Redis stream: `put` here, `get` on any machine; see the
@@ -194,14 +198,17 @@ pub struct RedisQueue<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
-    /// Starts a new job on `address`: forgets whatever an earlier job
-    /// left under that name (entries, pending list, dead letters,
-    /// shutdown), and keeps `settings` for every process that opens it.
+    /// Starts a new job on `address` as its one producer: takes the
+    /// queue's producer lock (held, and renewed, until the queue is
+    /// dropped), forgets whatever an earlier job left under that name
+    /// (entries, pending list, dead letters, shutdown), and keeps
+    /// `settings` for every process that opens it.
     ///
     /// # Errors
     ///
-    /// [`QueueError::Redis`] when Redis cannot be reached (after
-    /// `options.reconnect_for`) or refuses.
+    /// [`QueueError::Held`] when another producer's job runs on that name
+    /// (nothing is changed), [`QueueError::Redis`] when Redis cannot be
+    /// reached (after `options.reconnect_for`) or refuses.
     pub fn create(
         address: &QueueAddress,
         settings: JobSettings,
@@ -210,6 +217,13 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
         let queue = RedisQueue::new(address, options)?;
         let inner = &queue.inner;
         let lease_ms = u64::try_from(settings.lease.as_millis()).unwrap_or(u64::MAX);
+        let lock = ProducerLock::take(
+            &inner.connections,
+            inner.producer_key.clone(),
+            inner.consumer.clone(),
+            lease_ms,
+        )?;
+        let _ = inner.producer.set(lock);
         inner.connections.run("start the job", |connection| {
             redis::pipe()
                 .atomic()
@@ -233,7 +247,7 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
 
     /// Joins the job on `address` (creating an empty queue with the
     /// default settings if no one has started it yet: a worker may start
-    /// before its producer).
+    /// before its producer; but not when the job is over).
     ///
     /// # Errors
     ///
@@ -244,8 +258,10 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
         options: QueueOptions,
     ) -> Result<RedisQueue<T>, QueueError> {
         let queue = RedisQueue::new(address, options)?;
-        queue.inner.ensure_group()?;
         queue.inner.refresh()?;
+        if queue.inner.shutdown.load(Ordering::Relaxed) == OPEN {
+            queue.inner.ensure_group()?;
+        }
         Ok(queue)
     }
 
@@ -258,6 +274,7 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
             dead: format!("{name}:dead"),
             flag: format!("{name}:shutdown"),
             settings_key: format!("{name}:job"),
+            producer_key: format!("{name}:producer"),
             name,
             consumer: consumer_name(),
             options,
@@ -266,6 +283,7 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
             shutdown: AtomicU8::new(OPEN),
             held: Mutex::new(HashMap::new()),
             next_takeover: Mutex::new(Instant::now()),
+            producer: std::sync::OnceLock::new(),
         });
         let (stop_keeper, stopped) = crossbeam_channel::bounded(0);
         let keeper = Arc::clone(&inner);
@@ -289,8 +307,9 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
     /// # Errors
     ///
     /// [`QueueError::ShutDown`] after [`shutdown`](Self::shutdown),
-    /// [`QueueError::Encode`] if `item` cannot be JSON, or
-    /// [`QueueError::Redis`].
+    /// [`QueueError::Gone`] when the queue's stream is gone (its job
+    /// ended, or Redis lost its data), [`QueueError::Encode`] if `item`
+    /// cannot be JSON, or [`QueueError::Redis`].
     pub fn put(&self, item: &T) -> Result<String, QueueError> {
         let mut ids = self.put_many(std::slice::from_ref(item))?;
         Ok(ids.pop().expect("one id per item"))
@@ -319,6 +338,9 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
         match added {
             Err(QueueError::Redis { source, .. }) if source.code() == Some("SHUTDOWN") => {
                 Err(QueueError::ShutDown)
+            }
+            Err(QueueError::Redis { source, .. }) if source.code() == Some("GONE") => {
+                Err(QueueError::Gone)
             }
             other => other,
         }
@@ -429,7 +451,7 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
         let lease_ms = inner.lease_ms.load(Ordering::Relaxed);
         let mut cursor = "0-0".to_owned();
         loop {
-            let reply: StreamAutoClaimReply = inner.connections.run("take over", |connection| {
+            let claimed = inner.connections.run("take over", |connection| {
                 redis::cmd("XAUTOCLAIM")
                     .arg(&inner.name)
                     .arg(GROUP)
@@ -438,8 +460,14 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
                     .arg(&cursor)
                     .arg("COUNT")
                     .arg(1)
-                    .query(connection)
-            })?;
+                    .query::<StreamAutoClaimReply>(connection)
+            });
+            let reply = match claimed {
+                // No job here now (it ended, or Redis lost it): nothing
+                // to take over; the read waits for the job to come back.
+                Err(error) if is_no_group(&error) => return Ok(None),
+                other => other?,
+            };
             for entry in &reply.claimed {
                 let deliveries = inner.deliveries(&entry.id)?;
                 tracing::info!(
@@ -683,6 +711,78 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
             .collect())
     }
 
+    /// For the producer that created the queue: puts back what a Redis
+    /// that lost its data (a restart without persistence) lost of the
+    /// job, namely its settings, stream and group, and its producer lock;
+    /// returns whether anything was lost, in which case every item not
+    /// yet done is gone and must be put again. Cheap: one round trip.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Held`] when another producer took the queue over
+    /// (this one could not renew its lock for a whole lease),
+    /// [`QueueError::Redis`].
+    pub fn restore_if_lost(&self) -> Result<bool, QueueError> {
+        let inner = &self.inner;
+        if let Some(lock) = inner.producer.get() {
+            lock.renew(&inner.connections)?;
+        }
+        let lost: u64 = inner.connections.run("restore the job", |connection| {
+            scripts::RESTORE
+                .key(&inner.name)
+                .key(&inner.settings_key)
+                .arg(GROUP)
+                .arg(inner.lease_ms.load(Ordering::Relaxed))
+                .arg(inner.max_deliveries.load(Ordering::Relaxed))
+                .invoke(connection)
+        })?;
+        Ok(lost == 1)
+    }
+
+    /// Ends the job for good, for every process: shuts it down, deletes
+    /// its stream (every entry, and the group), lets its shutdown flag,
+    /// settings and dead letters expire after `grace` (a worker that was
+    /// paused learns from them that the job is over, and the dead letters
+    /// can be read meanwhile), and lets the producer lock go. Puts fail
+    /// from now on with [`QueueError::ShutDown`] (or, after `grace`,
+    /// [`QueueError::Gone`]).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`].
+    pub fn finish(&self, grace: Duration) -> Result<(), QueueError> {
+        let inner = &self.inner;
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX).max(1);
+        inner.connections.run("finish the job", |connection| {
+            scripts::FINISH
+                .key(&inner.name)
+                .key(&inner.flag)
+                .key(&inner.settings_key)
+                .key(&inner.dead)
+                .arg(grace_ms)
+                .invoke::<()>(connection)
+        })?;
+        inner.held.lock().clear();
+        inner.shutdown.fetch_max(GRACEFUL, Ordering::Relaxed);
+        if let Some(lock) = inner.producer.get() {
+            lock.release(&inner.connections)?;
+        }
+        Ok(())
+    }
+
+    /// From now on, an operation fails at once when Redis cannot be
+    /// reached, instead of waiting out the outage: for a process asked to
+    /// stop, which should not wait minutes for a Redis that is away.
+    pub fn stop_waiting(&self) {
+        self.inner.connections.stop_retrying();
+    }
+
+    /// How many items this process holds: taken, and neither done nor
+    /// given back.
+    pub fn holding(&self) -> usize {
+        self.inner.held.lock().len()
+    }
+
     /// This process's name in the consumer group: host, process id, the
     /// time the queue was opened, and a number per queue opened.
     pub fn consumer(&self) -> &str {
@@ -710,6 +810,9 @@ impl<T> Drop for RedisQueue<T> {
             let _ = self.inner.release(&held);
         }
         let _ = self.inner.trim();
+        if let Some(lock) = self.inner.producer.get() {
+            let _ = lock.release(&self.inner.connections);
+        }
     }
 }
 
@@ -762,12 +865,16 @@ impl Inner {
                 .flat_map(|key| key.ids)
                 .map(|entry| (entry, 1))
                 .collect()),
-            // The job was restarted, or its stream deleted, while we
-            // waited: join the new one.
-            Err(QueueError::Redis { source, .. })
-                if matches!(source.code(), Some("NOGROUP" | "UNBLOCKED")) =>
-            {
-                self.ensure_group()?;
+            // The job was restarted (its stream deleted and made anew)
+            // while we waited: read the new one.
+            Err(QueueError::Redis { source, .. }) if source.code() == Some("UNBLOCKED") => {
+                Ok(Vec::new())
+            }
+            // No job here: it ended, or Redis lost it. Wait for it to come
+            // back (its producer puts it back) rather than make an empty
+            // one that nobody would remove.
+            Err(error) if is_no_group(&error) => {
+                std::thread::sleep(block.max(Duration::from_millis(10)));
                 Ok(Vec::new())
             }
             Err(error) => Err(error),
@@ -776,16 +883,19 @@ impl Inner {
 
     /// How many times entry `id` has been delivered (XPENDING's count).
     fn deliveries(&self, id: &str) -> Result<u32, QueueError> {
-        let reply: redis::streams::StreamPendingCountReply =
-            self.connections.run("count deliveries", |connection| {
-                redis::cmd("XPENDING")
-                    .arg(&self.name)
-                    .arg(GROUP)
-                    .arg(id)
-                    .arg(id)
-                    .arg(1)
-                    .query(connection)
-            })?;
+        let pending = self.connections.run("count deliveries", |connection| {
+            redis::cmd("XPENDING")
+                .arg(&self.name)
+                .arg(GROUP)
+                .arg(id)
+                .arg(id)
+                .arg(1)
+                .query::<redis::streams::StreamPendingCountReply>(connection)
+        });
+        let reply = match pending {
+            Err(error) if is_no_group(&error) => return Ok(1),
+            other => other?,
+        };
         Ok(reply.ids.first().map_or(1, |pending| {
             u32::try_from(pending.times_delivered).unwrap_or(u32::MAX)
         }))
@@ -866,8 +976,11 @@ impl Inner {
                 held.remove(id);
             }
         }
-        self.renew(ids, self.lease_ms.load(Ordering::Relaxed))?;
-        Ok(())
+        match self.renew(ids, self.lease_ms.load(Ordering::Relaxed)) {
+            // The job is gone, and its entries with it: nothing to give back.
+            Err(error) if is_no_group(&error) => Ok(()),
+            other => other.map(drop),
+        }
     }
 
     /// Reads the job's settings and the shutdown flag from Redis.
@@ -907,6 +1020,13 @@ impl Inner {
                 self.refresh()?;
                 if last_renewal.elapsed() >= lease / 3 {
                     last_renewal = Instant::now();
+                    if let Some(lock) = self.producer.get() {
+                        // A lock lost to another producer is noted in the
+                        // lock, and reported to the producer by
+                        // `restore_if_lost`; the keeper keeps renewing
+                        // the entries held meanwhile.
+                        let _ = lock.renew(&self.connections);
+                    }
                     let ids: Vec<String> = self.held.lock().keys().cloned().collect();
                     if !ids.is_empty() {
                         for lost in self.renew(&ids, 0)? {
@@ -935,6 +1055,11 @@ impl Inner {
             }
         }
     }
+}
+
+/// Whether Redis said that the stream or its group does not exist.
+fn is_no_group(error: &QueueError) -> bool {
+    matches!(error, QueueError::Redis { source, .. } if source.code() == Some("NOGROUP"))
 }
 
 /// A name no other process shares: host, process id, the time in

@@ -21,14 +21,20 @@ local function group_info(stream, group)
 end
 ";
 
-/// Adds items unless the queue is shut down (then the error `SHUTDOWN`):
-/// the check and the adds are one step, so no item slips in after a
+/// Adds items unless the queue is shut down (then the error `SHUTDOWN`)
+/// or gone (the error `GONE`: its stream is missing, because its job
+/// ended or Redis lost its data; `create` and `open` always make the
+/// stream, so a put never makes one, which would be left behind). The
+/// checks and the adds are one step, so no item slips in after a
 /// shutdown. KEYS: stream, shutdown flag. ARGV: the items.
 pub(crate) static PUT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return redis.error_reply('SHUTDOWN the queue is shut down')
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return redis.error_reply('GONE the queue is gone')
 end
 local ids = {}
 for i = 1, #ARGV do
@@ -112,4 +118,72 @@ end
 return {{unread, group['pending'], flag}}
 "
     ))
+});
+
+/// Takes or renews the producer lock: sets it to this holder, with the
+/// lease, when it is free, already this holder's, or held by the one
+/// holder that may be replaced (a process known to be gone; empty for
+/// none). Returns {'', 0} when this holder has it, else {the holder, the
+/// milliseconds left on its lease}. KEYS: lock. ARGV: holder, lease in
+/// ms, replaceable holder.
+pub(crate) static LOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] or (ARGV[3] ~= '' and holder == ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {'', 0}
+end
+return {holder, redis.call('PTTL', KEYS[1])}
+",
+    )
+});
+
+/// Lets the producer lock go, if this holder still has it. KEYS: lock.
+/// ARGV: holder.
+pub(crate) static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+",
+    )
+});
+
+/// Puts back what a job needs that Redis lost (a restart without
+/// persistence): its settings, its stream and its group. Returns 1 if
+/// anything was missing. KEYS: stream, settings. ARGV: group, lease in
+/// ms, max deliveries.
+pub(crate) static RESTORE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{GROUP_INFO}
+local lost = 0
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  lost = 1
+  redis.call('HSET', KEYS[2], 'lease_ms', ARGV[2], 'max_deliveries', ARGV[3])
+end
+if not group_info(KEYS[1], ARGV[1]) then
+  lost = 1
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+end
+return lost
+"
+    ))
+});
+
+/// Ends a job for good: shuts it down, deletes its stream (entries and
+/// group), and lets its other keys expire after a grace period, in which
+/// a late worker still learns that the job is over. KEYS: stream,
+/// shutdown flag, settings, dead letters. ARGV: grace in ms.
+pub(crate) static FINISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('SET', KEYS[2], 'graceful', 'NX')
+redis.call('DEL', KEYS[1])
+for i = 2, 4 do
+  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+end
+return 0
+",
+    )
 });

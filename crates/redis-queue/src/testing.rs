@@ -128,6 +128,12 @@ impl RedisServer {
         self.dir.path()
     }
 
+    /// Starts a stopped server again, on the same port and directory,
+    /// with AOF on (what it had is kept only if it had AOF on before).
+    pub fn start_again(&mut self) {
+        self.spawn(true);
+    }
+
     /// Stops the server the way an operator would (SHUTDOWN: the AOF is
     /// flushed), leaves it down for `down`, and starts it again on the
     /// same port and directory with AOF on.
@@ -137,7 +143,21 @@ impl RedisServer {
         self.spawn(true);
     }
 
-    fn stop(&mut self) {
+    /// Stops the server and starts it again on the same port with
+    /// nothing: what a restart without persistence does to the data.
+    pub fn restart_empty(&mut self, down: Duration) {
+        self.stop();
+        for file in ["appendonly.aof", "dump.rdb", "appendonlydir"] {
+            let path = self.dir.path().join(file);
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_dir_all(&path);
+        }
+        std::thread::sleep(down);
+        self.spawn(false);
+    }
+
+    /// Stops the server (it stays down until [`start_again`](Self::start_again)).
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             if let Ok(mut connection) = redis::Client::open(self.url())
                 .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(1)))

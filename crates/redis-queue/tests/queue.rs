@@ -421,3 +421,160 @@ fn get_many_takes_what_is_there_up_to_max_and_task_done_all_acks_them() {
     assert_eq!(queue.task_done_all(&rest).unwrap(), 0);
     assert!(queue.join_timeout(Duration::from_secs(5)).unwrap());
 }
+
+fn key_exists(redis: &RedisServer, key: &str) -> bool {
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query::<u64>(&mut redis.connection())
+        .unwrap()
+        == 1
+}
+
+fn ttl_ms(redis: &RedisServer, key: &str) -> i64 {
+    redis::cmd("PTTL")
+        .arg(key)
+        .query(&mut redis.connection())
+        .unwrap()
+}
+
+#[test]
+fn a_second_producer_is_refused_naming_the_first_and_changes_nothing() {
+    let redis = RedisServer::start();
+    let first = create(&redis, "jobs", settings(60_000, 5));
+    first.put(&7).unwrap();
+    let refused = RedisQueue::<u32>::create(&redis.queue("jobs"), settings(60_000, 5), fast());
+    let Err(QueueError::Held(holder)) = refused else {
+        panic!("a second producer was let in");
+    };
+    assert_eq!(holder.pid, std::process::id());
+    assert!(holder.lapses_in > Duration::from_secs(50), "{holder:?}");
+    let message = QueueError::Held(holder).to_string();
+    assert!(
+        message.starts_with(&format!(
+            "another producer runs this job: process {} on ",
+            std::process::id()
+        )) && message.ends_with("if it is gone, its lock lapses in 60 s)"),
+        "{message}"
+    );
+    // The first job is untouched.
+    assert_eq!(first.qsize().unwrap(), 1);
+    // Gone with the first producer: the next one starts at once.
+    drop(first);
+    let next = create(&redis, "jobs", settings(60_000, 5));
+    assert_eq!(next.qsize().unwrap(), 0);
+}
+
+#[test]
+fn a_dead_producers_lock_lapses_after_its_lease_or_at_once_on_its_own_machine() {
+    let redis = RedisServer::start();
+    let mut connection = redis.connection();
+    // A producer elsewhere that stopped renewing: its lock lapses.
+    redis::cmd("SET")
+        .arg("jobs:producer")
+        .arg("another-host:77:1:0")
+        .arg("PX")
+        .arg(300)
+        .query::<()>(&mut connection)
+        .unwrap();
+    let refused = RedisQueue::<u32>::create(&redis.queue("jobs"), settings(300, 5), fast());
+    assert!(
+        matches!(&refused, Err(QueueError::Held(holder)) if holder.host == "another-host" && holder.pid == 77),
+        "{:?}",
+        refused.err()
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    drop(create(&redis, "jobs", settings(300, 5)));
+    // A producer of this machine whose process is gone: taken over at once.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    redis::cmd("SET")
+        .arg("jobs:producer")
+        .arg(format!("{host}:{pid}:1:0"))
+        .arg("PX")
+        .arg(60_000)
+        .query::<()>(&mut connection)
+        .unwrap();
+    let taken = create(&redis, "jobs", settings(60_000, 5));
+    let value: String = redis::cmd("GET")
+        .arg("jobs:producer")
+        .query(&mut connection)
+        .unwrap();
+    assert_eq!(value, taken.consumer());
+}
+
+#[test]
+fn a_redis_that_lost_everything_is_restored_by_the_producer_and_workers_wait_for_it() {
+    let mut redis = RedisServer::start();
+    let producer = create(&redis, "jobs", settings(60_000, 5));
+    let worker = open(&redis, "jobs");
+    producer.put_many(&[1, 2, 3]).unwrap();
+    let taken = worker.get_timeout(Duration::from_secs(5)).unwrap();
+    assert!(!producer.restore_if_lost().unwrap(), "nothing lost yet");
+    redis.restart_empty(Duration::from_millis(200));
+    // The worker meets a job that is not there: it waits (Empty), it
+    // neither fails nor makes an empty stream of its own.
+    assert!(matches!(
+        worker.get_timeout(Duration::from_millis(300)),
+        Err(QueueError::Empty)
+    ));
+    assert!(!key_exists(&redis, "jobs"));
+    // Its done on an entry that is gone is no error.
+    assert!(!worker.task_done(&taken).unwrap());
+    // A put is refused rather than make a stream without its group.
+    assert!(matches!(producer.put(&4), Err(QueueError::Gone)));
+    // The producer finds out, puts the job back, and its items again.
+    assert!(producer.restore_if_lost().unwrap());
+    assert!(!producer.restore_if_lost().unwrap());
+    producer.put_many(&[1, 2, 3]).unwrap();
+    let mut got: Vec<u32> = (0..3)
+        .map(|_| {
+            let delivery = worker.get_timeout(Duration::from_secs(5)).unwrap();
+            worker.task_done(&delivery).unwrap();
+            delivery.item
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, [1, 2, 3]);
+    assert_eq!(
+        producer.settings(),
+        open(&redis, "jobs").settings(),
+        "the settings came back"
+    );
+}
+
+#[test]
+fn a_finished_job_leaves_no_stream_and_its_other_keys_expire() {
+    let redis = RedisServer::start();
+    let producer = create(&redis, "jobs", settings(60_000, 5));
+    let worker = open(&redis, "jobs");
+    producer.put(&1).unwrap();
+    let delivery = worker.get_timeout(Duration::from_secs(5)).unwrap();
+    worker.task_done(&delivery).unwrap();
+    producer.finish(Duration::from_secs(30)).unwrap();
+    assert!(!key_exists(&redis, "jobs"), "the stream is gone");
+    assert!(!key_exists(&redis, "jobs:producer"), "the lock is let go");
+    for key in ["jobs:shutdown", "jobs:job"] {
+        let ttl = ttl_ms(&redis, key);
+        assert!(ttl > 20_000 && ttl <= 30_000, "{key}: {ttl}");
+    }
+    // A worker still there, or one that comes late, learns the job is over
+    // and leaves nothing behind.
+    assert!(matches!(
+        worker.get_timeout(Duration::from_secs(5)),
+        Err(QueueError::ShutDown)
+    ));
+    let late = open(&redis, "jobs");
+    assert!(matches!(
+        late.get_timeout(Duration::from_secs(5)),
+        Err(QueueError::ShutDown)
+    ));
+    assert!(matches!(producer.put(&2), Err(QueueError::ShutDown)));
+    drop((producer, worker, late));
+    assert!(!key_exists(&redis, "jobs"), "no stream made again");
+    assert!(!key_exists(&redis, "jobs:producer"));
+}
