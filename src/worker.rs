@@ -65,7 +65,25 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<bool> {
                 report.failed,
                 report.released
             );
-            Ok(true)
+            let Some(why) = &report.stopped_in_outage else {
+                return Ok(true);
+            };
+            say!(
+                "crypto_db: worker: stopped while Redis could not be reached ({why}): {} taken could not be given back{}",
+                match report.not_released {
+                    1 => "1 task".to_owned(),
+                    n => format!("{n} tasks"),
+                },
+                if report.not_released > 0 {
+                    format!(
+                        "; other workers take them over when their lease ({} s) lapses",
+                        report.lease.as_secs_f64().ceil()
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            Ok(report.not_released == 0)
         }
         Err(error) => {
             say!("crypto_db: worker: {}", crate::fetch::with_causes(&error));

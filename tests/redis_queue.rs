@@ -427,7 +427,8 @@ fn a_task_that_no_worker_finishes_is_reported_failed_and_resume_retries_it() {
         said.contains("moved to the dead-letter stream after 6 deliveries"),
         "{said}"
     );
-    let task = &poison.item;
+    // A task crosses as a ticket: the job's token, and the task.
+    let task = &poison.item["task"];
     let key = format!(
         "{}/{}/{}",
         task["exchange"].as_str().unwrap(),
@@ -455,4 +456,239 @@ fn a_task_that_no_worker_finishes_is_reported_failed_and_resume_retries_it() {
         expected(&server.url(), &dir, &job)
     );
     assert!(exits_within(&mut again, Duration::from_secs(20)).success());
+}
+
+/// The keys of Redis whose names start with `prefix`, each with its time
+/// to live in ms (-1: none).
+fn keys_with_ttl(redis: &RedisServer, prefix: &str) -> Vec<(String, i64)> {
+    let mut connection = redis.connection();
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(&mut connection)
+        .unwrap();
+    keys.sort();
+    keys.into_iter()
+        .map(|key| {
+            let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut connection).unwrap();
+            (key, ttl)
+        })
+        .collect()
+}
+
+#[test]
+fn redis_restarted_empty_mid_run_the_producer_puts_the_job_back_and_it_ends_exact() {
+    let mut redis = RedisServer::start();
+    let server = slow_server(20);
+    let dir = support::scratch("restart-empty");
+    let queue = format!("{}/amnesia", redis.url());
+    let job = ["--sample", "300"];
+    let mut workers: Vec<Child> = ["a", "b", "c"]
+        .iter()
+        .map(|name| worker(&dir, name, &queue, &server.url(), &["--workers", "4"]))
+        .collect();
+    let out = dir.join("amnesia.csv");
+    let started = Instant::now();
+    let fetching = fetch(Some(&queue), &server.url(), &out, &job);
+    wait_until("nothing written before the restart", || {
+        std::fs::read_to_string(&out).map_or(0, |text| text.lines().count()) >= 60
+    });
+    // Everything is lost: the streams, the groups, the settings, the lock.
+    redis.restart_empty(Duration::from_millis(500));
+    let output = finish(fetching);
+    let said = text(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    assert!(
+        said.contains("Redis lost the job") && said.contains("put again"),
+        "{said}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(90));
+    let got = std::fs::read(&out).unwrap();
+    assert_no_duplicate_rows(&got);
+    assert_eq!(got, expected(&server.url(), &dir, &job));
+    // The workers waited for the job to come back, and ended with it.
+    for (worker, name) in workers.iter_mut().zip(["a", "b", "c"]) {
+        let status = exits_within(worker, Duration::from_secs(20));
+        assert!(status.success(), "worker {name}: {}", log(&dir, name));
+    }
+}
+
+#[test]
+fn a_second_producer_on_one_queue_is_refused_at_once_naming_the_first() {
+    let redis = RedisServer::start();
+    let server = slow_server(0);
+    let dir = support::scratch("two-producers");
+    let queue = format!("{}/single", redis.url());
+    let job = ["--sample", "30"];
+    // The first waits for workers; the second comes meanwhile.
+    let first = fetch(Some(&queue), &server.url(), &dir.join("first.csv"), &job);
+    wait_until("the first producer never started", || {
+        redis_len(&redis, "single") == 30
+    });
+    let started = Instant::now();
+    let second = finish(fetch(
+        Some(&queue),
+        &server.url(),
+        &dir.join("second.csv"),
+        &job,
+    ));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let said = text(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{said}");
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.contains(&format!(
+            "another producer runs this job: process {} on ",
+            first.id()
+        )) && said.contains("if it is gone, its lock lapses in"),
+        "{said}"
+    );
+    // The first is unharmed, and ends exact once a worker comes.
+    let mut one = worker(&dir, "a", &queue, &server.url(), &["--workers", "4"]);
+    let output = finish(first);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        std::fs::read(dir.join("first.csv")).unwrap(),
+        expected(&server.url(), &dir, &job)
+    );
+    assert!(exits_within(&mut one, Duration::from_secs(20)).success());
+}
+
+#[test]
+fn sigterm_stops_a_worker_within_seconds_while_redis_is_down() {
+    let mut redis = RedisServer::start();
+    let server = slow_server(100);
+    let dir = support::scratch("sigterm-outage");
+    let queue = format!("{}/outage", redis.url());
+    let mut stopped = worker(&dir, "w", &queue, &server.url(), &["--workers", "4"]);
+    let mut fetching = fetch(
+        Some(&queue),
+        &server.url(),
+        &dir.join("o.csv"),
+        &["--sample", "200"],
+    );
+    wait_until("the worker never started", || {
+        std::fs::read_to_string(dir.join("o.csv")).map_or(0, |text| text.lines().count()) >= 10
+    });
+    redis.stop();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        stopped.try_wait().unwrap().is_none(),
+        "it waits out the outage"
+    );
+    let asked = Instant::now();
+    signal(&stopped, "-TERM");
+    let status = exits_within(&mut stopped, Duration::from_secs(15));
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        asked.elapsed()
+    );
+    let said = log(&dir, "w");
+    assert!(
+        said.contains("stopped while Redis could not be reached"),
+        "{said}"
+    );
+    // What it held and could not give back is said, with its lease.
+    assert_eq!(
+        status.success(),
+        said.contains(": 0 tasks taken could not be given back"),
+        "{said}"
+    );
+    let _ = fetching.kill();
+    let _ = fetching.wait();
+}
+
+#[test]
+fn an_answer_no_task_of_this_job_asked_for_is_not_written() {
+    let redis = RedisServer::start();
+    let server = slow_server(0);
+    let dir = support::scratch("stray-answer");
+    let queue = format!("{}/stray", redis.url());
+    let job = [
+        "--exchanges",
+        "bitstamp",
+        "--symbols",
+        "btc",
+        "--start",
+        "2020-03-01",
+        "--end",
+        "2020-03-03",
+    ];
+    let out = dir.join("stray.csv");
+    let fetching = fetch(Some(&queue), &server.url(), &out, &job);
+    wait_until("the producer never started", || {
+        redis_len(&redis, "stray") == 3
+    });
+    // Well-formed answers for a task of this job, but not from it: one
+    // with another job's token (left from an earlier job of this name),
+    // one with none (added by hand).
+    let bogus = r#"{"exchange":"bitstamp","symbol":"btc","open":1,"high":1,"low":1,"close":1,"volume":1,"day":"2020-03-01"}"#;
+    let task = r#"{"exchange":"bitstamp","symbol":"btc","day":"2020-03-01"}"#;
+    let mut connection = redis.connection();
+    for answer in [
+        format!(
+            r#"{{"job":"0123456789abcdef","task":{task},"result":{{"Ok":{bogus}}},"micros":1}}"#
+        ),
+        format!(r#"{{"task":{task},"result":{{"Ok":{bogus}}},"micros":1}}"#),
+    ] {
+        redis::cmd("XADD")
+            .arg("stray:results")
+            .arg("*")
+            .arg("item")
+            .arg(answer)
+            .query::<String>(&mut connection)
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let mut one = worker(&dir, "a", &queue, &server.url(), &[]);
+    let output = finish(fetching);
+    let said = text(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    assert!(
+        said.contains("dropped 1 answers that no task of this job asked for"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        expected(&server.url(), &dir, &job)
+    );
+    assert!(exits_within(&mut one, Duration::from_secs(20)).success());
+}
+
+#[test]
+fn a_finished_job_leaves_no_stream_and_its_other_keys_expire() {
+    let redis = RedisServer::start();
+    let server = slow_server(0);
+    let dir = support::scratch("leftovers");
+    let queue = format!("{}/tidy", redis.url());
+    let job = ["--sample", "20"];
+    let mut one = worker(&dir, "a", &queue, &server.url(), &[]);
+    let output = finish(fetch(Some(&queue), &server.url(), &dir.join("t.csv"), &job));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(exits_within(&mut one, Duration::from_secs(20)).success());
+    let left = keys_with_ttl(&redis, "tidy");
+    let names: Vec<&str> = left.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "tidy:job",
+            "tidy:results:job",
+            "tidy:results:shutdown",
+            "tidy:shutdown"
+        ],
+        "no stream, no lock"
+    );
+    for (key, ttl) in &left {
+        assert!(*ttl > 0 && *ttl <= 3_600_000, "{key} expires: {ttl}");
+    }
+    // A worker that comes after the end leaves at once, and makes nothing.
+    let mut late = worker(&dir, "late", &queue, &server.url(), &[]);
+    assert!(exits_within(&mut late, Duration::from_secs(20)).success());
+    assert_eq!(
+        keys_with_ttl(&redis, "tidy")
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect::<Vec<_>>(),
+        names
+    );
 }

@@ -13,6 +13,23 @@
 //! by task and keeps the first: a redelivered task never makes a second
 //! row. A task that no worker could run (buried in the dead-letter
 //! stream) comes back as a failure, so a job always ends.
+//!
+//! The producer is the one that knows the job, so it is the one that
+//! keeps it whole:
+//! - **One producer per job**: creating the queues takes their producer
+//!   lock; a second `fetch` on the same name is refused, naming the first.
+//! - **Only this job's answers**: each task carries the job's token (made
+//!   at the start), and its answer carries it back. An answer without it
+//!   (left from an earlier job of the same name, or added by hand) is
+//!   dropped, and said. Redis's access control is what keeps strangers
+//!   out; the token keeps stale and stray answers out.
+//! - **A Redis that forgot everything** (restarted without persistence):
+//!   the producer finds its queues gone (looked for once a second), puts
+//!   them back, and puts every task without an answer again; the workers
+//!   wait for the job to come back meanwhile.
+//! - **Nothing left behind**: at the end both streams are deleted, and
+//!   the flags, settings and dead letters expire an hour later (a worker
+//!   that was paused still learns, meanwhile, that the job is over).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -39,9 +56,19 @@ pub struct SharedQueue {
     pub lease: Duration,
 }
 
+/// One task as it crosses to a worker: with the token of the job that
+/// put it, which its answer carries back.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Ticket {
+    job: String,
+    task: Task,
+}
+
 /// One task's answer, as it crosses back from a worker.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Answer {
+    /// The token of the job whose ticket this answers.
+    job: String,
     task: Task,
     result: Result<Option<Price>, RemoteFailure>,
     /// How long the request took in the worker, in microseconds.
@@ -68,12 +95,27 @@ const IN_REDIS: usize = 10_000;
 const BATCH: usize = 500;
 
 /// How often the producer looks for tasks buried in the dead-letter
-/// stream.
-const LOOK_FOR_BURIED: Duration = Duration::from_secs(1);
+/// stream, and whether Redis lost the job.
+const LOOK_AROUND: Duration = Duration::from_secs(1);
 
 /// After this long with no answer while tasks wait unread, the producer
 /// says that it is waiting for workers.
 const NO_WORKER_AFTER: Duration = Duration::from_secs(10);
+
+/// How long a finished job's flags, settings and dead letters stay.
+const AFTER_THE_END: Duration = Duration::from_secs(3600);
+
+/// A token no other job shares: random, with the time and process id
+/// mixed in.
+fn job_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64);
+    format!(
+        "{:016x}",
+        fastrand::u64(..) ^ nanos.rotate_left(17) ^ u64::from(std::process::id())
+    )
+}
 
 /// The producer's side: puts the tasks, takes the answers, and gives each
 /// task's first answer to the sink.
@@ -102,119 +144,227 @@ impl Runner for OnRedis {
         let options = QueueOptions::default();
         let answers: RedisQueue<Answer> =
             RedisQueue::create(&results_address(address), settings, options).map_err(&error)?;
-        let to_do: RedisQueue<Task> =
+        let to_do: RedisQueue<Ticket> =
             RedisQueue::create(address, settings, options).map_err(&error)?;
-        let mut unsent = VecDeque::from(tasks);
-        // Put and not yet answered: an answer for a task not here is a
-        // second answer for a redelivered task, and is dropped.
-        let mut waiting: HashSet<Task> = HashSet::new();
-        let mut buried_after = "0-0".to_owned();
-        let mut last_answer = Instant::now();
-        let mut said_waiting = false;
-        let mut last_look = Instant::now();
-        while !(unsent.is_empty() && waiting.is_empty()) {
-            let room = IN_REDIS.saturating_sub(waiting.len()).min(BATCH);
-            if room > 0 && !unsent.is_empty() {
-                let batch: Vec<Task> = unsent.drain(..room.min(unsent.len())).collect();
-                to_do.put_many(&batch).map_err(&error)?;
-                waiting.extend(batch);
-            }
-            let finished = match answers.get_many(BATCH, Duration::from_millis(200)) {
-                Ok(deliveries) => {
-                    last_answer = Instant::now();
-                    let mut stop = false;
-                    for delivery in &deliveries {
-                        let Answer {
-                            task,
-                            result,
-                            micros,
-                        } = &delivery.item;
-                        if stop || !waiting.remove(task) {
-                            continue;
-                        }
-                        let first = Outcome {
-                            task: task.clone(),
-                            result: result.clone().map_err(RemoteFailure::into_failure),
-                            latency: Duration::from_micros(*micros),
-                        };
-                        stop = outcomes.send(first).is_err();
-                    }
-                    answers.task_done_all(&deliveries).map_err(&error)?;
-                    stop
-                }
-                Err(QueueError::Empty) => {
-                    if !said_waiting && last_answer.elapsed() >= NO_WORKER_AFTER {
-                        let unread = to_do.qsize().map_err(&error)?;
-                        if unread as usize == waiting.len() {
-                            said_waiting = true;
-                            tracing::warn!(
-                                "no worker has taken a task of {address} for {} s: start some with `crypto_db worker --queue {address} --url SERVER`",
-                                NO_WORKER_AFTER.as_secs()
-                            );
-                        }
-                    }
-                    false
-                }
-                Err(other) => return Err(error(other)),
-            };
-            // Tasks no worker could run come back as failures (looked for
-            // once a second: a round trip per answer would cost more than
-            // the answers).
-            let mut stop = finished;
-            if !stop && last_look.elapsed() >= LOOK_FOR_BURIED {
-                last_look = Instant::now();
-                stop = report_buried(&to_do, &mut buried_after, &mut waiting, &outcomes)
-                    .map_err(&error)?;
-            }
-            if stop {
-                // The sink stopped listening (a failed write, the server
-                // gone): stop the workers too.
-                to_do.shutdown(true).map_err(&error)?;
-                return Ok(Vec::new());
-            }
+        let mut producer = Producer {
+            address,
+            to_do,
+            answers,
+            job: job_token(),
+            unsent: VecDeque::from(tasks),
+            waiting: HashSet::new(),
+            buried_after: "0-0".to_owned(),
+            last_answer: Instant::now(),
+            said_waiting: false,
+            last_look: Instant::now(),
+            strays: 0,
+        };
+        let ran = producer.run(&outcomes).map_err(&error);
+        if producer.strays > 0 {
+            tracing::warn!(
+                "dropped {} answers that no task of this job asked for (left from an earlier job named {}, or added by hand)",
+                producer.strays,
+                address.name()
+            );
         }
-        // The job is done: the workers may go, and the streams are
-        // trimmed to nothing. A worker acknowledges a task just after
-        // sending its answer: wait a moment for the last acks, so the
-        // trim can take every entry (a worker that died in between
-        // leaves its entry to the others, who trim as they leave).
-        to_do.shutdown(false).map_err(&error)?;
-        to_do.join_timeout(Duration::from_secs(5)).map_err(&error)?;
-        to_do.trim().map_err(&error)?;
-        answers.trim().map_err(&error)?;
+        ran?;
         Ok(Vec::new())
     }
 }
 
-/// Sends a failure for each task buried since `after`; returns whether
-/// the sink stopped listening.
-fn report_buried(
-    to_do: &RedisQueue<Task>,
-    after: &mut String,
-    waiting: &mut HashSet<Task>,
-    outcomes: &Sender<Outcome>,
-) -> Result<bool, QueueError> {
-    for dead in to_do.dead_letters(after, 100)? {
-        after.clone_from(&dead.id);
-        let Ok(task) = dead.decode::<Task>() else {
-            // Not one of ours (something else wrote to the stream).
-            continue;
-        };
-        if waiting.remove(&task) {
-            let failed = Outcome {
-                task,
-                result: Err(TaskFailure::Buried {
-                    deliveries: dead.deliveries,
-                    reason: dead.reason,
-                }),
-                latency: Duration::ZERO,
-            };
-            if outcomes.send(failed).is_err() {
-                return Ok(true);
+/// One run of the producer: what it put, what it waits for.
+struct Producer<'a> {
+    address: &'a QueueAddress,
+    to_do: RedisQueue<Ticket>,
+    answers: RedisQueue<Answer>,
+    /// This job's token, on every ticket.
+    job: String,
+    /// Not put yet.
+    unsent: VecDeque<Task>,
+    /// Put and not yet answered: an answer for a task not here is a
+    /// second answer for a redelivered task, and is dropped.
+    waiting: HashSet<Task>,
+    buried_after: String,
+    last_answer: Instant,
+    said_waiting: bool,
+    last_look: Instant,
+    /// Answers dropped because they carried another job's token.
+    strays: usize,
+}
+
+impl Producer<'_> {
+    /// Runs the job to its end (every task answered, or the sink stopped
+    /// listening), then ends it for every process.
+    fn run(&mut self, outcomes: &Sender<Outcome>) -> Result<(), QueueError> {
+        while !(self.unsent.is_empty() && self.waiting.is_empty()) {
+            self.put_some()?;
+            let mut stop = self.take_answers(outcomes)?;
+            // Tasks no worker could run come back as failures, and a
+            // Redis that lost the job is found out (looked for once a
+            // second: a round trip per answer would cost more than the
+            // answers).
+            if !stop && self.last_look.elapsed() >= LOOK_AROUND {
+                self.last_look = Instant::now();
+                self.restore_if_lost()?;
+                stop = self.report_buried(outcomes)?;
+            }
+            if stop {
+                // The sink stopped listening (a failed write, the server
+                // gone): stop the workers too.
+                self.to_do.shutdown(true)?;
+                return self.finish();
             }
         }
+        // Every task is answered: the workers may go. A worker
+        // acknowledges a task just after sending its answer: wait a
+        // moment for the last acks before the streams are deleted.
+        self.to_do.shutdown(false)?;
+        self.to_do.join_timeout(Duration::from_secs(5))?;
+        self.finish()
     }
-    Ok(false)
+
+    /// Deletes both streams; the rest expires after [`AFTER_THE_END`].
+    fn finish(&self) -> Result<(), QueueError> {
+        self.to_do.finish(AFTER_THE_END)?;
+        self.answers.finish(AFTER_THE_END)
+    }
+
+    /// Puts the next batch, if there is room in Redis.
+    fn put_some(&mut self) -> Result<(), QueueError> {
+        let room = IN_REDIS.saturating_sub(self.waiting.len()).min(BATCH);
+        if room == 0 || self.unsent.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<Task> = self.unsent.drain(..room.min(self.unsent.len())).collect();
+        let tickets = self.tickets(batch.iter());
+        self.waiting.extend(batch);
+        match self.to_do.put_many(&tickets) {
+            // Redis lost the job since the last look: put it back, and
+            // with it every task waiting, this batch among them.
+            Err(QueueError::Gone) => {
+                if !self.restore_if_lost()? {
+                    self.to_do.put_many(&tickets)?;
+                }
+                Ok(())
+            }
+            other => other.map(drop),
+        }
+    }
+
+    fn tickets<'t>(&self, tasks: impl Iterator<Item = &'t Task>) -> Vec<Ticket> {
+        tasks
+            .map(|task| Ticket {
+                job: self.job.clone(),
+                task: task.clone(),
+            })
+            .collect()
+    }
+
+    /// Takes the answers that came (waiting a moment for one), and gives
+    /// each task's first to the sink; returns whether the sink stopped
+    /// listening.
+    fn take_answers(&mut self, outcomes: &Sender<Outcome>) -> Result<bool, QueueError> {
+        let deliveries = match self.answers.get_many(BATCH, Duration::from_millis(200)) {
+            Ok(deliveries) => deliveries,
+            Err(QueueError::Empty) => {
+                self.say_if_no_worker()?;
+                return Ok(false);
+            }
+            Err(other) => return Err(other),
+        };
+        self.last_answer = Instant::now();
+        let mut stop = false;
+        for delivery in &deliveries {
+            let Answer {
+                job,
+                task,
+                result,
+                micros,
+            } = &delivery.item;
+            if *job != self.job {
+                self.strays += 1;
+                continue;
+            }
+            if stop || !self.waiting.remove(task) {
+                continue;
+            }
+            let first = Outcome {
+                task: task.clone(),
+                result: result.clone().map_err(RemoteFailure::into_failure),
+                latency: Duration::from_micros(*micros),
+            };
+            stop = outcomes.send(first).is_err();
+        }
+        self.answers.task_done_all(&deliveries)?;
+        Ok(stop)
+    }
+
+    /// Says, once, that tasks wait and no worker takes them.
+    fn say_if_no_worker(&mut self) -> Result<(), QueueError> {
+        if self.said_waiting || self.last_answer.elapsed() < NO_WORKER_AFTER {
+            return Ok(());
+        }
+        let unread = self.to_do.qsize()?;
+        if unread as usize == self.waiting.len() {
+            self.said_waiting = true;
+            let address = self.address;
+            tracing::warn!(
+                "no worker has taken a task of {address} for {} s: start some with `crypto_db worker --queue {address} --url SERVER`",
+                NO_WORKER_AFTER.as_secs()
+            );
+        }
+        Ok(())
+    }
+
+    /// When Redis lost the job (a restart without persistence), puts it
+    /// back and every task without an answer again; returns whether it
+    /// did.
+    fn restore_if_lost(&mut self) -> Result<bool, QueueError> {
+        let lost_tasks = self.to_do.restore_if_lost()?;
+        let lost_answers = self.answers.restore_if_lost()?;
+        if !(lost_tasks || lost_answers) {
+            return Ok(false);
+        }
+        tracing::warn!(
+            "Redis lost the job {} (restarted without persistence?): its queues are back, and its {} tasks without an answer are put again",
+            self.address,
+            self.waiting.len()
+        );
+        let waiting: Vec<Task> = self.waiting.iter().cloned().collect();
+        for batch in waiting.chunks(BATCH) {
+            self.to_do.put_many(&self.tickets(batch.iter()))?;
+        }
+        self.buried_after = "0-0".to_owned();
+        self.last_answer = Instant::now();
+        self.said_waiting = false;
+        Ok(true)
+    }
+
+    /// Sends a failure for each task buried since the last look; returns
+    /// whether the sink stopped listening.
+    fn report_buried(&mut self, outcomes: &Sender<Outcome>) -> Result<bool, QueueError> {
+        for dead in self.to_do.dead_letters(&self.buried_after, 100)? {
+            self.buried_after.clone_from(&dead.id);
+            let Ok(ticket) = dead.decode::<Ticket>() else {
+                // Not one of ours (something else wrote to the stream).
+                continue;
+            };
+            if ticket.job == self.job && self.waiting.remove(&ticket.task) {
+                let failed = Outcome {
+                    task: ticket.task,
+                    result: Err(TaskFailure::Buried {
+                        deliveries: dead.deliveries,
+                        reason: dead.reason,
+                    }),
+                    latency: Duration::ZERO,
+                };
+                if outcomes.send(failed).is_err() {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
 }
 
 /// What a `crypto_db worker` is asked to do.
@@ -232,7 +382,7 @@ pub struct WorkerOptions {
 }
 
 /// What a worker did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WorkerReport {
     /// Tasks answered (a price, no price, or the request's failure).
     pub answered: usize,
@@ -240,12 +390,21 @@ pub struct WorkerReport {
     pub failed: usize,
     /// Tasks taken and given back undone because the worker was stopped.
     pub released: usize,
+    /// Set when the worker was stopped while Redis could not be reached:
+    /// what it was trying to do when it gave up waiting.
+    pub stopped_in_outage: Option<String>,
+    /// Tasks taken that could not be given back (Redis was away when the
+    /// worker stopped): other workers take them over when their lease
+    /// lapses.
+    pub not_released: usize,
+    /// The job's lease.
+    pub lease: Duration,
 }
 
 /// What a worker's loops share: its two queues, the stop flag, and the
 /// counts.
 struct Shared {
-    to_do: RedisQueue<Task>,
+    to_do: RedisQueue<Ticket>,
     answers: RedisQueue<Answer>,
     stop: Arc<AtomicBool>,
     answered: AtomicUsize,
@@ -256,7 +415,8 @@ struct Shared {
 /// Serves the job at `options.queue` until it is over (the producer shut
 /// it down once every task was answered) or `stop` is set (SIGTERM): then
 /// each loop finishes the task it is running and gives back any it took
-/// but had not started.
+/// but had not started. A stop also ends any wait for a Redis that is
+/// away: what could not be given back is then counted in the report.
 ///
 /// # Errors
 ///
@@ -277,17 +437,55 @@ pub fn work(options: &WorkerOptions, stop: Arc<AtomicBool>) -> Result<WorkerRepo
         released: AtomicUsize::new(0),
     });
     let workers = options.workers.max(1);
-    let ended = match options.executor {
-        ExecutorKind::Async => serve_async(&shared, &options.client, workers)?,
-        ExecutorKind::Threads | ExecutorKind::Processes => {
-            serve_on_threads(&shared, &options.client, workers)?
+    let serving = AtomicBool::new(true);
+    let ended = std::thread::scope(|scope| {
+        // A stop request ends any wait for Redis: the loops' next call
+        // fails at once instead of waiting out an outage of minutes.
+        scope.spawn(|| {
+            while serving.load(Ordering::Relaxed) {
+                if shared.stop.load(Ordering::Relaxed) {
+                    shared.to_do.stop_waiting();
+                    shared.answers.stop_waiting();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let ended = match options.executor {
+            ExecutorKind::Async => serve_async(&shared, &options.client, workers),
+            ExecutorKind::Threads | ExecutorKind::Processes => {
+                serve_on_threads(&shared, &options.client, workers)
+            }
+        };
+        serving.store(false, Ordering::Relaxed);
+        ended
+    })?;
+    let stopped_in_outage = match ended {
+        Ok(()) => None,
+        // Asked to stop, and Redis was away: that is the stop, not a
+        // failure; the report says what could not be given back.
+        Err(QueueError::Redis { source, .. })
+            if shared.stop.load(Ordering::Relaxed)
+                && (source.is_connection_refusal()
+                    || source.is_io_error()
+                    || source.is_connection_dropped()
+                    || source.is_timeout()) =>
+        {
+            Some(source.to_string())
         }
+        Err(other) => return Err(error(other)),
     };
-    ended.map_err(&error)?;
     Ok(WorkerReport {
         answered: shared.answered.load(Ordering::Relaxed),
         failed: shared.failed.load(Ordering::Relaxed),
         released: shared.released.load(Ordering::Relaxed),
+        not_released: if stopped_in_outage.is_some() {
+            shared.to_do.holding()
+        } else {
+            0
+        },
+        stopped_in_outage,
+        lease: shared.to_do.settings().lease,
     })
 }
 
@@ -297,7 +495,7 @@ const LOOK_AT_STOP: Duration = Duration::from_millis(200);
 impl Shared {
     /// Takes the next task, or `None` when the loop should end: stopped
     /// (a task taken meanwhile is given back), or the job over.
-    fn next_task(&self) -> Result<Option<Delivery<Task>>, QueueError> {
+    fn next_task(&self) -> Result<Option<Delivery<Ticket>>, QueueError> {
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(None);
@@ -340,13 +538,15 @@ impl Shared {
     /// answer.
     fn answer(
         &self,
-        delivery: &Delivery<Task>,
+        delivery: &Delivery<Ticket>,
         result: Result<Option<Price>, RemoteFailure>,
         took: Duration,
     ) -> Result<(), QueueError> {
         let failed = result.is_err();
+        let Ticket { job, task } = &delivery.item;
         let sent = self.answers.put(&Answer {
-            task: delivery.item.clone(),
+            job: job.clone(),
+            task: task.clone(),
             result,
             micros: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
         });
@@ -355,6 +555,17 @@ impl Shared {
             // The producer closed the job (it stopped early): nobody
             // wants the answer.
             Err(QueueError::ShutDown) => return Ok(()),
+            // The job is gone: it ended, or Redis lost it, and then its
+            // producer puts this task again when it puts the job back.
+            Err(QueueError::Gone) => {
+                tracing::debug!(
+                    "the answer to {}/{}/{} is dropped: its job's queue is gone",
+                    task.exchange,
+                    task.symbol,
+                    task.day
+                );
+                return Ok(());
+            }
             Err(other) => return Err(other),
         }
         self.to_do.task_done(delivery)?;
@@ -381,7 +592,7 @@ fn serve_on_threads(
             let (shared, client) = (Arc::clone(shared), client.clone());
             pool.spawn(move || -> Result<(), QueueError> {
                 while let Some(delivery) = shared.next_task()? {
-                    let task = &delivery.item;
+                    let task = &delivery.item.task;
                     let started = Instant::now();
                     let result = client
                         .check_price(&task.exchange, &task.symbol, &task.day.to_string())
@@ -426,7 +637,7 @@ fn serve_async(
                     let Some(delivery) = next else {
                         return Ok(());
                     };
-                    let task = &delivery.item;
+                    let task = &delivery.item.task;
                     let started = Instant::now();
                     let result = client
                         .check_price(&task.exchange, &task.symbol, &task.day.to_string())

@@ -367,6 +367,10 @@ impl FetchError {
                 | FetchError::UnknownExtension { .. }
                 | FetchError::Locked { .. }
                 | FetchError::NotRecords { .. }
+                | FetchError::Queue {
+                    source: redis_queue::QueueError::Held(_),
+                    ..
+                }
         )
     }
 }
