@@ -30,7 +30,13 @@
 //!   outage once and the recovery once. (A Redis never reached is an
 //!   error at once: a wrong address should not look like a hang.) With AOF on, a restarted Redis
 //!   loses nothing that was acknowledged to us; without persistence a
-//!   restart loses the queue.
+//!   restart loses the queue, and then its producer finds out
+//!   ([`RedisQueue::restore_if_lost`]) and puts it back, while readers
+//!   wait for it rather than fail. A process asked to stop can end the
+//!   waiting ([`RedisQueue::stop_waiting`]).
+//! - **One producer per queue.** [`RedisQueue::create`] takes the
+//!   queue's producer lock; a second producer is refused
+//!   ([`QueueError::Held`]) instead of wiping the first one's job.
 //! - **The stream stays small.** XACK does not delete; the keeper trims
 //!   the stream below its oldest entry still unread or pending.
 //! - **Not FIFO across processes**, as no distributed queue is: items are
