@@ -359,7 +359,7 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
     let table = PriceTable::from_sqlite(&args.input)?;
     let dump = prices::dump::write(table.rows())?;
     match &args.output {
-        Some(path) => std::fs::write(path, dump)
+        Some(path) => write_whole(path, dump.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?,
         None => std::io::stdout().lock().write_all(dump.as_bytes())?,
     }
@@ -403,6 +403,23 @@ fn import_csv(input: &std::path::Path, output: &std::path::Path) -> anyhow::Resu
         output.display()
     );
     Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it and a
+/// rename: a killed or failed write leaves the old file as it was, never
+/// half of the new one.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    remove_abandoned_partials(path);
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!("{PARTIAL}{}", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    let written = std::fs::File::create(&temporary)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 /// What an import's temporary file adds to the output's name, before the

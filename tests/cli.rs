@@ -320,6 +320,29 @@ fn import_writes_a_dump_that_reads_back_the_same() {
     ]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("cannot write /nonexistent/dir/out.tsv"));
+
+    // A dump that cannot be put in place (here, a directory is in the
+    // way) leaves no half-written file behind, and the old one whole.
+    let blocked = dir.join("blocked.tsv");
+    std::fs::create_dir(&blocked).unwrap();
+    std::fs::write(blocked.join("keep"), "mine").unwrap();
+    let output = run(&[
+        "import",
+        db.to_str().unwrap(),
+        "-o",
+        blocked.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(blocked.join("keep")).unwrap(),
+        "mine"
+    );
+    let partials: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.contains(".partial-"))
+        .collect();
+    assert!(partials.is_empty(), "{partials:?}");
 }
 
 #[test]
