@@ -43,7 +43,10 @@ try:
         a, b = runs[("A", executor)], runs[("B", executor)]
         ma, mb = statistics.median(a[2]), statistics.median(b[2])
         same = open(a[1], "rb").read() == open(b[1], "rb").read()
-        print(f"{executor}: A {ma * 1000:.1f} ms, B {mb * 1000:.1f} ms, B/A {mb / ma:.3f}, "
-              f"same bytes: {same} (medians of {rounds} interleaved rounds)")
+        ratios = sorted(y / x for x, y in zip(a[2], b[2]))
+        print(f"{executor}: A {ma * 1000:.1f} ms ({min(a[2]) * 1000:.1f}-{max(a[2]) * 1000:.1f}), "
+              f"B {mb * 1000:.1f} ms ({min(b[2]) * 1000:.1f}-{max(b[2]) * 1000:.1f}), B/A {mb / ma:.3f} "
+              f"(round by round {ratios[0]:.3f}-{ratios[-1]:.3f}), "
+              f"same bytes: {same} (medians of {rounds} interleaved rounds, ranges in brackets)")
 finally:
     server.kill()

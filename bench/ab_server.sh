@@ -28,6 +28,8 @@ for round in $(seq "$ROUNDS"); do
   echo "round $round: A $a  B $b  baseline $c" >&2
 done
 ma=$(median < /tmp/ab.a); mb=$(median < /tmp/ab.b); mc=$(median < /tmp/ab.c)
-awk -v a="$ma" -v b="$mb" -v c="$mc" -v n="$ROUNDS" -v conn="$C" 'BEGIN {
-  printf "medians of %d rounds, c=%d: A %.0f req/s (%.1f%% of baseline), B %.0f req/s (%.1f%% of baseline), baseline %.0f; B/A %.3f\n",
-    n, conn, a, 100 * a / c, b, 100 * b / c, c, b / a }'
+range() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f", lo, hi }'; }
+awk -v a="$ma" -v b="$mb" -v c="$mc" -v n="$ROUNDS" -v conn="$C" \
+    -v ra="$(range < /tmp/ab.a)" -v rb="$(range < /tmp/ab.b)" 'BEGIN {
+  printf "medians of %d rounds, c=%d: A %.0f req/s (%s; %.1f%% of baseline), B %.0f req/s (%s; %.1f%% of baseline), baseline %.0f; B/A %.3f\n",
+    n, conn, a, ra, 100 * a / c, b, rb, 100 * b / c, c, b / a }'
