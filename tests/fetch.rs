@@ -167,10 +167,7 @@ fn stdout_shows_the_table_and_the_lessons_lines() {
 #[test]
 fn with_sleep_the_requests_overlap_but_never_exceed_the_workers() {
     // Shown on the server: how many requests waited at once.
-    let server = start_server(ServerConfig {
-        sleep: Duration::from_millis(20),
-        ..ServerConfig::default()
-    });
+    let server = support::slow_server(20);
     for (executor, workers) in [
         (ExecutorKind::Threads, 8),
         (ExecutorKind::Processes, 4),
@@ -289,10 +286,7 @@ fn assert_complete_and_sorted(path: &Path, url: &str, dir: &Path) {
 
 #[test]
 fn a_killed_fetch_resumes_to_a_complete_file() {
-    let slow = start_server(ServerConfig {
-        sleep: Duration::from_millis(10),
-        ..ServerConfig::default()
-    });
+    let slow = support::slow_server(10);
     let dir = support::scratch("killed");
     let path = dir.join("march.jsonl");
     let mut child = Command::new(BIN)
@@ -332,10 +326,7 @@ fn a_killed_fetch_resumes_to_a_complete_file() {
 
 #[test]
 fn a_server_that_dies_mid_run_stops_the_job_and_resume_finishes_it() {
-    let slow = start_server(ServerConfig {
-        sleep: Duration::from_millis(10),
-        ..ServerConfig::default()
-    });
+    let slow = support::slow_server(10);
     let dir = support::scratch("gone");
     let path = dir.join("march.csv");
     let child = Command::new(BIN)
@@ -405,10 +396,7 @@ fn signal(pid: u32, signal: &str) {
 /// Runs `fetch --executor processes` into a file, does `harm` to one of
 /// its workers once part of the work is in, and gives the run's output.
 fn fetch_with_a_harmed_worker(name: &str, extra: &[&str], harm: &str) -> (Output, PathBuf, String) {
-    let slow = start_server(ServerConfig {
-        sleep: Duration::from_millis(10),
-        ..ServerConfig::default()
-    });
+    let slow = support::slow_server(10);
     let dir = support::scratch(name);
     let path = dir.join("march.csv");
     let child = Command::new(BIN)
@@ -493,10 +481,7 @@ fn an_output_that_cannot_be_written_leaves_nothing_behind() {
 
 #[test]
 fn a_second_fetch_to_the_same_file_is_refused_while_the_first_runs() {
-    let slow = start_server(ServerConfig {
-        sleep: Duration::from_millis(10),
-        ..ServerConfig::default()
-    });
+    let slow = support::slow_server(10);
     let dir = support::scratch("locked");
     let path = dir.join("march.csv");
     let mut first = Command::new(BIN)
@@ -632,10 +617,7 @@ fn fetch_killed_midway(url: &str, path: &Path, watched: &Path, lines: usize, sig
 
 #[test]
 fn a_killed_json_fetch_resumes_to_a_complete_file() {
-    let slow = start_server(ServerConfig {
-        sleep: Duration::from_millis(10),
-        ..ServerConfig::default()
-    });
+    let slow = support::slow_server(10);
     let fast = start_server(ServerConfig::default());
     let dir = support::scratch("killed-json");
     let clean = dir.join("clean.json");
@@ -671,10 +653,7 @@ fn a_killed_json_fetch_resumes_to_a_complete_file() {
 fn a_json_output_killed_while_resumed_resumes_again() {
     // x.json holds a finished job; a second job resumed into it is killed:
     // the array and the journal together are resumed a third time.
-    let slow = start_server(ServerConfig {
-        sleep: Duration::from_millis(10),
-        ..ServerConfig::default()
-    });
+    let slow = support::slow_server(10);
     let fast = start_server(ServerConfig::default());
     let dir = support::scratch("json-twice");
     let path = dir.join("prices.json");
@@ -971,10 +950,7 @@ fn a_full_disk_stops_the_run_with_a_clear_error_and_resume_finishes_it() {
 #[test]
 fn a_progress_bar_only_on_a_terminal_and_not_with_quiet() {
     // `script` (util-linux) runs the command on a pseudo-terminal.
-    let slow = start_server(ServerConfig {
-        sleep: Duration::from_millis(5),
-        ..ServerConfig::default()
-    });
+    let slow = support::slow_server(5);
     let dir = support::scratch("bar");
     let on_terminal = |extra: &str| {
         let path = dir.join("bar.csv");

@@ -14,17 +14,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_queue::testing::RedisServer;
-use server::ServerConfig;
-use support::start_server;
+use support::slow_server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
-
-fn slow_server(sleep_ms: u64) -> server::BackgroundServer {
-    start_server(ServerConfig {
-        sleep: Duration::from_millis(sleep_ms),
-        ..ServerConfig::default()
-    })
-}
 
 /// A `crypto_db worker`, its standard error in `dir/NAME.err`.
 fn worker(dir: &Path, name: &str, queue: &str, url: &str, extra: &[&str]) -> Child {

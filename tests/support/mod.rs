@@ -183,6 +183,15 @@ pub fn start_server(config: server::ServerConfig) -> server::BackgroundServer {
     server::BackgroundServer::start(prices::PriceTable::embedded().unwrap(), config).unwrap()
 }
 
+/// Starts the server with every `/price` answer waiting `sleep_ms`, so a
+/// job lasts long enough to be harmed mid-run.
+pub fn slow_server(sleep_ms: u64) -> server::BackgroundServer {
+    start_server(server::ServerConfig {
+        sleep: std::time::Duration::from_millis(sleep_ms),
+        ..server::ServerConfig::default()
+    })
+}
+
 /// Starts a `crypto_db` server process (`command`, with its arguments) and
 /// returns it with the address its ready banner names, and the banner.
 /// Its standard output and error are piped.
