@@ -115,6 +115,7 @@
 
 // Every item has one public path: the crate root, as Python's
 // `concurrent.futures` and `queue` export theirs.
+pub mod codec;
 mod error;
 mod executor;
 mod handle;
@@ -138,14 +139,13 @@ pub use thread_pool::ThreadPoolExecutor;
 pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};
 
 /// What the `remote_fn!` and `process_worker_entry!` macros need from this
-/// crate, so that callers need not depend on serde_json or inventory
-/// themselves. Not for direct use.
+/// crate, so that callers need not depend on inventory themselves. Not
+/// for direct use.
 #[cfg(unix)]
 #[doc(hidden)]
 pub mod __private {
     pub use crate::process::Registration;
     pub use inventory;
-    pub use serde_json;
 }
 
 /// Takes one from a count of idle workers if there is one (CPython's

@@ -276,16 +276,34 @@ impl PriceView<'_> {
     }
 }
 
-/// With the `serde` feature: an INTEGER is written as an integer and a
-/// REAL as a float, so formats that keep the difference (JSON: `600` and
-/// `600.0`) read back the same class. A non-finite REAL, which JSON has no
-/// number for, is written as the string `"inf"`, `"-inf"` or `"nan"`.
+/// With the `serde` feature: in a human-readable format (JSON), an
+/// INTEGER is written as an integer and a REAL as a float, so that `600`
+/// and `600.0` read back as the class they were; a non-finite REAL, which
+/// JSON has no number for, is written as the string `"inf"`, `"-inf"` or
+/// `"nan"`. In a binary format (the process pool's codec), which cannot
+/// tell an integer from a float by looking, a `Number` is what it is in
+/// Rust: an enum of the two, the float bit for bit.
 #[cfg(feature = "serde")]
 mod serde_impls {
     use super::Number;
 
+    /// A `Number` as a binary format carries it.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(rename = "Number")]
+    enum Binary {
+        Integer(i64),
+        Real(f64),
+    }
+
     impl serde::Serialize for Number {
         fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            if !serializer.is_human_readable() {
+                return match *self {
+                    Number::Integer(n) => Binary::Integer(n),
+                    Number::Real(x) => Binary::Real(x),
+                }
+                .serialize(serializer);
+            }
             match *self {
                 Number::Integer(n) => serializer.serialize_i64(n),
                 Number::Real(x) if x.is_finite() => serializer.serialize_f64(x),
@@ -298,6 +316,12 @@ mod serde_impls {
 
     impl<'de> serde::Deserialize<'de> for Number {
         fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Number, D::Error> {
+            if !deserializer.is_human_readable() {
+                return Ok(match Binary::deserialize(deserializer)? {
+                    Binary::Integer(n) => Number::Integer(n),
+                    Binary::Real(x) => Number::Real(x),
+                });
+            }
             deserializer.deserialize_any(NumberVisitor)
         }
     }

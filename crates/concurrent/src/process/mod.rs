@@ -17,8 +17,9 @@
 //!   at the root of the test file, [`process_worker_entry!()`](crate::process_worker_entry), which
 //!   defines an ignored test that the pool runs in the child.
 //!
-//! Parent and worker talk over a Unix socket: length-prefixed JSON frames,
-//! no `unsafe`, no function pointers. A task is a plain function declared
+//! Parent and worker talk over a Unix socket: framed messages carrying
+//! values in the crate's binary [`codec`](crate::codec), so that what
+//! comes back is what was sent; no `unsafe`, no function pointers. A task is a plain function declared
 //! with [`remote_fn!`](crate::remote_fn), which registers it under its module path; the
 //! worker looks the name up. A closure cannot be sent to another process,
 //! and the compiler says so: only a `remote_fn!` implements
@@ -75,13 +76,13 @@ pub(crate) const WORKER_SOCKET_ENV: &str = "CONCURRENT_PROCESS_WORKER_SOCKET";
 /// The name of the test that [`process_worker_entry!`](crate::process_worker_entry) defines.
 pub(crate) const WORKER_TEST_NAME: &str = "concurrent_process_worker_entry";
 
-/// One registered function, as the worker sees it: JSON arguments in,
-/// JSON result written into the buffer. Made by
+/// One registered function, as the worker sees it: encoded arguments
+/// in, its encoded result written into the buffer. Made by
 /// [`remote_fn!`](crate::remote_fn); not for direct use.
 #[doc(hidden)]
 pub struct Registration {
     pub name: &'static str,
-    pub run: fn(&str, &mut Vec<u8>) -> Result<(), String>,
+    pub run: fn(&[u8], &mut Vec<u8>) -> Result<(), String>,
 }
 
 inventory::collect!(Registration);
@@ -140,11 +141,11 @@ macro_rules! remote_fn {
             $crate::__private::Registration {
                 name: concat!(module_path!(), "::", stringify!($name)),
                 run: |args, out| {
-                    use $crate::__private::serde_json;
-                    let args: ($($ty,)*) = serde_json::from_str(args)
+                    let args: ($($ty,)*) = $crate::codec::decode(args)
                         .map_err(|error| format!("cannot read the arguments: {error}"))?;
                     let result = $crate::Call::call(&$name, args);
-                    serde_json::to_writer(out, &result).map_err(|error| format!("cannot write the result: {error}"))
+                    $crate::codec::encode_into(&result, out)
+                        .map_err(|error| format!("cannot write the result: {error}"))
                 },
             }
         }

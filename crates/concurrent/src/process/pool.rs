@@ -45,10 +45,12 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 
-use super::protocol::{MAX_PAYLOAD, Outcome, holds_frames, read_frame, too_large, write_frame};
+use super::protocol::{
+    CHUNK, Outcome, cannot, holds_messages, push_call, read_message, request_head, write_message,
+};
 use super::{RemoteTask, WORKER_SOCKET_ENV, WORKER_TEST_NAME};
+use crate::codec;
 use crate::error::TaskError;
 use crate::executor::{Executor, Map, Shutdown};
 use crate::handle::TaskHandle;
@@ -123,17 +125,18 @@ struct Launch {
     /// The longest a worker may take over one call before it is taken for
     /// stuck (or stopped) and killed.
     task_deadline: Option<Duration>,
-    /// A task run once in each new worker, and its JSON arguments.
-    initializer: Option<(&'static str, String)>,
+    /// A task run once in each new worker: its name and the record of
+    /// its arguments.
+    initializer: Option<(&'static str, Vec<u8>)>,
 }
 
 /// One message for a worker: a task and one or more calls of it.
 struct Job {
     task: &'static str,
-    /// The calls' argument tuples as JSON, separated by commas: the inside
-    /// of the request's `calls` array.
+    /// The calls' records (each argument tuple encoded, after its length),
+    /// as the request carries them.
     args: Vec<u8>,
-    /// Where each call's arguments end in `args`.
+    /// Where each call's record ends in `args`.
     ends: Vec<usize>,
     /// The handles waiting for the calls' outcomes, in the same order.
     calls: Box<dyn PendingCalls>,
@@ -145,10 +148,10 @@ trait PendingCalls: Send {
     fn start(&self, index: usize) -> bool;
     /// Cancels call `index` (shutdown with `cancel_futures`).
     fn cancel(&self, index: usize);
-    /// Delivers call `index`'s outcome: the result's JSON, or why there is
-    /// none. The worker's handle on the call is done then; a call that was
-    /// completed before is left as it is.
-    fn complete(&mut self, index: usize, outcome: Result<&RawValue, TaskError>);
+    /// Delivers call `index`'s outcome: the encoded result, or why there
+    /// is none. The worker's handle on the call is done then; a call that
+    /// was completed before is left as it is.
+    fn complete(&mut self, index: usize, outcome: Result<&[u8], TaskError>);
 }
 
 /// The worker's handles on a job's calls, each given up once its call
@@ -166,14 +169,13 @@ impl<T: DeserializeOwned + Send> PendingCalls for Vec<Option<TaskHandle<T>>> {
         }
     }
 
-    fn complete(&mut self, index: usize, outcome: Result<&RawValue, TaskError>) {
+    fn complete(&mut self, index: usize, outcome: Result<&[u8], TaskError>) {
         let Some(handle) = self[index].take() else {
             return;
         };
-        let result = outcome.and_then(|json| {
-            serde_json::from_str::<T>(json.get()).map_err(|error| {
-                TaskError::Remote(format!("cannot read the task's result: {error}"))
-            })
+        let result = outcome.and_then(|bytes| {
+            codec::decode::<T>(bytes)
+                .map_err(|error| TaskError::Remote(cannot("read", "the task's result", &error)))
         });
         handle.finish_as_worker(result);
     }
@@ -184,11 +186,12 @@ impl Job {
         self.ends.len()
     }
 
-    /// The JSON of call `index`'s arguments.
-    fn args_of(&self, index: usize) -> &[u8] {
+    /// The record of call `index` (its arguments, as a request carries
+    /// them).
+    fn record_of(&self, index: usize) -> &[u8] {
         let start = match index {
             0 => 0,
-            _ => self.ends[index - 1] + 1,
+            _ => self.ends[index - 1],
         };
         &self.args[start..self.ends[index]]
     }
@@ -200,7 +203,7 @@ impl Job {
     }
 }
 
-/// Calls being gathered into one job, as many as fit in one frame.
+/// Calls being gathered into one job, up to about a chunk of arguments.
 struct JobBuilder<T> {
     args: Vec<u8>,
     ends: Vec<usize>,
@@ -217,17 +220,14 @@ impl<T: DeserializeOwned + Send + 'static> JobBuilder<T> {
     }
 
     /// Whether a call whose arguments take `bytes` still fits in this job
-    /// (a job always takes its first call).
+    /// (a job always takes its first call, of any size).
     fn fits(&self, bytes: usize) -> bool {
-        self.ends.is_empty() || self.args.len() + 1 + bytes <= MAX_PAYLOAD
+        self.ends.is_empty() || self.args.len() + 8 + bytes <= CHUNK
     }
 
-    /// Adds a call with these arguments (JSON); its handle.
+    /// Adds a call with these (encoded) arguments; its handle.
     fn push(&mut self, args: &[u8]) -> TaskHandle<T> {
-        if !self.ends.is_empty() {
-            self.args.push(b',');
-        }
-        self.args.extend_from_slice(args);
+        push_call(&mut self.args, args);
         self.ends.push(self.args.len());
         let handle = TaskHandle::new_pending();
         self.handles.push(Some(handle.worker_side()));
@@ -326,8 +326,10 @@ impl ProcessPoolBuilder {
         // A `remote_fn!` value is a marker: only its type matters, whose
         // `F::NAME` tells the worker which function to run.
         let _ = task;
-        let args = serde_json::to_string(&args).expect("initializer arguments serialise");
-        self.launch.initializer = Some((F::NAME, args));
+        let args = codec::encode(&args).expect("initializer arguments serialise");
+        let mut record = Vec::new();
+        push_call(&mut record, &args);
+        self.launch.initializer = Some((F::NAME, record));
         self
     }
 
@@ -497,30 +499,27 @@ impl ProcessPoolExecutor {
         // Calls are grouped into jobs that each fit in one frame.
         let mut job = JobBuilder::new();
         let mut job_start = 0;
-        let mut json = Vec::new();
+        let mut encoded = Vec::new();
         for args in batch {
-            json.clear();
-            match serde_json::to_writer(&mut json, &args) {
-                Ok(()) if json.len() > MAX_PAYLOAD => {
-                    handles.push(Err(TaskError::Remote(too_large(
-                        "the arguments",
-                        json.len(),
-                    ))));
-                    continue;
-                }
-                Ok(()) => {}
-                Err(error) => {
-                    handles.push(Err(TaskError::Remote(format!(
-                        "cannot send the arguments: {error}"
-                    ))));
-                    continue;
-                }
+            encoded.clear();
+            if let Err(error) = codec::encode_into(&args, &mut encoded) {
+                handles.push(Err(TaskError::Remote(cannot(
+                    "send",
+                    "the arguments",
+                    &error,
+                ))));
+                continue;
             }
-            if !job.fits(json.len()) {
+            // Encoded, the arguments are not needed twice over.
+            drop(args);
+            if !job.fits(encoded.len()) {
                 self.send_or_fail(job.take(F::NAME), &mut handles[job_start..]);
                 job_start = handles.len();
             }
-            handles.push(Ok(job.push(&json)));
+            handles.push(Ok(job.push(&encoded)));
+            if encoded.capacity() > CHUNK {
+                encoded = Vec::new();
+            }
         }
         if !job.ends.is_empty() {
             self.send_or_fail(job.take(F::NAME), &mut handles[job_start..]);
@@ -694,15 +693,10 @@ const ANSWERS_KEPT: usize = 1 << 20;
 
 impl Worker {
     /// Writes one request into the output buffer (sent at the next flush):
-    /// `args` is the inside of its `calls` array, JSON already, and the
-    /// request is written around it (the worker reads it as a
-    /// `protocol::Request`).
-    fn send(&mut self, task: &str, args: &[u8]) -> io::Result<()> {
-        let name = serde_json::to_vec(task).map_err(io::Error::other)?;
-        write_frame(
-            &mut self.output,
-            &[b"{\"task\":", &name, b",\"calls\":[", args, b"]}"],
-        )
+    /// `calls` are its call records, encoded already, and the request is
+    /// written around them (the worker reads it as a `protocol::Request`).
+    fn send(&mut self, task: &str, calls: &[u8]) -> io::Result<()> {
+        write_message(&mut self.output, &[&request_head(task), calls])
     }
 
     /// Sends what is buffered, then reads the `count` answers to one
@@ -715,7 +709,7 @@ impl Worker {
         self.answers.clear();
         self.answer_ends.clear();
         for _ in 0..count {
-            if !read_frame(&mut self.input, &mut self.answers)? {
+            if !read_message(&mut self.input, &mut self.answers)? {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
             self.answer_ends.push(self.answers.len());
@@ -728,7 +722,7 @@ impl Worker {
     fn oldest_answered(&self) -> bool {
         self.in_flight
             .front()
-            .is_some_and(|job| holds_frames(self.input.buffer(), job.sent.len()))
+            .is_some_and(|job| holds_messages(self.input.buffer(), job.sent.len()))
     }
 
     /// The `index`th answer read by [`Worker::read_answers`].
@@ -737,8 +731,12 @@ impl Worker {
             0 => 0,
             _ => self.answer_ends[index - 1],
         };
-        serde_json::from_slice(&self.answers[start..self.answer_ends[index]])
-            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
+        Outcome::parse(&self.answers[start..self.answer_ends[index]]).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "an answer that is not an outcome",
+            )
+        })
     }
 }
 
@@ -857,11 +855,8 @@ impl Manager<'_> {
         // Usually every call is sent, and the arguments go as they are.
         let some_args = (sent.len() < job.len()).then(|| {
             let mut args = Vec::new();
-            for (position, &index) in sent.iter().enumerate() {
-                if position > 0 {
-                    args.push(b',');
-                }
-                args.extend_from_slice(job.args_of(index));
+            for &index in &sent {
+                args.extend_from_slice(job.record_of(index));
             }
             args
         });
@@ -921,7 +916,7 @@ impl Manager<'_> {
         self.shared.idle.fetch_add(1, Ordering::AcqRel);
         for (&index, outcome) in job.sent.iter().zip(outcomes) {
             let outcome = match outcome {
-                Outcome::Ok(json) => Ok(json),
+                Outcome::Ok(bytes) => Ok(bytes),
                 Outcome::Panicked(message) => Err(TaskError::Panicked(message)),
                 Outcome::Failed(message) => Err(TaskError::Remote(message)),
             };
@@ -1052,7 +1047,7 @@ fn start_worker(launch: &Launch, slot: &Mutex<Option<Child>>) -> Result<Worker, 
     };
     if let Some((task, args)) = &launch.initializer {
         let answer = worker
-            .send(task, args.as_bytes())
+            .send(task, args)
             .and_then(|()| worker.read_answers(1))
             .and_then(|()| worker.answer(0));
         let failed = match answer {

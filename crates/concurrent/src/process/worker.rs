@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::protocol::{
-    MAX_PAYLOAD, Outcome, Request, push_frame, push_ok_frame, read_frame, too_large,
-};
+use super::protocol::{FAILED, OK, PANICKED, Request, push_message, read_message};
 use super::{Registration, WORKER_SOCKET_ENV};
 use crate::handle::panic_message;
 
@@ -44,9 +42,9 @@ pub fn serve_if_worker() {
     std::process::exit(code);
 }
 
-/// A registered function: JSON arguments in, its result written as JSON
-/// into the buffer (or why not).
-type RemoteFn = fn(&str, &mut Vec<u8>) -> Result<(), String>;
+/// A registered function: encoded arguments in, its result encoded into
+/// the buffer (or why not).
+type RemoteFn = fn(&[u8], &mut Vec<u8>) -> Result<(), String>;
 
 /// Serves the parent until it closes the connection, on two threads: this
 /// one reads requests and runs them, and a writer sends the outcomes.
@@ -76,12 +74,15 @@ fn serve(stream: UnixStream) -> i32 {
     let mut result = Vec::new();
     let mut frame = Vec::new();
     'requests: loop {
+        if frame.capacity() > RESULT_KEPT {
+            frame = Vec::new();
+        }
         frame.clear();
-        if !matches!(read_frame(&mut input, &mut frame), Ok(true)) {
+        if !matches!(read_message(&mut input, &mut frame), Ok(true)) {
             // The parent closed the connection, or died: our work is done.
             break;
         }
-        let Ok(request) = serde_json::from_slice::<Request<'_>>(&frame) else {
+        let Some(request) = Request::parse(&frame) else {
             eprintln!("concurrent: worker received a malformed request");
             code = 4;
             break;
@@ -90,20 +91,26 @@ fn serve(stream: UnixStream) -> i32 {
         for args in &request.calls {
             result.clear();
             let ran = match run {
-                Some(run) => run_one(*run, args.get(), &mut result),
-                None => Err(Outcome::Failed(format!(
-                    "no function named {} is registered in this program (declare it with remote_fn!)",
-                    request.task
-                ))),
+                Some(run) => run_one(*run, args, &mut result),
+                None => Err((
+                    FAILED,
+                    format!(
+                        "no function named {} is registered in this program (declare it with remote_fn!)",
+                        request.task
+                    ),
+                )),
             };
             let delivered = match ran {
-                Ok(()) => outbox.push(|frames| push_ok_frame(frames, &result)),
-                Err(outcome) => {
-                    let payload =
-                        serde_json::to_vec(&outcome).expect("an outcome always serialises");
-                    outbox.push(|frames| push_frame(frames, &[&payload]))
+                Ok(()) => outbox.push(|frames| push_message(frames, &[&[OK], &result])),
+                Err((tag, message)) => {
+                    outbox.push(|frames| push_message(frames, &[&[tag], message.as_bytes()]))
                 }
             };
+            if result.capacity() > RESULT_KEPT {
+                // One huge result must not pin its memory for the life of
+                // the worker.
+                result = Vec::new();
+            }
             if !delivered {
                 // The writer lost the connection: the parent is gone.
                 break 'requests;
@@ -178,20 +185,24 @@ impl Outbox {
                 return;
             }
             batch.clear();
+            if batch.capacity() > RESULT_KEPT {
+                batch = Vec::new();
+            }
         }
     }
 }
 
-/// Runs one call, its result written into `result`. A panic is the task's
-/// error, as on threads, and a result too large to send is that task's
-/// error too: the worker lives on for the next task either way.
-fn run_one(run: RemoteFn, args: &str, result: &mut Vec<u8>) -> Result<(), Outcome<'static>> {
+/// Results beyond this size do not keep their buffer for the next task.
+const RESULT_KEPT: usize = 1 << 20;
+
+/// Runs one call, its result encoded into `result`; else the outcome's
+/// tag and message. A panic is the task's error, as on threads, and so is
+/// a result that cannot be encoded: the worker lives on for the next task
+/// either way.
+fn run_one(run: RemoteFn, args: &[u8], result: &mut Vec<u8>) -> Result<(), (u8, String)> {
     match catch_unwind(AssertUnwindSafe(|| run(args, result))) {
-        Ok(Ok(())) if result.len() > MAX_PAYLOAD => {
-            Err(Outcome::Failed(too_large("the result", result.len())))
-        }
         Ok(Ok(())) => Ok(()),
-        Ok(Err(message)) => Err(Outcome::Failed(message)),
-        Err(panic) => Err(Outcome::Panicked(panic_message(&*panic))),
+        Ok(Err(message)) => Err((FAILED, message)),
+        Err(panic) => Err((PANICKED, panic_message(&*panic))),
     }
 }
