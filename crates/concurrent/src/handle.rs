@@ -559,6 +559,7 @@ impl<T> TaskHandle<T> {
             self.shared.handles.fetch_sub(1, Ordering::SeqCst);
         });
         self.counted = false;
+        drop_as_worker(self);
     }
 
     /// Reports the task's value (Python's `set_result`), waking everyone
@@ -616,6 +617,7 @@ impl<T> TaskHandle<T> {
             self.shared.handles.fetch_sub(1, Ordering::SeqCst);
         });
         self.counted = false;
+        drop_as_worker(self);
     }
 
     /// Registers a multi-handle waiter under `index`; `false` if the task
@@ -689,6 +691,27 @@ impl<T> Shared<T> {
             settled();
             self.finished.notify_all();
         }
+    }
+}
+
+/// Drops the worker's handle, which may be the last, and then drops the
+/// task's result with it (its caller dropped theirs).
+fn drop_as_worker<T>(handle: TaskHandle<T>) {
+    drop_quietly(handle);
+}
+
+/// Drops a task's value (its result, or a handle that holds it) where a
+/// worker does. A value whose `Drop` panics must not take the worker
+/// down, any more than an exception in `__del__` does in Python, which
+/// reports it and carries on: the panic is reported on stderr and
+/// forgotten.
+#[doc(hidden)]
+pub fn drop_quietly<V>(value: V) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        eprintln!(
+            "concurrent: dropping a task's result panicked (ignored, as Python ignores an exception in __del__): {}",
+            panic_message(&*panic)
+        );
     }
 }
 

@@ -144,6 +144,7 @@ pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};
 #[cfg(unix)]
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::handle::drop_quietly;
     pub use crate::process::Registration;
     pub use inventory;
 }

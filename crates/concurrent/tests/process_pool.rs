@@ -76,6 +76,10 @@ remote_fn! {
         "x".repeat(len)
     }
 
+    fn badly_dropped() -> DropPanics {
+        DropPanics
+    }
+
     fn untyped() -> serde_json::Value {
         // Encodes, but reads back only through `deserialize_any`, which a
         // binary format has not got.
@@ -417,6 +421,37 @@ fn dropping_the_pool_ends_its_workers() {
     for pid in pids {
         assert!(!process_exists(pid), "worker {pid} outlived its pool");
     }
+}
+
+/// A result whose `Drop` panics (Python: an exception in `__del__`), in
+/// the worker that made it and in the parent that reads it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct DropPanics;
+
+impl Drop for DropPanics {
+    fn drop(&mut self) {
+        panic!("dropped badly");
+    }
+}
+
+#[test]
+fn a_result_whose_drop_panics_kills_neither_worker_nor_manager() {
+    let ex = ProcessPoolExecutor::new(1);
+    let first = ex.submit(sleep_ms, (300,)).unwrap();
+    // Queued behind the first, their handles dropped before they finish:
+    // the worker drops each result after sending it, the manager after
+    // reading it.
+    for _ in 0..3 {
+        drop(ex.submit(badly_dropped, ()).unwrap());
+    }
+    assert_eq!(first.result(), Ok(300));
+    let next = ex.submit(square, (3,)).unwrap();
+    assert_eq!(next.result_timeout(Duration::from_secs(30)), Ok(9));
+    // A caller that keeps its handle gets the value: the task did not fail.
+    let kept = ex.submit(badly_dropped, ()).unwrap().into_result();
+    assert!(kept.is_ok(), "{:?}", kept.as_ref().err());
+    std::mem::forget(kept);
+    assert_eq!(ex.broken(), None);
 }
 
 /// Nested as deep as asked: `Level(Some(Level(Some(... Level(None)))))`.

@@ -585,3 +585,19 @@ fn set_running_or_notify_cancel_on_a_running_or_finished_task_is_an_error() {
     assert_eq!(cancelled.set_running_or_notify_cancel(), Ok(false));
     assert!(cancelled.cancelled());
 }
+
+#[test]
+fn a_result_whose_drop_panics_does_not_kill_the_worker() {
+    // One worker: had it died, every later task would wait forever.
+    let ex = ThreadPoolExecutor::new(1);
+    let (open, gate) = gate();
+    let blocker = ex.spawn(move || gate.recv().unwrap()).unwrap();
+    // Queued behind the gate, their handles dropped before they run: the
+    // worker is the one to drop each result.
+    for _ in 0..3 {
+        drop(ex.spawn(|| PanicsOnDrop).unwrap());
+    }
+    open.send(()).unwrap();
+    assert_eq!(blocker.result(), Ok(()));
+    assert_eq!(finishes_on(&ex), Ok(1));
+}

@@ -144,8 +144,12 @@ macro_rules! remote_fn {
                     let args: ($($ty,)*) = $crate::codec::decode(args)
                         .map_err(|error| format!("cannot read the arguments: {error}"))?;
                     let result = $crate::Call::call(&$name, args);
-                    $crate::codec::encode_into(&result, out)
-                        .map_err(|error| format!("cannot write the result: {error}"))
+                    let written = $crate::codec::encode_into(&result, out)
+                        .map_err(|error| format!("cannot write the result: {error}"));
+                    // Sent, the result is not this process's business: a
+                    // panic in its drop does not undo the task.
+                    $crate::__private::drop_quietly(result);
+                    written
                 },
             }
         }
