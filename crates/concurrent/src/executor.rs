@@ -114,8 +114,11 @@ pub trait Executor<F, Args>: Shutdown {
     /// Runs `task` on every item of `items` (each a tuple of arguments),
     /// yielding the results in input order (Python's `map`). As in Python,
     /// every item is submitted now, before the first result is asked for:
-    /// the work starts even if the iterator is never read, and dropping the
-    /// iterator cancels nothing. The iterator does not borrow the executor,
+    /// the work starts even if the iterator is never read, and dropping an
+    /// iterator never read cancels nothing. Once a result has been asked
+    /// for, dropping the iterator cancels every task not started yet, as
+    /// closing Python's result generator does (its `finally` cancels the
+    /// futures left). The iterator does not borrow the executor,
     /// so the executor may be shut down or dropped while results are read.
     /// For an endless or very long input, see
     /// [`map_buffered`](Executor::map_buffered).
@@ -219,6 +222,10 @@ pub struct Map<'a, Args, R> {
     deadline: Option<Instant>,
     /// Set after a timeout: submit nothing more.
     stopped: bool,
+    /// Set at the first `next()`: from then on, dropping the map cancels
+    /// what has not started, even for an eager map (Python's generator has
+    /// entered its `try`, whose `finally` cancels the futures left).
+    started: bool,
 }
 
 impl<'a, Args: 'a, R: 'a> Map<'a, Args, R> {
@@ -235,6 +242,7 @@ impl<'a, Args: 'a, R: 'a> Map<'a, Args, R> {
             buffersize: None,
             deadline: None,
             stopped: false,
+            started: false,
         }
     }
 
@@ -257,6 +265,7 @@ impl<'a, Args: 'a, R: 'a> Map<'a, Args, R> {
             buffersize: Some(buffersize.get().max(batch)),
             deadline: None,
             stopped: false,
+            started: false,
         };
         // Start work now, as Python's map does, not at the first `next()`.
         map.top_up();
@@ -292,6 +301,7 @@ impl<'a, Args: 'a, R: 'a> Iterator for Map<'a, Args, R> {
     type Item = Result<R, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.started = true;
         let next = self.in_flight.pop_front()?;
         self.top_up();
         let handle = match next {
@@ -318,9 +328,10 @@ impl<'a, Args: 'a, R: 'a> Iterator for Map<'a, Args, R> {
 
 impl<Args, R> Drop for Map<'_, Args, R> {
     fn drop(&mut self) {
-        // A buffered map's results nobody will read: do not run what has
-        // not started. An eager map's tasks run on, as in Python.
-        if self.buffersize.is_some() {
+        // Results nobody will read: do not run what has not started. An
+        // eager map never read runs on, as in Python (whose generator
+        // never entered the `try` that cancels).
+        if self.buffersize.is_some() || self.started {
             for handle in self.in_flight.drain(..).flatten() {
                 handle.cancel();
             }

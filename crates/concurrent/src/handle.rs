@@ -369,6 +369,15 @@ impl<T> TaskHandle<T> {
     /// [`clone_for_worker`](TaskHandle::clone_for_worker) must be dropped
     /// by its owner, or this waits for it.
     ///
+    /// For the same reason it waits for the done-callbacks, where CPython's
+    /// `result()` returns as soon as the value is set and the callbacks run
+    /// after: a callback is handed the task's handle and may read the
+    /// outcome through it ([`result`](TaskHandle::result),
+    /// [`exception`](TaskHandle::exception)). Python shares the value
+    /// between the two; Rust can only move it, so moving it out first would
+    /// take it from under the callback. [`result`](TaskHandle::result),
+    /// the `_timeout` variants and `.await` do not wait for callbacks.
+    ///
     /// # Errors
     ///
     /// As [`result`](TaskHandle::result).

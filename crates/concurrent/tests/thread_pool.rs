@@ -601,3 +601,81 @@ fn a_result_whose_drop_panics_does_not_kill_the_worker() {
     assert_eq!(blocker.result(), Ok(()));
     assert_eq!(finishes_on(&ex), Ok(1));
 }
+
+#[test]
+fn a_map_dropped_after_its_first_result_cancels_what_has_not_started() {
+    // CPython's result generator ends in `finally: for future in fs:
+    // future.cancel()`: once read, closing it cancels the rest.
+    let ex = ThreadPoolExecutor::new(1);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (open, gated) = gate();
+    let task = {
+        let ran = Arc::clone(&ran);
+        move |n: u32| {
+            gated.recv().unwrap();
+            ran.fetch_add(1, Ordering::SeqCst);
+            n
+        }
+    };
+    let mut results = ex.map(task, (0..10).map(|n| (n,)));
+    open.send(()).unwrap();
+    assert_eq!(results.next(), Some(Ok(0)));
+    // The second task is running (behind the gate); the other eight wait.
+    drop(results);
+    for _ in 0..9 {
+        open.send(()).unwrap();
+    }
+    ex.shutdown(true, false);
+    assert_eq!(ran.load(Ordering::SeqCst), 2, "only the first two ran");
+}
+
+#[test]
+fn a_map_never_read_runs_every_task_even_when_dropped() {
+    let ex = ThreadPoolExecutor::new(2);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let task = {
+        let ran = Arc::clone(&ran);
+        move |n: u32| {
+            ran.fetch_add(1, Ordering::SeqCst);
+            n
+        }
+    };
+    drop(ex.map(task, (0..10).map(|n| (n,))));
+    ex.shutdown(true, false);
+    assert_eq!(ran.load(Ordering::SeqCst), 10);
+}
+
+#[test]
+fn into_result_waits_for_a_callback_that_reads_the_value_and_result_does_not() {
+    // The documented difference from CPython: a callback may read the
+    // value through its handle, so the value cannot move out before it
+    // has run; `result()` clones and does not wait.
+    let ex = ThreadPoolExecutor::new(1);
+    let (start, task_gate) = gate();
+    let (release, callback_gate) = gate();
+    let seen = Arc::new(Mutex::new(None));
+    let handle = ex
+        .spawn(move || {
+            task_gate.recv().unwrap();
+            5
+        })
+        .unwrap();
+    {
+        let seen = Arc::clone(&seen);
+        handle.add_done_callback(move |handle| {
+            callback_gate.recv().unwrap();
+            *seen.lock().unwrap() = Some(handle.result());
+        });
+    }
+    start.send(()).unwrap();
+    // The callback is held at its gate on the worker.
+    assert_eq!(handle.result(), Ok(5), "result() does not wait for it");
+    assert_eq!(*seen.lock().unwrap(), None);
+    release.send(()).unwrap();
+    assert_eq!(handle.into_result(), Ok(5));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some(Ok(5)),
+        "the callback read it first"
+    );
+}
