@@ -574,6 +574,55 @@ impl ProcessPoolExecutor {
         self.shared.broken.lock().clone()
     }
 
+    /// Shuts the pool down at once and sends SIGTERM to every worker
+    /// process alive (Python 3.14's `terminate_workers()`): queued tasks
+    /// are cancelled, and the tasks running on those workers fail with
+    /// [`TaskError::Broken`], naming the signal. Submit nothing after.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use concurrent::{ProcessPoolExecutor, TaskError, remote_fn};
+    ///
+    /// remote_fn! {
+    ///     fn forever() -> () {
+    ///         loop { std::thread::park(); }
+    ///     }
+    /// }
+    ///
+    /// let ex = ProcessPoolExecutor::new(1);
+    /// let stuck = ex.submit(forever, ()).unwrap();
+    /// ex.terminate_workers();
+    /// assert!(matches!(stuck.result(), Err(TaskError::Broken(_))));
+    /// ```
+    pub fn terminate_workers(&self) {
+        self.force_shutdown(rustix::process::Signal::TERM);
+    }
+
+    /// [`terminate_workers`](Self::terminate_workers) with SIGKILL, which
+    /// a worker cannot catch or ignore (Python 3.14's `kill_workers()`).
+    pub fn kill_workers(&self) {
+        self.force_shutdown(rustix::process::Signal::KILL);
+    }
+
+    /// CPython's `_force_shutdown`: shut down without waiting, cancelling
+    /// what is queued, then signal each worker still alive. Each manager
+    /// then sees its worker die and fails what it was running.
+    fn force_shutdown(&self, signal: rustix::process::Signal) {
+        self.shutdown(false, true);
+        for slot in self.shared.slots.lock().iter() {
+            let mut slot = slot.lock();
+            let Some(child) = slot.as_mut() else {
+                continue;
+            };
+            if matches!(child.try_wait(), Ok(None)) {
+                // Gone meanwhile (ESRCH): nothing left to stop.
+                let _ =
+                    rustix::process::kill_process(rustix::process::Pid::from_child(child), signal);
+            }
+        }
+    }
+
     /// The process ids of the workers alive now (for tests and the curious).
     pub fn worker_pids(&self) -> Vec<u32> {
         self.shared
