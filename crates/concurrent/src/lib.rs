@@ -135,7 +135,7 @@ pub use handle::{TaskHandle, UnexpectedState};
 #[cfg(unix)]
 pub use process::{ProcessPoolBuilder, ProcessPoolExecutor, RemoteTask, serve_if_worker};
 pub use queue::{BaseQueue, Discipline, LifoQueue, PriorityQueue, Queue, SimpleQueue};
-pub use thread_pool::ThreadPoolExecutor;
+pub use thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
 pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};
 
 /// What the `remote_fn!` and `process_worker_entry!` macros need from this

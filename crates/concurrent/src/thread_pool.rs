@@ -15,7 +15,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::TaskError;
 use crate::executor::{Call, Executor, Map, Shutdown};
-use crate::handle::{QueuedTask, TaskHandle};
+use crate::handle::{QueuedTask, TaskHandle, drop_quietly};
 use crate::job_queue::{self, JobQueue};
 
 /// One unit of work in the pool's queue: a task beside its handle's state
@@ -26,6 +26,8 @@ trait Job: Send + Sync {
     fn run(self: Arc<Self>, settled: &dyn Fn());
     /// Cancels the task without running it (shutdown with `cancel_futures`).
     fn cancel(self: Arc<Self>);
+    /// Fails the task without running it (a broken pool).
+    fn fail(self: Arc<Self>, error: &TaskError);
 }
 
 impl<F, T> Job for QueuedTask<T, F>
@@ -43,7 +45,21 @@ where
     fn cancel(self: Arc<Self>) {
         self.cancel_queued();
     }
+
+    fn fail(self: Arc<Self>, error: &TaskError) {
+        if let Some((handle, work)) = self.start() {
+            drop_quietly(work);
+            handle.finish_as_worker(Err(error.clone()));
+        }
+    }
 }
+
+/// What each new thread runs first (Python's `initializer(*initargs)`).
+type Initializer = Arc<dyn Fn() + Send + Sync>;
+
+/// Why a pool whose initializer failed is broken: CPython's words.
+const INITIALIZER_FAILED: &str =
+    "A thread initializer failed, the thread pool is not usable anymore";
 
 /// A pool of threads running submitted tasks (Python's
 /// `concurrent.futures.ThreadPoolExecutor`).
@@ -86,6 +102,72 @@ pub struct ThreadPoolExecutor {
     /// that got the join handles.
     alive: Arc<(Mutex<usize>, Condvar)>,
     counters: Arc<Counters>,
+    initializer: Option<Initializer>,
+    /// Set when an initializer failed (Python's `_broken`): every task
+    /// queued then fails, and so does every later submit.
+    broken: Arc<Mutex<Option<String>>>,
+}
+
+/// Options for a [`ThreadPoolExecutor`] (Python's constructor arguments:
+/// `max_workers`, `thread_name_prefix`, `initializer`, `initargs`).
+///
+/// # Examples
+///
+/// ```
+/// use concurrent::ThreadPoolExecutor;
+///
+/// let ex = ThreadPoolExecutor::builder()
+///     .max_workers(4)
+///     .thread_name_prefix("fetcher")
+///     .initializer(|greeting: &str| println!("{greeting}"), ("ready",))
+///     .build();
+/// assert_eq!(ex.spawn(|| 2 + 2)?.result()?, 4);
+/// # Ok::<(), concurrent::TaskError>(())
+/// ```
+#[derive(Clone)]
+pub struct ThreadPoolBuilder {
+    max_workers: usize,
+    thread_name_prefix: String,
+    initializer: Option<Initializer>,
+}
+
+impl ThreadPoolBuilder {
+    /// At most `n` threads (default:
+    /// [`ThreadPoolExecutor::default_max_workers`]).
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = n;
+        self
+    }
+
+    /// Threads named `{prefix}-{n}` (default `worker`).
+    pub fn thread_name_prefix(mut self, prefix: &str) -> Self {
+        prefix.clone_into(&mut self.thread_name_prefix);
+        self
+    }
+
+    /// Runs `task(args...)` first in each new thread (Python's
+    /// `initializer`, `initargs`). If it panics, the pool is broken, as
+    /// CPython's `BrokenThreadPool`: the tasks waiting fail with
+    /// [`TaskError::Broken`], and so does every later submit.
+    pub fn initializer<F, Args>(mut self, task: F, args: Args) -> Self
+    where
+        F: Call<Args, Output = ()> + Send + Sync + 'static,
+        Args: Clone + Send + Sync + 'static,
+    {
+        self.initializer = Some(Arc::new(move || task.call(args.clone())));
+        self
+    }
+
+    /// The pool.
+    ///
+    /// # Panics
+    ///
+    /// If `max_workers` is 0, as [`ThreadPoolExecutor::new`].
+    pub fn build(self) -> ThreadPoolExecutor {
+        let mut pool = ThreadPoolExecutor::with_name(self.max_workers, &self.thread_name_prefix);
+        pool.initializer = self.initializer;
+        pool
+    }
 }
 
 /// Counts a worker thread out when it exits, however it exits.
@@ -153,7 +235,23 @@ impl ThreadPoolExecutor {
                 started: AtomicUsize::new(0),
                 idle: AtomicUsize::new(0),
             }),
+            initializer: None,
+            broken: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Options beyond the size: a thread name prefix, an initializer.
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder {
+            max_workers: ThreadPoolExecutor::default_max_workers(),
+            thread_name_prefix: "worker".to_owned(),
+            initializer: None,
+        }
+    }
+
+    /// Why the pool is broken (its initializer failed), if it is.
+    pub fn broken(&self) -> Option<String> {
+        self.broken.lock().clone()
     }
 
     /// Python's default size: `min(32, cpu_count + 4)`, enough threads to
@@ -168,7 +266,8 @@ impl ThreadPoolExecutor {
     ///
     /// # Errors
     ///
-    /// [`TaskError::ShutDown`] after shutdown.
+    /// [`TaskError::ShutDown`] after shutdown, [`TaskError::Broken`] once
+    /// an initializer failed.
     ///
     /// # Examples
     ///
@@ -184,10 +283,18 @@ impl ThreadPoolExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        if let Some(reason) = self.broken() {
+            return Err(TaskError::Broken(reason));
+        }
         let (handle, job) = QueuedTask::new(work);
         self.jobs
             .push_then(job, || self.adjust_thread_count())
             .map_err(|_| TaskError::ShutDown)?;
+        // An initializer that failed while this was being queued found no
+        // job to fail: fail it now rather than leave it waiting forever.
+        if let Some(reason) = self.broken() {
+            fail_queued(&self.jobs, &TaskError::Broken(reason));
+        }
         Ok(handle)
     }
 
@@ -262,11 +369,28 @@ impl ThreadPoolExecutor {
         }
         let jobs = Arc::clone(&self.jobs);
         let counters = Arc::clone(&self.counters);
+        let initializer = self.initializer.clone();
+        let broken = Arc::clone(&self.broken);
         let name = format!("{}-{}", self.thread_name_prefix, workers.len());
         *self.alive.0.lock() += 1;
         let alive = Alive(Arc::clone(&self.alive));
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
             let _alive = alive;
+            if let Some(initializer) = initializer
+                && let Err(panic) = catch_unwind(AssertUnwindSafe(|| initializer()))
+            {
+                // CPython logs "Exception in initializer" and breaks the
+                // pool (`_initializer_failed`).
+                eprintln!(
+                    "concurrent: a thread initializer panicked: {}",
+                    crate::handle::panic_message(&*panic)
+                );
+                broken
+                    .lock()
+                    .get_or_insert_with(|| INITIALIZER_FAILED.to_owned());
+                fail_queued(&jobs, &TaskError::Broken(INITIALIZER_FAILED.to_owned()));
+                return;
+            }
             // The loop ends when the pool is shut down and the queue is
             // empty.
             let mark_idle = || {
@@ -290,6 +414,13 @@ impl ThreadPoolExecutor {
     /// How many threads the pool has started so far.
     pub fn thread_count(&self) -> usize {
         self.workers.lock().len()
+    }
+}
+
+/// Fails every job still queued (a broken pool).
+fn fail_queued(jobs: &JobQueue<Arc<dyn Job>>, error: &TaskError) {
+    while let Some(job) = jobs.try_take() {
+        job.fail(error);
     }
 }
 
