@@ -154,14 +154,34 @@ fn compare(
         a.push(ours());
         b.push(anchor());
     }
+    // Every round, for pooling over several runs (`bench/library_rounds.sh`):
+    // one process tends to stay in one mode, so one run is not the figure.
+    if let Some(path) = std::env::var_os("ROUNDS_OUT") {
+        use std::io::Write as _;
+        if let Ok(mut out) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            for (ours, anchor) in a.iter().zip(&b) {
+                let _ = writeln!(out, "{name}\t{}\t{}", ours.as_nanos(), anchor.as_nanos());
+            }
+        }
+    }
+    // Each round's ratio, so the spread shows with the medians: a figure
+    // is the median of every round, never of the rounds that suit it.
+    let mut ratios: Vec<f64> = a
+        .iter()
+        .zip(&b)
+        .map(|(ours, anchor)| ours.as_secs_f64() / anchor.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
     let (a, b) = (median(&mut a), median(&mut b));
     let per_item = |d: Duration| d.as_nanos() as f64 / items as f64;
     println!(
-        "{name:<40} ours {:>8.1} ns/item  anchor {:>8.1} ns/item  ours/anchor time {:.2}  (throughput {:.2}x)",
+        "{name:<40} ours {:>8.1} ns/item  anchor {:>8.1} ns/item  ours/anchor time {:.2}  (throughput {:.2}x; rounds {:.2}-{:.2})",
         per_item(a),
         per_item(b),
         a.as_secs_f64() / b.as_secs_f64(),
         b.as_secs_f64() / a.as_secs_f64(),
+        ratios[0],
+        ratios[ratios.len() - 1],
     );
 }
 
