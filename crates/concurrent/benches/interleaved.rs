@@ -158,7 +158,11 @@ fn compare(
     // one process tends to stay in one mode, so one run is not the figure.
     if let Some(path) = std::env::var_os("ROUNDS_OUT") {
         use std::io::Write as _;
-        if let Ok(mut out) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut out) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             for (ours, anchor) in a.iter().zip(&b) {
                 let _ = writeln!(out, "{name}\t{}\t{}", ours.as_nanos(), anchor.as_nanos());
             }
