@@ -7,8 +7,8 @@
 
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, ThreadId};
 
 use parking_lot::{Condvar, Mutex};
@@ -104,8 +104,9 @@ pub struct ThreadPoolExecutor {
     counters: Arc<Counters>,
     initializer: Option<Initializer>,
     /// Set when an initializer failed (Python's `_broken`): every task
-    /// queued then fails, and so does every later submit.
-    broken: Arc<Mutex<Option<String>>>,
+    /// queued then fails, and so does every later submit. Read by every
+    /// submit: a `OnceLock`'s read is one atomic load.
+    broken: Arc<OnceLock<String>>,
 }
 
 /// Options for a [`ThreadPoolExecutor`] (Python's constructor arguments:
@@ -236,7 +237,7 @@ impl ThreadPoolExecutor {
                 idle: AtomicUsize::new(0),
             }),
             initializer: None,
-            broken: Arc::new(Mutex::new(None)),
+            broken: Arc::new(OnceLock::new()),
         }
     }
 
@@ -251,7 +252,7 @@ impl ThreadPoolExecutor {
 
     /// Why the pool is broken (its initializer failed), if it is.
     pub fn broken(&self) -> Option<String> {
-        self.broken.lock().clone()
+        self.broken.get().cloned()
     }
 
     /// Python's default size: `min(32, cpu_count + 4)`, enough threads to
@@ -283,8 +284,8 @@ impl ThreadPoolExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        if let Some(reason) = self.broken() {
-            return Err(TaskError::Broken(reason));
+        if let Some(reason) = self.broken.get() {
+            return Err(TaskError::Broken(reason.clone()));
         }
         let (handle, job) = QueuedTask::new(work);
         self.jobs
@@ -292,8 +293,8 @@ impl ThreadPoolExecutor {
             .map_err(|_| TaskError::ShutDown)?;
         // An initializer that failed while this was being queued found no
         // job to fail: fail it now rather than leave it waiting forever.
-        if let Some(reason) = self.broken() {
-            fail_queued(&self.jobs, &TaskError::Broken(reason));
+        if let Some(reason) = self.broken.get() {
+            fail_queued(&self.jobs, &TaskError::Broken(reason.clone()));
         }
         Ok(handle)
     }
@@ -385,9 +386,7 @@ impl ThreadPoolExecutor {
                     "concurrent: a thread initializer panicked: {}",
                     crate::handle::panic_message(&*panic)
                 );
-                broken
-                    .lock()
-                    .get_or_insert_with(|| INITIALIZER_FAILED.to_owned());
+                let _ = broken.set(INITIALIZER_FAILED.to_owned());
                 fail_queued(&jobs, &TaskError::Broken(INITIALIZER_FAILED.to_owned()));
                 return;
             }
