@@ -155,6 +155,24 @@ where
 
 type Callback<T> = Box<dyn FnOnce(&TaskHandle<T>) + Send>;
 
+/// The callbacks, multi-handle waiters (`wait`, `as_completed`) and async
+/// wakers of a task.
+struct Listeners<T> {
+    callbacks: Vec<Callback<T>>,
+    waiters: Vec<(Arc<Waiter>, usize)>,
+    wakers: Vec<Waker>,
+}
+
+impl<T> Default for Listeners<T> {
+    fn default() -> Listeners<T> {
+        Listeners {
+            callbacks: Vec::new(),
+            waiters: Vec::new(),
+            wakers: Vec::new(),
+        }
+    }
+}
+
 struct State<T, Work: ?Sized = dyn Send> {
     phase: Phase,
     /// The outcome, from the moment the phase is final until the last
@@ -165,12 +183,22 @@ struct State<T, Work: ?Sized = dyn Send> {
     failed: bool,
     /// The phase is final and every done-callback has run.
     settled: bool,
-    callbacks: Vec<Callback<T>>,
-    waiters: Vec<(Arc<Waiter>, usize)>,
-    wakers: Vec<Waker>,
+    /// Who else waits to hear of the end: out of line, as most tasks have
+    /// nobody but the condition variable's waiters, so that a task's state
+    /// stays small (every task allocates one; kept small, a batch of them
+    /// freed is reused by the allocator instead of handed back to the
+    /// kernel and faulted in again by the next batch).
+    listeners: Option<Box<Listeners<T>>>,
     /// The work of a queued task, until a worker or a shutdown takes it;
     /// `()` for a handle made without one.
     work: Work,
+}
+
+impl<T, Work: ?Sized> State<T, Work> {
+    /// The listeners, made on first use.
+    fn listeners(&mut self) -> &mut Listeners<T> {
+        self.listeners.get_or_insert_with(Box::default)
+    }
 }
 
 impl<T, Work> State<T, Work> {
@@ -180,9 +208,7 @@ impl<T, Work> State<T, Work> {
             outcome: None,
             failed: false,
             settled: false,
-            callbacks: Vec::new(),
-            waiters: Vec::new(),
-            wakers: Vec::new(),
+            listeners: None,
             work,
         }
     }
@@ -513,7 +539,7 @@ impl<T> TaskHandle<T> {
             drop(state);
             run_callback(Box::new(callback), self);
         } else {
-            state.callbacks.push(Box::new(callback));
+            state.listeners().callbacks.push(Box::new(callback));
         }
     }
 
@@ -636,16 +662,14 @@ impl<T> TaskHandle<T> {
         if state.is_final() {
             return false;
         }
-        state.waiters.push((Arc::clone(waiter), index));
+        state.listeners().waiters.push((Arc::clone(waiter), index));
         true
     }
 
     pub(crate) fn remove_waiter(&self, waiter: &Arc<Waiter>) {
-        self.shared
-            .state
-            .lock()
-            .waiters
-            .retain(|(w, _)| !Arc::ptr_eq(w, waiter));
+        if let Some(listeners) = self.shared.state.lock().listeners.as_mut() {
+            listeners.waiters.retain(|(w, _)| !Arc::ptr_eq(w, waiter));
+        }
     }
 
     /// What makes two handles the same: the task state they share.
@@ -671,9 +695,15 @@ impl<T> Shared<T> {
         handle: &TaskHandle<T>,
         settled: impl FnOnce(),
     ) {
-        let callbacks = std::mem::take(&mut state.callbacks);
-        let waiters = std::mem::take(&mut state.waiters);
-        let wakers = std::mem::take(&mut state.wakers);
+        let Listeners {
+            callbacks,
+            waiters,
+            wakers,
+        } = state
+            .listeners
+            .take()
+            .map(|listeners| *listeners)
+            .unwrap_or_default();
         let mut settled = Some(settled);
         if callbacks.is_empty() {
             state.settled = true;
@@ -800,8 +830,9 @@ impl<T: Clone> std::future::Future for TaskHandle<T> {
         if state.is_final() {
             return Poll::Ready(clone_outcome(&mut state.outcome));
         }
-        if !state.wakers.iter().any(|waker| waker.will_wake(cx.waker())) {
-            state.wakers.push(cx.waker().clone());
+        let wakers = &mut state.listeners().wakers;
+        if !wakers.iter().any(|waker| waker.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
         }
         Poll::Pending
     }
