@@ -134,6 +134,20 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// ```
     #[inline]
     pub fn put_nowait(&self, item: T) -> Result<(), TryPutError<T>> {
+        let put = self.try_put(item);
+        if put.is_ok() {
+            self.shared.getters.wake_one();
+        }
+        put
+    }
+
+    /// One try at a put, waking no getter: a blocked put makes its tries
+    /// holding the putters' lock, and waking a getter would then take the
+    /// getters' lock under it, while a getter doing the same takes the
+    /// two the other way round (a deadlock). The caller wakes a getter
+    /// once it holds no lock.
+    #[inline]
+    fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
         let shared = &*self.shared;
         // In flight from the look at the flag to the end of the push, for
         // a shutdown to wait out (`Tasks::wait_for_puts_in_flight`).
@@ -145,7 +159,6 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
         match self.try_push(item) {
             Ok(()) => {
                 drop(attempt);
-                shared.getters.wake_one();
                 Ok(())
             }
             Err(item) => {
@@ -163,7 +176,7 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
         let mut item = Some(item);
         let put = self.shared.putters.wait_until(deadline, self.retry(), || {
             let attempt = item.take().expect("a full queue gives the item back");
-            match self.put_nowait(attempt) {
+            match self.try_put(attempt) {
                 Ok(()) => Some(Ok(())),
                 Err(TryPutError::ShutDown(back)) => Some(Err(back)),
                 Err(TryPutError::Full(back)) => {
@@ -173,7 +186,10 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
             }
         });
         match put {
-            Some(Ok(())) => Ok(()),
+            Some(Ok(())) => {
+                self.shared.getters.wake_one();
+                Ok(())
+            }
             Some(Err(item)) => Err(PutTimeoutError::ShutDown(item)),
             None => Err(PutTimeoutError::Timeout(
                 item.expect("a put that timed out still holds its item"),
@@ -225,7 +241,9 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     /// [`TryGetError::Empty`], or [`TryGetError::ShutDown`] if shut down
     /// and empty.
     pub fn get_nowait(&self) -> Result<T, TryGetError> {
-        match self.try_pop() {
+        let got = self.try_pop();
+        self.after_get(&got);
+        match got {
             Some(Ok(item)) => Ok(item),
             Some(Err(GetError)) => Err(TryGetError::ShutDown),
             None => Err(TryGetError::Empty),
@@ -233,33 +251,45 @@ impl<T, D: Discipline<T>> BaseQueue<T, D> {
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Result<T, GetTimeoutError> {
-        match self
+        let got = self
             .shared
             .getters
-            .wait_until(deadline, self.retry(), || self.try_pop())
-        {
+            .wait_until(deadline, self.retry(), || self.try_pop());
+        self.after_get(&got);
+        match got {
             Some(Ok(item)) => Ok(item),
             Some(Err(GetError)) => Err(GetTimeoutError::ShutDown),
             None => Err(GetTimeoutError::Timeout),
         }
     }
 
+    /// What a get does once it holds no lock: wakes a putter for the room
+    /// it made, or, after an immediate shutdown, empties the queue (Python
+    /// empties it at once; the shutting thread may not have got to it yet,
+    /// and whoever comes first does it).
+    fn after_get(&self, got: &Option<Result<T, GetError>>) {
+        match got {
+            Some(Ok(_)) => self.shared.putters.wake_one(),
+            Some(Err(GetError)) if self.shared.shutdown.load(Ordering::SeqCst) == SHUT_DOWN_NOW => {
+                self.discard_all();
+            }
+            _ => {}
+        }
+    }
+
     /// One try at a get: an item, the end (shut down and empty), or
-    /// `None` (empty for now).
+    /// `None` (empty for now). It wakes no putter, for the reason
+    /// [`try_put`](Self::try_put) wakes no getter: the caller does.
     #[inline]
     fn try_pop(&self) -> Option<Result<T, GetError>> {
         let shared = &*self.shared;
         let shutdown = shared.shutdown.load(Ordering::SeqCst);
         if shutdown == SHUT_DOWN_NOW {
-            // Python empties the queue at once; the shutting thread may
-            // not have got to it yet, and whoever comes first does it.
-            self.discard_all();
             return Some(Err(GetError));
         }
         match D::pop(&shared.items) {
             Some(item) => {
                 shared.tasks.taken();
-                shared.putters.wake_one();
                 Some(Ok(item))
             }
             None if shutdown == SHUT_DOWN => Some(Err(GetError)),

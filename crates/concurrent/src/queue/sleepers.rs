@@ -153,7 +153,7 @@ impl Sleepers {
                 let mut guard = self.lock.lock();
                 self.count.fetch_add(1, Ordering::SeqCst);
                 (self.after_registering)();
-                if let Some(done) = attempt() {
+                if let Some(done) = attempt_holding_a_lock(&mut attempt) {
                     self.count.fetch_sub(1, Ordering::SeqCst);
                     return Some(done);
                 }
@@ -207,17 +207,19 @@ impl Sleepers {
     }
 
     /// Wakes one sleeper, if there is one. Cheap when nobody sleeps: one
-    /// load.
+    /// load. Never from an attempt (see [`attempt_holding_a_lock`]).
     #[inline]
     pub(crate) fn wake_one(&self) {
+        debug_assert_no_lock_held();
         if self.count.load(Ordering::SeqCst) > 0 {
             let _guard = self.lock.lock();
             self.wake_locked();
         }
     }
 
-    /// Wakes every sleeper.
+    /// Wakes every sleeper. Never from an attempt.
     pub(crate) fn wake_all(&self) {
+        debug_assert_no_lock_held();
         self.wake_all_if(|| true);
     }
 
@@ -241,6 +243,49 @@ impl Sleepers {
         }
         woke
     }
+}
+
+#[cfg(debug_assertions)]
+thread_local! {
+    /// This thread is running an attempt under a sleepers' lock.
+    static HOLDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs an attempt while this sleepers' lock is held (the re-check after
+/// registering). The attempt must not wake another sleepers: that takes
+/// the other's lock under this one, and a thread of the other side doing
+/// the same takes the two the other way round, a deadlock (a getter that
+/// pops, waking putters, against a putter that pushes, waking getters).
+/// The queue wakes once its wait has returned; debug builds check it.
+fn attempt_holding_a_lock<R>(attempt: &mut impl FnMut() -> Option<R>) -> Option<R> {
+    /// Clears the flag however the attempt ends (a comparison may panic).
+    #[cfg(debug_assertions)]
+    struct Holding;
+    #[cfg(debug_assertions)]
+    impl Drop for Holding {
+        fn drop(&mut self) {
+            HOLDING.with(|holding| holding.set(false));
+        }
+    }
+    #[cfg(debug_assertions)]
+    let _holding = {
+        HOLDING.with(|holding| holding.set(true));
+        Holding
+    };
+    attempt()
+}
+
+/// In debug builds, that this thread is not inside an attempt under a
+/// sleepers' lock (see [`attempt_holding_a_lock`]).
+#[inline]
+fn debug_assert_no_lock_held() {
+    #[cfg(debug_assertions)]
+    HOLDING.with(|holding| {
+        debug_assert!(
+            !holding.get(),
+            "a wake from inside a locked attempt: two sleepers' locks taken in either order can deadlock"
+        );
+    });
 }
 
 #[cfg(test)]
