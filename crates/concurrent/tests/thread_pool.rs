@@ -609,9 +609,11 @@ fn a_map_dropped_after_its_first_result_cancels_what_has_not_started() {
     let ex = ThreadPoolExecutor::new(1);
     let ran = Arc::new(AtomicUsize::new(0));
     let (open, gated) = gate();
+    let (started, starts) = gate();
     let task = {
         let ran = Arc::clone(&ran);
         move |n: u32| {
+            started.send(()).unwrap();
             gated.recv().unwrap();
             ran.fetch_add(1, Ordering::SeqCst);
             n
@@ -620,7 +622,10 @@ fn a_map_dropped_after_its_first_result_cancels_what_has_not_started() {
     let mut results = ex.map(task, (0..10).map(|n| (n,)));
     open.send(()).unwrap();
     assert_eq!(results.next(), Some(Ok(0)));
-    // The second task is running (behind the gate); the other eight wait.
+    // Once the second task is running (behind the gate), the other eight
+    // wait: dropping the map cancels those.
+    starts.recv().unwrap();
+    starts.recv().unwrap();
     drop(results);
     for _ in 0..9 {
         open.send(()).unwrap();
