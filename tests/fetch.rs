@@ -643,16 +643,7 @@ fn a_json_output_killed_while_resumed_resumes_again() {
     let dir = support::scratch("json-twice");
     let path = dir.join("prices.json");
     let p = path.to_str().unwrap();
-    let first_job = [
-        "--exchanges",
-        "bitstamp",
-        "--symbols",
-        "btc",
-        "--start",
-        "2019-01-01",
-        "--end",
-        "2019-01-31",
-    ];
+    let first_job = bitstamp_btc_2019_until("2019-01-31");
     assert!(
         fetch_cmd(&fast.url(), &[&first_job[..], &["-o", p]].concat())
             .status
@@ -700,6 +691,21 @@ fn assert_same_text(got: &str, expected: &str, what: &str) {
         got_lines.get(at),
         expected_lines.get(at)
     );
+}
+
+/// The flags of a job of another kind than the lesson's: bitstamp btc
+/// from 2019-01-01 to `end`.
+fn bitstamp_btc_2019_until(end: &'static str) -> [&'static str; 8] {
+    [
+        "--exchanges",
+        "bitstamp",
+        "--symbols",
+        "btc",
+        "--start",
+        "2019-01-01",
+        "--end",
+        end,
+    ]
 }
 
 /// The sorted union of a clean run of `first_job` and of the lesson's job,
@@ -759,16 +765,7 @@ fn union_of(url: &str, dir: &Path, extension: &str, first_job: &[&str]) -> Strin
 fn resume_keeps_rows_of_another_job_and_adds_the_missing_ones() {
     let server = start_server(ServerConfig::default());
     let dir = support::scratch("resume-keeps");
-    let first_job = [
-        "--exchanges",
-        "bitstamp",
-        "--symbols",
-        "btc",
-        "--start",
-        "2019-01-01",
-        "--end",
-        "2019-12-31",
-    ];
+    let first_job = bitstamp_btc_2019_until("2019-12-31");
     for extension in ["csv", "jsonl", "json"] {
         let path = dir.join(format!("o.{extension}"));
         let p = path.to_str().unwrap();
