@@ -7,6 +7,9 @@
 # Needs hyperfine (apt-get install hyperfine) and python3-venv; installs
 # requests into bench/.venv-original. Usage: bench/fetch.sh  (about 7 minutes)
 set -euo pipefail
+# With --against OLD_BINARY [NEW_BINARY] [ROUNDS]: the lesson's job with
+# two binaries, alternated round by round (bench/lib/fetch_ab.py).
+if [ "${1:-}" = --against ]; then shift; exec python3 "$(dirname "$0")/lib/fetch_ab.py" "$@"; fi
 cd "$(dirname "$0")/.."
 mkdir -p bench/results
 report=bench/results/fetch-$(date -u +%Y%m%dT%H%M%SZ).md
@@ -17,7 +20,7 @@ cargo build --release --quiet --bin crypto_db
 venv=bench/.venv-original
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c "import requests" 2>/dev/null || "$venv/bin/pip" install --quiet requests
-py="$venv/bin/python bench/python_lesson_fetch.py"
+py="$venv/bin/python bench/lib/python_lesson_fetch.py"
 bin=target/release/crypto_db
 
 $bin --port 18201 > "$work/fast.log" 2>&1 & fast=$!

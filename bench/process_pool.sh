@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The process pool benchmark and its Python anchor, in one run:
 #   criterion: crates/concurrent/benches/process_pool.rs
-#   Python:    bench/python_process_pool.py
+#   Python:    bench/lib/python_process_pool.py
 # Prints a Markdown table of medians (kept in bench/results/).
 # Usage: bench/process_pool.sh     (about 2 minutes)
 set -euo pipefail
+# With --against OLD_CHECKOUT [RUNS]: the round trip in another checkout
+# and this one, alternated run by run (bench/lib/process_pool_ab.sh).
+if [ "${1:-}" = --against ]; then shift; exec bash "$(dirname "$0")/lib/process_pool_ab.sh" "$@"; fi
 cd "$(dirname "$0")/.."
 mkdir -p bench/results
 report=bench/results/process-pool-$(date -u +%Y%m%dT%H%M%SZ).md
 cargo bench --quiet -p concurrent --bench process_pool -- --warm-up-time 2 --measurement-time 5 >&2
-python_json=$(python3 bench/python_process_pool.py)
+python_json=$(python3 bench/lib/python_process_pool.py)
 PYTHON_JSON="$python_json" python3 - <<'PY' | tee "$report"
 import json, os, pathlib, datetime
 root = pathlib.Path("target/criterion")

@@ -13,6 +13,9 @@
 #
 # Usage: bench/server.sh     (env: DURATION=10s ROUNDS=3 CONNECTIONS="1 8 64")
 set -euo pipefail
+# With --against OLD_BINARY [NEW_BINARY]: ours before and after a change,
+# interleaved round by round with the baseline (bench/lib/server_ab.sh).
+if [ "${1:-}" = --against ]; then shift; exec bash "$(dirname "$0")/lib/server_ab.sh" "$@"; fi
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
@@ -54,7 +57,7 @@ declare -A START IDLE LOADED
 start() {
   local name=$1; shift
   local started
-  started=$(python3 bench/startup.py "${PORT[$name]}" "$TARGET" "$work/$name.log" -- "$@")
+  started=$(python3 bench/lib/startup.py "${PORT[$name]}" "$TARGET" "$work/$name.log" -- "$@")
   PID[$name]=${started% *}
   START[$name]=${started#* }
 }

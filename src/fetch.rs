@@ -6,11 +6,11 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use client::fetch::sweep::{self, Counts};
 use client::fetch::{
-    self, ExecutorKind, FetchError, FetchOptions, FetchReport, Output, Plan, Progress, Selection,
-    SharedQueue, Strategy, TaskFailure,
+    self, FetchError, FetchOptions, FetchReport, Output, Plan, Progress, RunOn, Selection,
+    SharedQueue, TaskFailure,
 };
 use client::{ClientConfig, RetryPolicy};
 use prices::Day;
@@ -73,10 +73,17 @@ pub struct FetchArgs {
     /// Requests at a time (the lesson's 32 threads).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     workers: u32,
-    /// How requests run: a thread pool, worker processes, or async tasks.
-    /// With --sweep, several (comma-separated) are compared.
-    #[arg(long, value_enum, default_value = "threads", value_delimiter = ',')]
-    executor: Vec<Executor>,
+    /// Where requests run: a thread pool, worker processes, async tasks,
+    /// the range API (`ranges`, as --range) or workers through a queue on
+    /// Redis (`redis://HOST:PORT/NAME`, as --queue). With --sweep,
+    /// several of this machine's (comma-separated) are compared.
+    #[arg(
+        long,
+        default_value = "threads",
+        value_delimiter = ',',
+        value_name = "threads|processes|async|ranges|redis://HOST:PORT/NAME"
+    )]
+    executor: Vec<RunOn>,
     /// Write the records here: .csv, .jsonl or .json, as they arrive;
     /// sorted when the run ends. Without it, a table goes to stdout.
     #[arg(long, short)]
@@ -107,20 +114,13 @@ pub struct FetchArgs {
     /// queue on Redis (redis://HOST:PORT/NAME); this process only puts the
     /// tasks and writes the answers. --workers and --executor are then
     /// the workers' flags.
-    #[arg(long, value_name = "redis://HOST:PORT/NAME", conflicts_with_all = ["sweep", "range"])]
+    #[arg(long, value_name = "redis://HOST:PORT/NAME", conflicts_with_all = ["sweep", "range", "executor"])]
     queue: Option<QueueAddress>,
-    /// With --queue: seconds a worker may go silent (dead, cut off) before
-    /// its tasks go to others. Workers renew it while they run a task, so
-    /// a long task is not run twice.
-    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = crate::parse_seconds, requires = "queue")]
-    lease: Duration,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Executor {
-    Threads,
-    Processes,
-    Async,
+    /// With a queue on Redis: seconds a worker may go silent (dead, cut
+    /// off) before its tasks go to others. Workers renew it while they run
+    /// a task, so a long task is not run twice.
+    #[arg(long, value_name = "SECONDS", value_parser = crate::parse_seconds)]
+    lease: Option<Duration>,
 }
 
 fn selection(text: &str) -> Selection {
@@ -155,14 +155,6 @@ impl Progress for Bar {
     }
 }
 
-pub fn executor_kind(executor: Executor) -> ExecutorKind {
-    match executor {
-        Executor::Threads => ExecutorKind::Threads,
-        Executor::Processes => ExecutorKind::Processes,
-        Executor::Async => ExecutorKind::Async,
-    }
-}
-
 /// What the command line asks for, every flag parsed and checked (the
 /// habit of ripgrep's `HiArgs`): `run` then has one error path.
 enum FetchRequest {
@@ -172,8 +164,7 @@ enum FetchRequest {
     Sweep {
         client: ClientConfig,
         plan: Plan,
-        range: bool,
-        executors: Vec<ExecutorKind>,
+        executors: Vec<RunOn>,
         counts: Counts,
         plot: Option<PathBuf>,
         quiet: bool,
@@ -185,6 +176,8 @@ enum FetchRequest {
 enum BadFlags {
     #[error("name one --executor (several are for --sweep)")]
     SeveralExecutors,
+    #[error("--lease is for a queue on Redis (--queue or --executor redis://...)")]
+    LeaseWithoutQueue,
     #[error("--sweep takes worker counts like 1,2,4,8 or `auto`, not {0:?}")]
     Sweep(String),
     #[error(transparent)]
@@ -195,8 +188,7 @@ impl TryFrom<FetchArgs> for FetchRequest {
     type Error = BadFlags;
 
     fn try_from(args: FetchArgs) -> Result<FetchRequest, BadFlags> {
-        let executors: Vec<ExecutorKind> =
-            args.executor.iter().copied().map(executor_kind).collect();
+        let executors = places(&args)?;
         let client = args.client.config();
         let plan = Plan {
             exchanges: selection(&args.exchanges),
@@ -213,37 +205,59 @@ impl TryFrom<FetchArgs> for FetchRequest {
             return Ok(FetchRequest::Sweep {
                 client,
                 plan,
-                range: args.range,
                 executors,
                 counts,
                 plot: args.plot,
                 quiet: args.quiet,
             });
         }
-        let [executor] = executors[..] else {
+        let Ok([run_on]) = <[RunOn; 1]>::try_from(executors) else {
             return Err(BadFlags::SeveralExecutors);
         };
         Ok(FetchRequest::Job {
             options: FetchOptions {
                 client,
                 plan,
-                strategy: Strategy {
-                    executor,
-                    workers: args.workers as usize,
-                    range: args.range,
-                },
+                run_on,
+                workers: args.workers as usize,
                 output: args.output.map(|path| Output {
                     path,
                     resume: args.resume,
-                }),
-                queue: args.queue.map(|address| SharedQueue {
-                    address,
-                    lease: args.lease,
                 }),
             },
             quiet: args.quiet,
         })
     }
+}
+
+/// Where the job runs, from the one switch (`--executor`) and its two
+/// older spellings (`--range` for `ranges`, `--queue URL` for a
+/// `redis://` place; clap refuses them beside an explicit `--executor`),
+/// with `--lease` applied to a queue on Redis.
+fn places(args: &FetchArgs) -> Result<Vec<RunOn>, BadFlags> {
+    let mut places = if args.range {
+        vec![RunOn::Ranges]
+    } else if let Some(address) = &args.queue {
+        vec![RunOn::Redis(SharedQueue {
+            address: address.clone(),
+            lease: SharedQueue::DEFAULT_LEASE,
+        })]
+    } else {
+        args.executor.clone()
+    };
+    if let Some(lease) = args.lease {
+        let mut on_redis = false;
+        for place in &mut places {
+            if let RunOn::Redis(queue) = place {
+                queue.lease = lease;
+                on_redis = true;
+            }
+        }
+        if !on_redis {
+            return Err(BadFlags::LeaseWithoutQueue);
+        }
+    }
+    Ok(places)
 }
 
 /// `1,2,4,8` or `auto`.
@@ -268,20 +282,11 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
         Ok(FetchRequest::Sweep {
             client,
             plan,
-            range,
             executors,
             counts,
             plot,
             quiet,
-        }) => run_sweep(
-            &client,
-            &plan,
-            range,
-            &executors,
-            &counts,
-            plot.as_deref(),
-            quiet,
-        ),
+        }) => run_sweep(&client, &plan, &executors, &counts, plot.as_deref(), quiet),
     }
 }
 
@@ -396,17 +401,16 @@ fn run_job(options: &FetchOptions, quiet: bool) -> anyhow::Result<Outcome> {
 fn run_sweep(
     client: &ClientConfig,
     plan: &Plan,
-    range: bool,
-    executors: &[ExecutorKind],
+    executors: &[RunOn],
     counts: &Counts,
     plot: Option<&std::path::Path>,
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
-    let points = match sweep::sweep(client, plan, range, executors, counts, |point| {
+    let points = match sweep::sweep(client, plan, executors, counts, |point| {
         if !quiet {
             say!(
                 "crypto_db: sweep: {} x {}: {:.0} requests/s",
-                sweep::executor_name(point.executor),
+                point.executor,
                 point.workers,
                 point.requests_per_second
             );
@@ -427,9 +431,7 @@ fn run_sweep(
     for recommendation in sweep::recommend(&points) {
         out.push_str(&format!(
             "recommended for {}: {} workers. {}.\n",
-            sweep::executor_name(recommendation.executor),
-            recommendation.workers,
-            recommendation.why
+            recommendation.executor, recommendation.workers, recommendation.why
         ));
     }
     let mut stdout = std::io::stdout().lock();

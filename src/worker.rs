@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::{Args, ValueEnum};
-use client::fetch::{self, WorkerOptions};
+use clap::Args;
+use client::fetch::{self, RunOn, WorkerOptions};
 use redis_queue::QueueAddress;
 
-use crate::fetch::{ClientArgs, Executor, executor_kind};
+use crate::fetch::ClientArgs;
 
 #[derive(Args)]
 pub struct WorkerArgs {
@@ -22,15 +22,18 @@ pub struct WorkerArgs {
     /// Tasks at a time.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     workers: u32,
-    /// How the requests run: a thread pool, or async tasks.
-    #[arg(long, value_enum, default_value = "threads")]
-    executor: WorkerExecutor,
+    /// Where the requests run: a thread pool, or async tasks.
+    #[arg(long, default_value = "threads", value_name = "threads|async", value_parser = worker_place)]
+    executor: RunOn,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum WorkerExecutor {
-    Threads,
-    Async,
+/// `--executor` of a worker: the one switch, narrowed to what a worker
+/// runs its tasks on.
+fn worker_place(text: &str) -> anyhow::Result<RunOn> {
+    match text.parse()? {
+        place @ (RunOn::Threads | RunOn::Async) => Ok(place),
+        other => anyhow::bail!("a worker runs its tasks on threads or async, not on {other}"),
+    }
 }
 
 /// Serves the job until it is over or a signal stops it; `Ok(false)` when
@@ -39,10 +42,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<bool> {
     let options = WorkerOptions {
         queue: args.queue,
         client: args.client.config(),
-        executor: executor_kind(match args.executor {
-            WorkerExecutor::Threads => Executor::Threads,
-            WorkerExecutor::Async => Executor::Async,
-        }),
+        run_on: args.executor,
         workers: args.workers as usize,
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -51,9 +51,9 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<bool> {
         "crypto_db: worker: serving {} with {} {} against {} (Ctrl-C or SIGTERM stops: running tasks finish, the rest go back)",
         options.queue,
         options.workers,
-        match args.executor {
-            WorkerExecutor::Threads => "threads",
-            WorkerExecutor::Async => "async tasks",
+        match options.run_on {
+            RunOn::Async => "async tasks",
+            _ => "threads",
         },
         options.client.base_url
     );

@@ -268,7 +268,7 @@ class ClientsNobodyHereWrote(unittest.TestCase):
 
     def test_pipelined_requests_then_a_half_close(self):
         # Beyond the original, which answers HTTP/1.0 and closes after one
-        # answer: ours keeps HTTP/1.1 connections (README, "Compared with
+        # answer: ours keeps HTTP/1.1 connections (docs/server.md, "Compared with
         # the original"), so all four answers come back, in order.
         answer = raw_exchange(
             b"GET /symbols HTTP/1.1\r\nHost: x\r\n\r\n" * 3

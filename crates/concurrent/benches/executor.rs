@@ -1,7 +1,7 @@
 //! Per-task overhead of submit + result for a trivial task, on 4 workers:
 //! our `ThreadPoolExecutor` against rayon (scope spawn) and the
 //! `threadpool` crate. Python's `ThreadPoolExecutor` is measured by
-//! `bench/python_concurrency.py`; `bench/concurrency.sh` runs both and
+//! `bench/lib/python_concurrency.py`; `bench/library.sh` runs both and
 //! prints the table for BENCHMARKS.md.
 //!
 //! Each iteration submits a batch of tasks and collects every result, so

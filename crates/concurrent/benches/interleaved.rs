@@ -7,7 +7,7 @@
 //!
 //! `cargo bench -p concurrent --bench interleaved [-- ROUNDS [alone]]` (11
 //! rounds by default; `alone`: submit + result with each pool alone);
-//! `bench/library_ab.sh` runs it.
+//! `bench/library.sh --interleaved` runs it.
 //! The goals it measures are issue #12's: `Queue` at 0.9x
 //! crossbeam-channel's throughput or better, `SimpleQueue` likewise
 //! against crossbeam's unbounded channel, and submit + result within 1.2x
@@ -154,7 +154,7 @@ fn compare(
         a.push(ours());
         b.push(anchor());
     }
-    // Every round, for pooling over several runs (`bench/library_rounds.sh`):
+    // Every round, for pooling over several runs (`bench/library.sh --rounds`):
     // one process tends to stay in one mode, so one run is not the figure.
     if let Some(path) = std::env::var_os("ROUNDS_OUT") {
         use std::io::Write as _;

@@ -5,7 +5,7 @@
 //! - a CPU-bound job (hashing 64 MiB, generated in place, in 8 tasks) run
 //!   sequentially, on 2 threads and on 2 processes.
 //!
-//! Python's `ProcessPoolExecutor` is timed by `bench/python_process_pool.py`;
+//! Python's `ProcessPoolExecutor` is timed by `bench/lib/python_process_pool.py`;
 //! `bench/process_pool.sh` runs both and prints the table.
 //!
 //! This binary is its own worker: `main` calls `serve_if_worker` first.

@@ -1,7 +1,7 @@
 //! Queue throughput, bounded to 1,000 items, with one producer and one
 //! consumer and with four of each: our `Queue` (which also tracks
 //! `task_done`) against crossbeam-channel and `std::sync::mpsc`. Python's
-//! `queue.Queue` is measured by `bench/python_concurrency.py`.
+//! `queue.Queue` is measured by `bench/lib/python_concurrency.py`.
 
 use std::hint::black_box;
 

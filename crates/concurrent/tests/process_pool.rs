@@ -974,9 +974,9 @@ fn a_worker_stopped_while_idle_does_not_hang_the_shutdown() {
 /// quick tasks, short sleeps and panics, submitted one by one or mapped
 /// in random chunks, from one or two threads at once; every answer is
 /// checked against its own call. Not in CI; run by
-/// `bench/process_pool_stress.sh`.
+/// `tests/process_pool_stress.sh`.
 #[test]
-#[ignore = "long-running; bench/process_pool_stress.sh runs it"]
+#[ignore = "long-running; tests/process_pool_stress.sh runs it"]
 fn stress_process_pool() {
     let (until, seconds) = common::stress_until("PROCESS_POOL_STRESS_SECONDS");
     let mut random = common::SplitMix::new(0x2545_F491_4F6C_DD1D);

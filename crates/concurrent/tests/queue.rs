@@ -6,7 +6,7 @@
 //! (`set_maxsize` cannot grow a bounded FIFO queue past its ring).
 //!
 //! `stress_queue` is the long-running version for the lock-free parts,
-//! run by `bench/queue_stress.sh`, not by CI.
+//! run by `tests/queue_stress.sh`, not by CI.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -694,9 +694,9 @@ fn a_queue_used_while_its_thread_exits_still_counts() {
 /// random shapes, bounds and lengths, over and over, each checked for
 /// loss, duplication and per-producer order, and between them the race
 /// of the last `task_done`s against a joiner going to sleep. Minutes by default
-/// (`QUEUE_STRESS_SECONDS`); run by `bench/queue_stress.sh`.
+/// (`QUEUE_STRESS_SECONDS`); run by `tests/queue_stress.sh`.
 #[test]
-#[ignore = "long-running; bench/queue_stress.sh runs it"]
+#[ignore = "long-running; tests/queue_stress.sh runs it"]
 fn stress_queue() {
     let (until, seconds) = common::stress_until("QUEUE_STRESS_SECONDS");
     let mut rounds = 0u64;

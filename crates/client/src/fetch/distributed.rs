@@ -42,7 +42,7 @@ use prices::Price;
 use redis_queue::{Delivery, JobSettings, QueueAddress, QueueError, QueueOptions, RedisQueue};
 
 use super::runner::{Outcome, RemoteFailure, Runner};
-use super::{ExecutorKind, FetchError, PoolRestart, Task, TaskFailure};
+use super::{FetchError, PoolRestart, RunOn, Task, TaskFailure};
 use crate::api::{AsyncClient, Client, ClientConfig};
 
 /// A job's queue on Redis, as `fetch --queue` names it.
@@ -54,6 +54,11 @@ pub struct SharedQueue {
     /// How long a worker may go silent before its tasks are given to
     /// others; workers renew it every third of it while they run.
     pub lease: Duration,
+}
+
+impl SharedQueue {
+    /// The lease when none is asked for: a minute.
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 }
 
 /// One task as it crosses to a worker: with the token of the job that
@@ -374,9 +379,9 @@ pub struct WorkerOptions {
     pub queue: QueueAddress,
     /// The price server, and how to talk to it.
     pub client: ClientConfig,
-    /// Threads, or tokio tasks ([`ExecutorKind::Processes`] runs as
-    /// threads: a worker process is already one of many).
-    pub executor: ExecutorKind,
+    /// Where its tasks run: [`RunOn::Threads`] or [`RunOn::Async`] (a
+    /// worker process is already one of many; the others are refused).
+    pub run_on: RunOn,
     /// How many tasks at a time.
     pub workers: usize,
 }
@@ -423,8 +428,16 @@ struct Shared {
 /// [`FetchError::Queue`] when Redis stays away longer than the queue
 /// waits for it, [`FetchError::Server`] if the client cannot be built,
 /// [`FetchError::Workers`]/[`FetchError::Runtime`] if the loops cannot
-/// start.
+/// start, [`FetchError::CannotRunOn`] for a place other than threads or
+/// async tasks.
 pub fn work(options: &WorkerOptions, stop: Arc<AtomicBool>) -> Result<WorkerReport, FetchError> {
+    if !matches!(options.run_on, RunOn::Threads | RunOn::Async) {
+        return Err(FetchError::CannotRunOn {
+            what: "a worker",
+            places: "threads or async",
+            run_on: options.run_on.clone(),
+        });
+    }
     let error = queue_error(&options.queue);
     let queue_options = QueueOptions::default();
     let shared = Arc::new(Shared {
@@ -451,11 +464,9 @@ pub fn work(options: &WorkerOptions, stop: Arc<AtomicBool>) -> Result<WorkerRepo
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let ended = match options.executor {
-            ExecutorKind::Async => serve_async(&shared, &options.client, workers),
-            ExecutorKind::Threads | ExecutorKind::Processes => {
-                serve_on_threads(&shared, &options.client, workers)
-            }
+        let ended = match options.run_on {
+            RunOn::Async => serve_async(&shared, &options.client, workers),
+            _ => serve_on_threads(&shared, &options.client, workers),
         };
         serving.store(false, Ordering::Relaxed);
         ended

@@ -11,11 +11,13 @@
 //!
 //! - [`Plan`]: which exchanges, symbols and days; checked against the
 //!   server's lists and made into [`Task`]s.
-//! - [`Strategy`]: how the requests run. Threads and processes go through
-//!   one generic path over the library's `Executor` trait (the lesson's
-//!   "change one line to switch executors"), tokio tasks and the range API
-//!   through their own; each keeps a bounded window of tasks in flight, so
-//!   a range of years never builds a huge queue.
+//! - [`RunOn`]: where the requests run, the one switch: threads,
+//!   processes, tokio tasks, the range API, or workers on other machines
+//!   through Redis. Threads and processes go through one generic path
+//!   over the library's `Executor` trait (the lesson's "change one line to
+//!   switch executors"), the others through their own; each keeps a
+//!   bounded window of tasks in flight, so a range of years never builds
+//!   a huge queue.
 //! - [`Output`]: where the records go; the sink appends each as it comes,
 //!   resumes an earlier run, and writes the sorted copy at the end. When
 //!   the sink stops listening (a failed write, the server gone), the
@@ -48,16 +50,92 @@ pub enum Selection {
     Only(Vec<String>),
 }
 
-/// How the requests are run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecutorKind {
-    /// A [`ThreadPoolExecutor`](concurrent::ThreadPoolExecutor) of `workers` threads, as in the lesson.
+/// Where a job's requests run: the one switch, read from the command
+/// line once ([`FromStr`](std::str::FromStr): `threads`, `processes`,
+/// `async`, `ranges` or `redis://HOST:PORT/NAME`) and used by
+/// [`run`], [`sweep::sweep`] and [`work`] alike. Adding a place is one arm
+/// here and one runner in `runner.rs`.
+///
+/// # Examples
+///
+/// ```
+/// use client::fetch::RunOn;
+///
+/// assert_eq!("processes".parse::<RunOn>().unwrap(), RunOn::Processes);
+/// let remote: RunOn = "redis://127.0.0.1:6379/march".parse().unwrap();
+/// assert!(matches!(remote, RunOn::Redis(_)));
+/// assert_eq!(remote.to_string(), "redis://127.0.0.1:6379/march");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOn {
+    /// A [`ThreadPoolExecutor`](concurrent::ThreadPoolExecutor) of `workers` threads, a
+    /// request per day, as in the lesson.
     Threads,
-    /// A [`ProcessPoolExecutor`](concurrent::ProcessPoolExecutor) of `workers` processes (the program must
-    /// call `concurrent::serve_if_worker()` first in `main`).
+    /// A [`ProcessPoolExecutor`](concurrent::ProcessPoolExecutor) of `workers` processes (the
+    /// program must call `concurrent::serve_if_worker()` first in `main`).
     Processes,
     /// tokio tasks, at most `workers` requests at a time.
     Async,
+    /// The range API (`/prices`, a request per exchange x symbol per
+    /// 1,000 days) instead of a request per day, `workers` ranges at a
+    /// time on threads. The output is the same.
+    Ranges,
+    /// `crypto_db worker`s, on any machine, through this queue on Redis:
+    /// this process only puts the tasks and writes the answers (`workers`
+    /// is then the workers' business).
+    Redis(SharedQueue),
+}
+
+impl RunOn {
+    /// The places a sweep measures and a worker runs its tasks on: those
+    /// of this machine.
+    pub fn is_local(&self) -> bool {
+        !matches!(self, RunOn::Redis(_))
+    }
+}
+
+impl std::fmt::Display for RunOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so that a table's `{:<10}` lines the names up.
+        match self {
+            RunOn::Threads => f.pad("threads"),
+            RunOn::Processes => f.pad("processes"),
+            RunOn::Async => f.pad("async"),
+            RunOn::Ranges => f.pad("ranges"),
+            RunOn::Redis(queue) => f.pad(&queue.address.to_string()),
+        }
+    }
+}
+
+/// A name that is not a place to run; see [`RunOn`].
+#[derive(Debug, thiserror::Error)]
+pub enum BadRunOn {
+    /// Not one of the names.
+    #[error(
+        "{0:?} is not a place to run: write threads, processes, async, ranges or redis://HOST:PORT/NAME"
+    )]
+    Unknown(String),
+    /// A `redis://` address that does not name a queue.
+    #[error(transparent)]
+    Address(#[from] redis_queue::QueueError),
+}
+
+impl std::str::FromStr for RunOn {
+    type Err = BadRunOn;
+
+    fn from_str(text: &str) -> Result<RunOn, BadRunOn> {
+        Ok(match text {
+            "threads" => RunOn::Threads,
+            "processes" => RunOn::Processes,
+            "async" => RunOn::Async,
+            "ranges" => RunOn::Ranges,
+            _ if text.starts_with("redis://") => RunOn::Redis(SharedQueue {
+                address: text.parse()?,
+                lease: SharedQueue::DEFAULT_LEASE,
+            }),
+            _ => return Err(BadRunOn::Unknown(text.to_owned())),
+        })
+    }
 }
 
 /// What to fetch: every exchange x symbol x day of a selection.
@@ -127,30 +205,6 @@ impl Plan {
     }
 }
 
-/// How the requests run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Strategy {
-    /// Threads, processes or tokio tasks.
-    pub executor: ExecutorKind,
-    /// How many requests at a time.
-    pub workers: usize,
-    /// Fetch each exchange x symbol with the range API (`/prices`, a
-    /// request per 1,000 days) instead of a request per day; `workers`
-    /// ranges at a time on threads. The output is the same.
-    pub range: bool,
-}
-
-impl Strategy {
-    /// `workers` requests at a time on `executor`, a request per day.
-    pub fn new(executor: ExecutorKind, workers: usize) -> Strategy {
-        Strategy {
-            executor,
-            workers,
-            range: false,
-        }
-    }
-}
-
 /// Where the records go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
@@ -167,13 +221,12 @@ pub struct FetchOptions {
     pub client: ClientConfig,
     /// What to fetch.
     pub plan: Plan,
-    /// How.
-    pub strategy: Strategy,
+    /// Where the requests run.
+    pub run_on: RunOn,
+    /// How many requests at a time.
+    pub workers: usize,
     /// Where to; `None` collects the records for the caller to print.
     pub output: Option<Output>,
-    /// Run the tasks on `crypto_db worker`s through this queue on Redis,
-    /// instead of here (`strategy` is then not used).
-    pub queue: Option<SharedQueue>,
 }
 
 impl FetchOptions {
@@ -183,9 +236,9 @@ impl FetchOptions {
         FetchOptions {
             client: ClientConfig::new(base_url),
             plan: Plan::lesson(),
-            strategy: Strategy::new(ExecutorKind::Threads, 32),
+            run_on: RunOn::Threads,
+            workers: 32,
             output: None,
-            queue: None,
         }
     }
 }
@@ -273,6 +326,17 @@ pub enum FetchError {
         names: Vec<String>,
         /// The server's list.
         known: Vec<String>,
+    },
+    /// A place to run that this part of the job cannot use: a sweep
+    /// measures this machine's, a worker runs threads or async tasks.
+    #[error("{what} runs on {places}, not on {run_on}")]
+    CannotRunOn {
+        /// What was asked: `a sweep`, `a worker`.
+        what: &'static str,
+        /// The places it can use.
+        places: &'static str,
+        /// The place asked for.
+        run_on: RunOn,
     },
     /// The first day is after the last.
     #[error("--start {start} is after --end {end}")]
@@ -363,6 +427,7 @@ impl FetchError {
         matches!(
             self,
             FetchError::UnknownNames { .. }
+                | FetchError::CannotRunOn { .. }
                 | FetchError::EmptyRange { .. }
                 | FetchError::UnknownExtension { .. }
                 | FetchError::Locked { .. }
@@ -505,11 +570,8 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
         Some(output) => Sink::open(output, &mut tasks)?,
         None => Sink::in_memory(),
     };
-    let runner: Box<dyn Runner> = match &options.queue {
-        Some(queue) => Box::new(distributed::OnRedis::new(queue.clone())),
-        None => runner::for_strategy(&client, options.strategy)?,
-    };
-    pipe(&*runner, options.strategy.workers, tasks, sink, progress)
+    let runner = runner::for_place(&client, &options.run_on, options.workers)?;
+    pipe(&*runner, options.workers, tasks, sink, progress)
 }
 
 /// Connects a runner of `workers` to a sink: the runner on a thread of

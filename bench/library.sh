@@ -2,11 +2,19 @@
 # The concurrency library's benchmarks and their anchors, in one run:
 #   criterion: crates/concurrent/benches/executor.rs and queue.rs
 #              (ours vs rayon, threadpool, crossbeam-channel, std::sync::mpsc)
-#   Python:    bench/python_concurrency.py (ThreadPoolExecutor, queue.Queue)
+#   Python:    bench/lib/python_concurrency.py (ThreadPoolExecutor, queue.Queue)
 # Prints a Markdown table of medians and ratios (kept in bench/results/).
 #
-# Usage: bench/concurrency.sh        (about 3 minutes)
+# Usage: bench/library.sh           (about 3 minutes)
 set -euo pipefail
+# --interleaved [ROUNDS] [alone]: ours and the anchors round by round in
+#   one process (crates/concurrent/benches/interleaved.rs);
+# --rounds [RUNS] [ROUNDS]: that, in several fresh processes, every round
+#   pooled: the figure BENCHMARKS.md reports (bench/lib/library_rounds.sh).
+case "${1:-}" in
+  --interleaved) shift; cd "$(dirname "$0")/.."; exec cargo bench -q -p concurrent --bench interleaved -- "${1:-11}" "${@:2}" ;;
+  --rounds) shift; exec bash "$(dirname "$0")/lib/library_rounds.sh" "$@" ;;
+esac
 cd "$(dirname "$0")/.."
 mkdir -p bench/results
 report=bench/results/concurrency-$(date -u +%Y%m%dT%H%M%SZ).md
@@ -14,7 +22,7 @@ report=bench/results/concurrency-$(date -u +%Y%m%dT%H%M%SZ).md
 echo "criterion benches..." >&2
 cargo bench --quiet -p concurrent --bench executor --bench queue -- --warm-up-time 2 --measurement-time 5 >&2
 echo "python anchors..." >&2
-python_json=$(python3 bench/python_concurrency.py)
+python_json=$(python3 bench/lib/python_concurrency.py)
 
 PYTHON_JSON="$python_json" python3 - <<'PY' | tee "$report"
 import json, os, pathlib, datetime

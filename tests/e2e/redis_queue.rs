@@ -5,18 +5,16 @@
 //! restarted mid-run, a task longer than its lease, garbage in the
 //! stream, a producer killed and resumed.
 
-mod support;
-
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::slow_server;
 use redis_queue::testing::RedisServer;
-use support::slow_server;
 
-const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
+use crate::support::BIN;
 
 /// A `crypto_db worker`, its standard error in `dir/NAME.err`.
 fn worker(dir: &Path, name: &str, queue: &str, url: &str, extra: &[&str]) -> Child {
@@ -126,12 +124,50 @@ fn answered(log: &str) -> usize {
         .unwrap_or_else(|| panic!("no summary in {log}"))
 }
 
+/// What a test of a job through Redis starts with: a Redis of its own, a
+/// server answering `/price` after `sleep_ms`, a scratch directory and the
+/// queue's address (`redis://127.0.0.1:PORT/NAME`).
+struct Job {
+    redis: RedisServer,
+    server: server::BackgroundServer,
+    dir: crate::support::ScratchDir,
+    queue: String,
+}
+
+impl Job {
+    /// `None` (the test skips) where `redis-server` is not installed,
+    /// outside CI; see [`RedisServer::try_start`].
+    fn start(dir: &str, queue: &str, sleep_ms: u64) -> Option<Job> {
+        Job::with(RedisServer::try_start()?, dir, queue, sleep_ms)
+    }
+
+    /// The same, with a Redis that keeps every write in its AOF.
+    fn start_persistent(dir: &str, queue: &str, sleep_ms: u64) -> Option<Job> {
+        Job::with(RedisServer::try_start_persistent()?, dir, queue, sleep_ms)
+    }
+
+    fn with(redis: RedisServer, dir: &str, queue: &str, sleep_ms: u64) -> Option<Job> {
+        let queue = format!("{}/{queue}", redis.url());
+        Some(Job {
+            redis,
+            server: slow_server(sleep_ms),
+            dir: crate::support::scratch(dir),
+            queue,
+        })
+    }
+}
+
 #[test]
 fn three_workers_share_one_job_and_the_result_is_complete_and_exact() {
-    let redis = RedisServer::start();
-    let server = slow_server(5);
-    let dir = support::scratch("three-workers");
-    let queue = format!("{}/march", redis.url());
+    let Some(Job {
+        redis,
+        server,
+        dir,
+        queue,
+    }) = Job::start("three-workers", "march", 5)
+    else {
+        return;
+    };
     let mut workers: Vec<Child> = [("a", "threads"), ("b", "threads"), ("c", "async")]
         .iter()
         .map(|(name, executor)| {
@@ -171,10 +207,15 @@ fn three_workers_share_one_job_and_the_result_is_complete_and_exact() {
 
 #[test]
 fn a_worker_killed_mid_task_loses_nothing_and_makes_no_duplicate_row() {
-    let redis = RedisServer::start();
-    let server = slow_server(300);
-    let dir = support::scratch("sigkill");
-    let queue = format!("{}/killed", redis.url());
+    let Some(Job {
+        redis: _redis,
+        server,
+        dir,
+        queue,
+    }) = Job::start("sigkill", "killed", 300)
+    else {
+        return;
+    };
     let job = ["--sample", "60", "--lease", "1"];
     let mut victim = worker(&dir, "victim", &queue, &server.url(), &["--workers", "4"]);
     let mut others: Vec<Child> = ["b", "c"]
@@ -201,10 +242,15 @@ fn a_worker_killed_mid_task_loses_nothing_and_makes_no_duplicate_row() {
 
 #[test]
 fn redis_restarted_mid_run_with_aof_loses_nothing() {
-    let mut redis = RedisServer::start_persistent();
-    let server = slow_server(50);
-    let dir = support::scratch("restart");
-    let queue = format!("{}/restart", redis.url());
+    let Some(Job {
+        mut redis,
+        server,
+        dir,
+        queue,
+    }) = Job::start_persistent("restart", "restart", 50)
+    else {
+        return;
+    };
     let job = ["--sample", "200"];
     let mut workers: Vec<Child> = ["a", "b"]
         .iter()
@@ -230,10 +276,12 @@ fn redis_restarted_mid_run_with_aof_loses_nothing() {
 
 #[test]
 fn a_task_longer_than_its_lease_is_not_run_twice_while_its_worker_lives() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     // Each request takes three leases.
     let server = slow_server(1500);
-    let dir = support::scratch("long-task");
+    let dir = crate::support::scratch("long-task");
     let queue = format!("{}/long", redis.url());
     let mut workers: Vec<Child> = ["a", "b"]
         .iter()
@@ -259,10 +307,15 @@ fn a_task_longer_than_its_lease_is_not_run_twice_while_its_worker_lives() {
 
 #[test]
 fn garbage_in_the_stream_is_dead_lettered_and_the_job_goes_on() {
-    let redis = RedisServer::start();
-    let server = slow_server(100);
-    let dir = support::scratch("garbage");
-    let queue = format!("{}/garbage", redis.url());
+    let Some(Job {
+        redis,
+        server,
+        dir,
+        queue,
+    }) = Job::start("garbage", "garbage", 100)
+    else {
+        return;
+    };
     let job = ["--sample", "20"];
     let mut one = worker(&dir, "a", &queue, &server.url(), &["--workers", "2"]);
     let out = dir.join("garbage.csv");
@@ -288,10 +341,15 @@ fn garbage_in_the_stream_is_dead_lettered_and_the_job_goes_on() {
 
 #[test]
 fn sigterm_stops_a_worker_cleanly_and_the_others_finish_the_job() {
-    let redis = RedisServer::start();
-    let server = slow_server(400);
-    let dir = support::scratch("sigterm");
-    let queue = format!("{}/term", redis.url());
+    let Some(Job {
+        redis: _redis,
+        server,
+        dir,
+        queue,
+    }) = Job::start("sigterm", "term", 400)
+    else {
+        return;
+    };
     // A lease far longer than the test: had the stopped worker left a task
     // behind unreleased, the job would wait for it.
     let job = ["--sample", "40", "--lease", "120"];
@@ -324,10 +382,15 @@ fn sigterm_stops_a_worker_cleanly_and_the_others_finish_the_job() {
 
 #[test]
 fn a_killed_producer_resumes_and_the_workers_carry_on() {
-    let redis = RedisServer::start();
-    let server = slow_server(100);
-    let dir = support::scratch("producer-killed");
-    let queue = format!("{}/resumed", redis.url());
+    let Some(Job {
+        redis: _redis,
+        server,
+        dir,
+        queue,
+    }) = Job::start("producer-killed", "resumed", 100)
+    else {
+        return;
+    };
     let job = ["--sample", "80"];
     let mut one = worker(&dir, "a", &queue, &server.url(), &["--workers", "4"]);
     let out = dir.join("resumed.csv");
@@ -352,11 +415,13 @@ fn a_killed_producer_resumes_and_the_workers_carry_on() {
 
 #[test]
 fn no_redis_is_a_clear_error_not_a_hang() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let queue = format!("{}/nobody", redis.url());
     drop(redis);
     let server = slow_server(0);
-    let dir = support::scratch("no-redis");
+    let dir = crate::support::scratch("no-redis");
     let started = Instant::now();
     let output = finish(fetch(Some(&queue), &server.url(), &dir.join("x.csv"), &[]));
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
@@ -383,10 +448,15 @@ fn no_redis_is_a_clear_error_not_a_hang() {
 
 #[test]
 fn a_task_that_no_worker_finishes_is_reported_failed_and_resume_retries_it() {
-    let redis = RedisServer::start();
-    let server = slow_server(0);
-    let dir = support::scratch("poison");
-    let queue = format!("{}/poison", redis.url());
+    let Some(Job {
+        redis: _redis,
+        server,
+        dir,
+        queue,
+    }) = Job::start("poison", "poison", 0)
+    else {
+        return;
+    };
     let job = ["--sample", "10"];
     let out = dir.join("poison.csv");
     let fetching = fetch(Some(&queue), &server.url(), &out, &job);
@@ -469,10 +539,15 @@ fn keys_with_ttl(redis: &RedisServer, prefix: &str) -> Vec<(String, i64)> {
 
 #[test]
 fn redis_restarted_empty_mid_run_the_producer_puts_the_job_back_and_it_ends_exact() {
-    let mut redis = RedisServer::start();
-    let server = slow_server(20);
-    let dir = support::scratch("restart-empty");
-    let queue = format!("{}/amnesia", redis.url());
+    let Some(Job {
+        mut redis,
+        server,
+        dir,
+        queue,
+    }) = Job::start("restart-empty", "amnesia", 20)
+    else {
+        return;
+    };
     let job = ["--sample", "300"];
     let mut workers: Vec<Child> = ["a", "b", "c"]
         .iter()
@@ -506,10 +581,15 @@ fn redis_restarted_empty_mid_run_the_producer_puts_the_job_back_and_it_ends_exac
 
 #[test]
 fn a_second_producer_on_one_queue_is_refused_at_once_naming_the_first() {
-    let redis = RedisServer::start();
-    let server = slow_server(0);
-    let dir = support::scratch("two-producers");
-    let queue = format!("{}/single", redis.url());
+    let Some(Job {
+        redis,
+        server,
+        dir,
+        queue,
+    }) = Job::start("two-producers", "single", 0)
+    else {
+        return;
+    };
     let job = ["--sample", "30"];
     // The first waits for workers; the second comes meanwhile.
     let first = fetch(Some(&queue), &server.url(), &dir.join("first.csv"), &job);
@@ -547,10 +627,15 @@ fn a_second_producer_on_one_queue_is_refused_at_once_naming_the_first() {
 
 #[test]
 fn sigterm_stops_a_worker_within_seconds_while_redis_is_down() {
-    let mut redis = RedisServer::start();
-    let server = slow_server(100);
-    let dir = support::scratch("sigterm-outage");
-    let queue = format!("{}/outage", redis.url());
+    let Some(Job {
+        mut redis,
+        server,
+        dir,
+        queue,
+    }) = Job::start("sigterm-outage", "outage", 100)
+    else {
+        return;
+    };
     let mut stopped = worker(&dir, "w", &queue, &server.url(), &["--workers", "4"]);
     let mut fetching = fetch(
         Some(&queue),
@@ -587,10 +672,15 @@ fn sigterm_stops_a_worker_within_seconds_while_redis_is_down() {
 
 #[test]
 fn an_answer_no_task_of_this_job_asked_for_is_not_written() {
-    let redis = RedisServer::start();
-    let server = slow_server(0);
-    let dir = support::scratch("stray-answer");
-    let queue = format!("{}/stray", redis.url());
+    let Some(Job {
+        redis,
+        server,
+        dir,
+        queue,
+    }) = Job::start("stray-answer", "stray", 0)
+    else {
+        return;
+    };
     let job = [
         "--exchanges",
         "bitstamp",
@@ -644,10 +734,15 @@ fn an_answer_no_task_of_this_job_asked_for_is_not_written() {
 
 #[test]
 fn a_finished_job_leaves_no_stream_and_its_other_keys_expire() {
-    let redis = RedisServer::start();
-    let server = slow_server(0);
-    let dir = support::scratch("leftovers");
-    let queue = format!("{}/tidy", redis.url());
+    let Some(Job {
+        redis,
+        server,
+        dir,
+        queue,
+    }) = Job::start("leftovers", "tidy", 0)
+    else {
+        return;
+    };
     let job = ["--sample", "20"];
     let mut one = worker(&dir, "a", &queue, &server.url(), &[]);
     let output = finish(fetch(Some(&queue), &server.url(), &dir.join("t.csv"), &job));

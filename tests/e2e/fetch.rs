@@ -1,10 +1,8 @@
 //! `crypto_db fetch` end to end: the real binary (or the fetch job) against
 //! our server on an ephemeral port.
 
-mod support;
-
-// `ExecutorKind::Processes` starts this test binary again as its workers.
-concurrent::process_worker_entry!();
+// `RunOn::Processes` starts this test binary again as its workers (the
+// entry point is named in `main.rs`).
 
 use std::collections::HashSet;
 use std::num::NonZeroU64;
@@ -12,25 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use client::fetch::{self, ExecutorKind, FetchOptions, Record, Silent, Strategy};
+use crate::support::{fetch_cmd, start_server, stderr};
+use client::fetch::{self, FetchOptions, Record, RunOn, Silent};
 use prices::PriceTable;
 use server::ServerConfig;
-use support::start_server;
 
-const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
-
-fn fetch_cmd(url: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("fetch")
-        .args(["--url", url])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use crate::support::BIN;
 
 /// What the lesson's job must find: every exchange x symbol x day of March
 /// 2020, with the dataset's price or none, sorted.
@@ -73,9 +58,9 @@ fn the_lessons_job_gives_the_right_rows_with_every_executor() {
     let server = start_server(ServerConfig::default());
     let expected = expected_lesson_records();
     assert_eq!(expected.len(), 1116);
-    for executor in [ExecutorKind::Threads, ExecutorKind::Async] {
+    for executor in [RunOn::Threads, RunOn::Async] {
         let mut options = FetchOptions::lesson(&server.url());
-        options.strategy.executor = executor;
+        options.run_on = executor.clone();
         let report = fetch::run(&options, &Silent).unwrap();
         assert!(
             report.failures.is_empty(),
@@ -90,7 +75,7 @@ fn the_lessons_job_gives_the_right_rows_with_every_executor() {
 #[test]
 fn every_executor_writes_the_same_bytes_in_every_format() {
     let server = start_server(ServerConfig::default());
-    let dir = support::scratch("formats");
+    let dir = crate::support::scratch("formats");
     for extension in ["csv", "jsonl", "json"] {
         let mut outputs = Vec::new();
         for executor in ["threads", "processes", "async"] {
@@ -167,14 +152,15 @@ fn stdout_shows_the_table_and_the_lessons_lines() {
 #[test]
 fn with_sleep_the_requests_overlap_but_never_exceed_the_workers() {
     // Shown on the server: how many requests waited at once.
-    let server = support::slow_server(20);
+    let server = crate::support::slow_server(20);
     for (executor, workers) in [
-        (ExecutorKind::Threads, 8),
-        (ExecutorKind::Processes, 4),
-        (ExecutorKind::Async, 16),
+        (RunOn::Threads, 8),
+        (RunOn::Processes, 4),
+        (RunOn::Async, 16),
     ] {
         let mut options = FetchOptions::lesson(&server.url());
-        options.strategy = Strategy::new(executor, workers);
+        options.run_on = executor.clone();
+        options.workers = workers;
         options.plan.exchanges = fetch::Selection::Only(vec!["bitstamp".into(), "kraken".into()]);
         let report = fetch::run(&options, &Silent).unwrap();
         assert_eq!(report.records.len(), 2 * 3 * 31);
@@ -194,9 +180,9 @@ fn retries_get_through_a_failing_server() {
         fail_every: NonZeroU64::new(3),
         ..ServerConfig::default()
     });
-    for executor in [ExecutorKind::Threads, ExecutorKind::Async] {
+    for executor in [RunOn::Threads, RunOn::Async] {
         let mut options = FetchOptions::lesson(&server.url());
-        options.strategy.executor = executor;
+        options.run_on = executor.clone();
         options.client.retry.base_delay = Duration::from_millis(1);
         options.client.retry.retries = 10;
         let report = fetch::run(&options, &Silent).unwrap();
@@ -216,7 +202,7 @@ fn the_default_fetch_gets_every_price_from_a_server_failing_every_2nd_or_3rd_req
             fail_every: NonZeroU64::new(every),
             ..ServerConfig::default()
         });
-        let dir = support::scratch(&format!("fail-every-{every}"));
+        let dir = crate::support::scratch(&format!("fail-every-{every}"));
         let path = dir.join("march.csv");
         // No --retries, no --workers: the defaults.
         let output = fetch_cmd(&server.url(), &["-o", path.to_str().unwrap()]);
@@ -236,7 +222,7 @@ fn failures_are_reported_the_rest_kept_and_resume_completes() {
         fail_every: NonZeroU64::new(5),
         ..ServerConfig::default()
     });
-    let dir = support::scratch("failures");
+    let dir = crate::support::scratch("failures");
     let path = dir.join("march.csv");
     let path_arg = path.to_str().unwrap();
     let output = fetch_cmd(&failing.url(), &["--retries", "0", "-o", path_arg]);
@@ -286,8 +272,8 @@ fn assert_complete_and_sorted(path: &Path, url: &str, dir: &Path) {
 
 #[test]
 fn a_killed_fetch_resumes_to_a_complete_file() {
-    let slow = support::slow_server(10);
-    let dir = support::scratch("killed");
+    let slow = crate::support::slow_server(10);
+    let dir = crate::support::scratch("killed");
     let path = dir.join("march.jsonl");
     let mut child = Command::new(BIN)
         .args([
@@ -326,8 +312,8 @@ fn a_killed_fetch_resumes_to_a_complete_file() {
 
 #[test]
 fn a_server_that_dies_mid_run_stops_the_job_and_resume_finishes_it() {
-    let slow = support::slow_server(10);
-    let dir = support::scratch("gone");
+    let slow = crate::support::slow_server(10);
+    let dir = crate::support::scratch("gone");
     let path = dir.join("march.csv");
     let child = Command::new(BIN)
         .args(["fetch", "--url", &slow.url(), "--workers", "4", "-o"])
@@ -396,8 +382,8 @@ fn signal(pid: u32, signal: &str) {
 /// Runs `fetch --executor processes` into a file, does `harm` to one of
 /// its workers once part of the work is in, and gives the run's output.
 fn fetch_with_a_harmed_worker(name: &str, extra: &[&str], harm: &str) -> (Output, PathBuf, String) {
-    let slow = support::slow_server(10);
-    let dir = support::scratch(name);
+    let slow = crate::support::slow_server(10);
+    let dir = crate::support::scratch(name);
     let path = dir.join("march.csv");
     let child = Command::new(BIN)
         .args(["fetch", "--url", &slow.url(), "--executor", "processes"])
@@ -461,7 +447,7 @@ fn a_closed_stderr_is_no_panic() {
 #[test]
 fn an_output_that_cannot_be_written_leaves_nothing_behind() {
     let server = start_server(ServerConfig::default());
-    let dir = support::scratch("directory");
+    let dir = crate::support::scratch("directory");
     // A directory where the file should go.
     let path = dir.join("march.csv");
     std::fs::create_dir(&path).unwrap();
@@ -481,8 +467,8 @@ fn an_output_that_cannot_be_written_leaves_nothing_behind() {
 
 #[test]
 fn a_second_fetch_to_the_same_file_is_refused_while_the_first_runs() {
-    let slow = support::slow_server(10);
-    let dir = support::scratch("locked");
+    let slow = crate::support::slow_server(10);
+    let dir = crate::support::scratch("locked");
     let path = dir.join("march.csv");
     let mut first = Command::new(BIN)
         .args(["fetch", "--url", &slow.url(), "--workers", "2", "-o"])
@@ -510,7 +496,7 @@ fn a_second_fetch_to_the_same_file_is_refused_while_the_first_runs() {
 #[test]
 fn with_no_room_to_sort_every_record_stays_and_resume_sorts_later() {
     let server = start_server(ServerConfig::default());
-    let dir = support::scratch("no-room");
+    let dir = crate::support::scratch("no-room");
     let clean = dir.join("clean.csv");
     assert!(
         fetch_cmd(&server.url(), &["-o", clean.to_str().unwrap()])
@@ -551,7 +537,7 @@ fn with_no_room_to_sort_every_record_stays_and_resume_sorts_later() {
 #[test]
 fn a_cut_last_line_is_dropped_named_and_refetched() {
     let server = start_server(ServerConfig::default());
-    let dir = support::scratch("cut");
+    let dir = crate::support::scratch("cut");
     let path = dir.join("march.csv");
     assert!(
         fetch_cmd(&server.url(), &["-o", path.to_str().unwrap()])
@@ -602,9 +588,9 @@ fn fetch_killed_midway(url: &str, path: &Path, watched: &Path, lines: usize, sig
 
 #[test]
 fn a_killed_json_fetch_resumes_to_a_complete_file() {
-    let slow = support::slow_server(10);
+    let slow = crate::support::slow_server(10);
     let fast = start_server(ServerConfig::default());
-    let dir = support::scratch("killed-json");
+    let dir = crate::support::scratch("killed-json");
     let clean = dir.join("clean.json");
     assert!(
         fetch_cmd(&fast.url(), &["-o", clean.to_str().unwrap()])
@@ -638,9 +624,9 @@ fn a_killed_json_fetch_resumes_to_a_complete_file() {
 fn a_json_output_killed_while_resumed_resumes_again() {
     // x.json holds a finished job; a second job resumed into it is killed:
     // the array and the journal together are resumed a third time.
-    let slow = support::slow_server(10);
+    let slow = crate::support::slow_server(10);
     let fast = start_server(ServerConfig::default());
-    let dir = support::scratch("json-twice");
+    let dir = crate::support::scratch("json-twice");
     let path = dir.join("prices.json");
     let p = path.to_str().unwrap();
     let first_job = bitstamp_btc_2019_until("2019-01-31");
@@ -764,7 +750,7 @@ fn union_of(url: &str, dir: &Path, extension: &str, first_job: &[&str]) -> Strin
 #[test]
 fn resume_keeps_rows_of_another_job_and_adds_the_missing_ones() {
     let server = start_server(ServerConfig::default());
-    let dir = support::scratch("resume-keeps");
+    let dir = crate::support::scratch("resume-keeps");
     let first_job = bitstamp_btc_2019_until("2019-12-31");
     for extension in ["csv", "jsonl", "json"] {
         let path = dir.join(format!("o.{extension}"));
@@ -793,7 +779,7 @@ fn resume_keeps_rows_of_another_job_and_adds_the_missing_ones() {
 #[test]
 fn resume_refuses_a_line_that_is_not_a_record_and_leaves_the_file_as_it_is() {
     let server = start_server(ServerConfig::default());
-    let dir = support::scratch("resume-refuses");
+    let dir = crate::support::scratch("resume-refuses");
     let cases = [
         (
             "o.csv",
@@ -834,7 +820,7 @@ fn resume_refuses_a_line_that_is_not_a_record_and_leaves_the_file_as_it_is() {
 fn bad_input_is_one_clear_line_and_exit_code_2() {
     let server = start_server(ServerConfig::default());
     let url = server.url();
-    let dir = support::scratch("bad");
+    let dir = crate::support::scratch("bad");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["--exchanges", "nasdaq,kraken"],
@@ -897,7 +883,7 @@ fn a_full_disk_stops_the_run_with_a_clear_error_and_resume_finishes_it() {
     // would (ENOSPC); the shell ignores SIGXFSZ so the write reports the
     // error instead of killing the process.
     let server = start_server(ServerConfig::default());
-    let dir = support::scratch("full");
+    let dir = crate::support::scratch("full");
     let path = dir.join("march.csv");
     let output = Command::new("bash")
         .arg("-c")
@@ -932,8 +918,8 @@ fn a_full_disk_stops_the_run_with_a_clear_error_and_resume_finishes_it() {
 #[test]
 fn a_progress_bar_only_on_a_terminal_and_not_with_quiet() {
     // `script` (util-linux) runs the command on a pseudo-terminal.
-    let slow = support::slow_server(5);
-    let dir = support::scratch("bar");
+    let slow = crate::support::slow_server(5);
+    let dir = crate::support::scratch("bar");
     let on_terminal = |extra: &str| {
         let path = dir.join("bar.csv");
         let command = format!(
@@ -975,7 +961,7 @@ fn the_range_api_writes_the_same_bytes_as_a_request_per_day() {
     // Two years of two exchanges (days without data included, which
     // /prices leaves out and fetch must still write), and the lesson's job.
     let server = start_server(ServerConfig::default());
-    let dir = support::scratch("range");
+    let dir = crate::support::scratch("range");
     let jobs: [&[&str]; 2] = [
         &[
             "--exchanges",

@@ -3,15 +3,50 @@
 //! headers, body) with no client library smoothing anything over, and the
 //! golden answers made by Python from the reference database.
 
-#![allow(dead_code)] // Each test file uses its own part of this module.
-
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::Deref;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
+
+/// The `crypto_db` binary cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
+
+/// `crypto_db fetch --url URL ARGS...`, run to its end.
+pub fn fetch_cmd(url: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("fetch")
+        .args(["--url", url])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Called by a test that cannot find a tool it needs, `what` naming the
+/// tool and how to install it: outside CI, says in one line that the test
+/// is skipped and why (the test then returns); under CI (`CI` set), fails
+/// the test, so a missing package never passes unseen. `.ci/packages.sh`
+/// installs every such tool.
+///
+/// # Panics
+///
+/// Under CI, always.
+pub fn skipped_without(what: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install {what} for this test (see .ci/packages.sh)"
+    );
+    // Straight to the stream: the test harness captures `eprintln!` of a
+    // passing test, and this line is for whoever runs the tests.
+    let _ = writeln!(std::io::stderr(), "skipped: needs {what}");
+}
+
+/// A finished command's stderr, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
 
 /// One HTTP response as it came off the wire.
 #[derive(Debug)]

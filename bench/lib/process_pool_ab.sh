@@ -2,10 +2,10 @@
 # The process pool's round trip (crates/concurrent/benches/process_pool.rs,
 # 2 workers, 2,000 trivial tasks) in another checkout and in this one,
 # alternated run by run; prints each run's per-task medians.
-# Usage: bench/process_pool_ab.sh OLD_CHECKOUT [RUNS]   (3 runs)
-#   e.g. git worktree add /tmp/before b5c322f && bench/process_pool_ab.sh /tmp/before
+# Usage: bench/process_pool.sh --against OLD_CHECKOUT [RUNS]   (3 runs)
+#   e.g. git worktree add /tmp/before b5c322f && bench/process_pool.sh --against /tmp/before
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 old=$(cd "$1" && pwd)
 runs=${2:-3}
 per_task() {

@@ -1,14 +1,12 @@
 //! End to end over real HTTP: the server on 127.0.0.1:0, a raw socket
 //! client, and the bytes on the wire compared with what the original sends.
 
-mod support;
-
 use std::collections::hash_map::Entry;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::support::{Connection, start_server};
 use server::ServerConfig;
-use support::{Connection, start_server};
 
 const NOT_FOUND_PAGE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
 <title>404 Not Found</title>\n<h1>Not Found</h1>\n\
@@ -17,7 +15,7 @@ const NOT_FOUND_PAGE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final
 #[test]
 fn every_key_answers_byte_for_byte_as_the_original() {
     let server = start_server(ServerConfig::default());
-    let golden = support::golden_prices();
+    let golden = crate::support::golden_prices();
     assert_eq!(golden.len(), 29_189);
     // Four keep-alive connections in parallel, a quarter of the keys each.
     let chunk = golden.len().div_ceil(4);
@@ -42,8 +40,8 @@ fn lists_answer_byte_for_byte_as_the_original() {
     let server = start_server(ServerConfig::default());
     let mut connection = Connection::open(server.addr());
     for (target, golden) in [
-        ("/exchanges", support::GOLDEN_EXCHANGES),
-        ("/symbols", support::GOLDEN_SYMBOLS),
+        ("/exchanges", crate::support::GOLDEN_EXCHANGES),
+        ("/symbols", crate::support::GOLDEN_SYMBOLS),
     ] {
         let response = connection.get(target);
         assert_eq!(response.status, 200);
@@ -202,7 +200,10 @@ fn other_methods_get_405_and_options_head_work() {
     assert_eq!(head.status, 200);
     assert_eq!(head.header("content-length"), get.header("content-length"));
     // The connection is still in step: HEAD sent no body.
-    assert_eq!(connection.get("/symbols").text(), support::GOLDEN_SYMBOLS);
+    assert_eq!(
+        connection.get("/symbols").text(),
+        crate::support::GOLDEN_SYMBOLS
+    );
 }
 
 #[test]

@@ -3,10 +3,10 @@
 # each round runs wrk against A, then B, then the baseline, so a machine
 # that drifts affects all three alike. Prints each round and the medians.
 #
-# Usage: bench/ab_server.sh OLD_BINARY [NEW_BINARY]
+# Usage: bench/server.sh --against OLD_BINARY [NEW_BINARY]
 #        (env: ROUNDS=7 DURATION=5s CONNECTIONS=64)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 A=$1
 B=${2:-target/release/crypto_db}
 ROUNDS=${ROUNDS:-7}

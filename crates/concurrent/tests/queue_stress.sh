@@ -3,7 +3,7 @@
 # pipelines (1-6 producers, 1-6 consumers, bounds from 1 to unbounded, up
 # to 50,000 items each), every one checked for loss, duplication and
 # per-producer order, and puts racing a shutdown. Not in CI: it runs for minutes.
-# Usage: bench/queue_stress.sh [SECONDS]   (600 by default)
+# Usage: crates/concurrent/tests/queue_stress.sh [SECONDS]   (600 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUEUE_STRESS_SECONDS="${1:-600}" cargo test --release -q -p concurrent --test queue \

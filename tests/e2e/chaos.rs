@@ -6,18 +6,16 @@
 //! the same bytes as against a clean server. No test here asserts how long
 //! anything took.
 
-mod support;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::{Connection, start_server};
 use server::{ChaosConfig, ServerConfig};
-use support::{Connection, start_server};
 
-const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
+use crate::support::BIN;
 const PRICE: &str = "/price/bitstamp/btc/2020-04-01";
 const PRICE_JSON: &str = r#"{"exchange": "bitstamp", "symbol": "btc", "open": 6408.95, "high": 6527.24, "low": 6337.42, "close": 6421.14, "volume": 6342.29832651, "day": "2020-04-01"}"#;
 
@@ -379,7 +377,7 @@ fn the_startup_line_says_what_chaos_is_on() {
 fn fetch_through(server_flags: &[&str], fetch_flags: &[&str], dir: &Path, name: &str) -> Vec<u8> {
     let mut command = Command::new(BIN);
     command.args(["--port", "0"]).args(server_flags);
-    let (mut server, addr, _banner) = support::spawn_server_process(command);
+    let (mut server, addr, _banner) = crate::support::spawn_server_process(command);
     let output_path: PathBuf = dir.join(format!("{name}.csv"));
     let fetched = Command::new(BIN)
         .args([
@@ -408,7 +406,7 @@ fn fetch_through(server_flags: &[&str], fetch_flags: &[&str], dir: &Path, name: 
 
 #[test]
 fn fetch_comes_through_every_mode_with_the_same_bytes() {
-    let dir = support::scratch("chaos");
+    let dir = crate::support::scratch("chaos");
     let clean = fetch_through(&[], &[], &dir, "clean");
     assert_eq!(clean.iter().filter(|&&b| b == b'\n').count(), 1 + 93);
     // Patient enough for a slow body, short enough that a hang costs
@@ -472,7 +470,7 @@ fn metrics_count_what_the_client_got_not_what_the_handler_meant() {
     ] {
         let mut command = Command::new(BIN);
         command.args(["--port", "0", "--seed", "3", flag, "1"]);
-        let (mut child, addr, _) = support::spawn_server_process(command);
+        let (mut child, addr, _) = crate::support::spawn_server_process(command);
         for _ in 0..20 {
             let mut stream = TcpStream::connect(addr).unwrap();
             stream

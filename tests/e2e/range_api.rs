@@ -3,17 +3,15 @@
 //! page's `Link: rel="next"`), compared with Python's golden `/price`
 //! answers, as JSON and as CSV.
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::{Connection, start_server};
 use server::ServerConfig;
-use support::{Connection, start_server};
 
 /// The golden bodies grouped by (exchange, symbol), in day order.
 fn golden_series() -> BTreeMap<(String, String), Vec<(String, String)>> {
     let mut series: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
-    for (exchange, symbol, day, body) in support::golden_prices() {
+    for (exchange, symbol, day, body) in crate::support::golden_prices() {
         series
             .entry((exchange, symbol))
             .or_default()

@@ -6,7 +6,7 @@ each of the threads, processes and async executors, round by round (A, B, A, B..
 and prints the medians, the ratios, and whether the outputs are the same
 bytes.
 
-Usage: bench/ab_fetch.py OLD_BINARY [NEW_BINARY] [ROUNDS]
+Usage: bench/fetch.sh --against OLD_BINARY [NEW_BINARY] [ROUNDS]
 """
 import statistics
 import subprocess

@@ -4,10 +4,10 @@
 Each round opens ROUNDS x N connections in turn against A and then B, each
 sending one HTTP/1.0 request and reading until the server closes: what a
 client without keep-alive pays, including the server's first read of a
-connection (which `bench/ab_server.sh`, on kept-alive connections, does
+connection (which `bench/server.sh --against`, on kept-alive connections, does
 not see). Prints the medians in microseconds per connection and B/A.
 
-Usage: bench/ab_connections.py OLD_BINARY [NEW_BINARY]  (env: ROUNDS=9 N=2000)
+Usage: bench/connections_ab.py OLD_BINARY [NEW_BINARY]  (env: ROUNDS=9 N=2000)
 """
 import os
 import socket

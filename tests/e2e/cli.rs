@@ -1,16 +1,14 @@
 //! The real `crypto_db` binary, as a user runs it: what it prints, how it
 //! fails, how it stops.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-use support::Connection;
+use crate::support::{Connection, stderr};
 
-const BIN: &str = env!("CARGO_BIN_EXE_crypto_db");
+use crate::support::BIN;
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -23,7 +21,7 @@ fn run(args: &[&str]) -> Output {
 fn spawn_server(args: &[&str]) -> (Child, SocketAddr, String) {
     let mut command = Command::new(BIN);
     command.args(args);
-    support::spawn_server_process(command)
+    crate::support::spawn_server_process(command)
 }
 
 fn terminate(child: &mut Child) -> Output {
@@ -54,10 +52,6 @@ fn terminate(child: &mut Child) -> Output {
     output
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 fn make_db(path: &Path, sql: &str) {
     let connection = rusqlite::Connection::open(path).unwrap();
     connection
@@ -80,7 +74,7 @@ fn serves_the_embedded_data_with_the_original_flags_and_stops_on_sigterm() {
     );
     assert!(addr.ip().is_loopback());
     let response = Connection::open(addr).get("/exchanges");
-    assert_eq!(response.text(), support::GOLDEN_EXCHANGES);
+    assert_eq!(response.text(), crate::support::GOLDEN_EXCHANGES);
 
     let output = terminate(&mut child);
     assert!(output.status.success(), "{output:?}");
@@ -188,10 +182,13 @@ fn a_flood_of_idle_connections_under_a_low_open_file_limit_blocks_nobody() {
     command
         .arg("-c")
         .arg(format!("ulimit -n 256 && exec {BIN} --port 0"));
-    let (mut child, addr, _) = support::spawn_server_process(command);
+    let (mut child, addr, _) = crate::support::spawn_server_process(command);
     let mut flood: Vec<Connection> = (0..300).map(|_| Connection::open(addr)).collect();
     let mut newcomer = Connection::open(addr);
-    assert_eq!(newcomer.get("/exchanges").text(), support::GOLDEN_EXCHANGES);
+    assert_eq!(
+        newcomer.get("/exchanges").text(),
+        crate::support::GOLDEN_EXCHANGES
+    );
     // The oldest idle connection was the one closed to make room.
     assert!(flood[0].is_closed_by_server());
     drop(flood);
@@ -227,7 +224,7 @@ fn bad_flags_are_refused_with_usage() {
 
 #[test]
 fn db_errors_say_what_is_wrong() {
-    let dir = support::scratch("db-errors");
+    let dir = crate::support::scratch("db-errors");
     let missing = dir.join("missing.db");
     let garbage = dir.join("garbage.db");
     std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
@@ -252,7 +249,7 @@ fn db_errors_say_what_is_wrong() {
 
 #[test]
 fn db_serves_another_sqlite_file() {
-    let dir = support::scratch("db-serves");
+    let dir = crate::support::scratch("db-serves");
     let db = dir.join("mine.db");
     make_db(
         &db,
@@ -275,7 +272,7 @@ fn db_infinities_are_served_as_the_originals_json_dumps_serves_them() {
     // Python's json (and so `requests`' `.json()`) reads back, though a
     // strict JSON parser does not. We serve what the original serves.
     // (The DECIMAL columns store `1.0` as the INTEGER 1, as SQLite does.)
-    let dir = support::scratch("db-infinity");
+    let dir = crate::support::scratch("db-infinity");
     let db = dir.join("inf.db");
     make_db(
         &db,
@@ -291,7 +288,7 @@ fn db_infinities_are_served_as_the_originals_json_dumps_serves_them() {
 
 #[test]
 fn import_writes_a_dump_that_reads_back_the_same() {
-    let dir = support::scratch("import");
+    let dir = crate::support::scratch("import");
     let db = dir.join("in.db");
     make_db(
         &db,
@@ -347,7 +344,7 @@ fn import_writes_a_dump_that_reads_back_the_same() {
 
 #[test]
 fn import_to_a_closed_pipe_exits_quietly() {
-    let dir = support::scratch("pipe");
+    let dir = crate::support::scratch("pipe");
     let db = dir.join("in.db");
     // Enough rows (about 250 KB of dump) to overflow the pipe's buffer, so
     // the write really meets the closed pipe.
@@ -374,12 +371,12 @@ fn a_csv_exported_from_prices_imports_into_a_db_that_serves_every_price_the_same
     // through /prices?format=csv, into one CSV, `import` into SQLite,
     // served with --db, and every key's /price compared with Python's
     // golden answer (this also shows the CSV keeps INTEGER vs REAL).
-    let dir = support::scratch("import-csv");
-    let embedded = support::start_server(server::ServerConfig::default());
+    let dir = crate::support::scratch("import-csv");
+    let embedded = crate::support::start_server(server::ServerConfig::default());
     let mut connection = Connection::open(embedded.addr());
     let mut csv = String::from(prices::csv::HEADER);
     csv.push('\n');
-    let pairs: std::collections::BTreeSet<(String, String)> = support::golden_prices()
+    let pairs: std::collections::BTreeSet<(String, String)> = crate::support::golden_prices()
         .into_iter()
         .map(|(exchange, symbol, _, _)| (exchange, symbol))
         .collect();
@@ -417,9 +414,15 @@ fn a_csv_exported_from_prices_imports_into_a_db_that_serves_every_price_the_same
 
     let (mut child, addr, _) = spawn_server(&["--port", "0", "--db", db.to_str().unwrap()]);
     let mut served = Connection::open(addr);
-    assert_eq!(served.get("/exchanges").text(), support::GOLDEN_EXCHANGES);
-    assert_eq!(served.get("/symbols").text(), support::GOLDEN_SYMBOLS);
-    for (exchange, symbol, day, body) in support::golden_prices() {
+    assert_eq!(
+        served.get("/exchanges").text(),
+        crate::support::GOLDEN_EXCHANGES
+    );
+    assert_eq!(
+        served.get("/symbols").text(),
+        crate::support::GOLDEN_SYMBOLS
+    );
+    for (exchange, symbol, day, body) in crate::support::golden_prices() {
         let response = served.get(&format!("/price/{exchange}/{symbol}/{day}"));
         assert_eq!(response.text(), body, "/price/{exchange}/{symbol}/{day}");
     }
@@ -428,7 +431,7 @@ fn a_csv_exported_from_prices_imports_into_a_db_that_serves_every_price_the_same
 
 #[test]
 fn a_bad_csv_row_is_named_by_line_and_column_and_leaves_no_file() {
-    let dir = support::scratch("import-bad-csv");
+    let dir = crate::support::scratch("import-bad-csv");
     let input = dir.join("mine.csv");
     std::fs::write(
         &input,
@@ -468,7 +471,7 @@ fn a_bad_csv_row_is_named_by_line_and_column_and_leaves_no_file() {
 
 #[test]
 fn import_refuses_to_write_over_its_input_even_through_a_link() {
-    let dir = support::scratch("import-onto-itself");
+    let dir = crate::support::scratch("import-onto-itself");
     let csv = dir.join("mine.csv");
     let text = "exchange,symbol,day,open,high,low,close,volume\nmybank,xyz,2021-01-01,1,2,3,4,5\n";
     std::fs::write(&csv, text).unwrap();
@@ -515,7 +518,7 @@ fn import_refuses_to_write_over_its_input_even_through_a_link() {
 
 #[test]
 fn excel_csv_utf8_with_a_byte_order_mark_imports() {
-    let dir = support::scratch("import-excel");
+    let dir = crate::support::scratch("import-excel");
     let csv = dir.join("excel.csv");
     std::fs::write(
         &csv,
@@ -541,7 +544,7 @@ fn excel_csv_utf8_with_a_byte_order_mark_imports() {
 
 #[test]
 fn partials_of_killed_imports_are_removed_by_the_next_import() {
-    let dir = support::scratch("import-partials");
+    let dir = crate::support::scratch("import-partials");
     let csv = dir.join("mine.csv");
     std::fs::write(
         &csv,

@@ -5,7 +5,7 @@
 # one or mapped in chunks, from one or two threads; every answer checked
 # against its own call. Not in CI: it runs for minutes. The tasks meant
 # to panic print their messages in the workers; those lines are filtered.
-# Usage: bench/process_pool_stress.sh [SECONDS]   (600 by default)
+# Usage: crates/concurrent/tests/process_pool_stress.sh [SECONDS]   (600 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUST_BACKTRACE=0 PROCESS_POOL_STRESS_SECONDS="${1:-600}" cargo test --release -q -p concurrent --test process_pool \

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The library against its anchors over several runs, pooled: each run is
-# a fresh process of bench/library_ab.sh (a process tends to stay in one
+# a fresh process of the interleaved benchmark (a process tends to stay in one
 # mode, fast or slow, for its whole life), every round of every run is
 # kept, and each comparison's figure is the median of all of them, with
 # the range and the quartiles of the round-by-round ratio.
-# Usage: bench/library_rounds.sh [RUNS] [ROUNDS]   (5 runs of 11 rounds)
+# Usage: bench/library.sh --rounds [RUNS] [ROUNDS]   (5 runs of 11 rounds)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 runs=${1:-5}
 rounds=${2:-11}
 out=$(mktemp)
