@@ -46,5 +46,5 @@ mod serve;
 mod target;
 
 pub use chaos::{ChaosConfig, ChaosParseError, Latency, Rate, RateLimit};
-pub use routes::{AppState, Body, MAX_TARGET_LEN, Response, Stats};
-pub use serve::{BackgroundServer, ServeError, Server, ServerConfig, default_max_connections};
+pub use routes::{AppState, Stats};
+pub use serve::{BackgroundServer, ServeError, Server, ServerConfig};

@@ -87,7 +87,7 @@ const RESERVED_FDS: u64 = 64;
 
 /// The connection cap when none is configured: the process's open-file
 /// limit (soft, as it is now) less a reserve, and at least 16.
-pub fn default_max_connections() -> usize {
+pub(crate) fn default_max_connections() -> usize {
     let (soft, _hard) = rlimit::Resource::NOFILE.get().unwrap_or((1024, 1024));
     usize::try_from(soft.saturating_sub(RESERVED_FDS).max(16)).unwrap_or(usize::MAX)
 }

@@ -53,11 +53,16 @@
 //! }
 //! ```
 
+mod builder;
+mod children;
+mod job;
+mod manager;
 mod pool;
 mod protocol;
 mod worker;
 
-pub use pool::{ProcessPoolBuilder, ProcessPoolExecutor};
+pub use builder::ProcessPoolBuilder;
+pub use pool::ProcessPoolExecutor;
 pub use worker::serve_if_worker;
 
 use crate::executor::Call;

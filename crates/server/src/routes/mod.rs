@@ -1,0 +1,483 @@
+//! The HTTP API: the original's four routes, answered as it answers them,
+//! on the wire as well as in bodies, plus clear errors where the original
+//! was silent; and ours beyond them, `/prices/{exchange}/{symbol}` (a
+//! range of rows, in pages, as JSON or CSV), `/openapi.json` (every route
+//! described in OpenAPI 3.1), `/docs` (that description rendered), and
+//! the practice ground's `/chaos` (the faults on purpose, see [`ChaosConfig`]),
+//! `/metrics` (for Prometheus) and `/health`.
+//!
+//! [`AppState::respond`] turns one request into one response, with no
+//! socket involved, so tests call it directly as well as over real HTTP.
+//! Routing is `Target::resolve` (the private `target` module), which
+//! reads a path as Werkzeug does; this module decides what each target
+//! answers.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use prices::{Day, PriceTable};
+use tokio::sync::watch;
+
+use crate::chaos::{Chaos, ChaosConfig, Delivery, Fate, FaultKind};
+use crate::metrics::{Delivered, Metrics, RouteLabel};
+use crate::openapi::{DOCS_PAGE, OPENAPI_DOCUMENT};
+use crate::target::{Route, Target};
+
+mod range;
+mod reply;
+#[cfg(test)]
+mod tests;
+
+use reply::{
+    INDEX_PAGE, html, json, json_error, method_not_allowed, not_found, options, redirect, response,
+    with_werkzeug_reason,
+};
+
+/// The body of every answer: small and complete, never streamed.
+pub(crate) type Body = Full<Bytes>;
+/// One answer.
+pub(crate) type Response = hyper::Response<Body>;
+
+/// The longest request target (path and query) we read, in bytes. The
+/// longest real one, `/price/coinbase-pro/btc/2020-04-01`, is 34.
+pub(crate) const MAX_TARGET_LEN: usize = 2048;
+
+/// Everything a request handler needs, cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    table: PriceTable,
+    /// `/exchanges` and `/symbols`, rendered once.
+    exchanges: Bytes,
+    symbols: Bytes,
+    /// How long every `/price` answer waits (the original's `--sleep`).
+    sleep: Duration,
+    /// Flips to `true` when the server is stopping: waiting requests then
+    /// answer at once, so Ctrl-C never has to wait out a long `--sleep`.
+    stopping: watch::Receiver<bool>,
+    stats: Stats,
+    /// Every Nth `/price` request fails with 503 (fault injection).
+    fail_every: Option<std::num::NonZeroU64>,
+    /// The practice ground's faults; `None` (the default) costs nothing.
+    chaos: Option<Chaos>,
+    metrics: Metrics,
+}
+
+/// Live counters, for tests and for the curious.
+#[derive(Debug, Default)]
+pub struct Stats {
+    waiting: AtomicUsize,
+    peak_waiting: AtomicUsize,
+    price_requests: AtomicU64,
+}
+
+impl Stats {
+    /// How many `/price` requests are in their `--sleep` wait right now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// The most `/price` requests ever waiting at the same moment.
+    pub fn peak_waiting(&self) -> usize {
+        self.peak_waiting.load(Ordering::SeqCst)
+    }
+
+    /// How many `/price` requests arrived while fault injection
+    /// (`--fail-every`) is on; always 0 otherwise, to keep a counter shared
+    /// by every core off the hot path.
+    pub fn price_requests(&self) -> u64 {
+        self.price_requests.load(Ordering::SeqCst)
+    }
+}
+
+/// The request method as the original reads it: Werkzeug upper-cases it,
+/// so `get /exchanges` is a GET. (hyper keeps `get` as an unknown method.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Get,
+    Head,
+    Options,
+    Other,
+}
+
+impl Verb {
+    fn of(method: &Method) -> Verb {
+        match *method {
+            Method::GET => Verb::Get,
+            Method::HEAD => Verb::Head,
+            Method::OPTIONS => Verb::Options,
+            _ => match method.as_str() {
+                m if m.eq_ignore_ascii_case("GET") => Verb::Get,
+                m if m.eq_ignore_ascii_case("HEAD") => Verb::Head,
+                m if m.eq_ignore_ascii_case("OPTIONS") => Verb::Options,
+                _ => Verb::Other,
+            },
+        }
+    }
+}
+
+impl AppState {
+    /// State for serving `table`, delaying each `/price` answer by `sleep`;
+    /// waits end early once `stopping` turns `true`.
+    pub fn new(table: PriceTable, sleep: Duration, stopping: watch::Receiver<bool>) -> AppState {
+        AppState {
+            inner: Arc::new(Shared {
+                exchanges: Bytes::copy_from_slice(table.exchanges_json().as_bytes()),
+                symbols: Bytes::copy_from_slice(table.symbols_json().as_bytes()),
+                table,
+                sleep,
+                stopping,
+                stats: Stats::default(),
+                fail_every: None,
+                chaos: None,
+                metrics: Metrics::new(false),
+            }),
+        }
+    }
+
+    /// Makes every `n`th `/price` request fail with `503`, to practise
+    /// retries against (`crypto_db --fail-every N`).
+    ///
+    /// # Panics
+    ///
+    /// Panics if called after the state was cloned (it is set up once,
+    /// before serving).
+    pub fn with_faults(mut self, fail_every: Option<std::num::NonZeroU64>) -> AppState {
+        Arc::get_mut(&mut self.inner)
+            .expect("faults are set before the state is shared")
+            .fail_every = fail_every;
+        self
+    }
+
+    /// Injects the faults of `config` (nothing when none is on).
+    ///
+    /// # Panics
+    ///
+    /// Panics if called after the state was cloned (it is set up once,
+    /// before serving).
+    pub fn with_chaos(mut self, config: ChaosConfig) -> AppState {
+        let shared =
+            Arc::get_mut(&mut self.inner).expect("chaos is set up before the state is shared");
+        if config.is_active() {
+            shared.chaos = Some(Chaos::new(config));
+            shared.metrics = Metrics::new(true);
+        }
+        self
+    }
+
+    /// Counts a connection open (at `/metrics`) until the guard is dropped.
+    pub(crate) fn connection_opened(&self) -> crate::metrics::OpenConnection {
+        self.inner.metrics.connection_opened()
+    }
+
+    /// The startup line naming the faults that are on, if any.
+    pub fn chaos_banner(&self) -> Option<String> {
+        self.inner.chaos.as_ref().map(Chaos::banner)
+    }
+
+    /// The table being served.
+    pub fn table(&self) -> &PriceTable {
+        &self.inner.table
+    }
+
+    /// The live counters.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// Answers one request. `local` is the address the request came in on:
+    /// a redirect names it when the request has no `Host` header, as
+    /// Werkzeug names its own address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (_stop, stopping) = tokio::sync::watch::channel(false);
+    /// let state = server::AppState::new(
+    ///     prices::PriceTable::embedded()?,
+    ///     std::time::Duration::ZERO,
+    ///     stopping,
+    /// );
+    /// let request = hyper::Request::get("/symbols").body(())?;
+    /// let response = state.respond(&request, "127.0.0.1:8080".parse()?).await;
+    /// assert_eq!(response.status(), 200);
+    /// # Ok(()) }
+    /// ```
+    pub async fn respond<B>(&self, request: &Request<B>, local: SocketAddr) -> Response {
+        self.answer(request, local, local.ip()).await.0
+    }
+
+    /// Answers one request from `client`, and says how its bytes are to
+    /// be delivered (the practice ground's connection faults are the
+    /// connection's to carry out). Counted at `/metrics`.
+    pub(crate) async fn answer<B>(
+        &self,
+        request: &Request<B>,
+        local: SocketAddr,
+        client: IpAddr,
+    ) -> (Response, Delivery) {
+        let shared = &*self.inner;
+        let started = Instant::now();
+        let _in_flight = shared.metrics.in_flight();
+        let target = Target::of(request.uri());
+        let route = target.route();
+        let label = match (&target, route) {
+            (_, Some(route)) => RouteLabel::Route(route),
+            (Target::Redirect(_), None) => RouteLabel::Redirect,
+            (_, None) => RouteLabel::Unmatched,
+        };
+        let chaos = shared.chaos.as_ref().filter(|chaos| match route {
+            Some(Route::Price) => true,
+            // The practice ground's own routes always answer, so the
+            // learner can see what is going on.
+            Some(Route::Chaos | Route::Metrics | Route::Health) | None => false,
+            Some(_) => chaos.all_routes(),
+        });
+        let (response, delivery) = match chaos {
+            None => (self.route(request, local, target).await, Delivery::Whole),
+            Some(chaos) => self.misbehave(chaos, request, local, client, target).await,
+        };
+        let response = with_werkzeug_reason(response);
+        let delivered = match delivery {
+            Delivery::Whole | Delivery::Slow(_) => Delivered::Status(response.status().as_u16()),
+            Delivery::Drop => Delivered::Dropped,
+            Delivery::Reset => Delivered::Reset,
+            Delivery::Hang => Delivered::Hung,
+            Delivery::Truncate => Delivered::Truncated,
+        };
+        shared.metrics.answered(label, delivered, started.elapsed());
+        (response, delivery)
+    }
+
+    /// The practice ground: the request's fate, decided by `chaos`.
+    async fn misbehave<B>(
+        &self,
+        chaos: &Chaos,
+        request: &Request<B>,
+        local: SocketAddr,
+        client: IpAddr,
+        target: Target<'_>,
+    ) -> (Response, Delivery) {
+        let metrics = &self.inner.metrics;
+        let sent = request.uri().path_and_query().map_or("/", |t| t.as_str());
+        let plan = chaos.plan(sent, client);
+        if !plan.latency.is_zero() {
+            metrics.fault(FaultKind::Latency);
+            self.wait(plan.latency).await;
+        }
+        let (mut response, delivery) = match plan.fate {
+            Fate::RateLimited { retry_after } => {
+                metrics.fault(FaultKind::RateLimit);
+                let mut response = json_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!("rate limited (--rate-limit): retry after {retry_after} s"),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                (response, Delivery::Whole)
+            }
+            Fate::Fail(kind) => {
+                metrics.fault(kind);
+                let flag = match kind {
+                    FaultKind::FailFirst => "--fail-first",
+                    _ => "--fail-rate",
+                };
+                let message = format!("injected failure ({flag})");
+                (
+                    json_error(StatusCode::INTERNAL_SERVER_ERROR, &message),
+                    Delivery::Whole,
+                )
+            }
+            Fate::Answer(delivery) => {
+                if let Some(kind) = FaultKind::of(delivery) {
+                    metrics.fault(kind);
+                }
+                (self.route(request, local, target).await, delivery)
+            }
+        };
+        for (name, value) in chaos.rate_limit_headers(client).into_iter().flatten() {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from(value));
+        }
+        (response, delivery)
+    }
+
+    /// Waits until the server stops, for an answer that never comes.
+    pub(crate) async fn until_stopping(&self) {
+        let mut stopping = self.inner.stopping.clone();
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    }
+
+    async fn route<B>(
+        &self,
+        request: &Request<B>,
+        local: SocketAddr,
+        target: Target<'_>,
+    ) -> Response {
+        let uri = request.uri();
+        let target_len = uri.path_and_query().map_or(0, |t| t.as_str().len());
+        if target_len > MAX_TARGET_LEN {
+            return json_error(
+                StatusCode::URI_TOO_LONG,
+                &format!("the request target is {target_len} bytes; the limit is {MAX_TARGET_LEN}"),
+            );
+        }
+        let verb = Verb::of(request.method());
+        // Werkzeug redirects merged slashes before it looks at the method.
+        if let Target::Redirect(path) = &target {
+            return redirect(request, local, path);
+        }
+        if matches!(target, Target::Unknown) {
+            return not_found();
+        }
+        match verb {
+            Verb::Options => return options(),
+            Verb::Other => return method_not_allowed(),
+            Verb::Get | Verb::Head => {}
+        }
+        match target {
+            Target::Index => html(StatusCode::OK, Bytes::from_static(INDEX_PAGE.as_bytes())),
+            Target::Exchanges => json(StatusCode::OK, self.inner.exchanges.clone()),
+            Target::Symbols => json(StatusCode::OK, self.inner.symbols.clone()),
+            Target::Price {
+                exchange,
+                symbol,
+                date,
+            } => self
+                .before_price()
+                .await
+                .unwrap_or_else(|| self.price(Some((&exchange, &symbol, &date)))),
+            Target::PriceNotUtf8 => self
+                .before_price()
+                .await
+                .unwrap_or_else(|| self.price(None)),
+            Target::Prices { exchange, symbol } => self.prices(request, local, &exchange, &symbol),
+            Target::PricesNotUtf8 => json_error(
+                StatusCode::BAD_REQUEST,
+                "the path is not valid UTF-8 once percent-decoded",
+            ),
+            Target::OpenApi => json(
+                StatusCode::OK,
+                Bytes::from_static(OPENAPI_DOCUMENT.as_bytes()),
+            ),
+            Target::Docs => html(StatusCode::OK, Bytes::from_static(DOCS_PAGE.as_bytes())),
+            Target::Chaos => json(
+                StatusCode::OK,
+                Bytes::from(
+                    self.inner
+                        .chaos
+                        .as_ref()
+                        .map_or_else(|| String::from("{\"active\": false}"), Chaos::to_json),
+                ),
+            ),
+            Target::Metrics => response(
+                StatusCode::OK,
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+                Bytes::from(self.inner.metrics.render()),
+            ),
+            Target::Health => response(
+                StatusCode::OK,
+                HeaderValue::from_static("application/health+json"),
+                Bytes::from_static(br#"{"status": "pass"}"#),
+            ),
+            Target::Redirect(_) | Target::Unknown => unreachable!("answered above"),
+        }
+    }
+
+    /// What every `/price` request goes through before its look-up: the
+    /// `--sleep` wait, then fault injection. `Some` is an answer that
+    /// replaces the look-up.
+    async fn before_price(&self) -> Option<Response> {
+        let shared = &*self.inner;
+        // Counted on arrival, so the Nth request to arrive is the one
+        // that fails, however long each one waits.
+        let arrival = shared.fail_every.map(|every| {
+            (
+                every,
+                shared.stats.price_requests.fetch_add(1, Ordering::SeqCst) + 1,
+            )
+        });
+        self.delay().await;
+        let (every, number) = arrival?;
+        (number % every.get() == 0).then(|| {
+            let mut response = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "injected failure (--fail-every)",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
+            response
+        })
+    }
+
+    /// The `/price` answer for decoded segments (`None`: not UTF-8).
+    fn price(&self, key: Option<(&str, &str, &str)>) -> Response {
+        let Some((exchange, symbol, date)) = key else {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "the path is not valid UTF-8 once percent-decoded",
+            );
+        };
+        // A date that is not a calendar day can never match: say so (400)
+        // instead of the original's `null`, which looks like "no data that day".
+        if let Err(error) = Day::parse(date) {
+            return json_error(StatusCode::BAD_REQUEST, &error.to_string());
+        }
+        let body = match self.table().get(exchange, symbol, date) {
+            Some(row) => Bytes::from(row.to_json()),
+            // Well-formed but absent: `null`, as clients of the original expect.
+            None => Bytes::from_static(b"null"),
+        };
+        json(StatusCode::OK, body)
+    }
+
+    /// The `--sleep` delay. It is a timer, not a blocked thread: ten
+    /// thousand waiting requests cost ten thousand small futures, nothing
+    /// more, which is the whole point the lessons make about latency.
+    async fn delay(&self) {
+        if !self.inner.sleep.is_zero() {
+            self.wait(self.inner.sleep).await;
+        }
+    }
+
+    /// Waits `duration`, or until the server stops, counted as waiting.
+    async fn wait(&self, duration: Duration) {
+        let _waiting = WaitingGuard::enter(&self.inner.stats);
+        tokio::select! {
+            () = tokio::time::sleep(duration) => {}
+            () = self.until_stopping() => {}
+        }
+    }
+}
+
+/// Counts a request as waiting for as long as it lives, so a client that
+/// hangs up mid-wait (its future dropped) is uncounted too.
+struct WaitingGuard<'a>(&'a Stats);
+
+impl<'a> WaitingGuard<'a> {
+    fn enter(stats: &'a Stats) -> WaitingGuard<'a> {
+        let now = stats.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        stats.peak_waiting.fetch_max(now, Ordering::SeqCst);
+        WaitingGuard(stats)
+    }
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,163 @@
+//! The answers every route shares, written as the original writes them:
+//! JSON with Python's separators, Werkzeug's error pages and reason
+//! phrases, its `308` with an absolute `Location`.
+
+use std::net::SocketAddr;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::ext::ReasonPhrase;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, StatusCode};
+
+use super::Response;
+
+/// The page at `/`: a form that calls the three endpoints, with no CDN, no
+/// web font and no framework, so it works offline.
+pub(super) const INDEX_PAGE: &str = include_str!("../page.html");
+
+/// Werkzeug 1.x's error pages, which the original (Flask 1.1) sends.
+pub(super) const NOT_FOUND_PAGE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
+<title>404 Not Found</title>\n<h1>Not Found</h1>\n\
+<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n";
+pub(super) const METHOD_NOT_ALLOWED_PAGE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
+<title>405 Method Not Allowed</title>\n<h1>Method Not Allowed</h1>\n\
+<p>The method is not allowed for the requested URL.</p>\n";
+
+pub(super) const JSON: HeaderValue = HeaderValue::from_static("application/json");
+pub(super) const CSV: HeaderValue = HeaderValue::from_static("text/csv; charset=utf-8");
+pub(super) const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+/// The original's `Allow` header as observed. Werkzeug builds it from a
+/// Python set, so its order can change between runs of the original; no
+/// client can rely on it, but we send one order seen.
+pub(super) const ALLOWED: HeaderValue = HeaderValue::from_static("OPTIONS, GET, HEAD");
+
+pub(super) fn response(status: StatusCode, content_type: HeaderValue, body: Bytes) -> Response {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    response
+}
+
+pub(super) fn json(status: StatusCode, body: Bytes) -> Response {
+    response(status, JSON, body)
+}
+
+pub(super) fn html(status: StatusCode, body: Bytes) -> Response {
+    response(status, HTML, body)
+}
+
+/// A `{"error": "..."}` body, written the way the rest of the API writes
+/// JSON (Python's separators and escaping).
+pub(super) fn json_error(status: StatusCode, message: &str) -> Response {
+    let mut body = String::from("{\"error\": ");
+    prices::pyjson::write_str(&mut body, message);
+    body.push('}');
+    json(status, Bytes::from(body))
+}
+
+pub(super) fn options() -> Response {
+    let mut response = html(StatusCode::OK, Bytes::new());
+    response.headers_mut().insert(header::ALLOW, ALLOWED);
+    response
+}
+
+pub(super) fn not_found() -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        Bytes::from_static(NOT_FOUND_PAGE.as_bytes()),
+    )
+}
+
+pub(super) fn method_not_allowed() -> Response {
+    let mut response = html(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Bytes::from_static(METHOD_NOT_ALLOWED_PAGE.as_bytes()),
+    );
+    response.headers_mut().insert(header::ALLOW, ALLOWED);
+    response
+}
+
+/// `http://` and the host a client reached us by, as Werkzeug names it:
+/// the request's `Host` (without `:80`), or the server's own address when
+/// there is none.
+pub(super) fn base_url<B>(request: &Request<B>, local: SocketAddr) -> String {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .map(|host| host.strip_suffix(":80").unwrap_or(host).to_owned())
+        .unwrap_or_else(|| local.to_string());
+    format!("http://{host}")
+}
+
+/// Werkzeug's `308` for merged slashes: an absolute URL (see [`base_url`])
+/// with the query string as it came, and its HTML page.
+pub(super) fn redirect<B>(request: &Request<B>, local: SocketAddr, path: &str) -> Response {
+    let query = match request.uri().query() {
+        Some(query) if !query.is_empty() => format!("?{query}"),
+        _ => String::new(),
+    };
+    let location = format!("{}{path}{query}", base_url(request, local));
+    let shown = html_escape(&location);
+    let page = format!(
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
+<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n\
+<p>You should be redirected automatically to target URL: <a href=\"{shown}\">{shown}</a>.  If not click the link."
+    );
+    let length = HeaderValue::from(page.len());
+    let mut response = html(StatusCode::PERMANENT_REDIRECT, Bytes::from(page));
+    match HeaderValue::from_str(&location) {
+        Ok(location) => {
+            // In Werkzeug's order: its response has its length before the
+            // `Location` is added (hyper would write the length last).
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_LENGTH, length);
+            headers.insert(header::LOCATION, location);
+        }
+        // Only a Host header with bytes a header cannot hold gets here;
+        // such a request has no URL to send the client to.
+        Err(_) => return json_error(StatusCode::BAD_REQUEST, "the Host header is not valid"),
+    }
+    response
+}
+
+/// Werkzeug 1.0's `escape`: `&`, `<`, `>` and `"`.
+pub(super) fn html_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// Status lines as Werkzeug writes them: its reason phrase, upper-cased
+/// (`404 NOT FOUND`). Python clients print it (`raise_for_status()`:
+/// "404 Client Error: NOT FOUND for url: ..."). `200 OK` needs nothing.
+pub(super) fn with_werkzeug_reason(mut response: Response) -> Response {
+    let reason: &'static [u8] = match response.status().as_u16() {
+        200 => return response,
+        308 => b"PERMANENT REDIRECT",
+        400 => b"BAD REQUEST",
+        404 => b"NOT FOUND",
+        405 => b"METHOD NOT ALLOWED",
+        414 => b"REQUEST URI TOO LONG",
+        429 => b"TOO MANY REQUESTS",
+        431 => b"REQUEST HEADER FIELDS TOO LARGE",
+        500 => b"INTERNAL SERVER ERROR",
+        503 => b"SERVICE UNAVAILABLE",
+        _ => return response,
+    };
+    response
+        .extensions_mut()
+        .insert(ReasonPhrase::from_static(reason));
+    response
+}
