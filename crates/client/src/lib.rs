@@ -15,7 +15,4 @@
 mod api;
 pub mod fetch;
 
-pub use api::{
-    AsyncClient, BodyError, Client, ClientConfig, ClientError, GIVE_UP_AFTER_SILENCES, RetryPolicy,
-    parse_price,
-};
+pub use api::{AsyncClient, BodyError, Client, ClientConfig, ClientError, RetryPolicy};

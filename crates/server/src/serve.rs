@@ -51,7 +51,8 @@ pub struct ServerConfig {
     /// How long a kept-alive connection may sit idle between requests.
     pub idle_timeout: Duration,
     /// The most connections open at once; `None` derives it from the
-    /// open-file limit ([`default_max_connections`]).
+    /// open-file limit: the soft limit as it is at start, less 64 kept for
+    /// files and the listener, and at least 16.
     pub max_connections: Option<usize>,
     /// The largest request head (request line and headers) read, in bytes;
     /// larger ones get `431`/`414` and the connection is closed.

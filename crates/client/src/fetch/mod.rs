@@ -500,7 +500,7 @@ pub struct GaveUp {
 
 /// How many tasks in a row must get no answer from the server (each after
 /// its retries, which the client cuts short once the server has been
-/// silent for [`crate::GIVE_UP_AFTER_SILENCES`] requests) before the job
+/// silent for `GIVE_UP_AFTER_SILENCES` requests) before the job
 /// stops: twice the workers, so every worker
 /// has failed about twice, and at least 16, so one unlucky moment of a
 /// flaky server does not end a job.
