@@ -22,10 +22,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+mod chaos_flags;
 mod fetch;
 mod worker;
 
 use anyhow::{Context, bail};
+use chaos_flags::ChaosArgs;
 use clap::{Args, Parser, Subcommand};
 use prices::PriceTable;
 use server::{Server, ServerConfig};
@@ -80,79 +82,8 @@ struct ServeArgs {
     /// embedded dataset.
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
-    /// Fault injection: answer every Nth /price request with 503, to see
-    /// a client's retries at work.
-    #[arg(long, value_name = "N")]
-    fail_every: Option<std::num::NonZeroU64>,
     #[command(flatten)]
     chaos: ChaosArgs,
-}
-
-/// The practice ground: faults on purpose, all off by default. They apply
-/// to /price (every route with --chaos-all) and combine; `GET /chaos`
-/// shows them, `GET /metrics` counts them.
-#[derive(Args)]
-#[command(
-    next_help_heading = "Practise failure (all off by default; on /price unless --chaos-all)"
-)]
-struct ChaosArgs {
-    /// Wait before answering: seconds (0.2), a uniform range (0.1..0.5),
-    /// or a long tail, lognormal:MEDIAN,P99 (lognormal:0.05,1).
-    #[arg(long, value_name = "DIST")]
-    latency: Option<server::Latency>,
-    /// Answer 500 with this probability (0 to 1).
-    #[arg(long, value_name = "P", default_value = "0")]
-    fail_rate: server::Rate,
-    /// The first N requests for each URL fail with 500, then it succeeds.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    fail_first: u32,
-    /// A token bucket per client address: over it, 429 with Retry-After
-    /// and RateLimit-* headers (200/s, or 200/s,burst=50).
-    #[arg(long, value_name = "N/s[,burst=B]")]
-    rate_limit: Option<server::RateLimit>,
-    /// Close the connection without answering, with this probability.
-    #[arg(long, value_name = "P", default_value = "0")]
-    drop_rate: server::Rate,
-    /// Reset the connection (TCP RST) without answering, with this
-    /// probability.
-    #[arg(long, value_name = "P", default_value = "0")]
-    reset_rate: server::Rate,
-    /// Read the request and never answer (what a client timeout is for),
-    /// with this probability.
-    #[arg(long, value_name = "P", default_value = "0")]
-    hang_rate: server::Rate,
-    /// Send half the body of a promised Content-Length, then close, with
-    /// this probability.
-    #[arg(long, value_name = "P", default_value = "0")]
-    truncate_rate: server::Rate,
-    /// Drip every body at this many bytes a second.
-    #[arg(long, value_name = "BYTES_PER_S")]
-    slow_body: Option<std::num::NonZeroU32>,
-    /// The seed of every random fault: the same seed and the same requests
-    /// give the same faults. Drawn at random (and shown) when absent.
-    #[arg(long, value_name = "N")]
-    seed: Option<u64>,
-    /// Misbehave on every route of the API, not only /price.
-    #[arg(long)]
-    chaos_all: bool,
-}
-
-impl ChaosArgs {
-    fn config(&self) -> server::ChaosConfig {
-        server::ChaosConfig {
-            latency: self.latency,
-            fail_rate: self.fail_rate,
-            fail_first: self.fail_first,
-            rate_limit: self.rate_limit,
-            drop_rate: self.drop_rate,
-            reset_rate: self.reset_rate,
-            hang_rate: self.hang_rate,
-            truncate_rate: self.truncate_rate,
-            slow_body: self.slow_body,
-            seed: self.seed,
-            all_routes: self.chaos_all,
-        }
-    }
 }
 
 #[derive(Args)]
@@ -256,8 +187,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let rows = table.len();
         let config = ServerConfig {
             sleep: args.sleep,
-            fail_every: args.fail_every,
-            chaos: args.chaos.config(),
+            chaos: args.chaos.0,
             ..ServerConfig::default()
         };
         let server = Server::bind(addr, table, config).await?;

@@ -331,7 +331,7 @@ fn chaos_health_and_metrics_say_what_is_going_on() {
     });
     assert_eq!(
         Connection::open(chaos.addr()).get("/chaos").text(),
-        r#"{"active": true, "routes": "/price", "seed": 1, "latency": null, "fail_rate": 0.2, "fail_first": 0, "rate_limit": null, "drop_rate": 0, "reset_rate": 0, "hang_rate": 0, "truncate_rate": 0, "slow_body": null, "flags": "--fail-rate 0.2"}"#
+        r#"{"active": true, "routes": "/price", "seed": 1, "latency": null, "fail_rate": 0.2, "fail_first": 0, "rate_limit": null, "drop_rate": 0, "reset_rate": 0, "hang_rate": 0, "truncate_rate": 0, "slow_body": null, "fail_every": null, "flags": "--fail-rate 0.2"}"#
     );
 }
 

@@ -15,7 +15,7 @@ use crate::support::{fetch_cmd, start_server, stderr};
 mod resume;
 use client::fetch::{self, FetchOptions, Record, RunOn, Silent};
 use prices::PriceTable;
-use server::ServerConfig;
+use server::{ChaosConfig, ServerConfig};
 
 use crate::support::BIN;
 
@@ -179,7 +179,10 @@ fn with_sleep_the_requests_overlap_but_never_exceed_the_workers() {
 fn retries_get_through_a_failing_server() {
     // Every 3rd request fails with 503: retries make the result complete.
     let server = start_server(ServerConfig {
-        fail_every: NonZeroU64::new(3),
+        chaos: ChaosConfig {
+            fail_every: NonZeroU64::new(3),
+            ..ChaosConfig::default()
+        },
         ..ServerConfig::default()
     });
     for executor in [RunOn::Threads, RunOn::Async] {
@@ -201,7 +204,10 @@ fn retries_get_through_a_failing_server() {
 fn the_default_fetch_gets_every_price_from_a_server_failing_every_2nd_or_3rd_request() {
     for every in [2, 3] {
         let server = start_server(ServerConfig {
-            fail_every: NonZeroU64::new(every),
+            chaos: ChaosConfig {
+                fail_every: NonZeroU64::new(every),
+                ..ChaosConfig::default()
+            },
             ..ServerConfig::default()
         });
         let dir = crate::support::scratch(&format!("fail-every-{every}"));
@@ -221,7 +227,10 @@ fn the_default_fetch_gets_every_price_from_a_server_failing_every_2nd_or_3rd_req
 #[test]
 fn failures_are_reported_the_rest_kept_and_resume_completes() {
     let failing = start_server(ServerConfig {
-        fail_every: NonZeroU64::new(5),
+        chaos: ChaosConfig {
+            fail_every: NonZeroU64::new(5),
+            ..ChaosConfig::default()
+        },
         ..ServerConfig::default()
     });
     let dir = crate::support::scratch("failures");

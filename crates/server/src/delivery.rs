@@ -1,14 +1,109 @@
-//! How an answer's bytes reach the client, when the practice ground says
-//! they should not simply be sent: cut short of their `Content-Length`,
-//! or dripped a few bytes at a time. (Dropping, resetting and hanging
-//! send nothing at all; `serve` carries those out.)
+//! How an answer's bytes reach the client: as usual, or as the practice
+//! ground decided ([`Delivery`]): not at all (the connection dropped,
+//! reset, or left hanging), cut short of their `Content-Length`, or
+//! dripped a few bytes at a time. [`deliver`] carries a delivery out;
+//! the connection's service calls it for every answer.
 
+use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Bytes, Frame, SizeHint};
+
+use crate::chaos::FaultKind;
+use crate::connection::Activity;
+use crate::metrics::Delivered;
+use crate::routes::{AppState, Response};
+
+/// How an answer's bytes reach the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// As usual.
+    Whole,
+    /// The connection is closed instead.
+    Drop,
+    /// The connection is reset (RST) instead.
+    Reset,
+    /// Nothing, ever (until the server stops).
+    Hang,
+    /// Half the body, then the connection is closed.
+    Truncate,
+    /// The body at this many bytes a second.
+    Slow(NonZeroU32),
+}
+
+impl Delivery {
+    /// The fault this delivery is, if it is one (counted at `/metrics`).
+    pub(crate) fn fault(self) -> Option<FaultKind> {
+        match self {
+            Delivery::Whole => None,
+            Delivery::Drop => Some(FaultKind::Drop),
+            Delivery::Reset => Some(FaultKind::Reset),
+            Delivery::Hang => Some(FaultKind::Hang),
+            Delivery::Truncate => Some(FaultKind::Truncate),
+            Delivery::Slow(_) => Some(FaultKind::SlowBody),
+        }
+    }
+
+    /// What reached the client of `response`, as `/metrics` counts it:
+    /// its status, or the fault that kept it from the client.
+    pub(crate) fn delivered(self, response: &Response) -> Delivered {
+        match self {
+            Delivery::Whole | Delivery::Slow(_) => Delivered::Status(response.status().as_u16()),
+            Delivery::Drop => Delivered::Dropped,
+            Delivery::Reset => Delivered::Reset,
+            Delivery::Hang => Delivered::Hung,
+            Delivery::Truncate => Delivered::Truncated,
+        }
+    }
+}
+
+/// The practice ground's answer that never was: hyper closes a connection
+/// whose service fails, without a word.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer, on purpose (chaos)")]
+pub(crate) struct NoAnswer;
+
+/// Sends `response` as `delivery` says: the answer whole, or dripped, or
+/// cut short; or no answer (an error, on which hyper closes the
+/// connection), after arranging a reset or waiting until the server stops.
+pub(crate) async fn deliver(
+    delivery: Delivery,
+    response: Response,
+    state: &AppState,
+    activity: &Activity,
+) -> Result<hyper::Response<DeliveryBody>, NoAnswer> {
+    match delivery {
+        Delivery::Whole => Ok(response.map(DeliveryBody::Whole)),
+        Delivery::Drop => Err(NoAnswer),
+        Delivery::Reset => {
+            activity.reset_when_closed();
+            Err(NoAnswer)
+        }
+        Delivery::Hang => {
+            state.until_stopping().await;
+            Err(NoAnswer)
+        }
+        Delivery::Truncate | Delivery::Slow(_) => {
+            let (mut head, body) = response.into_parts();
+            let Ok(body) = body.collect().await.map(|body| body.to_bytes());
+            let body = match delivery {
+                Delivery::Slow(rate) => DeliveryBody::drip(body, rate),
+                _ => {
+                    // The whole length promised, half of it sent.
+                    head.headers.insert(
+                        hyper::header::CONTENT_LENGTH,
+                        hyper::header::HeaderValue::from(body.len()),
+                    );
+                    DeliveryBody::cut_short(body.slice(..body.len() / 2))
+                }
+            };
+            Ok(hyper::Response::from_parts(head, body))
+        }
+    }
+}
 
 /// Why a body stopped early: on purpose, `--truncate-rate`.
 #[derive(Debug, thiserror::Error)]

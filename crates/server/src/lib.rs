@@ -45,6 +45,6 @@ mod routes;
 mod serve;
 mod target;
 
-pub use chaos::{ChaosConfig, ChaosParseError, Latency, Rate, RateLimit};
+pub use chaos::{ChaosConfig, ChaosParseError, FaultFlag, Latency, Rate, RateLimit};
 pub use routes::{AppState, Stats};
 pub use serve::{BackgroundServer, ServeError, Server, ServerConfig};

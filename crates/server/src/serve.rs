@@ -24,7 +24,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -33,9 +32,9 @@ use prices::PriceTable;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
-use crate::chaos::{ChaosConfig, Delivery};
+use crate::chaos::ChaosConfig;
 use crate::connection::{self, Activity, Ended, Limits, Registry, Watched};
-use crate::delivery::DeliveryBody;
+use crate::delivery::{DeliveryBody, NoAnswer, deliver};
 use crate::first_request::FirstRequest;
 use crate::routes::{AppState, Stats};
 
@@ -59,9 +58,6 @@ pub struct ServerConfig {
     pub max_head_bytes: usize,
     /// How long shutdown waits for open connections before dropping them.
     pub shutdown_grace: Duration,
-    /// Fault injection, for practising retries: every Nth `/price` request
-    /// is answered `503 Service Unavailable` (with `Retry-After: 0`).
-    pub fail_every: Option<std::num::NonZeroU64>,
     /// The practice ground's faults (none by default).
     pub chaos: ChaosConfig,
 }
@@ -75,7 +71,6 @@ impl Default for ServerConfig {
             max_connections: None,
             max_head_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(5),
-            fail_every: None,
             chaos: ChaosConfig::default(),
         }
     }
@@ -132,9 +127,7 @@ impl Server {
     ) -> Result<Server, ServeError> {
         let listener = listen(addr).map_err(|source| ServeError::Bind { addr, source })?;
         let (stop_waiting, stopping) = watch::channel(false);
-        let state = AppState::new(table, config.sleep, stopping)
-            .with_faults(config.fail_every)
-            .with_chaos(config.chaos.clone());
+        let state = AppState::new(table, config.sleep, stopping).with_chaos(config.chaos.clone());
         Ok(Server {
             listener,
             state,
@@ -299,12 +292,6 @@ fn serve_connection(
     http.serve_connection(io, service)
 }
 
-/// The practice ground's answer that never was: hyper closes a connection
-/// whose service fails, without a word.
-#[derive(Debug, thiserror::Error)]
-#[error("no answer, on purpose (chaos)")]
-struct NoAnswer;
-
 /// Answers one request and, at debug level only, logs it; carries out
 /// the practice ground's delivery faults.
 async fn answer(
@@ -326,34 +313,7 @@ async fn answer(
             "request"
         );
     }
-    match delivery {
-        Delivery::Whole => Ok(response.map(DeliveryBody::Whole)),
-        Delivery::Drop => Err(NoAnswer),
-        Delivery::Reset => {
-            activity.reset_when_closed();
-            Err(NoAnswer)
-        }
-        Delivery::Hang => {
-            state.until_stopping().await;
-            Err(NoAnswer)
-        }
-        Delivery::Truncate | Delivery::Slow(_) => {
-            let (mut head, body) = response.into_parts();
-            let Ok(body) = body.collect().await.map(|body| body.to_bytes());
-            let body = match delivery {
-                Delivery::Slow(rate) => DeliveryBody::drip(body, rate),
-                _ => {
-                    // The whole length promised, half of it sent.
-                    head.headers.insert(
-                        hyper::header::CONTENT_LENGTH,
-                        hyper::header::HeaderValue::from(body.len()),
-                    );
-                    DeliveryBody::cut_short(body.slice(..body.len() / 2))
-                }
-            };
-            Ok(hyper::Response::from_parts(head, body))
-        }
-    }
+    deliver(delivery, response, state, activity).await
 }
 
 /// A warning at most once a second, saying how many were held back: a

@@ -32,12 +32,8 @@ use hyper::Uri;
 /// What a request's path names.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Target<'a> {
-    /// `/`: the page.
-    Index,
-    /// `/exchanges`.
-    Exchanges,
-    /// `/symbols`.
-    Symbols,
+    /// A route without parameters (`/exchanges`, `/chaos`, ...).
+    Fixed(Route),
     /// `/price/{exchange}/{symbol}/{date}`, decoded.
     Price {
         exchange: Cow<'a, str>,
@@ -55,16 +51,6 @@ pub(crate) enum Target<'a> {
     },
     /// `/prices/...` whose segments are not UTF-8 once decoded: `400`.
     PricesNotUtf8,
-    /// `/openapi.json` (ours): the API described in OpenAPI 3.1.
-    OpenApi,
-    /// `/docs` (ours): that description, rendered for people.
-    Docs,
-    /// `/chaos` (ours): the faults injected on purpose.
-    Chaos,
-    /// `/metrics` (ours): counters for Prometheus.
-    Metrics,
-    /// `/health` (ours): a health check.
-    Health,
     /// A `/price/...` or `/prices/...` path with merged slashes: answer
     /// `308` to this path, already quoted as Werkzeug quotes it.
     Redirect(String),
@@ -100,73 +86,74 @@ impl<'a> Target<'a> {
     }
 
     /// The route this target was matched by, as the OpenAPI document
-    /// and `/metrics` name it; `None` for a redirect or no route. The
-    /// match has no wildcard on purpose: a new target does not compile
-    /// until it names its route, and the drift test in `openapi.rs` then
-    /// finds it undocumented.
+    /// and `/metrics` name it; `None` for a redirect or no route.
     pub(crate) fn route(&self) -> Option<Route> {
         match self {
-            Target::Index => Some(Route::Index),
-            Target::Exchanges => Some(Route::Exchanges),
-            Target::Symbols => Some(Route::Symbols),
+            Target::Fixed(route) => Some(*route),
             Target::Price { .. } | Target::PriceNotUtf8 => Some(Route::Price),
             Target::Prices { .. } | Target::PricesNotUtf8 => Some(Route::Prices),
-            Target::OpenApi => Some(Route::OpenApi),
-            Target::Docs => Some(Route::Docs),
-            Target::Chaos => Some(Route::Chaos),
-            Target::Metrics => Some(Route::Metrics),
-            Target::Health => Some(Route::Health),
             Target::Redirect(_) | Target::Unknown => None,
         }
     }
 }
 
-/// Every route the server answers, named by its path template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Route {
-    Index,
-    Exchanges,
-    Symbols,
-    Price,
-    Prices,
-    OpenApi,
-    Docs,
-    Chaos,
-    Metrics,
-    Health,
+/// The route table: every route the server answers, one row each, with
+/// its path template as OpenAPI writes it and, for a route without
+/// parameters, the path it is matched by. A new route is a row here, its
+/// answer in `routes/mod.rs`, and its description in `openapi.json` (the
+/// drift test in `openapi.rs` fails until it is there).
+macro_rules! routes {
+    ($( $(#[doc = $doc:literal])* $name:ident $template:literal $(=> $path:literal)?; )+) => {
+        /// Every route the server answers, named by its path template.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub(crate) enum Route {
+            $( $(#[doc = $doc])* $name, )+
+        }
+
+        impl Route {
+            /// Every route, in the table's order (`Route::X as usize` is
+            /// its index), for `/metrics` and for tests that walk the URL
+            /// space.
+            pub(crate) const ALL: &[Route] = &[$( Route::$name, )+];
+
+            /// The path template, as OpenAPI writes it.
+            pub(crate) fn template(self) -> &'static str {
+                match self {
+                    $( Route::$name => $template, )+
+                }
+            }
+
+            /// The route without parameters whose path (leading slashes
+            /// dropped) is `path`.
+            fn fixed(path: &[u8]) -> Option<Route> {
+                $( $( if path == $path { return Some(Route::$name); } )? )+
+                None
+            }
+        }
+    };
 }
 
-impl Route {
-    /// Every route, in declaration order (`Route::X as usize` is its
-    /// index), for `/metrics` and for tests that walk the URL space.
-    pub(crate) const ALL: [Route; 10] = [
-        Route::Index,
-        Route::Exchanges,
-        Route::Symbols,
-        Route::Price,
-        Route::Prices,
-        Route::OpenApi,
-        Route::Docs,
-        Route::Chaos,
-        Route::Metrics,
-        Route::Health,
-    ];
-
-    /// The path template, as OpenAPI writes it.
-    pub(crate) fn template(self) -> &'static str {
-        match self {
-            Route::Index => "/",
-            Route::Exchanges => "/exchanges",
-            Route::Symbols => "/symbols",
-            Route::Price => "/price/{exchange}/{symbol}/{date}",
-            Route::Prices => "/prices/{exchange}/{symbol}",
-            Route::OpenApi => "/openapi.json",
-            Route::Docs => "/docs",
-            Route::Chaos => "/chaos",
-            Route::Metrics => "/metrics",
-            Route::Health => "/health",
-        }
-    }
+routes! {
+    /// The page.
+    Index "/" => b"";
+    /// The exchanges' names.
+    Exchanges "/exchanges" => b"exchanges";
+    /// The symbols' names.
+    Symbols "/symbols" => b"symbols";
+    /// One price, the lessons' route.
+    Price "/price/{exchange}/{symbol}/{date}";
+    /// A range of prices (ours).
+    Prices "/prices/{exchange}/{symbol}";
+    /// The API described in OpenAPI 3.1 (ours).
+    OpenApi "/openapi.json" => b"openapi.json";
+    /// That description, rendered for people (ours).
+    Docs "/docs" => b"docs";
+    /// The faults injected on purpose (ours).
+    Chaos "/chaos" => b"chaos";
+    /// Counters for Prometheus (ours).
+    Metrics "/metrics" => b"metrics";
+    /// A health check (ours).
+    Health "/health" => b"health";
 }
 
 /// Routes decoded path bytes; `text` turns a `/price` segment into a string
@@ -177,16 +164,8 @@ fn resolve_bytes<'p, 't>(
 ) -> Target<'t> {
     let start = path.iter().position(|&b| b != b'/').unwrap_or(path.len());
     let path = &path[start..];
-    match path {
-        b"" => return Target::Index,
-        b"exchanges" => return Target::Exchanges,
-        b"symbols" => return Target::Symbols,
-        b"openapi.json" => return Target::OpenApi,
-        b"docs" => return Target::Docs,
-        b"chaos" => return Target::Chaos,
-        b"metrics" => return Target::Metrics,
-        b"health" => return Target::Health,
-        _ => {}
+    if let Some(route) = Route::fixed(path) {
+        return Target::Fixed(route);
     }
     if let Some(rest) = path.strip_prefix(b"price/") {
         return match segments::<3>(rest) {
@@ -302,14 +281,20 @@ mod tests {
 
     #[test]
     fn plain_paths_route_without_copying() {
-        assert_eq!(Target::resolve("/"), Target::Index);
-        assert_eq!(Target::resolve("/exchanges"), Target::Exchanges);
-        assert_eq!(Target::resolve("/symbols"), Target::Symbols);
-        assert_eq!(Target::resolve("/openapi.json"), Target::OpenApi);
-        assert_eq!(Target::resolve("/docs"), Target::Docs);
-        assert_eq!(Target::resolve("/chaos"), Target::Chaos);
-        assert_eq!(Target::resolve("/metrics"), Target::Metrics);
-        assert_eq!(Target::resolve("/health"), Target::Health);
+        assert_eq!(Target::resolve("/"), Target::Fixed(Route::Index));
+        assert_eq!(
+            Target::resolve("/exchanges"),
+            Target::Fixed(Route::Exchanges)
+        );
+        assert_eq!(Target::resolve("/symbols"), Target::Fixed(Route::Symbols));
+        assert_eq!(
+            Target::resolve("/openapi.json"),
+            Target::Fixed(Route::OpenApi)
+        );
+        assert_eq!(Target::resolve("/docs"), Target::Fixed(Route::Docs));
+        assert_eq!(Target::resolve("/chaos"), Target::Fixed(Route::Chaos));
+        assert_eq!(Target::resolve("/metrics"), Target::Fixed(Route::Metrics));
+        assert_eq!(Target::resolve("/health"), Target::Fixed(Route::Health));
         let target = Target::resolve("/price/bitstamp/btc/2020-04-01");
         assert_eq!(target, price("bitstamp", "btc", "2020-04-01"));
         assert!(matches!(
@@ -323,7 +308,7 @@ mod tests {
 
     #[test]
     fn every_route_is_listed_at_its_own_index() {
-        for (index, route) in Route::ALL.into_iter().enumerate() {
+        for (index, &route) in Route::ALL.iter().enumerate() {
             assert_eq!(route as usize, index, "{route:?}");
         }
     }
@@ -331,9 +316,13 @@ mod tests {
     #[test]
     fn leading_slashes_are_dropped_as_werkzeug_drops_them() {
         for path in ["//exchanges", "///exchanges", "////exchanges"] {
-            assert_eq!(Target::resolve(path), Target::Exchanges, "{path}");
+            assert_eq!(
+                Target::resolve(path),
+                Target::Fixed(Route::Exchanges),
+                "{path}"
+            );
         }
-        assert_eq!(Target::resolve("//"), Target::Index);
+        assert_eq!(Target::resolve("//"), Target::Fixed(Route::Index));
         assert_eq!(
             Target::resolve("//price/bitstamp/btc/2020-04-01"),
             price("bitstamp", "btc", "2020-04-01")
@@ -342,8 +331,14 @@ mod tests {
 
     #[test]
     fn the_path_is_decoded_before_routing() {
-        assert_eq!(Target::resolve("/%65xchanges"), Target::Exchanges);
-        assert_eq!(Target::resolve("//%65xchanges"), Target::Exchanges);
+        assert_eq!(
+            Target::resolve("/%65xchanges"),
+            Target::Fixed(Route::Exchanges)
+        );
+        assert_eq!(
+            Target::resolve("//%65xchanges"),
+            Target::Fixed(Route::Exchanges)
+        );
         // %2F is a real slash: this is the canonical path, as on the original.
         assert_eq!(
             Target::resolve("/price/bitstamp%2Fbtc/2020-04-01"),
@@ -425,10 +420,16 @@ mod tests {
     #[test]
     fn a_target_without_a_leading_slash_routes_as_if_it_had_one() {
         let of = |target: &str| Target::of(&target.parse().unwrap()).route();
-        assert_eq!(of("exchanges"), Target::Exchanges.route());
-        assert_eq!(of("/exchanges"), Target::Exchanges.route());
-        assert_eq!(of("http://localhost:8080/symbols"), Target::Symbols.route());
-        assert_eq!(of("http://localhost:8080"), Target::Index.route());
+        assert_eq!(of("exchanges"), Target::Fixed(Route::Exchanges).route());
+        assert_eq!(of("/exchanges"), Target::Fixed(Route::Exchanges).route());
+        assert_eq!(
+            of("http://localhost:8080/symbols"),
+            Target::Fixed(Route::Symbols).route()
+        );
+        assert_eq!(
+            of("http://localhost:8080"),
+            Target::Fixed(Route::Index).route()
+        );
         assert_eq!(of("localhost:8080"), None);
         assert_eq!(of("*"), None);
     }

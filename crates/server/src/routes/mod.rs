@@ -24,8 +24,9 @@ use hyper::{Method, Request, StatusCode};
 use prices::{Day, PriceTable};
 use tokio::sync::watch;
 
-use crate::chaos::{Chaos, ChaosConfig, Delivery, Fate, FaultKind};
-use crate::metrics::{Delivered, Metrics, RouteLabel};
+use crate::chaos::{Chaos, ChaosConfig, Fate, FaultKind};
+use crate::delivery::Delivery;
+use crate::metrics::{Metrics, RouteLabel};
 use crate::openapi::{DOCS_PAGE, OPENAPI_DOCUMENT};
 use crate::target::{Route, Target};
 
@@ -66,7 +67,6 @@ struct Shared {
     stopping: watch::Receiver<bool>,
     stats: Stats,
     /// Every Nth `/price` request fails with 503 (fault injection).
-    fail_every: Option<std::num::NonZeroU64>,
     /// The practice ground's faults; `None` (the default) costs nothing.
     chaos: Option<Chaos>,
     metrics: Metrics,
@@ -91,9 +91,9 @@ impl Stats {
         self.peak_waiting.load(Ordering::SeqCst)
     }
 
-    /// How many `/price` requests arrived while fault injection
-    /// (`--fail-every`) is on; always 0 otherwise, to keep a counter shared
-    /// by every core off the hot path.
+    /// How many requests reached the practice ground's faults (past its
+    /// rate limit) while `--fail-every` is on; always 0 otherwise, to keep
+    /// a counter shared by every core off the hot path.
     pub fn price_requests(&self) -> u64 {
         self.price_requests.load(Ordering::SeqCst)
     }
@@ -137,25 +137,10 @@ impl AppState {
                 sleep,
                 stopping,
                 stats: Stats::default(),
-                fail_every: None,
                 chaos: None,
                 metrics: Metrics::new(false),
             }),
         }
-    }
-
-    /// Makes every `n`th `/price` request fail with `503`, to practise
-    /// retries against (`crypto_db --fail-every N`).
-    ///
-    /// # Panics
-    ///
-    /// Panics if called after the state was cloned (it is set up once,
-    /// before serving).
-    pub fn with_faults(mut self, fail_every: Option<std::num::NonZeroU64>) -> AppState {
-        Arc::get_mut(&mut self.inner)
-            .expect("faults are set before the state is shared")
-            .fail_every = fail_every;
-        self
     }
 
     /// Injects the faults of `config` (nothing when none is on).
@@ -249,13 +234,7 @@ impl AppState {
             Some(chaos) => self.misbehave(chaos, request, local, client, target).await,
         };
         let response = with_werkzeug_reason(response);
-        let delivered = match delivery {
-            Delivery::Whole | Delivery::Slow(_) => Delivered::Status(response.status().as_u16()),
-            Delivery::Drop => Delivered::Dropped,
-            Delivery::Reset => Delivered::Reset,
-            Delivery::Hang => Delivered::Hung,
-            Delivery::Truncate => Delivered::Truncated,
-        };
+        let delivered = delivery.delivered(&response);
         shared.metrics.answered(label, delivered, started.elapsed());
         (response, delivery)
     }
@@ -271,7 +250,7 @@ impl AppState {
     ) -> (Response, Delivery) {
         let metrics = &self.inner.metrics;
         let sent = request.uri().path_and_query().map_or("/", |t| t.as_str());
-        let plan = chaos.plan(sent, client);
+        let plan = chaos.plan(sent, client, &self.inner.stats.price_requests);
         if !plan.latency.is_zero() {
             metrics.fault(FaultKind::Latency);
             self.wait(plan.latency).await;
@@ -288,20 +267,30 @@ impl AppState {
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
                 (response, Delivery::Whole)
             }
+            Fate::Fail(FaultKind::FailEvery) => {
+                metrics.fault(FaultKind::FailEvery);
+                // Counted on arrival, so the Nth request to arrive is the
+                // one that fails; it still waits out `--sleep` first.
+                self.delay().await;
+                let mut response = json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "injected failure (--fail-every)",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
+                (response, Delivery::Whole)
+            }
             Fate::Fail(kind) => {
                 metrics.fault(kind);
-                let flag = match kind {
-                    FaultKind::FailFirst => "--fail-first",
-                    _ => "--fail-rate",
-                };
-                let message = format!("injected failure ({flag})");
+                let message = format!("injected failure ({})", kind.flag());
                 (
                     json_error(StatusCode::INTERNAL_SERVER_ERROR, &message),
                     Delivery::Whole,
                 )
             }
             Fate::Answer(delivery) => {
-                if let Some(kind) = FaultKind::of(delivery) {
+                if let Some(kind) = delivery.fault() {
                     metrics.fault(kind);
                 }
                 (self.route(request, local, target).await, delivery)
@@ -349,32 +338,36 @@ impl AppState {
             Verb::Get | Verb::Head => {}
         }
         match target {
-            Target::Index => html(StatusCode::OK, Bytes::from_static(INDEX_PAGE.as_bytes())),
-            Target::Exchanges => json(StatusCode::OK, self.inner.exchanges.clone()),
-            Target::Symbols => json(StatusCode::OK, self.inner.symbols.clone()),
+            Target::Fixed(Route::Index) => {
+                html(StatusCode::OK, Bytes::from_static(INDEX_PAGE.as_bytes()))
+            }
+            Target::Fixed(Route::Exchanges) => json(StatusCode::OK, self.inner.exchanges.clone()),
+            Target::Fixed(Route::Symbols) => json(StatusCode::OK, self.inner.symbols.clone()),
             Target::Price {
                 exchange,
                 symbol,
                 date,
-            } => self
-                .before_price()
-                .await
-                .unwrap_or_else(|| self.price(Some((&exchange, &symbol, &date)))),
-            Target::PriceNotUtf8 => self
-                .before_price()
-                .await
-                .unwrap_or_else(|| self.price(None)),
+            } => {
+                self.delay().await;
+                self.price(Some((&exchange, &symbol, &date)))
+            }
+            Target::PriceNotUtf8 => {
+                self.delay().await;
+                self.price(None)
+            }
             Target::Prices { exchange, symbol } => self.prices(request, local, &exchange, &symbol),
             Target::PricesNotUtf8 => json_error(
                 StatusCode::BAD_REQUEST,
                 "the path is not valid UTF-8 once percent-decoded",
             ),
-            Target::OpenApi => json(
+            Target::Fixed(Route::OpenApi) => json(
                 StatusCode::OK,
                 Bytes::from_static(OPENAPI_DOCUMENT.as_bytes()),
             ),
-            Target::Docs => html(StatusCode::OK, Bytes::from_static(DOCS_PAGE.as_bytes())),
-            Target::Chaos => json(
+            Target::Fixed(Route::Docs) => {
+                html(StatusCode::OK, Bytes::from_static(DOCS_PAGE.as_bytes()))
+            }
+            Target::Fixed(Route::Chaos) => json(
                 StatusCode::OK,
                 Bytes::from(
                     self.inner
@@ -383,45 +376,20 @@ impl AppState {
                         .map_or_else(|| String::from("{\"active\": false}"), Chaos::to_json),
                 ),
             ),
-            Target::Metrics => response(
+            Target::Fixed(Route::Metrics) => response(
                 StatusCode::OK,
                 HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
                 Bytes::from(self.inner.metrics.render()),
             ),
-            Target::Health => response(
+            Target::Fixed(Route::Health) => response(
                 StatusCode::OK,
                 HeaderValue::from_static("application/health+json"),
                 Bytes::from_static(br#"{"status": "pass"}"#),
             ),
+            // `Route::fixed` never names a route with parameters.
+            Target::Fixed(Route::Price | Route::Prices) => not_found(),
             Target::Redirect(_) | Target::Unknown => unreachable!("answered above"),
         }
-    }
-
-    /// What every `/price` request goes through before its look-up: the
-    /// `--sleep` wait, then fault injection. `Some` is an answer that
-    /// replaces the look-up.
-    async fn before_price(&self) -> Option<Response> {
-        let shared = &*self.inner;
-        // Counted on arrival, so the Nth request to arrive is the one
-        // that fails, however long each one waits.
-        let arrival = shared.fail_every.map(|every| {
-            (
-                every,
-                shared.stats.price_requests.fetch_add(1, Ordering::SeqCst) + 1,
-            )
-        });
-        self.delay().await;
-        let (every, number) = arrival?;
-        (number % every.get() == 0).then(|| {
-            let mut response = json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "injected failure (--fail-every)",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
-            response
-        })
     }
 
     /// The `/price` answer for decoded segments (`None`: not UTF-8).

@@ -20,265 +20,22 @@
 //! The rate limit alone depends on the clock, as rate limits do.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::str::FromStr;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-/// A setting that cannot be read; the message names the flag's syntax.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChaosParseError {
-    /// Not a latency distribution.
-    #[error(
-        "{0:?} is not a latency: write seconds (0.2), a uniform range (0.1..0.5) or lognormal:MEDIAN,P99 (lognormal:0.05,1)"
-    )]
-    Latency(String),
-    /// Not a probability.
-    #[error("{0:?} is not a rate: write a probability from 0 to 1 (0.2)")]
-    Rate(String),
-    /// Not a rate limit.
-    #[error(
-        "{0:?} is not a rate limit: write N/s with N above 0, and optionally a burst (200/s or 200/s,burst=50)"
-    )]
-    RateLimit(String),
-}
+use crate::delivery::Delivery;
 
-/// How long each affected answer waits before it is sent.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Latency {
-    /// Always this long (`0.2`).
-    Fixed(Duration),
-    /// Uniformly between the two (`0.1..0.5`).
-    Uniform(Duration, Duration),
-    /// Log-normal, given by its median and its 99th percentile
-    /// (`lognormal:0.05,1`): most answers quick, a long tail of slow ones.
-    LogNormal {
-        /// Half the answers are quicker.
-        median: Duration,
-        /// 99 in 100 answers are quicker.
-        p99: Duration,
-    },
-}
+mod faults;
+mod settings;
 
-/// The 99th percentile of the standard normal distribution.
-const Z_99: f64 = 2.326_347_874_040_841;
-
-impl Latency {
-    /// The wait for two independent uniform numbers in `[0, 1)`.
-    fn sample(self, u1: f64, u2: f64) -> Duration {
-        match self {
-            Latency::Fixed(wait) => wait,
-            Latency::Uniform(low, high) => low + (high - low).mul_f64(u1),
-            Latency::LogNormal { median, p99 } => {
-                // ln(wait) is normal with mean ln(median); its standard
-                // deviation puts p99 at Z_99 deviations above.
-                let sigma = (p99.as_secs_f64() / median.as_secs_f64()).ln() / Z_99;
-                // Box-Muller: a standard normal from two uniforms.
-                let normal = (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                let seconds = median.as_secs_f64() * (sigma * normal).exp();
-                // An hour at most: a tail, not a stuck request.
-                Duration::from_secs_f64(seconds.min(3600.0))
-            }
-        }
-    }
-}
-
-fn seconds(text: &str) -> Option<Duration> {
-    let value: f64 = text.trim().parse().ok()?;
-    Duration::try_from_secs_f64(value).ok()
-}
-
-impl FromStr for Latency {
-    type Err = ChaosParseError;
-
-    fn from_str(text: &str) -> Result<Latency, ChaosParseError> {
-        let bad = || ChaosParseError::Latency(text.to_owned());
-        if let Some(rest) = text.strip_prefix("lognormal:") {
-            let (median, p99) = rest.split_once(',').ok_or_else(bad)?;
-            let (median, p99) = (
-                seconds(median).ok_or_else(bad)?,
-                seconds(p99).ok_or_else(bad)?,
-            );
-            if median.is_zero() || p99 < median {
-                return Err(bad());
-            }
-            return Ok(Latency::LogNormal { median, p99 });
-        }
-        if let Some((low, high)) = text.split_once("..") {
-            let (low, high) = (
-                seconds(low).ok_or_else(bad)?,
-                seconds(high).ok_or_else(bad)?,
-            );
-            if high < low {
-                return Err(bad());
-            }
-            return Ok(Latency::Uniform(low, high));
-        }
-        seconds(text).map(Latency::Fixed).ok_or_else(bad)
-    }
-}
-
-impl fmt::Display for Latency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Latency::Fixed(wait) => write!(f, "{}", wait.as_secs_f64()),
-            Latency::Uniform(low, high) => {
-                write!(f, "{}..{}", low.as_secs_f64(), high.as_secs_f64())
-            }
-            Latency::LogNormal { median, p99 } => write!(
-                f,
-                "lognormal:{},{}",
-                median.as_secs_f64(),
-                p99.as_secs_f64()
-            ),
-        }
-    }
-}
-
-/// A probability, from 0 to 1.
-#[derive(Debug, Clone, Copy, Default, PartialEq, PartialOrd)]
-pub struct Rate(f64);
-
-impl Rate {
-    /// The probability, from 0 to 1.
-    pub fn get(self) -> f64 {
-        self.0
-    }
-}
-
-impl FromStr for Rate {
-    type Err = ChaosParseError;
-
-    fn from_str(text: &str) -> Result<Rate, ChaosParseError> {
-        match text.trim().parse::<f64>() {
-            Ok(p) if (0.0..=1.0).contains(&p) => Ok(Rate(p)),
-            _ => Err(ChaosParseError::Rate(text.to_owned())),
-        }
-    }
-}
-
-/// A token bucket per client address: `per_second` requests a second on
-/// average, up to `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimit {
-    /// The sustained rate, above 0.
-    pub per_second: f64,
-    /// The bucket's size: how many requests may come at once.
-    pub burst: NonZeroU32,
-}
-
-impl FromStr for RateLimit {
-    type Err = ChaosParseError;
-
-    fn from_str(text: &str) -> Result<RateLimit, ChaosParseError> {
-        let bad = || ChaosParseError::RateLimit(text.to_owned());
-        let (rate, burst) = match text.split_once(',') {
-            Some((rate, burst)) => (
-                rate,
-                Some(burst.trim().strip_prefix("burst=").ok_or_else(bad)?),
-            ),
-            None => (text, None),
-        };
-        let per_second: f64 = rate
-            .trim()
-            .strip_suffix("/s")
-            .and_then(|n| n.trim().parse().ok())
-            .filter(|n: &f64| n.is_finite() && *n > 0.0)
-            .ok_or_else(bad)?;
-        let burst = match burst {
-            Some(burst) => burst.parse::<NonZeroU32>().map_err(|_| bad())?,
-            // A second's worth by default.
-            None => NonZeroU32::new(per_second.ceil().min(f64::from(u32::MAX)) as u32)
-                .unwrap_or(NonZeroU32::MIN),
-        };
-        Ok(RateLimit { per_second, burst })
-    }
-}
-
-impl fmt::Display for RateLimit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/s,burst={}", self.per_second, self.burst)
-    }
-}
-
-/// Which faults the server injects; the default injects none.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ChaosConfig {
-    /// A wait before each affected answer (like `--sleep`, it holds no
-    /// thread).
-    pub latency: Option<Latency>,
-    /// The chance of a `500` with a JSON error.
-    pub fail_rate: Rate,
-    /// The first N requests for each target fail with `500`, the next
-    /// succeed.
-    pub fail_first: u32,
-    /// A per-client token bucket; over it, `429` with `Retry-After` and the
-    /// `RateLimit-*` headers.
-    pub rate_limit: Option<RateLimit>,
-    /// The chance that the connection is closed without an answer.
-    pub drop_rate: Rate,
-    /// The chance that the connection is reset (TCP RST) without an answer.
-    pub reset_rate: Rate,
-    /// The chance that the request is read and never answered (until the
-    /// client gives up or the server stops).
-    pub hang_rate: Rate,
-    /// The chance that the body is cut short of its `Content-Length`.
-    pub truncate_rate: Rate,
-    /// Send affected bodies at this many bytes a second.
-    pub slow_body: Option<NonZeroU32>,
-    /// The seed of every random choice; `None` draws one at start.
-    pub seed: Option<u64>,
-    /// Every route of the API, not only `/price`.
-    pub all_routes: bool,
-}
-
-impl ChaosConfig {
-    /// Whether any fault is on.
-    pub fn is_active(&self) -> bool {
-        self.latency.is_some()
-            || self.fail_rate.0 > 0.0
-            || self.fail_first > 0
-            || self.rate_limit.is_some()
-            || self.drop_rate.0 > 0.0
-            || self.reset_rate.0 > 0.0
-            || self.hang_rate.0 > 0.0
-            || self.truncate_rate.0 > 0.0
-            || self.slow_body.is_some()
-    }
-
-    /// The faults that are on, as flags (`--fail-rate 0.2 --latency 0.1`).
-    fn flags(&self) -> Vec<String> {
-        let mut flags = Vec::new();
-        if let Some(latency) = self.latency {
-            flags.push(format!("--latency {latency}"));
-        }
-        for (name, rate) in [
-            ("fail-rate", self.fail_rate),
-            ("drop-rate", self.drop_rate),
-            ("reset-rate", self.reset_rate),
-            ("hang-rate", self.hang_rate),
-            ("truncate-rate", self.truncate_rate),
-        ] {
-            if rate.0 > 0.0 {
-                flags.push(format!("--{name} {}", rate.0));
-            }
-        }
-        if self.fail_first > 0 {
-            flags.push(format!("--fail-first {}", self.fail_first));
-        }
-        if let Some(limit) = self.rate_limit {
-            flags.push(format!("--rate-limit {limit}"));
-        }
-        if let Some(rate) = self.slow_body {
-            flags.push(format!("--slow-body {rate}"));
-        }
-        flags
-    }
-}
+pub(crate) use faults::FaultKind;
+pub use faults::{ChaosConfig, FaultFlag};
+pub use settings::{ChaosParseError, Latency, Rate, RateLimit};
 
 /// What happens to one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -293,82 +50,10 @@ pub(crate) struct Plan {
 pub(crate) enum Fate {
     /// Answered as usual (perhaps slowly, see [`Delivery`]).
     Answer(Delivery),
-    /// `500` (`--fail-rate` or `--fail-first`).
+    /// `500` (`--fail-rate` or `--fail-first`), or `503` (`--fail-every`).
     Fail(FaultKind),
     /// `429`: retry after this many whole seconds.
     RateLimited { retry_after: u64 },
-}
-
-/// How an answer's bytes reach the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Delivery {
-    /// As usual.
-    Whole,
-    /// The connection is closed instead.
-    Drop,
-    /// The connection is reset (RST) instead.
-    Reset,
-    /// Nothing, ever (until the server stops).
-    Hang,
-    /// Half the body, then the connection is closed.
-    Truncate,
-    /// The body at this many bytes a second.
-    Slow(NonZeroU32),
-}
-
-/// The faults counted by kind at `/metrics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum FaultKind {
-    Latency,
-    FailRate,
-    FailFirst,
-    RateLimit,
-    Drop,
-    Reset,
-    Hang,
-    Truncate,
-    SlowBody,
-}
-
-impl FaultKind {
-    pub(crate) const ALL: [FaultKind; 9] = [
-        FaultKind::Latency,
-        FaultKind::FailRate,
-        FaultKind::FailFirst,
-        FaultKind::RateLimit,
-        FaultKind::Drop,
-        FaultKind::Reset,
-        FaultKind::Hang,
-        FaultKind::Truncate,
-        FaultKind::SlowBody,
-    ];
-
-    /// The name at `/metrics` and in error messages.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            FaultKind::Latency => "latency",
-            FaultKind::FailRate => "fail_rate",
-            FaultKind::FailFirst => "fail_first",
-            FaultKind::RateLimit => "rate_limit",
-            FaultKind::Drop => "drop",
-            FaultKind::Reset => "reset",
-            FaultKind::Hang => "hang",
-            FaultKind::Truncate => "truncate",
-            FaultKind::SlowBody => "slow_body",
-        }
-    }
-
-    /// Which fault a delivery is, if it is one.
-    pub(crate) fn of(delivery: Delivery) -> Option<FaultKind> {
-        match delivery {
-            Delivery::Whole => None,
-            Delivery::Drop => Some(FaultKind::Drop),
-            Delivery::Reset => Some(FaultKind::Reset),
-            Delivery::Hang => Some(FaultKind::Hang),
-            Delivery::Truncate => Some(FaultKind::Truncate),
-            Delivery::Slow(_) => Some(FaultKind::SlowBody),
-        }
-    }
 }
 
 /// The fault injector: the settings, the seed, and what it remembers
@@ -442,31 +127,20 @@ impl Chaos {
     /// The settings as JSON, for `GET /chaos`.
     pub(crate) fn to_json(&self) -> String {
         let c = &self.config;
-        let text = |value: Option<String>| match value {
-            Some(value) => format!("\"{value}\""),
-            None => "null".to_owned(),
-        };
         format!(
-            "{{\"active\": {}, \"routes\": \"{}\", \"seed\": {}, \"latency\": {}, \"fail_rate\": {}, \"fail_first\": {}, \"rate_limit\": {}, \"drop_rate\": {}, \"reset_rate\": {}, \"hang_rate\": {}, \"truncate_rate\": {}, \"slow_body\": {}, \"flags\": \"{}\"}}",
+            "{{\"active\": {}, \"routes\": \"{}\", \"seed\": {}, {}, \"flags\": \"{}\"}}",
             c.is_active(),
             if c.all_routes { "all" } else { "/price" },
             self.seed,
-            text(c.latency.map(|l| l.to_string())),
-            c.fail_rate.0,
-            c.fail_first,
-            text(c.rate_limit.map(|l| l.to_string())),
-            c.drop_rate.0,
-            c.reset_rate.0,
-            c.hang_rate.0,
-            c.truncate_rate.0,
-            c.slow_body.map_or("null".to_owned(), |b| b.to_string()),
+            c.json_members(),
             c.flags().join(" "),
         )
     }
 
     /// Decides the fate of a request for `target` (path and query) from
-    /// `client`.
-    pub(crate) fn plan(&self, target: &str, client: IpAddr) -> Plan {
+    /// `client`; `arrivals` counts the requests that reach the faults
+    /// (past the rate limit), for `--fail-every`.
+    pub(crate) fn plan(&self, target: &str, client: IpAddr, arrivals: &AtomicU64) -> Plan {
         let config = &self.config;
         if let Some(limit) = config.rate_limit
             && let Err(retry_after) = self.take_token(client, limit)
@@ -477,6 +151,15 @@ impl Chaos {
                 latency: Duration::ZERO,
                 fate: Fate::RateLimited { retry_after },
             };
+        }
+        if let Some(every) = config.fail_every {
+            let arrival = arrivals.fetch_add(1, Ordering::Relaxed) + 1;
+            if arrival.is_multiple_of(every.get()) {
+                return Plan {
+                    latency: Duration::ZERO,
+                    fate: Fate::Fail(FaultKind::FailEvery),
+                };
+            }
         }
         let attempt = {
             let mut asked = self.asked.lock();
@@ -489,7 +172,7 @@ impl Chaos {
         };
         let key = self.key(target, attempt);
         let draw = |which: Draw| unit(key ^ (which as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let hit = |which: Draw, rate: Rate| rate.0 > 0.0 && draw(which) < rate.0;
+        let hit = |which: Draw, rate: Rate| rate.get() > 0.0 && draw(which) < rate.get();
         let latency = config.latency.map_or(Duration::ZERO, |latency| {
             latency.sample(draw(Draw::Latency1), draw(Draw::Latency2))
         });
@@ -671,12 +354,15 @@ mod tests {
             .map(|day| format!("/price/bitstamp/btc/2020-02-{day:02}"))
             .collect();
         let forward = chaos(config.clone());
-        let first: Vec<Plan> = targets.iter().map(|t| forward.plan(t, CLIENT)).collect();
+        let first: Vec<Plan> = targets
+            .iter()
+            .map(|t| forward.plan(t, CLIENT, &AtomicU64::new(0)))
+            .collect();
         let backward = chaos(config.clone());
         let mut second: Vec<Plan> = targets
             .iter()
             .rev()
-            .map(|t| backward.plan(t, CLIENT))
+            .map(|t| backward.plan(t, CLIENT, &AtomicU64::new(0)))
             .collect();
         second.reverse();
         assert_eq!(first, second);
@@ -685,7 +371,10 @@ mod tests {
             seed: Some(8),
             ..config
         });
-        let third: Vec<Plan> = targets.iter().map(|t| other.plan(t, CLIENT)).collect();
+        let third: Vec<Plan> = targets
+            .iter()
+            .map(|t| other.plan(t, CLIENT, &AtomicU64::new(0)))
+            .collect();
         assert_ne!(first, third);
         // And the seed means the same on every machine: the key is not
         // std's per-process hasher.
@@ -701,7 +390,9 @@ mod tests {
         let failed = (0..10_000)
             .filter(|i| {
                 matches!(
-                    chaos.plan(&format!("/price/x/y/{i}"), CLIENT).fate,
+                    chaos
+                        .plan(&format!("/price/x/y/{i}"), CLIENT, &AtomicU64::new(0))
+                        .fate,
                     Fate::Fail(FaultKind::FailRate)
                 )
             })
@@ -718,13 +409,13 @@ mod tests {
         for target in ["/a", "/b"] {
             for _ in 0..2 {
                 assert_eq!(
-                    chaos.plan(target, CLIENT).fate,
+                    chaos.plan(target, CLIENT, &AtomicU64::new(0)).fate,
                     Fate::Fail(FaultKind::FailFirst)
                 );
             }
             for _ in 0..5 {
                 assert_eq!(
-                    chaos.plan(target, CLIENT).fate,
+                    chaos.plan(target, CLIENT, &AtomicU64::new(0)).fate,
                     Fate::Answer(Delivery::Whole)
                 );
             }
@@ -739,15 +430,21 @@ mod tests {
         });
         let other = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
         for _ in 0..3 {
-            assert_eq!(chaos.plan("/a", CLIENT).fate, Fate::Answer(Delivery::Whole));
+            assert_eq!(
+                chaos.plan("/a", CLIENT, &AtomicU64::new(0)).fate,
+                Fate::Answer(Delivery::Whole)
+            );
         }
         // A token every 100 s.
         assert_eq!(
-            chaos.plan("/a", CLIENT).fate,
+            chaos.plan("/a", CLIENT, &AtomicU64::new(0)).fate,
             Fate::RateLimited { retry_after: 100 }
         );
         // Each client has its own bucket.
-        assert_eq!(chaos.plan("/a", other).fate, Fate::Answer(Delivery::Whole));
+        assert_eq!(
+            chaos.plan("/a", other, &AtomicU64::new(0)).fate,
+            Fate::Answer(Delivery::Whole)
+        );
         let headers = chaos.rate_limit_headers(CLIENT).unwrap();
         assert_eq!(headers[0], ("ratelimit-limit", 3));
         assert_eq!(headers[1], ("ratelimit-remaining", 0));
