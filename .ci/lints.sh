@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
-# The client depends on `prices` without its default features; nothing
-# else builds it so.
+# Builds nothing else makes: the client depends on `prices` without its
+# default features, and a user of the API client alone builds it without
+# the sweep's plot.
 cargo check --quiet -p prices --no-default-features
+cargo check --quiet -p crypto-db-client

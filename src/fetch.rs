@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use client::fetch::plot::{self, PlotFormat};
 use client::fetch::sweep::{self, Counts};
 use client::fetch::{
     self, FetchError, FetchOptions, FetchReport, Output, Plan, Progress, RunOn, Selection,
@@ -200,7 +201,7 @@ impl TryFrom<FetchArgs> for FetchRequest {
         if let Some(sweep) = args.sweep {
             let counts = parse_counts(&sweep).ok_or(BadFlags::Sweep(sweep))?;
             if let Some(path) = &args.plot {
-                sweep::check_plot_path(path).map_err(BadFlags::Plot)?;
+                PlotFormat::of(path).map_err(BadFlags::Plot)?;
             }
             return Ok(FetchRequest::Sweep {
                 client,
@@ -438,7 +439,7 @@ fn run_sweep(
     stdout.write_all(out.as_bytes())?;
     stdout.flush()?;
     if let Some(path) = plot {
-        if let Err(error) = sweep::plot(&points, path) {
+        if let Err(error) = plot::plot(&points, path) {
             say!("crypto_db: fetch: {error}");
             return Ok(Outcome::Refused);
         }

@@ -74,9 +74,13 @@
 //!
 //! - `executor` — the [`Executor`] and [`Shutdown`] traits, [`Call`] (a
 //!   function applied to a tuple of arguments) and [`Map`].
-//! - `thread_pool` — [`ThreadPoolExecutor`].
+//! - `thread_pool` — [`ThreadPoolExecutor`]; `job_queue` — the ring its
+//!   workers take jobs from (why it is a ring allocated once is there).
 //! - `process` — [`ProcessPoolExecutor`], [`remote_fn!`] and
-//!   [`serve_if_worker`]: how worker processes start and find their tasks.
+//!   [`serve_if_worker`]: how worker processes start and find their tasks
+//!   (`pool.rs` the surface, `manager.rs` a worker's thread, `children.rs`
+//!   the processes, `protocol.rs` the frames, `worker.rs` the other side).
+//! - `codec` — how values cross a process (or machine) boundary, exactly.
 //! - `handle` — [`TaskHandle`], the future of one task.
 //! - `wait` — [`as_completed`] and [`wait`](fn@wait).
 //! - `queue` — [`Queue`], [`LifoQueue`], [`PriorityQueue`] (their methods

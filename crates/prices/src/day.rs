@@ -9,6 +9,7 @@ use std::fmt;
 
 /// Why a text is not a `YYYY-MM-DD` calendar day.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum DayError {
     /// Not ten characters of the form `dddd-dd-dd`.

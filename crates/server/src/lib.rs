@@ -4,17 +4,26 @@
 //!
 //! # Layout
 //!
-//! - `routes`: what each request answers ([`AppState::respond`]): the
-//!   `--sleep` delay, fault injection, the error answers (400 JSON,
-//!   Werkzeug's 404/405 pages and reason phrases, 414).
-//! - `chaos` ([`ChaosConfig`]): the practice ground's faults on purpose (latency, errors,
-//!   a rate limit, dropped, reset, hung, cut and dripped answers),
-//!   reproducible from a seed.
+//! - `routes/`: what each request answers ([`AppState::respond`]):
+//!   `mod.rs` the state and the dispatch (the `--sleep` delay, the
+//!   practice ground's fate of a request, counting at `/metrics`);
+//!   `reply.rs` the answers routes share (JSON errors, Werkzeug's 404, 405
+//!   and 308 pages and reason phrases); `range.rs` `/prices`.
+//! - `target`: reading a request path as the original's Werkzeug does
+//!   (percent-decoding, leading and merged slashes, the 308 redirect), and
+//!   the route table: a new route is a row there and an answer in
+//!   `routes/mod.rs`.
+//! - `chaos/` ([`ChaosConfig`]): the practice ground's faults on purpose,
+//!   from one table (`faults.rs`: a new fault is a row there and its
+//!   branch in `Chaos::plan`), reproducible from a seed.
+//! - `delivery`: how an answer's bytes reach the client, whole or as a
+//!   fault decided (dropped, reset, hung, cut short, dripped).
 //! - `metrics`: the counters at `/metrics`.
 //! - `openapi`: the OpenAPI 3.1 document of every route (`/openapi.json`)
 //!   and the page that renders it (`/docs`), checked against the router.
-//! - `target`: reading a request path as the original's Werkzeug does
-//!   (percent-decoding, leading and merged slashes, the 308 redirect).
+//! - `first_request`: a connection's first request line read as Python's
+//!   `http.server` reads it (no version, extra white space, a head cut
+//!   short by the end of the input).
 //! - `connection`: one client connection's deadlines (a slow head, a long
 //!   idle spell) and the registry of open connections.
 //! - `memory`: giving the heap back to the operating system after a

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
-/// Why a request failed (after its retries, where it was retried).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a request failed (after its retries, where it was retried). It
+/// crosses from a worker process or machine as it is (serde), so a
+/// failure reads the same wherever the request ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ClientError {
     /// No connection: the server is down, the port closed, the host unknown.
@@ -88,7 +90,7 @@ impl ClientError {
 /// What is wrong with a body that is not what the API sends. (Plain data,
 /// not `serde_json`'s error, so that a [`ClientError`] can be cloned and
 /// compared.)
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum BodyError {
     /// Not JSON, or JSON of another shape; `serde_json`'s explanation, with

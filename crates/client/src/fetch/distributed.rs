@@ -41,9 +41,9 @@ use crossbeam_channel::Sender;
 use prices::Price;
 use redis_queue::{Delivery, JobSettings, QueueAddress, QueueError, QueueOptions, RedisQueue};
 
-use super::runner::{Outcome, RemoteFailure, Runner};
+use super::runner::{Outcome, Runner};
 use super::{FetchError, PoolRestart, RunOn, Task, TaskFailure};
-use crate::api::{AsyncClient, Client, ClientConfig};
+use crate::api::{AsyncClient, Client, ClientConfig, ClientError};
 
 /// A job's queue on Redis, as `fetch --queue` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ struct Answer {
     /// The token of the job whose ticket this answers.
     job: String,
     task: Task,
-    result: Result<Option<Price>, RemoteFailure>,
+    result: Result<Option<Price>, ClientError>,
     /// How long the request took in the worker, in microseconds.
     micros: u64,
 }
@@ -295,7 +295,7 @@ impl Producer<'_> {
             }
             let first = Outcome {
                 task: task.clone(),
-                result: result.clone().map_err(RemoteFailure::into_failure),
+                result: result.clone().map_err(TaskFailure::from),
                 latency: Duration::from_micros(*micros),
             };
             stop = outcomes.send(first).is_err();
@@ -472,10 +472,10 @@ pub fn work(options: &WorkerOptions, stop: Arc<AtomicBool>) -> Result<WorkerRepo
         ended
     })?;
     let stopped_in_outage = match ended {
-        Ok(()) => None,
+        LoopsEnded::Done => None,
         // Asked to stop, and Redis was away: that is the stop, not a
         // failure; the report says what could not be given back.
-        Err(QueueError::Redis { source, .. })
+        LoopsEnded::QueueFailed(QueueError::Redis { source, .. })
             if shared.stop.load(Ordering::Relaxed)
                 && (source.is_connection_refusal()
                     || source.is_io_error()
@@ -484,7 +484,7 @@ pub fn work(options: &WorkerOptions, stop: Arc<AtomicBool>) -> Result<WorkerRepo
         {
             Some(source.to_string())
         }
-        Err(other) => return Err(error(other)),
+        LoopsEnded::QueueFailed(other) => return Err(error(other)),
     };
     Ok(WorkerReport {
         answered: shared.answered.load(Ordering::Relaxed),
@@ -529,7 +529,7 @@ impl Shared {
     /// the worker's end: a loop that lost Redis stops the others.
     fn loop_ended(
         &self,
-        ended: &mut Result<(), QueueError>,
+        ended: &mut LoopsEnded,
         one: Option<Result<(), QueueError>>,
     ) -> Result<(), FetchError> {
         match one {
@@ -537,7 +537,9 @@ impl Shared {
             Some(Ok(())) => Ok(()),
             Some(Err(error)) => {
                 self.stop.store(true, Ordering::Relaxed);
-                *ended = Err(error);
+                if let LoopsEnded::Done = ended {
+                    *ended = LoopsEnded::QueueFailed(error);
+                }
                 Ok(())
             }
         }
@@ -550,7 +552,7 @@ impl Shared {
     fn answer(
         &self,
         delivery: &Delivery<Ticket>,
-        result: Result<Option<Price>, RemoteFailure>,
+        result: Result<Option<Price>, ClientError>,
         took: Duration,
     ) -> Result<(), QueueError> {
         let failed = result.is_err();
@@ -588,14 +590,22 @@ impl Shared {
     }
 }
 
+/// How a worker's loops ended, once they all have.
+enum LoopsEnded {
+    /// The job is over, or the worker was asked to stop.
+    Done,
+    /// A loop's call to the queue failed (the others were then asked to
+    /// stop): the first such error.
+    QueueFailed(QueueError),
+}
+
 /// `workers` loops on the library's [`ThreadPoolExecutor`], sharing one
-/// client (and its connections). Returns how the loops ended: the first
-/// queue error, if any.
+/// client (and its connections). Returns how the loops ended.
 fn serve_on_threads(
     shared: &Arc<Shared>,
     config: &ClientConfig,
     workers: usize,
-) -> Result<Result<(), QueueError>, FetchError> {
+) -> Result<LoopsEnded, FetchError> {
     let client = Client::new(config.clone())?;
     let pool = ThreadPoolExecutor::with_name(workers, "worker");
     let loops = (0..workers)
@@ -605,9 +615,8 @@ fn serve_on_threads(
                 while let Some(delivery) = shared.next_task()? {
                     let task = &delivery.item.task;
                     let started = Instant::now();
-                    let result = client
-                        .check_price(&task.exchange, &task.symbol, &task.day.to_string())
-                        .map_err(|error| RemoteFailure::from(&error));
+                    let result =
+                        client.check_price(&task.exchange, &task.symbol, &task.day.to_string());
                     shared.answer(&delivery, result, started.elapsed())?;
                 }
                 Ok(())
@@ -615,7 +624,7 @@ fn serve_on_threads(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(FetchError::Workers)?;
-    let mut ended = Ok(());
+    let mut ended = LoopsEnded::Done;
     for one in loops {
         shared.loop_ended(&mut ended, one.into_result().ok())?;
     }
@@ -629,7 +638,7 @@ fn serve_async(
     shared: &Arc<Shared>,
     config: &ClientConfig,
     workers: usize,
-) -> Result<Result<(), QueueError>, FetchError> {
+) -> Result<LoopsEnded, FetchError> {
     let client = AsyncClient::new(config.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -652,8 +661,7 @@ fn serve_async(
                     let started = Instant::now();
                     let result = client
                         .check_price(&task.exchange, &task.symbol, &task.day.to_string())
-                        .await
-                        .map_err(|error| RemoteFailure::from(&error));
+                        .await;
                     let took = started.elapsed();
                     let answerer = Arc::clone(&shared);
                     tokio::task::spawn_blocking(move || answerer.answer(&delivery, result, took))
@@ -662,7 +670,7 @@ fn serve_async(
                 }
             });
         }
-        let mut ended = Ok(());
+        let mut ended = LoopsEnded::Done;
         while let Some(one) = loops.join_next().await {
             shared.loop_ended(&mut ended, one.ok())?;
         }

@@ -26,6 +26,8 @@
 mod distributed;
 pub mod lesson;
 mod output;
+#[cfg(feature = "plot")]
+pub mod plot;
 mod runner;
 mod sink;
 pub mod sweep;
@@ -269,19 +271,10 @@ pub struct Record {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum TaskFailure {
-    /// The request failed.
+    /// The request failed, wherever it ran (a thread, a worker process,
+    /// a worker on another machine).
     #[error(transparent)]
     Request(#[from] ClientError),
-    /// The request failed in a worker process (`--executor processes`),
-    /// which said why.
-    #[error("{message}")]
-    InWorker {
-        /// The worker's [`ClientError`], as text.
-        message: String,
-        /// Whether the server gave no answer at all
-        /// ([`ClientError::is_no_answer`]).
-        no_answer: bool,
-    },
     /// The worker process running it failed: it died, or the pool broke.
     #[error("worker process")]
     Worker(#[source] concurrent::TaskError),
@@ -303,7 +296,6 @@ impl TaskFailure {
     pub fn is_no_answer(&self) -> bool {
         match self {
             TaskFailure::Request(error) => error.is_no_answer(),
-            TaskFailure::InWorker { no_answer, .. } => *no_answer,
             TaskFailure::Worker(_) | TaskFailure::Buried { .. } => false,
         }
     }

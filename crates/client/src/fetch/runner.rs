@@ -104,12 +104,13 @@ impl Answer for (Result<Option<Price>, ClientError>, Duration) {
     }
 }
 
-/// A worker process's answer: what of a failure crosses back, and the
-/// time in microseconds.
-impl Answer for (Result<Option<Price>, RemoteFailure>, u64) {
+/// A worker process's answer, and the time in microseconds.
+impl Answer for (Result<Option<Price>, ClientError>, u64) {
     fn into_parts(self) -> (Result<Option<Price>, TaskFailure>, Duration) {
-        let result = self.0.map_err(RemoteFailure::into_failure);
-        (result, Duration::from_micros(self.1))
+        (
+            self.0.map_err(TaskFailure::from),
+            Duration::from_micros(self.1),
+        )
     }
 }
 
@@ -261,34 +262,6 @@ impl Runner for OnThreads {
     }
 }
 
-/// A failed request as it crosses back from a worker process: the client's
-/// error is an HTTP concern and does not cross; what the parent needs of
-/// it does.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub(crate) struct RemoteFailure {
-    message: String,
-    no_answer: bool,
-}
-
-impl RemoteFailure {
-    /// The failure as the sink reports it.
-    pub(crate) fn into_failure(self) -> TaskFailure {
-        TaskFailure::InWorker {
-            message: self.message,
-            no_answer: self.no_answer,
-        }
-    }
-}
-
-impl From<&ClientError> for RemoteFailure {
-    fn from(error: &ClientError) -> RemoteFailure {
-        RemoteFailure {
-            message: error.to_string(),
-            no_answer: error.is_no_answer(),
-        }
-    }
-}
-
 /// A worker process's client, made once by [`start_worker_client`] before
 /// its first task: its connection pool then serves every later task.
 static WORKER_CLIENT: std::sync::OnceLock<Result<Client, ClientError>> = std::sync::OnceLock::new();
@@ -302,18 +275,18 @@ concurrent::remote_fn! {
 
     /// One request, run in a worker process. The price crosses back with
     /// every number's exact value and INTEGER/REAL form (`prices`' serde
-    /// feature). Also returns how long the request took, in microseconds.
-    fn fetch_in_worker(task: Task) -> (Result<Option<Price>, RemoteFailure>, u64) {
+    /// feature), a failure as the client's own error. Also returns how
+    /// long the request took, in microseconds.
+    fn fetch_in_worker(task: Task) -> (Result<Option<Price>, ClientError>, u64) {
         let started = Instant::now();
         let result = match WORKER_CLIENT.get() {
-            Some(Ok(client)) => client
-                .check_price(&task.exchange, &task.symbol, &task.day.to_string())
-                .map_err(|error| RemoteFailure::from(&error)),
-            Some(Err(error)) => Err(RemoteFailure::from(error)),
-            None => Err(RemoteFailure {
-                message: "the worker has no client: the pool's initializer did not run".to_owned(),
-                no_answer: false,
-            }),
+            Some(Ok(client)) => {
+                client.check_price(&task.exchange, &task.symbol, &task.day.to_string())
+            }
+            Some(Err(error)) => Err(error.clone()),
+            // The pool runs its initializer before any task: this is a
+            // bug, and the panic is this task's failure, not the worker's.
+            None => panic!("the worker has no client: the pool's initializer did not run"),
         };
         (result, u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
     }

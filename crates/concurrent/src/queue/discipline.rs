@@ -25,8 +25,9 @@ pub(crate) const RING_LIMIT: usize = 1 << 16;
 /// [`LifoQueue`](super::LifoQueue) and
 /// [`PriorityQueue`](super::PriorityQueue)) for items that can be sent between threads (a queue is
 /// for passing them); its methods are the queues' business, not a
-/// caller's.
-pub trait Discipline<T> {
+/// caller's. Sealed: those three are all there is, so its hidden methods
+/// can change without breaking anyone.
+pub trait Discipline<T>: sealed::Sealed {
     /// Where the items wait; shared by every thread using the queue.
     #[doc(hidden)]
     type Store: Send + Sync;
@@ -47,6 +48,14 @@ pub trait Discipline<T> {
     /// The largest bound the store can keep (`None`: any, including none).
     #[doc(hidden)]
     fn capacity(store: &Self::Store) -> Option<usize>;
+}
+
+mod sealed {
+    /// Implemented only here: no discipline outside this crate.
+    pub trait Sealed {}
+    impl Sealed for super::Fifo {}
+    impl Sealed for super::Lifo {}
+    impl Sealed for super::Priority {}
 }
 
 /// First in, first out ([`Queue`](super::Queue)).
