@@ -302,13 +302,22 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A CSV of prices into a new SQLite file at `output`: every row checked
-/// first, then written to a temporary file beside `output` and renamed, so
-/// a bad row or a failed write leaves no file behind.
+/// A CSV of prices into a new SQLite file at `output`, streamed: each row
+/// is checked and written as it is read, so memory stays flat whatever the
+/// size. The database is written under a temporary name beside `output`
+/// and renamed at the end, so a bad row or a failed write leaves no file
+/// behind. A progress bar (bytes of the file read, rows, rows a second)
+/// shows on a terminal.
 fn import_csv(input: &std::path::Path, output: &std::path::Path) -> anyhow::Result<()> {
     let file =
         std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?;
-    let prices = prices::csv::read_prices(std::io::BufReader::new(file))
+    let size = file.metadata().map_or(0, |metadata| metadata.len());
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = CountingReader {
+        inner: file,
+        read: std::sync::Arc::clone(&read),
+    };
+    let rows = prices::csv::PriceRows::new(std::io::BufReader::with_capacity(1 << 16, counted))
         .map_err(BadImport::from)
         .with_context(|| input.display().to_string())?;
     remove_abandoned_partials(output);
@@ -316,23 +325,91 @@ fn import_csv(input: &std::path::Path, output: &std::path::Path) -> anyhow::Resu
     temporary.push(format!("{PARTIAL}{}", std::process::id()));
     let temporary = PathBuf::from(temporary);
     let _ = std::fs::remove_file(&temporary);
-    let written = prices::sqlite::write(&prices, &temporary)
-        .map_err(anyhow::Error::from)
-        .and_then(|()| {
+    let bar = import_bar(size);
+    let written = stream_rows(rows, &temporary, &bar, &read)
+        .with_context(|| input.display().to_string())
+        .and_then(|report| {
             std::fs::rename(&temporary, output)
-                .with_context(|| format!("cannot rename it to {}", output.display()))
+                .with_context(|| format!("cannot rename it to {}", output.display()))?;
+            Ok(report)
         });
-    if let Err(error) = written {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(error);
-    }
+    bar.finish_and_clear();
+    let report = match written {
+        Ok(report) => report,
+        Err(error) => {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(error);
+        }
+    };
     say!(
-        "crypto_db: imported {} prices from {} into {}",
-        prices.len(),
+        "crypto_db: imported {} prices ({} exchanges, {} symbols{}) from {} into {}",
+        report.rows,
+        report.exchanges,
+        report.symbols,
+        match report.duplicates {
+            0 => String::new(),
+            n => format!(
+                "; {n} rows repeat an earlier row's exchange, symbol and day: the first is served, as the original does"
+            ),
+        },
         input.display(),
         output.display()
     );
     Ok(())
+}
+
+/// Writes every row of `rows` into a new database at `path`.
+fn stream_rows(
+    rows: prices::csv::PriceRows<impl std::io::BufRead>,
+    path: &std::path::Path,
+    bar: &indicatif::ProgressBar,
+    read: &std::sync::atomic::AtomicU64,
+) -> anyhow::Result<prices::sqlite::ImportReport> {
+    let mut writer = prices::sqlite::Writer::create(path)?;
+    // The first bad row ends the stream; it is the import's error.
+    let mut bad_row = None;
+    let prices = rows.map_while(|row| row.map_err(|error| bad_row = Some(error)).ok());
+    writer.insert_all(prices, |written| {
+        bar.set_position(read.load(std::sync::atomic::Ordering::Relaxed));
+        bar.set_message(format!("{written} rows"));
+    })?;
+    if let Some(error) = bad_row {
+        return Err(BadImport::from(error).into());
+    }
+    bar.set_message("indexing");
+    Ok(writer.finish()?)
+}
+
+/// The import's progress bar on stderr, only when it is a terminal.
+fn import_bar(size: u64) -> indicatif::ProgressBar {
+    let target = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressDrawTarget::stderr()
+    } else {
+        indicatif::ProgressDrawTarget::hidden()
+    };
+    let bar = indicatif::ProgressBar::with_draw_target(Some(size), target);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {bytes}/{total_bytes} read  {msg}  {per_sec}  eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// A reader that counts the bytes it hands out, for the progress bar.
+struct CountingReader<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file beside it and a

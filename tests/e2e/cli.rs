@@ -470,6 +470,72 @@ fn a_bad_csv_row_is_named_by_line_and_column_and_leaves_no_file() {
 }
 
 #[test]
+fn import_streams_into_the_originals_table_with_an_index_the_names_and_a_count_of_repeats() {
+    let dir = crate::support::scratch("import-stream");
+    let input = dir.join("mine.csv");
+    std::fs::write(
+        &input,
+        "exchange,symbol,day,open,high,low,close,volume\n\
+         mybank,xyz,2021-01-01,1,2,3,4,5\n\
+         mybank,xyz,2021-01-02,1,2,3,4,5\n\
+         mybank,xyz,2021-01-01,9,9,9,9,9\n\
+         other,abc,2021-01-01,1,2,3,4,5\n",
+    )
+    .unwrap();
+    let db = dir.join("mine.db");
+    let output = run(&[
+        "import",
+        input.to_str().unwrap(),
+        "-o",
+        db.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "imported 4 prices (2 exchanges, 2 symbols; 1 rows repeat an earlier row's exchange, symbol and day: the first is served, as the original does)"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let ids: Vec<i64> = connection
+        .prepare("SELECT id FROM price ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids, [1, 2, 3, 4], "the original's table, ids in file order");
+    let plan: String = connection
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT * FROM price WHERE exchange = 'mybank' AND symbol = 'xyz' AND day = '2021-01-01' ORDER BY id LIMIT 1",
+            [],
+            |row| row.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("price_key"), "{plan}");
+    let names = |table: &str| -> Vec<String> {
+        connection
+            .prepare(&format!("SELECT name FROM {table} ORDER BY name"))
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(names("crypto_db_exchanges"), ["mybank", "other"]);
+    assert_eq!(names("crypto_db_symbols"), ["abc", "xyz"]);
+    // Served, the first row of a repeated key is the one answered.
+    let mut command = Command::new(BIN);
+    command.args(["--port", "0", "--db", db.to_str().unwrap()]);
+    let (mut child, addr, _) = crate::support::spawn_server_process(command);
+    let answer = Connection::open(addr).get("/price/mybank/xyz/2021-01-01");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.text().contains(r#""open": 1,"#), "{}", answer.text());
+}
+
+#[test]
 fn import_refuses_to_write_over_its_input_even_through_a_link() {
     let dir = crate::support::scratch("import-onto-itself");
     let csv = dir.join("mine.csv");

@@ -115,51 +115,71 @@ pub enum CsvError {
     },
 }
 
-/// Reads a CSV file of prices (a header naming the eight columns in any
-/// order, then one row per price), checking every row: names non-empty,
-/// the day a calendar day, each number empty (NULL), an integer (INTEGER)
-/// or a float (REAL). Blank lines are skipped.
+/// Reads a CSV of prices (see the module's documentation): the header
+/// names the eight columns in any order; every row is checked.
 ///
 /// # Errors
 ///
-/// The first problem found, with its line and column ([`CsvError`]).
+/// [`CsvError`] for the first problem: the header, or a row (its line and
+/// column).
+pub fn read_prices(input: impl BufRead) -> Result<Vec<Price>, CsvError> {
+    PriceRows::new(input)?.collect()
+}
+
+/// The prices of a CSV, one row at a time, each checked as it is read:
+/// what `crypto_db import` streams into a database, whatever the size.
 ///
 /// # Examples
 ///
 /// ```
-/// let csv = "exchange,symbol,day,open,high,low,close,volume\nkraken,btc,2020-01-01,600,600.5,,,\n";
-/// let prices = prices::csv::read_prices(csv.as_bytes())?;
-/// assert_eq!(prices[0].open, Some(prices::Number::Integer(600)));
-/// assert!(prices::csv::read_prices("exchange\n".as_bytes()).is_err());
+/// let csv = "exchange,symbol,day,open,high,low,close,volume\nkraken,btc,2020-01-01,1,2,3,4,5\n";
+/// let mut rows = prices::csv::PriceRows::new(csv.as_bytes())?;
+/// assert_eq!(rows.next().unwrap()?.exchange, "kraken");
+/// assert!(rows.next().is_none());
 /// # Ok::<(), prices::csv::CsvError>(())
 /// ```
-pub fn read_prices(input: impl BufRead) -> Result<Vec<Price>, CsvError> {
-    let mut lines = input.lines().enumerate();
-    let header = match lines.next() {
-        Some((_, line)) => line.map_err(CsvError::Read)?,
-        None => String::new(),
-    };
-    // Excel's "CSV UTF-8" starts with a byte-order mark.
-    let names = split_line(
-        header
-            .strip_prefix('\u{feff}')
-            .unwrap_or(&header)
-            .trim_end_matches('\r'),
-    )
-    .unwrap_or_default();
-    let position = |wanted: &str| names.iter().position(|name| name.trim() == wanted);
-    let columns: Option<Vec<usize>> = HEADER.split(',').map(position).collect();
-    let Some(columns) = columns.filter(|_| names.len() == 8) else {
-        return Err(CsvError::Header { found: header });
-    };
-    let mut prices = Vec::new();
-    for (index, line) in lines {
-        let line = line.map_err(CsvError::Read)?;
-        let line_number = index + 1;
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
+pub struct PriceRows<R> {
+    lines: std::iter::Enumerate<std::io::Lines<R>>,
+    /// Where each of the eight columns of [`HEADER`] is in a row.
+    columns: Vec<usize>,
+    /// Set after an error: the iterator then ends.
+    failed: bool,
+}
+
+impl<R: BufRead> PriceRows<R> {
+    /// Reads the header (a UTF-8 byte-order mark before it is skipped).
+    ///
+    /// # Errors
+    ///
+    /// [`CsvError::Header`] when it does not name the eight columns,
+    /// [`CsvError::Read`] when the input cannot be read.
+    pub fn new(input: R) -> Result<PriceRows<R>, CsvError> {
+        let mut lines = input.lines().enumerate();
+        let header = match lines.next() {
+            Some((_, line)) => line.map_err(CsvError::Read)?,
+            None => String::new(),
+        };
+        let names = split_line(
+            header
+                .strip_prefix('\u{feff}')
+                .unwrap_or(&header)
+                .trim_end_matches('\r'),
+        )
+        .unwrap_or_default();
+        let position = |wanted: &str| names.iter().position(|name| name.trim() == wanted);
+        let columns: Option<Vec<usize>> = HEADER.split(',').map(position).collect();
+        let Some(columns) = columns.filter(|_| names.len() == 8) else {
+            return Err(CsvError::Header { found: header });
+        };
+        Ok(PriceRows {
+            lines,
+            columns,
+            failed: false,
+        })
+    }
+
+    /// One line's price (`line_number` counts from 1).
+    fn parse(&self, line_number: usize, line: &str) -> Result<Price, CsvError> {
         let problem = |column: &str, problem: String| CsvError::Row {
             line: line_number,
             column: column.to_owned(),
@@ -173,7 +193,7 @@ pub fn read_prices(input: impl BufRead) -> Result<Vec<Price>, CsvError> {
                 format!("{} fields where the header has 8", fields.len()),
             ));
         }
-        let field = |i: usize| fields[columns[i]].as_str();
+        let field = |i: usize| fields[self.columns[i]].as_str();
         let name = |i: usize, column: &str| {
             let value = field(i);
             if value.is_empty() {
@@ -195,9 +215,35 @@ pub fn read_prices(input: impl BufRead) -> Result<Vec<Price>, CsvError> {
                 numbers[i] = Some(number);
             }
         }
-        prices.push(Price::new(exchange, symbol, day, numbers));
+        Ok(Price::new(exchange, symbol, day, numbers))
     }
-    Ok(prices)
+}
+
+impl<R: BufRead> Iterator for PriceRows<R> {
+    type Item = Result<Price, CsvError>;
+
+    fn next(&mut self) -> Option<Result<Price, CsvError>> {
+        if self.failed {
+            return None;
+        }
+        for (index, line) in self.lines.by_ref() {
+            let line = match line {
+                Ok(line) => line,
+                Err(error) => {
+                    self.failed = true;
+                    return Some(Err(CsvError::Read(error)));
+                }
+            };
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() {
+                continue;
+            }
+            let price = self.parse(index + 1, line);
+            self.failed = price.is_err();
+            return Some(price);
+        }
+        None
+    }
 }
 
 #[cfg(test)]

@@ -278,26 +278,152 @@ pub struct WriteError {
     pub source: rusqlite::Error,
 }
 
-/// Writes `prices` into a new SQLite file at `path` with the original's
-/// schema (ids 1, 2, ... in the given order), which `crypto_db --db` and
-/// the original both serve. An INTEGER number is stored as an integer, a
-/// REAL one as a float; the `DECIMAL` columns keep an integral REAL as an
-/// INTEGER (`600.0` is read back as `600`), as in the original's own file.
+/// Writes `prices` into a new SQLite file at `path`, as [`Writer`] does.
 ///
 /// # Errors
 ///
 /// [`WriteError`] if the file cannot be created or written (it may then be
 /// left half-written: write to a temporary name and rename).
-pub fn write(prices: &[Price], path: &Path) -> Result<(), WriteError> {
-    let fail = |source| WriteError {
-        path: path.to_owned(),
-        source,
-    };
-    let mut connection = Connection::open(path).map_err(fail)?;
-    let transaction = connection.transaction().map_err(fail)?;
-    transaction.execute_batch(ORIGINAL_SCHEMA).map_err(fail)?;
-    {
-        let mut insert = transaction
+pub fn write(prices: &[Price], path: &Path) -> Result<ImportReport, WriteError> {
+    let mut writer = Writer::create(path)?;
+    writer.insert_all(prices.iter().cloned(), |_| {})?;
+    writer.finish()
+}
+
+/// How many rows go in one transaction: large, so that a commit's cost
+/// (and the journal's) is paid rarely; bounded, so that memory is too.
+const ROWS_PER_TRANSACTION: u64 = 200_000;
+
+/// The index that serving reads a price and a range through: every key's
+/// rows in day order, the lowest id first (the row the original serves).
+const KEY_INDEX: &str = "CREATE INDEX price_key ON price (exchange, symbol, day, id)";
+
+/// The names `/exchanges` and `/symbols` list, kept beside the original's
+/// table so that serving need not scan it; the original ignores them.
+const NAME_TABLES: &str = "CREATE TABLE crypto_db_exchanges (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE crypto_db_symbols (name TEXT PRIMARY KEY) WITHOUT ROWID;";
+
+/// A new SQLite file of the original's schema, written a row at a time:
+/// memory stays flat whatever the number of rows (rows go to the file in
+/// transactions of [`ROWS_PER_TRANSACTION`]; only the distinct names are
+/// kept, for the name tables). The file carries what serving needs: the
+/// original's `price` table (ids 1, 2, ... in the order given, so the
+/// original can still read it), an index on (exchange, symbol, day, id),
+/// and the lists of exchanges and symbols.
+///
+/// An INTEGER number is stored as an integer, a REAL one as a float; the
+/// `DECIMAL` columns keep an integral REAL as an INTEGER (`600.0` is read
+/// back as `600`), as in the original's own file.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("mine.db");
+/// let mut writer = prices::sqlite::Writer::create(&path)?;
+/// let day = prices::Day::parse("2020-01-01")?;
+/// writer.insert(&prices::Price::new("kraken", "btc", day, [None; 5]))?;
+/// let report = writer.finish()?;
+/// assert_eq!((report.rows, report.duplicates), (1, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Writer {
+    connection: Connection,
+    path: PathBuf,
+    rows: u64,
+    exchanges: std::collections::BTreeSet<String>,
+    symbols: std::collections::BTreeSet<String>,
+}
+
+/// What a [`Writer`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Rows written.
+    pub rows: u64,
+    /// Rows whose key (exchange, symbol, day) an earlier row already has:
+    /// the original has no unique key and serves the lowest id, as
+    /// `crypto_db` does.
+    pub duplicates: u64,
+    /// Distinct exchanges.
+    pub exchanges: usize,
+    /// Distinct symbols.
+    pub symbols: usize,
+}
+
+impl Writer {
+    /// Creates the file at `path` (which must not exist) with the
+    /// original's table, and starts the first transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError`] if the file cannot be created.
+    pub fn create(path: &Path) -> Result<Writer, WriteError> {
+        let fail = |source| WriteError {
+            path: path.to_owned(),
+            source,
+        };
+        let connection = Connection::open(path).map_err(fail)?;
+        // The file is a temporary one until the caller renames it: a
+        // crash leaves it to be removed, never to be read, so neither a
+        // journal nor syncs buy anything. A 16 MiB page cache also bounds
+        // the index build's sorting in memory (the rest spills to a file).
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; \
+                 PRAGMA cache_size = -16384; PRAGMA temp_store = FILE;",
+            )
+            .map_err(fail)?;
+        connection.execute_batch(ORIGINAL_SCHEMA).map_err(fail)?;
+        connection.execute_batch("BEGIN").map_err(fail)?;
+        Ok(Writer {
+            connection,
+            path: path.to_owned(),
+            rows: 0,
+            exchanges: Default::default(),
+            symbols: Default::default(),
+        })
+    }
+
+    fn fail(&self) -> impl Fn(rusqlite::Error) -> WriteError + '_ {
+        |source| WriteError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Appends one row.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError`] if it cannot be written (a full disk).
+    pub fn insert(&mut self, price: &Price) -> Result<(), WriteError> {
+        self.insert_all(std::iter::once(price.clone()), |_| {})
+    }
+
+    /// Appends every price of `prices`, in order, calling `progress` with
+    /// the rows written so far every 65,536 rows. One prepared statement
+    /// serves them all.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError`] if a row cannot be written (a full disk).
+    pub fn insert_all(
+        &mut self,
+        prices: impl Iterator<Item = Price>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(), WriteError> {
+        let Writer {
+            connection,
+            path,
+            rows,
+            exchanges,
+            symbols,
+        } = self;
+        let fail = |source| WriteError {
+            path: path.clone(),
+            source,
+        };
+        let mut insert = connection
             .prepare(
                 "INSERT INTO price (exchange, symbol, open, high, low, close, volume, day) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -321,7 +447,64 @@ pub fn write(prices: &[Price], path: &Path) -> Result<(), WriteError> {
                     price.day.to_string()
                 ])
                 .map_err(fail)?;
+            if !exchanges.contains(&price.exchange) {
+                exchanges.insert(price.exchange);
+            }
+            if !symbols.contains(&price.symbol) {
+                symbols.insert(price.symbol);
+            }
+            *rows += 1;
+            if rows.is_multiple_of(ROWS_PER_TRANSACTION) {
+                connection.execute_batch("COMMIT; BEGIN").map_err(fail)?;
+            }
+            if rows.is_multiple_of(1 << 16) {
+                progress(*rows);
+            }
         }
+        Ok(())
     }
-    transaction.commit().map_err(fail)
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Commits the last rows, builds the index and the name tables, and
+    /// counts the duplicated keys (through the index: no memory per key).
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError`] if any of it cannot be written.
+    pub fn finish(self) -> Result<ImportReport, WriteError> {
+        let fail = self.fail();
+        self.connection.execute_batch("COMMIT").map_err(&fail)?;
+        self.connection.execute_batch(KEY_INDEX).map_err(&fail)?;
+        self.connection.execute_batch(NAME_TABLES).map_err(&fail)?;
+        for (table, names) in [
+            ("crypto_db_exchanges", &self.exchanges),
+            ("crypto_db_symbols", &self.symbols),
+        ] {
+            let mut insert = self
+                .connection
+                .prepare(&format!("INSERT INTO {table} (name) VALUES (?1)"))
+                .map_err(&fail)?;
+            for name in names {
+                insert.execute([name]).map_err(&fail)?;
+            }
+        }
+        let distinct_keys: i64 = self
+            .connection
+            .query_row(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM price GROUP BY exchange, symbol, day)",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(&fail)?;
+        Ok(ImportReport {
+            rows: self.rows,
+            duplicates: self.rows - u64::try_from(distinct_keys).unwrap_or(0),
+            exchanges: self.exchanges.len(),
+            symbols: self.symbols.len(),
+        })
+    }
 }
