@@ -173,9 +173,13 @@ fn init_logging() {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let addr = resolve(&args.host, args.port)?;
-    let (table, source) = match &args.db {
-        Some(path) => (PriceTable::from_sqlite(path)?, path.display().to_string()),
-        None => (PriceTable::embedded()?, "the embedded dataset".to_owned()),
+    let (prices, what) = match &args.db {
+        Some(path) => open_db(path)?,
+        None => {
+            let table = PriceTable::embedded()?;
+            let what = format!("{} prices from the embedded dataset", table.len());
+            (table.into(), what)
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -184,15 +188,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     raise_open_file_limit();
     runtime.block_on(async {
         let stop = shutdown_signal()?;
-        let rows = table.len();
         let config = ServerConfig {
             sleep: args.sleep,
             chaos: args.chaos.0,
             ..ServerConfig::default()
         };
-        let server = Server::bind(addr, table, config).await?;
+        let server = Server::bind(addr, prices, config).await?;
         println!(
-            "crypto_db: serving {rows} prices from {source} on http://{} (ready in {} ms; Ctrl-C to stop)",
+            "crypto_db: serving {what} on http://{} (ready in {} ms; Ctrl-C to stop)",
             server.local_addr(),
             started.elapsed().as_millis()
         );
@@ -207,6 +210,31 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("crypto_db: stopped");
         Ok(())
     })
+}
+
+/// The prices of a `--db` file, and how the banner names them: read per
+/// request through the index a `crypto_db import` wrote (start-up and
+/// memory do not grow with the file), or, for a file without it (the
+/// original's own database, another tool's), loaded into memory as before,
+/// with a note on how to make it fast. The file is never written.
+fn open_db(path: &std::path::Path) -> anyhow::Result<(prices::PriceSource, String)> {
+    if let Some(store) = prices::SqliteStore::open(path)? {
+        let what = format!("prices from {}, read through its index", path.display());
+        return Ok((prices::PriceSource::Lookup(Box::new(store)), what));
+    }
+    let loading = Instant::now();
+    let table = PriceTable::from_sqlite(path)?;
+    // Said only when it shows: the lessons' own file loads in milliseconds.
+    if loading.elapsed() > Duration::from_millis(500) {
+        say!(
+            "crypto_db: {} has no index, so its {} rows were loaded into memory first; `crypto_db import {} -o FAST.db` writes a copy that is served from the file, at once, at any size",
+            path.display(),
+            table.len(),
+            path.display()
+        );
+    }
+    let what = format!("{} prices from {}", table.len(), path.display());
+    Ok((table.into(), what))
 }
 
 fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
@@ -285,6 +313,11 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
             &args.input,
             args.output.as_deref().ok_or(BadImport::NoOutput)?,
         );
+    }
+    if let Some(output) = &args.output
+        && is_database_name(output)
+    {
+        return import_database(&args.input, output);
     }
     let table = PriceTable::from_sqlite(&args.input)?;
     let dump = prices::dump::write(table.rows())?;
@@ -410,6 +443,65 @@ impl<R: std::io::Read> std::io::Read for CountingReader<R> {
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
+}
+
+/// Whether `path` names a database file (`.db`, `.sqlite`, `.sqlite3`).
+fn is_database_name(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|extension| extension.to_str())
+        .is_some_and(|extension| {
+            ["db", "sqlite", "sqlite3"]
+                .iter()
+                .any(|known| extension.eq_ignore_ascii_case(known))
+        })
+}
+
+/// A database of the original's schema (the original's own, another
+/// tool's) into a new one that `--db` serves from the file: its rows in
+/// id order, streamed (flat memory), written as a CSV import writes them,
+/// with the index and the name lists; through a temporary file and a
+/// rename, as every import.
+fn import_database(input: &std::path::Path, output: &std::path::Path) -> anyhow::Result<()> {
+    remove_abandoned_partials(output);
+    let mut temporary = output.as_os_str().to_owned();
+    temporary.push(format!("{PARTIAL}{}", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    let _ = std::fs::remove_file(&temporary);
+    let written = (|| -> anyhow::Result<prices::sqlite::ImportReport> {
+        let mut writer = prices::sqlite::Writer::create(&temporary)?;
+        prices::sqlite::for_each_row(input, |row| -> anyhow::Result<()> {
+            let day = prices::Day::parse(&row.day)
+                .with_context(|| format!("row id {}: its day", row.id))?;
+            let price = prices::Price::new(row.exchange, row.symbol, day, row.numbers);
+            Ok(writer.insert(&price)?)
+        })?;
+        let report = writer.finish()?;
+        std::fs::rename(&temporary, output)
+            .with_context(|| format!("cannot rename it to {}", output.display()))?;
+        Ok(report)
+    })();
+    let report = match written {
+        Ok(report) => report,
+        Err(error) => {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(error);
+        }
+    };
+    say!(
+        "crypto_db: imported {} prices ({} exchanges, {} symbols{}) from {} into {}",
+        report.rows,
+        report.exchanges,
+        report.symbols,
+        match report.duplicates {
+            0 => String::new(),
+            n => format!(
+                "; {n} rows repeat an earlier row's exchange, symbol and day: the first is served, as the original does"
+            ),
+        },
+        input.display(),
+        output.display()
+    );
+    Ok(())
 }
 
 /// Writes `bytes` to `path` through a temporary file beside it and a

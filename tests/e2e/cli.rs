@@ -267,6 +267,82 @@ fn db_serves_another_sqlite_file() {
 }
 
 #[test]
+fn a_database_without_the_index_imports_into_one_served_from_the_file_the_same_way() {
+    let dir = crate::support::scratch("db-to-db");
+    let original = dir.join("original.db");
+    make_db(
+        &original,
+        "INSERT INTO price VALUES (3, 'mybank', 'xyz', 1, 2.5, 0.5, 1e-08, 600, '2021-01-01');
+         INSERT INTO price VALUES (7, 'mybank', 'xyz', 9, 9, 9, 9, 9, '2021-01-01');
+         INSERT INTO price VALUES (8, 'mybank', 'xyz', NULL, 2, 9e999, 4, 5, '2021-01-02');
+         INSERT INTO price VALUES (9, 'other', 'abc', 1, 1, 1, 1, 1, '2021-01-01');",
+    );
+    let before = std::fs::read(&original).unwrap();
+    let fast = dir.join("fast.db");
+    let output = run(&[
+        "import",
+        original.to_str().unwrap(),
+        "-o",
+        fast.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("imported 4 prices (2 exchanges, 2 symbols; 1 rows repeat"),
+        "{}",
+        stderr(&output)
+    );
+    let targets = [
+        "/exchanges",
+        "/symbols",
+        "/price/mybank/xyz/2021-01-01",
+        "/price/mybank/xyz/2021-01-02",
+        "/price/mybank/xyz/2021-01-03",
+        "/price/nobank/xyz/2021-01-01",
+        "/prices/mybank/xyz",
+        "/prices/mybank/xyz?format=csv&limit=1",
+        "/prices/nobank/xyz",
+    ];
+    let answers = |db: &Path| -> (String, Vec<(u16, String)>) {
+        let (mut child, addr, banner) =
+            spawn_server(&["--port", "0", "--db", db.to_str().unwrap()]);
+        let mut connection = Connection::open(addr);
+        let answers = targets
+            .iter()
+            .map(|target| {
+                let response = connection.get(target);
+                let link = response
+                    .header("Link")
+                    .unwrap_or_default()
+                    .replace(&addr.to_string(), "HOST");
+                (response.status, format!("{link}\n{}", response.text()))
+            })
+            .collect();
+        assert!(terminate(&mut child).status.success());
+        (banner, answers)
+    };
+    let (from_memory_banner, from_memory) = answers(&original);
+    let (from_file_banner, from_file) = answers(&fast);
+    assert!(
+        from_memory_banner.contains("serving 4 prices from"),
+        "{from_memory_banner}"
+    );
+    assert!(
+        from_file_banner.contains("read through its index"),
+        "{from_file_banner}"
+    );
+    assert_eq!(from_file, from_memory);
+    assert!(
+        from_file[2].1.contains(r#""open": 1, "high": 2.5"#),
+        "the lowest id is served"
+    );
+    assert_eq!(
+        std::fs::read(&original).unwrap(),
+        before,
+        "the input is never written"
+    );
+}
+
+#[test]
 fn db_infinities_are_served_as_the_originals_json_dumps_serves_them() {
     // Python's json.dumps writes an infinite REAL as `Infinity`, which
     // Python's json (and so `requests`' `.json()`) reads back, though a

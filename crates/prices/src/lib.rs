@@ -38,15 +38,21 @@ mod day;
 pub mod dump;
 mod model;
 pub mod pyjson;
+mod source;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_store;
 mod table;
 
 pub use day::{Day, DayError};
 use dump::DumpError;
 pub use model::{KeyOrder, NUMERIC_COLUMNS, Number, Price, PriceView};
+pub use source::{LookupError, PriceLookup, PriceSource, RangeError};
 #[cfg(feature = "sqlite")]
 use sqlite::LoadError;
+#[cfg(feature = "sqlite")]
+pub use sqlite_store::SqliteStore;
 pub use table::{PriceRange, PriceTable, SourceRow, TableBuilder, UnknownName};
 
 /// The dataset shipped with `crypto_db` (the original's `prices.db`: 29,214

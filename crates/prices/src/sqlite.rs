@@ -69,10 +69,31 @@ const COLUMNS: [&str; 8] = [
 /// [`LoadError`] says whether the file is missing, is not SQLite, lacks the
 /// table or a column, or holds a cell of the wrong type (the first one met).
 pub fn load(path: &Path) -> Result<Vec<SourceRow>, LoadError> {
+    let mut rows = Vec::new();
+    for_each_row(path, |row| {
+        rows.push(row);
+        Ok::<(), LoadError>(())
+    })?;
+    Ok(rows)
+}
+
+/// Calls `each` with every row of the `price` table of the SQLite file at
+/// `path`, in id order, one at a time (memory stays flat whatever the
+/// size), stopping at the first error, `each`'s or the file's. The file is
+/// opened read-only and never modified.
+///
+/// # Errors
+///
+/// As [`load`], or `each`'s own.
+pub fn for_each_row<E: From<LoadError>>(
+    path: &Path,
+    mut each: impl FnMut(SourceRow) -> Result<(), E>,
+) -> Result<(), E> {
     if !path.is_file() {
         return Err(LoadError::Missing {
             path: path.to_owned(),
-        });
+        }
+        .into());
     }
     let not_sqlite = |source| LoadError::NotSqlite {
         path: path.to_owned(),
@@ -102,7 +123,6 @@ pub fn load(path: &Path) -> Result<Vec<SourceRow>, LoadError> {
             source,
         })?;
     let mut cursor = statement.query([]).map_err(not_sqlite)?;
-    let mut rows = Vec::new();
     while let Some(row) = cursor.next().map_err(not_sqlite)? {
         let id: i64 = row.get(0).map_err(not_sqlite)?;
         let cell_error = |column: usize, found, expected| LoadError::CellType {
@@ -127,15 +147,15 @@ pub fn load(path: &Path) -> Result<Vec<SourceRow>, LoadError> {
                 other => Err(cell_error(column, type_name(other), "a number or NULL")),
             }
         };
-        rows.push(SourceRow {
+        each(SourceRow {
             id,
             exchange: text(0)?,
             symbol: text(1)?,
             numbers: [number(2)?, number(3)?, number(4)?, number(5)?, number(6)?],
             day: text(7)?,
-        });
+        })?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 fn type_name(value: ValueRef<'_>) -> &'static str {
@@ -305,7 +325,7 @@ CREATE TABLE crypto_db_symbols (name TEXT PRIMARY KEY) WITHOUT ROWID;";
 
 /// A new SQLite file of the original's schema, written a row at a time:
 /// memory stays flat whatever the number of rows (rows go to the file in
-/// transactions of [`ROWS_PER_TRANSACTION`]; only the distinct names are
+/// transactions of 200,000 rows; only the distinct names are
 /// kept, for the name tables). The file carries what serving needs: the
 /// original's `price` table (ids 1, 2, ... in the order given, so the
 /// original can still read it), an index on (exchange, symbol, day, id),
@@ -402,7 +422,7 @@ impl Writer {
 
     /// Appends every price of `prices`, in order, calling `progress` with
     /// the rows written so far every 65,536 rows. One prepared statement
-    /// serves them all.
+    /// serves them all (and is kept for the next call).
     ///
     /// # Errors
     ///
@@ -423,8 +443,9 @@ impl Writer {
             path: path.clone(),
             source,
         };
+        // Cached: `insert`, a row at a time, finds it prepared.
         let mut insert = connection
-            .prepare(
+            .prepare_cached(
                 "INSERT INTO price (exchange, symbol, open, high, low, close, volume, day) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )

@@ -28,7 +28,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use prices::PriceTable;
+use prices::PriceSource;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
@@ -114,7 +114,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `addr` and prepares to serve `table`.
+    /// Binds `addr` and prepares to serve `prices` (a table in memory, or
+    /// a lookup per request).
     ///
     /// # Errors
     ///
@@ -122,12 +123,12 @@ impl Server {
     /// the port is already in use.
     pub async fn bind(
         addr: SocketAddr,
-        table: PriceTable,
+        prices: impl Into<PriceSource>,
         config: ServerConfig,
     ) -> Result<Server, ServeError> {
         let listener = listen(addr).map_err(|source| ServeError::Bind { addr, source })?;
         let (stop_waiting, stopping) = watch::channel(false);
-        let state = AppState::new(table, config.sleep, stopping).with_chaos(config.chaos.clone());
+        let state = AppState::new(prices, config.sleep, stopping).with_chaos(config.chaos.clone());
         Ok(Server {
             listener,
             state,
@@ -382,16 +383,19 @@ pub struct BackgroundServer {
 }
 
 impl BackgroundServer {
-    /// Starts serving `table` on an ephemeral port of 127.0.0.1.
+    /// Starts serving `prices` on an ephemeral port of 127.0.0.1.
     ///
     /// # Errors
     ///
     /// [`ServeError::Bind`] if no port could be bound.
-    pub fn start(table: PriceTable, config: ServerConfig) -> Result<BackgroundServer, ServeError> {
-        BackgroundServer::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), table, config)
+    pub fn start(
+        prices: impl Into<PriceSource>,
+        config: ServerConfig,
+    ) -> Result<BackgroundServer, ServeError> {
+        BackgroundServer::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), prices, config)
     }
 
-    /// Starts serving `table` on `addr`.
+    /// Starts serving `prices` on `addr`.
     ///
     /// # Errors
     ///
@@ -403,7 +407,7 @@ impl BackgroundServer {
     /// runtime (out of resources).
     pub fn start_on(
         addr: SocketAddr,
-        table: PriceTable,
+        prices: impl Into<PriceSource>,
         config: ServerConfig,
     ) -> Result<BackgroundServer, ServeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -412,7 +416,7 @@ impl BackgroundServer {
             .enable_all()
             .build()
             .expect("the OS starts a tokio runtime");
-        let server = runtime.block_on(Server::bind(addr, table, config))?;
+        let server = runtime.block_on(Server::bind(addr, prices, config))?;
         let addr = server.local_addr();
         let state = server.state().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

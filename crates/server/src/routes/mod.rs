@@ -21,7 +21,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
-use prices::{Day, PriceTable};
+use prices::{Day, PriceSource};
 use tokio::sync::watch;
 
 use crate::chaos::{Chaos, ChaosConfig, Fate, FaultKind};
@@ -36,8 +36,8 @@ mod reply;
 mod tests;
 
 use reply::{
-    INDEX_PAGE, html, json, json_error, method_not_allowed, not_found, options, redirect, response,
-    with_werkzeug_reason,
+    INDEX_PAGE, html, json, json_error, lookup_failed, method_not_allowed, not_found, options,
+    redirect, response, with_werkzeug_reason,
 };
 
 /// The body of every answer: small and complete, never streamed.
@@ -56,7 +56,7 @@ pub struct AppState {
 }
 
 struct Shared {
-    table: PriceTable,
+    prices: PriceSource,
     /// `/exchanges` and `/symbols`, rendered once.
     exchanges: Bytes,
     symbols: Bytes,
@@ -126,14 +126,27 @@ impl Verb {
 }
 
 impl AppState {
-    /// State for serving `table`, delaying each `/price` answer by `sleep`;
-    /// waits end early once `stopping` turns `true`.
-    pub fn new(table: PriceTable, sleep: Duration, stopping: watch::Receiver<bool>) -> AppState {
+    /// State for serving `prices` (a [`prices::PriceTable`] or a lookup
+    /// per request), delaying each `/price` answer by `sleep`; waits end
+    /// early once `stopping` turns `true`.
+    pub fn new(
+        prices: impl Into<PriceSource>,
+        sleep: Duration,
+        stopping: watch::Receiver<bool>,
+    ) -> AppState {
+        let prices = prices.into();
+        let (exchanges, symbols) = match &prices {
+            PriceSource::Table(table) => (
+                table.exchanges_json().to_owned(),
+                table.symbols_json().to_owned(),
+            ),
+            PriceSource::Lookup(lookup) => (lookup.exchanges_json(), lookup.symbols_json()),
+        };
         AppState {
             inner: Arc::new(Shared {
-                exchanges: Bytes::copy_from_slice(table.exchanges_json().as_bytes()),
-                symbols: Bytes::copy_from_slice(table.symbols_json().as_bytes()),
-                table,
+                exchanges: Bytes::from(exchanges),
+                symbols: Bytes::from(symbols),
+                prices,
                 sleep,
                 stopping,
                 stats: Stats::default(),
@@ -169,9 +182,9 @@ impl AppState {
         self.inner.chaos.as_ref().map(Chaos::banner)
     }
 
-    /// The table being served.
-    pub fn table(&self) -> &PriceTable {
-        &self.inner.table
+    /// The prices being served.
+    pub fn source(&self) -> &PriceSource {
+        &self.inner.prices
     }
 
     /// The live counters.
@@ -405,12 +418,18 @@ impl AppState {
         if let Err(error) = Day::parse(date) {
             return json_error(StatusCode::BAD_REQUEST, &error.to_string());
         }
-        let body = match self.table().get(exchange, symbol, date) {
-            Some(row) => Bytes::from(row.to_json()),
-            // Well-formed but absent: `null`, as clients of the original expect.
-            None => Bytes::from_static(b"null"),
+        let found = match self.source() {
+            PriceSource::Table(table) => {
+                Ok(table.get(exchange, symbol, date).map(|row| row.to_json()))
+            }
+            PriceSource::Lookup(lookup) => lookup.price_json(exchange, symbol, date),
         };
-        json(StatusCode::OK, body)
+        match found {
+            Ok(Some(body)) => json(StatusCode::OK, Bytes::from(body)),
+            // Well-formed but absent: `null`, as clients of the original expect.
+            Ok(None) => json(StatusCode::OK, Bytes::from_static(b"null")),
+            Err(error) => lookup_failed(&error),
+        }
     }
 
     /// The `--sleep` delay. It is a timer, not a blocked thread: ten

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use hyper::body::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
-use prices::{Day, DayError};
+use prices::{Day, DayError, PriceSource, PriceView, RangeError};
 
-use super::reply::{CSV, JSON, base_url, json_error, response};
+use super::reply::{CSV, JSON, base_url, json_error, lookup_failed, response};
 use super::{AppState, Response};
 use crate::target::percent_decode;
 
@@ -31,39 +31,44 @@ impl AppState {
             query.start.map(|d| d.to_string()),
             query.end.map(|d| d.to_string()),
         );
-        let rows = match self
-            .table()
-            .range(exchange, symbol, start.as_deref(), end.as_deref())
-        {
-            Ok(rows) => rows,
-            Err(unknown) => return json_error(StatusCode::NOT_FOUND, &unknown.to_string()),
-        };
-        let page = rows.clone().take(query.limit);
-        let next_day = rows.clone().nth(query.limit).map(|row| row.day);
-        let mut body = String::new();
-        let content_type = if query.csv {
-            body.push_str(prices::csv::HEADER);
-            body.push('\n');
-            for row in page {
-                prices::csv::write_row(&mut body, row.exchange, row.symbol, row.day, row.numbers);
-                body.push('\n');
-            }
-            CSV
-        } else {
-            body.push('[');
-            for (i, row) in page.enumerate() {
-                if i > 0 {
-                    body.push_str(", ");
+        let (start, end) = (start.as_deref(), end.as_deref());
+        // One row past the page says whether another page follows.
+        let (body, next_day) = match self.source() {
+            PriceSource::Table(table) => match table.range(exchange, symbol, start, end) {
+                Ok(rows) => {
+                    let next_day = rows.clone().nth(query.limit).map(|row| row.day.to_owned());
+                    (render(rows.take(query.limit), query.csv), next_day)
                 }
-                row.write_json(&mut body);
+                Err(unknown) => return json_error(StatusCode::NOT_FOUND, &unknown.to_string()),
+            },
+            PriceSource::Lookup(lookup) => {
+                match lookup.range(exchange, symbol, start, end, query.limit + 1) {
+                    Ok(mut prices) => {
+                        let next_day = (prices.len() > query.limit)
+                            .then(|| prices.pop().map(|price| price.day.to_string()))
+                            .flatten();
+                        let days: Vec<String> =
+                            prices.iter().map(|price| price.day.to_string()).collect();
+                        let rows = prices.iter().zip(&days).map(|(price, day)| PriceView {
+                            exchange: &price.exchange,
+                            symbol: &price.symbol,
+                            numbers: price.numbers(),
+                            day,
+                        });
+                        (render(rows, query.csv), next_day)
+                    }
+                    Err(RangeError::Unknown(unknown)) => {
+                        return json_error(StatusCode::NOT_FOUND, &unknown.to_string());
+                    }
+                    Err(RangeError::Lookup(error)) => return lookup_failed(&error),
+                }
             }
-            body.push(']');
-            JSON
         };
+        let content_type = if query.csv { CSV } else { JSON };
         let mut response = response(StatusCode::OK, content_type, Bytes::from(body));
         if let Some(next_day) = next_day {
             let next =
-                query.next_page_url(&base_url(request, local), request.uri().path(), next_day);
+                query.next_page_url(&base_url(request, local), request.uri().path(), &next_day);
             if let Ok(link) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
                 response.headers_mut().insert(header::LINK, link);
             }
@@ -74,6 +79,30 @@ impl AppState {
 
 /// The most rows one `/prices` answer holds, and its default page size.
 pub const MAX_PAGE: usize = 1000;
+
+/// A page of rows as `/prices` writes it: a JSON array of objects as
+/// `/price` renders them, or CSV with its header.
+fn render<'a>(rows: impl Iterator<Item = PriceView<'a>>, csv: bool) -> String {
+    let mut body = String::new();
+    if csv {
+        body.push_str(prices::csv::HEADER);
+        body.push('\n');
+        for row in rows {
+            prices::csv::write_row(&mut body, row.exchange, row.symbol, row.day, row.numbers);
+            body.push('\n');
+        }
+    } else {
+        body.push('[');
+        for (i, row) in rows.enumerate() {
+            if i > 0 {
+                body.push_str(", ");
+            }
+            row.write_json(&mut body);
+        }
+        body.push(']');
+    }
+    body
+}
 
 /// What is wrong with a `/prices` query; its message is the `400`'s.
 #[derive(Debug, thiserror::Error)]

@@ -58,6 +58,16 @@ pub(super) fn json_error(status: StatusCode, message: &str) -> Response {
     json(status, Bytes::from(body))
 }
 
+/// A `500` for a lookup that failed in the store (a file that went away, a
+/// cell of the wrong type); the reason goes to the log, once per request.
+pub(super) fn lookup_failed(error: &prices::LookupError) -> Response {
+    tracing::warn!("{error}: {:?}", std::error::Error::source(error));
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the prices could not be read (the server's log says why)",
+    )
+}
+
 pub(super) fn options() -> Response {
     let mut response = html(StatusCode::OK, Bytes::new());
     response.headers_mut().insert(header::ALLOW, ALLOWED);

@@ -5,6 +5,8 @@ use http_body_util::BodyExt;
 use hyper::ext::ReasonPhrase;
 
 use super::reply::{METHOD_NOT_ALLOWED_PAGE, NOT_FOUND_PAGE};
+use prices::PriceTable;
+
 use super::*;
 
 const LOCAL: &str = "127.0.0.1:8080";
