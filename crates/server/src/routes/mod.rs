@@ -418,18 +418,19 @@ impl AppState {
         if let Err(error) = Day::parse(date) {
             return json_error(StatusCode::BAD_REQUEST, &error.to_string());
         }
-        let found = match self.source() {
-            PriceSource::Table(table) => {
-                Ok(table.get(exchange, symbol, date).map(|row| row.to_json()))
-            }
-            PriceSource::Lookup(lookup) => lookup.price_json(exchange, symbol, date),
+        // Well-formed but absent: `null`, as clients of the original expect.
+        let body = match self.source() {
+            PriceSource::Table(table) => match table.get(exchange, symbol, date) {
+                Some(row) => Bytes::from(row.to_json()),
+                None => Bytes::from_static(b"null"),
+            },
+            PriceSource::Lookup(lookup) => match lookup.price_json(exchange, symbol, date) {
+                Ok(Some(body)) => Bytes::from(body),
+                Ok(None) => Bytes::from_static(b"null"),
+                Err(error) => return lookup_failed(&error),
+            },
         };
-        match found {
-            Ok(Some(body)) => json(StatusCode::OK, Bytes::from(body)),
-            // Well-formed but absent: `null`, as clients of the original expect.
-            Ok(None) => json(StatusCode::OK, Bytes::from_static(b"null")),
-            Err(error) => lookup_failed(&error),
-        }
+        json(StatusCode::OK, body)
     }
 
     /// The `--sleep` delay. It is a timer, not a blocked thread: ten

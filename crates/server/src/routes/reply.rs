@@ -60,6 +60,7 @@ pub(super) fn json_error(status: StatusCode, message: &str) -> Response {
 
 /// A `500` for a lookup that failed in the store (a file that went away, a
 /// cell of the wrong type); the reason goes to the log, once per request.
+#[cold]
 pub(super) fn lookup_failed(error: &prices::LookupError) -> Response {
     tracing::warn!("{error}: {:?}", std::error::Error::source(error));
     json_error(
