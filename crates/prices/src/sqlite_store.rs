@@ -18,13 +18,19 @@ use crate::{Day, pyjson};
 /// The columns every query reads, in this order.
 const COLUMNS: &str = "exchange, symbol, open, high, low, close, volume, day";
 
+// The parameters are written `+?N`: compared bare with an indexed column,
+// a parameter makes SQLite (built with STAT4) prepare the statement again
+// whenever its value changes, on every request, in case the plan should
+// change with it; `+` keeps the same plan (the index, see the tests) and
+// lets the cached statement be reused.
+
 /// The row the original serves for a key: one seek of the index.
 const PRICE_QUERY: &str = "SELECT exchange, symbol, open, high, low, close, volume, day FROM price \
-     WHERE exchange = ?1 AND symbol = ?2 AND day = ?3 ORDER BY id LIMIT 1";
+     WHERE exchange = +?1 AND symbol = +?2 AND day = +?3 ORDER BY id LIMIT 1";
 
 /// A key's rows in day order, the lowest id first: one scan of the index.
 const RANGE_QUERY: &str = "SELECT exchange, symbol, open, high, low, close, volume, day FROM price \
-     WHERE exchange = ?1 AND symbol = ?2 AND day >= ?3 AND day <= ?4 ORDER BY day, id";
+     WHERE exchange = +?1 AND symbol = +?2 AND day >= +?3 AND day <= +?4 ORDER BY day, id";
 
 /// A database written by `crypto_db import`, read per request through its
 /// index on (exchange, symbol, day, id): a price is one index seek, a range
@@ -124,10 +130,25 @@ impl SqliteStore {
 
 /// A read-only connection, statements cached.
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // `immutable`: no file lock and no check for changes on every query
+    // (two system calls each). The server never writes the file, and an
+    // import writes a new file and renames it over the old, which leaves
+    // the open one as it was; only a file changed in place under a running
+    // server could mislead it.
+    let connection = match path.to_str() {
+        Some(text) => {
+            let escaped = text
+                .replace('%', "%25")
+                .replace('?', "%3F")
+                .replace('#', "%23");
+            Connection::open_with_flags(
+                format!("file:{escaped}?immutable=1"),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )?
+        }
+        None => Connection::open_with_flags(path, flags)?,
+    };
     // Any read makes SQLite look at the header: "not a database" here.
     connection.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
     connection.set_prepared_statement_cache_capacity(8);
@@ -224,5 +245,111 @@ impl PriceLookup for SqliteStore {
             }
             Ok(prices)
         })?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store over a file with the import's schema, and a few rows.
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let mut writer = crate::sqlite::Writer::create(&path).unwrap();
+        let day = |text| Day::parse(text).unwrap();
+        let rows = [
+            Price::new(
+                "kraken",
+                "btc",
+                day("2020-01-01"),
+                [Some(Number::Integer(1)); 5],
+            ),
+            Price::new(
+                "kraken",
+                "btc",
+                day("2020-01-01"),
+                [Some(Number::Integer(9)); 5],
+            ),
+            Price::new(
+                "kraken",
+                "btc",
+                day("2020-01-02"),
+                [Some(Number::Real(2.5)); 5],
+            ),
+            Price::new("kraken", "eth", day("2020-01-01"), [None; 5]),
+        ];
+        writer.insert_all(rows.into_iter(), |_| {}).unwrap();
+        writer.finish().unwrap();
+        let store = SqliteStore::open(&path)
+            .unwrap()
+            .expect("the import's index");
+        (dir, store)
+    }
+
+    #[test]
+    fn both_queries_read_the_index() {
+        let (_dir, store) = store();
+        for query in [PRICE_QUERY, RANGE_QUERY] {
+            // The plan for constants written as the parameters are (`+`).
+            let literal = (1..=4).fold(query.to_owned(), |query, n| {
+                query.replace(&format!("?{n}"), "'x'")
+            });
+            let plan: String = store
+                .with_connection(|connection| {
+                    connection.query_row(&format!("EXPLAIN QUERY PLAN {literal}"), [], |row| {
+                        row.get(3)
+                    })
+                })
+                .unwrap();
+            assert!(plan.contains("USING INDEX price_key"), "{query}: {plan}");
+        }
+    }
+
+    #[test]
+    fn a_key_answers_its_first_row_and_a_range_the_first_of_each_day() {
+        let (_dir, store) = store();
+        let first = store
+            .price_json("kraken", "btc", "2020-01-01")
+            .unwrap()
+            .unwrap();
+        assert!(first.contains(r#""open": 1,"#), "{first}");
+        assert_eq!(
+            store.price_json("kraken", "btc", "2020-01-03").unwrap(),
+            None
+        );
+        let range = store.range("kraken", "btc", None, None, 10).unwrap();
+        assert_eq!(range.len(), 2);
+        assert_eq!(range[0].open, Some(Number::Integer(1)));
+        assert_eq!(
+            store
+                .range("kraken", "btc", Some("2020-01-02"), None, 10)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store.range("kraken", "btc", None, None, 1).unwrap().len(),
+            1
+        );
+        assert!(matches!(
+            store.range("bitstamp", "btc", None, None, 10),
+            Err(RangeError::Unknown(UnknownName::Exchange(_)))
+        ));
+        assert_eq!(store.exchanges_json(), r#"["kraken"]"#);
+        assert_eq!(store.symbols_json(), r#"["btc", "eth"]"#);
+    }
+
+    #[test]
+    fn a_database_without_the_index_is_not_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plain.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE price (id INTEGER PRIMARY KEY, exchange, symbol, open, high, low, close, volume, day);",
+            )
+            .unwrap();
+        assert!(SqliteStore::open(&path).unwrap().is_none());
     }
 }
