@@ -353,27 +353,42 @@ fn import_csv(input: &std::path::Path, output: &std::path::Path) -> anyhow::Resu
     let rows = prices::csv::PriceRows::new(std::io::BufReader::with_capacity(1 << 16, counted))
         .map_err(BadImport::from)
         .with_context(|| input.display().to_string())?;
-    remove_abandoned_partials(output);
-    let mut temporary = output.as_os_str().to_owned();
-    temporary.push(format!("{PARTIAL}{}", std::process::id()));
-    let temporary = PathBuf::from(temporary);
-    let _ = std::fs::remove_file(&temporary);
     let bar = import_bar(size);
-    let written = stream_rows(rows, &temporary, &bar, &read)
-        .with_context(|| input.display().to_string())
-        .and_then(|report| {
-            std::fs::rename(&temporary, output)
-                .with_context(|| format!("cannot rename it to {}", output.display()))?;
-            Ok(report)
-        });
+    let written = write_database(output, |temporary| {
+        stream_rows(rows, temporary, &bar, &read).with_context(|| input.display().to_string())
+    });
     bar.finish_and_clear();
-    let report = match written {
-        Ok(report) => report,
-        Err(error) => {
-            let _ = std::fs::remove_file(&temporary);
-            return Err(error);
-        }
-    };
+    say_imported(&written?, input, output);
+    Ok(())
+}
+
+/// Writes a new database at `output` through `fill`, which is given a
+/// temporary path beside it: renamed to `output` once `fill` succeeds,
+/// removed if it fails, so a bad row or a failed write leaves no file.
+/// What killed imports left beside `output` is removed first.
+fn write_database(
+    output: &std::path::Path,
+    fill: impl FnOnce(&std::path::Path) -> anyhow::Result<prices::sqlite::ImportReport>,
+) -> anyhow::Result<prices::sqlite::ImportReport> {
+    let temporary = partial_path(output);
+    let _ = std::fs::remove_file(&temporary);
+    let written = fill(&temporary).and_then(|report| {
+        std::fs::rename(&temporary, output)
+            .with_context(|| format!("cannot rename it to {}", output.display()))?;
+        Ok(report)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
+/// The import's last line: what went in, and how many rows repeat a key.
+fn say_imported(
+    report: &prices::sqlite::ImportReport,
+    input: &std::path::Path,
+    output: &std::path::Path,
+) {
     say!(
         "crypto_db: imported {} prices ({} exchanges, {} symbols{}) from {} into {}",
         report.rows,
@@ -388,7 +403,15 @@ fn import_csv(input: &std::path::Path, output: &std::path::Path) -> anyhow::Resu
         input.display(),
         output.display()
     );
-    Ok(())
+}
+
+/// The temporary name a write to `output` goes through (`OUTPUT.partial-PID`),
+/// after removing what killed imports into `output` left there.
+fn partial_path(output: &std::path::Path) -> PathBuf {
+    remove_abandoned_partials(output);
+    let mut temporary = output.as_os_str().to_owned();
+    temporary.push(format!("{PARTIAL}{}", std::process::id()));
+    PathBuf::from(temporary)
 }
 
 /// Writes every row of `rows` into a new database at `path`.
@@ -462,45 +485,21 @@ fn is_database_name(path: &std::path::Path) -> bool {
 /// with the index and the name lists; through a temporary file and a
 /// rename, as every import.
 fn import_database(input: &std::path::Path, output: &std::path::Path) -> anyhow::Result<()> {
-    remove_abandoned_partials(output);
-    let mut temporary = output.as_os_str().to_owned();
-    temporary.push(format!("{PARTIAL}{}", std::process::id()));
-    let temporary = PathBuf::from(temporary);
-    let _ = std::fs::remove_file(&temporary);
-    let written = (|| -> anyhow::Result<prices::sqlite::ImportReport> {
-        let mut writer = prices::sqlite::Writer::create(&temporary)?;
+    let report = write_database(output, |temporary| {
+        let mut writer = prices::sqlite::Writer::create(temporary)?;
         prices::sqlite::for_each_row(input, |row| -> anyhow::Result<()> {
             let day = prices::Day::parse(&row.day)
                 .with_context(|| format!("row id {}: its day", row.id))?;
-            let price = prices::Price::new(row.exchange, row.symbol, day, row.numbers);
-            Ok(writer.insert(&price)?)
+            Ok(writer.insert(prices::Price::new(
+                row.exchange,
+                row.symbol,
+                day,
+                row.numbers,
+            ))?)
         })?;
-        let report = writer.finish()?;
-        std::fs::rename(&temporary, output)
-            .with_context(|| format!("cannot rename it to {}", output.display()))?;
-        Ok(report)
-    })();
-    let report = match written {
-        Ok(report) => report,
-        Err(error) => {
-            let _ = std::fs::remove_file(&temporary);
-            return Err(error);
-        }
-    };
-    say!(
-        "crypto_db: imported {} prices ({} exchanges, {} symbols{}) from {} into {}",
-        report.rows,
-        report.exchanges,
-        report.symbols,
-        match report.duplicates {
-            0 => String::new(),
-            n => format!(
-                "; {n} rows repeat an earlier row's exchange, symbol and day: the first is served, as the original does"
-            ),
-        },
-        input.display(),
-        output.display()
-    );
+        Ok(writer.finish()?)
+    })?;
+    say_imported(&report, input, output);
     Ok(())
 }
 
@@ -508,10 +507,7 @@ fn import_database(input: &std::path::Path, output: &std::path::Path) -> anyhow:
 /// rename: a killed or failed write leaves the old file as it was, never
 /// half of the new one.
 fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    remove_abandoned_partials(path);
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!("{PARTIAL}{}", std::process::id()));
-    let temporary = PathBuf::from(temporary);
+    let temporary = partial_path(path);
     let written = std::fs::File::create(&temporary)
         .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
         .and_then(|()| std::fs::rename(&temporary, path));

@@ -247,6 +247,16 @@ fn db_errors_say_what_is_wrong() {
     }
 }
 
+/// `crypto_db import INPUT -o OUTPUT`, run to its end.
+fn import(input: &Path, output: &Path) -> Output {
+    run(&[
+        "import",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn db_serves_another_sqlite_file() {
     let dir = crate::support::scratch("db-serves");
@@ -279,12 +289,7 @@ fn a_database_without_the_index_imports_into_one_served_from_the_file_the_same_w
     );
     let before = std::fs::read(&original).unwrap();
     let fast = dir.join("fast.db");
-    let output = run(&[
-        "import",
-        original.to_str().unwrap(),
-        "-o",
-        fast.to_str().unwrap(),
-    ]);
+    let output = import(&original, &fast);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("imported 4 prices (2 exchanges, 2 symbols; 1 rows repeat"),
@@ -399,12 +404,7 @@ fn import_writes_a_dump_that_reads_back_the_same() {
     let blocked = dir.join("blocked.tsv");
     std::fs::create_dir(&blocked).unwrap();
     std::fs::write(blocked.join("keep"), "mine").unwrap();
-    let output = run(&[
-        "import",
-        db.to_str().unwrap(),
-        "-o",
-        blocked.to_str().unwrap(),
-    ]);
+    let output = import(&db, &blocked);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_eq!(
         std::fs::read_to_string(blocked.join("keep")).unwrap(),
@@ -475,12 +475,7 @@ fn a_csv_exported_from_prices_imports_into_a_db_that_serves_every_price_the_same
     let input = dir.join("all.csv");
     std::fs::write(&input, csv).unwrap();
     let db = dir.join("all.db");
-    let output = run(&[
-        "import",
-        input.to_str().unwrap(),
-        "-o",
-        db.to_str().unwrap(),
-    ]);
+    let output = import(&input, &db);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("imported 29189 prices"),
@@ -517,12 +512,7 @@ fn a_bad_csv_row_is_named_by_line_and_column_and_leaves_no_file() {
     )
     .unwrap();
     let db = dir.join("mine.db");
-    let output = run(&[
-        "import",
-        input.to_str().unwrap(),
-        "-o",
-        db.to_str().unwrap(),
-    ]);
+    let output = import(&input, &db);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
     assert_eq!(message.lines().count(), 1, "{message}");
@@ -559,12 +549,7 @@ fn import_streams_into_the_originals_table_with_an_index_the_names_and_a_count_o
     )
     .unwrap();
     let db = dir.join("mine.db");
-    let output = run(&[
-        "import",
-        input.to_str().unwrap(),
-        "-o",
-        db.to_str().unwrap(),
-    ]);
+    let output = import(&input, &db);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stderr(&output).contains(

@@ -298,18 +298,6 @@ pub struct WriteError {
     pub source: rusqlite::Error,
 }
 
-/// Writes `prices` into a new SQLite file at `path`, as [`Writer`] does.
-///
-/// # Errors
-///
-/// [`WriteError`] if the file cannot be created or written (it may then be
-/// left half-written: write to a temporary name and rename).
-pub fn write(prices: &[Price], path: &Path) -> Result<ImportReport, WriteError> {
-    let mut writer = Writer::create(path)?;
-    writer.insert_all(prices.iter().cloned(), |_| {})?;
-    writer.finish()
-}
-
 /// How many rows go in one transaction: large, so that a commit's cost
 /// (and the journal's) is paid rarely; bounded, so that memory is too.
 const ROWS_PER_TRANSACTION: u64 = 200_000;
@@ -342,7 +330,7 @@ CREATE TABLE crypto_db_symbols (name TEXT PRIMARY KEY) WITHOUT ROWID;";
 /// let path = dir.path().join("mine.db");
 /// let mut writer = prices::sqlite::Writer::create(&path)?;
 /// let day = prices::Day::parse("2020-01-01")?;
-/// writer.insert(&prices::Price::new("kraken", "btc", day, [None; 5]))?;
+/// writer.insert(prices::Price::new("kraken", "btc", day, [None; 5]))?;
 /// let report = writer.finish()?;
 /// assert_eq!((report.rows, report.duplicates), (1, 0));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -416,8 +404,8 @@ impl Writer {
     /// # Errors
     ///
     /// [`WriteError`] if it cannot be written (a full disk).
-    pub fn insert(&mut self, price: &Price) -> Result<(), WriteError> {
-        self.insert_all(std::iter::once(price.clone()), |_| {})
+    pub fn insert(&mut self, price: Price) -> Result<(), WriteError> {
+        self.insert_all(std::iter::once(price), |_| {})
     }
 
     /// Appends every price of `prices`, in order, calling `progress` with
