@@ -34,9 +34,10 @@ pub enum TaskError {
     /// The executor can no longer run tasks (a worker process died); why.
     #[error("the executor is broken: {0}")]
     Broken(String),
-    /// A process-pool task could not cross to its worker or back: an
-    /// unknown function, arguments or a result that do not (de)serialise.
-    #[error("process pool: {0}")]
+    /// A task could not cross to its worker process (or machine) or
+    /// back: an unknown function, arguments or a result that do not
+    /// (de)serialise.
+    #[error("remote task: {0}")]
     Remote(String),
 }
 

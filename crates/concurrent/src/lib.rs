@@ -137,7 +137,9 @@ pub use error::{
 pub use executor::{Call, Executor, Map, Shutdown};
 pub use handle::{TaskHandle, UnexpectedState};
 #[cfg(unix)]
-pub use process::{ProcessPoolBuilder, ProcessPoolExecutor, RemoteTask, serve_if_worker};
+pub use process::{
+    ProcessPoolBuilder, ProcessPoolExecutor, RemoteTask, call_remote_fn, serve_if_worker,
+};
 pub use queue::{BaseQueue, Discipline, LifoQueue, PriorityQueue, Queue, SimpleQueue};
 pub use thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
 pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};

@@ -60,6 +60,8 @@
 //! - `address` — [`QueueAddress`], `redis://HOST:PORT/NAME`.
 //! - `queue` — [`RedisQueue`], its settings and options, and the keeper
 //!   thread that renews leases and trims.
+//! - `executor` — [`RedisExecutor`], the library's `Executor` on the
+//!   queue, and the worker mode that serves it ([`serve_if_worker`]).
 //! - `producer` — the producer's lock, and [`Holder`], who holds it.
 //! - `scripts` — the Lua scripts for the steps that must be atomic.
 //! - `connections` — a pool of connections that waits out an outage.
@@ -70,6 +72,7 @@
 mod address;
 mod connections;
 mod error;
+mod executor;
 mod producer;
 mod queue;
 mod scripts;
@@ -78,5 +81,8 @@ pub mod testing;
 
 pub use address::QueueAddress;
 pub use error::QueueError;
+pub use executor::{
+    RedisExecutor, RedisExecutorBuilder, WORKER_ENV, WorkerReport, serve, serve_if_worker,
+};
 pub use producer::Holder;
 pub use queue::{DeadLetter, Delivery, JobSettings, QueueOptions, RedisQueue};

@@ -92,6 +92,66 @@ pub struct Registration {
 
 inventory::collect!(Registration);
 
+/// Runs the function that [`remote_fn!`](crate::remote_fn) registered
+/// under `name` on its encoded arguments, writing its encoded result into
+/// `result`: what a worker does with a task that came from another
+/// process. For executors outside this crate that carry tasks elsewhere
+/// (the Redis executor of `crypto-db-redis-queue`); the process pool's
+/// workers do the same.
+///
+/// # Errors
+///
+/// [`TaskError::Panicked`](crate::TaskError::Panicked) when the function
+/// panicked; [`TaskError::Remote`](crate::TaskError::Remote) when no
+/// function has that name in this program, or the arguments or result do
+/// not (de)serialise.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent::{RemoteTask, call_remote_fn, codec, remote_fn};
+///
+/// remote_fn! {
+///     fn add(a: u64, b: u64) -> u64 {
+///         a + b
+///     }
+/// }
+///
+/// let mut result = Vec::new();
+/// call_remote_fn(add::NAME, &codec::encode(&(2u64, 3u64))?, &mut result)?;
+/// assert_eq!(codec::decode::<u64>(&result)?, 5);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn call_remote_fn(
+    name: &str,
+    args: &[u8],
+    result: &mut Vec<u8>,
+) -> Result<(), crate::TaskError> {
+    use crate::TaskError;
+    static REGISTRY: std::sync::OnceLock<std::collections::HashMap<&'static str, RemoteFn>> =
+        std::sync::OnceLock::new();
+    let registry = REGISTRY.get_or_init(|| {
+        inventory::iter::<Registration>
+            .into_iter()
+            .map(|registration| (registration.name, registration.run))
+            .collect()
+    });
+    let Some(run) = registry.get(name) else {
+        return Err(TaskError::Remote(worker::unknown_function(name)));
+    };
+    worker::run_one(*run, args, result).map_err(|(tag, message)| {
+        if tag == protocol::PANICKED {
+            TaskError::Panicked(message)
+        } else {
+            TaskError::Remote(message)
+        }
+    })
+}
+
+/// A registered function: encoded arguments in, its result encoded into
+/// the buffer (or why not).
+pub(crate) type RemoteFn = fn(&[u8], &mut Vec<u8>) -> Result<(), String>;
+
 /// Declares functions that a [`ProcessPoolExecutor`] can run (and that a
 /// [`ThreadPoolExecutor`](crate::ThreadPoolExecutor) can run too, through
 /// the same `submit(f, (args...))`).

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex};
 
 use super::protocol::{FAILED, OK, PANICKED, Request, push_message, read_message};
-use super::{Registration, WORKER_SOCKET_ENV};
+use super::{Registration, RemoteFn, WORKER_SOCKET_ENV};
 use crate::handle::panic_message;
 
 /// Turns this process into a worker if a [`ProcessPoolExecutor`] started
@@ -41,10 +41,6 @@ pub fn serve_if_worker() {
     };
     std::process::exit(code);
 }
-
-/// A registered function: encoded arguments in, its result encoded into
-/// the buffer (or why not).
-type RemoteFn = fn(&[u8], &mut Vec<u8>) -> Result<(), String>;
 
 /// Serves the parent until it closes the connection, on two threads: this
 /// one reads requests and runs them, and a writer sends the outcomes.
@@ -92,13 +88,7 @@ fn serve(stream: UnixStream) -> i32 {
             result.clear();
             let ran = match run {
                 Some(run) => run_one(*run, args, &mut result),
-                None => Err((
-                    FAILED,
-                    format!(
-                        "no function named {} is registered in this program (declare it with remote_fn!)",
-                        request.task
-                    ),
-                )),
+                None => Err((FAILED, unknown_function(request.task))),
             };
             let delivered = match ran {
                 Ok(()) => outbox.push(|frames| push_message(frames, &[&[OK], &result])),
@@ -192,6 +182,11 @@ impl Outbox {
     }
 }
 
+/// Why a task naming `name` cannot run here.
+pub(super) fn unknown_function(name: &str) -> String {
+    format!("no function named {name} is registered in this program (declare it with remote_fn!)")
+}
+
 /// Results beyond this size do not keep their buffer for the next task.
 const RESULT_KEPT: usize = 1 << 20;
 
@@ -199,7 +194,11 @@ const RESULT_KEPT: usize = 1 << 20;
 /// tag and message. A panic is the task's error, as on threads, and so is
 /// a result that cannot be encoded: the worker lives on for the next task
 /// either way.
-fn run_one(run: RemoteFn, args: &[u8], result: &mut Vec<u8>) -> Result<(), (u8, String)> {
+pub(super) fn run_one(
+    run: RemoteFn,
+    args: &[u8],
+    result: &mut Vec<u8>,
+) -> Result<(), (u8, String)> {
     match catch_unwind(AssertUnwindSafe(|| run(args, result))) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(message)) => Err((FAILED, message)),

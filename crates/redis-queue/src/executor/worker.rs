@@ -1,0 +1,217 @@
+//! The worker's side: the user's own program, started in worker mode,
+//! takes tickets from the queue, runs their `remote_fn!` on N threads, and
+//! sends each answer back; it stays on the roll of live workers while it
+//! runs, and stops when the executor shuts the job down.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::wire::{Answer, Roll, Ticket, answers_address, from_base64, now_ms, to_base64};
+use crate::connections::Connections;
+use crate::{QueueAddress, QueueError, QueueOptions, RedisQueue};
+
+/// The environment variable that starts a program as a worker: the queue
+/// to serve, `redis://HOST:PORT/NAME`. `CONCURRENT_REDIS_WORKER_THREADS`
+/// sets how many tasks it runs at once (the CPUs it has, unless set).
+pub const WORKER_ENV: &str = "CONCURRENT_REDIS_WORKER";
+
+/// What a worker did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Tasks run and answered (with a result or a failure).
+    pub answered: usize,
+    /// Of those, answered with a failure (a panic, an unknown function).
+    pub failed: usize,
+}
+
+/// When the program was started as a worker ([`WORKER_ENV`] is set),
+/// serves the queue until its executor shuts it down, then exits the
+/// process (status 0; 1 with a line on stderr when Redis cannot be
+/// reached). Otherwise returns at once. Call it first thing in `main`.
+pub fn serve_if_worker() {
+    let Ok(address) = std::env::var(WORKER_ENV) else {
+        return;
+    };
+    let code = match run_from_env(&address) {
+        Ok(report) => {
+            tracing::info!(
+                "worker on {address}: {} tasks answered, {} failed",
+                report.answered,
+                report.failed
+            );
+            0
+        }
+        Err(error) => {
+            eprintln!("worker on {address}: {error}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run_from_env(address: &str) -> Result<WorkerReport, Box<dyn std::error::Error>> {
+    let address: QueueAddress = address.parse()?;
+    let threads = match std::env::var("CONCURRENT_REDIS_WORKER_THREADS") {
+        Ok(text) => text.parse::<usize>().map_err(|error| {
+            format!("CONCURRENT_REDIS_WORKER_THREADS={text:?} is not a number: {error}")
+        })?,
+        Err(_) => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    Ok(serve(&address, threads.max(1), QueueOptions::default())?)
+}
+
+/// Serves the executor's queue at `address` with `threads` tasks at a
+/// time, until the executor shuts it down.
+///
+/// # Errors
+///
+/// [`QueueError::Redis`] when Redis cannot be reached (at once if it never
+/// was, after `options.reconnect_for` in an outage).
+pub fn serve(
+    address: &QueueAddress,
+    threads: usize,
+    options: QueueOptions,
+) -> Result<WorkerReport, QueueError> {
+    let to_do: Arc<RedisQueue<Ticket>> = Arc::new(RedisQueue::open(address, options)?);
+    let answers: Arc<RedisQueue<Answer>> =
+        Arc::new(RedisQueue::open(&answers_address(address), options)?);
+    let presence = Presence::join(
+        address,
+        options,
+        to_do.consumer(),
+        threads,
+        to_do.settings().lease,
+    )?;
+    let answered = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let runners: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            let (to_do, answers) = (Arc::clone(&to_do), Arc::clone(&answers));
+            let (answered, failed) = (Arc::clone(&answered), Arc::clone(&failed));
+            std::thread::spawn(move || run_tasks(&to_do, &answers, &answered, &failed))
+        })
+        .collect();
+    let mut outcome = Ok(());
+    for runner in runners {
+        match runner.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => outcome = Err(error),
+            Err(_) => {}
+        }
+    }
+    presence.leave();
+    outcome.map(|()| WorkerReport {
+        answered: answered.load(Ordering::Relaxed),
+        failed: failed.load(Ordering::Relaxed),
+    })
+}
+
+/// One thread of a worker: a task at a time, until the queue is shut down.
+fn run_tasks(
+    to_do: &RedisQueue<Ticket>,
+    answers: &RedisQueue<Answer>,
+    answered: &AtomicUsize,
+    failed: &AtomicUsize,
+) -> Result<(), QueueError> {
+    let mut result = Vec::new();
+    loop {
+        let delivery = match to_do.get() {
+            Ok(delivery) => delivery,
+            Err(QueueError::ShutDown | QueueError::Gone) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        let Ticket {
+            job,
+            task,
+            function,
+            args,
+        } = &delivery.item;
+        result.clear();
+        let ran = from_base64(args, "the arguments")
+            .and_then(|args| concurrent::call_remote_fn(function, &args, &mut result));
+        if ran.is_err() {
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let answer = Answer {
+            job: job.clone(),
+            task: *task,
+            outcome: ran.map(|()| to_base64(&result)).map_err(Into::into),
+        };
+        match answers.put(&answer) {
+            Ok(_) => {}
+            // The executor ended the job meanwhile (it had its answer from
+            // another worker, or was cancelled): nothing to send it.
+            Err(QueueError::ShutDown | QueueError::Gone) => {}
+            Err(error) => return Err(error),
+        }
+        match to_do.task_done(&delivery) {
+            // Answered: the job may have ended since (its stream deleted).
+            Ok(_) | Err(QueueError::Gone) => {}
+            Err(error) => return Err(error),
+        }
+        answered.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A worker's entry on the roll of live workers, renewed every third of
+/// a lease by a thread of its own until it leaves.
+struct Presence {
+    stop: Arc<AtomicBool>,
+    renewer: std::thread::JoinHandle<()>,
+}
+
+impl Presence {
+    fn join(
+        address: &QueueAddress,
+        options: QueueOptions,
+        name: &str,
+        threads: usize,
+        lease: Duration,
+    ) -> Result<Presence, QueueError> {
+        let connections = Connections::new(address.server(), options.poll, options.reconnect_for)?;
+        let roll = Roll::of(address);
+        let name = name.to_owned();
+        let lease_ms = lease.as_millis() as u64;
+        let renew = move |connections: &Connections, leaving: bool| {
+            connections.run("renew the worker's presence", |connection| {
+                let mut pipe = redis::pipe();
+                if leaving {
+                    // Off the roll at once, rather than a lease later.
+                    pipe.zrem(&roll.lapses, &name).hdel(&roll.slots, &name);
+                } else {
+                    pipe.zadd(&roll.lapses, &name, now_ms() + lease_ms).hset(
+                        &roll.slots,
+                        &name,
+                        threads,
+                    );
+                }
+                pipe.query::<()>(connection)
+            })
+        };
+        renew(&connections, false)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let renewer = std::thread::spawn(move || {
+            let step = Duration::from_millis(50);
+            let mut slept = Duration::ZERO;
+            while !stopping.load(Ordering::Relaxed) {
+                std::thread::sleep(step);
+                slept += step;
+                if slept >= lease / 3 {
+                    slept = Duration::ZERO;
+                    if let Err(error) = renew(&connections, false) {
+                        tracing::warn!("cannot renew this worker's presence: {error}");
+                    }
+                }
+            }
+            let _ = renew(&connections, true);
+        });
+        Ok(Presence { stop, renewer })
+    }
+
+    fn leave(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.renewer.join();
+    }
+}

@@ -1,0 +1,284 @@
+//! The Redis executor against a real `redis-server` of each test's own,
+//! with workers that are this test program started again in worker mode
+//! (as a user's program is): results exactly as on threads, cancel,
+//! shutdown, a worker killed mid-task, Redis losing everything or going
+//! away for good.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use concurrent::{
+    Call, Executor, ReturnWhen, Shutdown, TaskError, ThreadPoolExecutor, as_completed, remote_fn,
+    wait,
+};
+use redis_queue::testing::RedisServer;
+use redis_queue::{QueueAddress, RedisExecutor, WORKER_ENV};
+
+remote_fn! {
+    fn square(x: u64) -> u64 {
+        x * x
+    }
+
+    fn third(x: f64) -> f64 {
+        x / 3.0
+    }
+
+    fn fails_on_odd(x: u64) -> u64 {
+        assert!(x % 2 == 0, "odd: {x}");
+        x
+    }
+
+    /// Leaves a file named after `mark` in `dir`, then sleeps: whether a
+    /// task ran, and how long it holds its worker.
+    fn mark_and_sleep(dir: PathBuf, mark: u64, millis: u64) -> u64 {
+        std::fs::write(dir.join(format!("ran-{mark}")), b"").unwrap();
+        std::thread::sleep(Duration::from_millis(millis));
+        mark
+    }
+}
+
+/// The entry point of the workers this file starts.
+#[test]
+#[ignore = "the entry point of the Redis executor's workers, started by the tests"]
+fn redis_worker_entry() {
+    redis_queue::serve_if_worker();
+}
+
+/// This test program, started as a worker of `address` running `threads`
+/// tasks at a time.
+fn worker(address: &QueueAddress, threads: usize) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "redis_worker_entry",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(WORKER_ENV, address.to_string())
+        .env("CONCURRENT_REDIS_WORKER_THREADS", threads.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start a worker")
+}
+
+fn executor(address: &QueueAddress, lease: Duration) -> RedisExecutor {
+    RedisExecutor::builder()
+        .lease(lease)
+        .connect(address)
+        .expect("connect the executor")
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "waited {limit:?} for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn ran(dir: &Path, mark: u64) -> bool {
+    dir.join(format!("ran-{mark}")).exists()
+}
+
+#[test]
+fn lesson_calls_give_the_same_results_as_on_threads_floats_bit_for_bit() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    let address = redis.queue("same");
+    let ex = executor(&address, Duration::from_secs(5));
+    let mut workers = [worker(&address, 2), worker(&address, 2)];
+    wait_for("two workers", Duration::from_secs(10), || {
+        ex.live_workers().unwrap() == 2
+    });
+    assert_eq!(Shutdown::max_workers(&ex), 4);
+
+    let squares: Vec<u64> = ex
+        .map(square, (0..200u64).map(|n| (n,)))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(squares, (0..200u64).map(|n| n * n).collect::<Vec<_>>());
+
+    let inputs: Vec<f64> = (1..100).map(|n| 0.1 * f64::from(n) + 1e-17).collect();
+    let handles: Vec<_> = inputs
+        .iter()
+        .map(|&x| ex.submit(third, (x,)).unwrap())
+        .collect();
+    let threads = ThreadPoolExecutor::new(2);
+    let local: Vec<_> = inputs
+        .iter()
+        .map(|&x| threads.submit(third, (x,)).unwrap())
+        .collect();
+    // Redis and thread handles in one wait.
+    let (done, not_done) = wait(handles.iter().chain(&local), None, ReturnWhen::AllCompleted);
+    assert_eq!((done.len(), not_done.len()), (2 * inputs.len(), 0));
+    for ((remote, here), &x) in handles.iter().zip(&local).zip(&inputs) {
+        let (remote, here) = (remote.result().unwrap(), here.result().unwrap());
+        assert_eq!(remote.to_bits(), here.to_bits(), "{x}");
+        assert_eq!(remote.to_bits(), third.call((x,)).to_bits());
+    }
+    let finished: usize = as_completed(&handles, None).count();
+    assert_eq!(finished, handles.len());
+
+    ex.shutdown(true, false);
+    for worker in &mut workers {
+        let status = worker.wait().unwrap();
+        assert!(
+            status.success(),
+            "a worker ends when its executor shuts down: {status}"
+        );
+    }
+}
+
+#[test]
+fn a_panicking_task_fails_only_its_own_handle() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    let address = redis.queue("panics");
+    let ex = executor(&address, Duration::from_secs(5));
+    let mut worker = worker(&address, 2);
+    let results: Vec<_> = ex.map(fails_on_odd, (0..10u64).map(|n| (n,))).collect();
+    for (n, result) in results.into_iter().enumerate() {
+        if n % 2 == 0 {
+            assert_eq!(result, Ok(n as u64));
+        } else {
+            match result {
+                Err(TaskError::Panicked(message)) => {
+                    assert!(message.contains(&format!("odd: {n}")), "{message}")
+                }
+                other => panic!("task {n}: {other:?}"),
+            }
+        }
+    }
+    drop(ex);
+    assert!(worker.wait().unwrap().success());
+}
+
+#[test]
+fn tasks_wait_for_a_worker_cancellable_and_a_cancelled_one_never_runs() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let address = redis.queue("cancel");
+    let ex = executor(&address, Duration::from_secs(5));
+    assert_eq!(ex.live_workers().unwrap(), 0);
+    let handles: Vec<_> = (0..4)
+        .map(|mark| {
+            ex.submit(mark_and_sleep, (dir.path().to_owned(), mark, 0))
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        handles
+            .iter()
+            .all(|handle| !handle.done() && !handle.running())
+    );
+    assert!(handles[1].cancel(), "no worker has taken it: it cancels");
+    assert!(handles[3].cancel());
+    let mut worker = worker(&address, 1);
+    assert_eq!(handles[0].result(), Ok(0));
+    assert_eq!(handles[2].result(), Ok(2));
+    assert_eq!(handles[1].result(), Err(TaskError::Cancelled));
+    ex.shutdown(true, false);
+    assert!(worker.wait().unwrap().success());
+    assert!(ran(dir.path(), 0) && ran(dir.path(), 2));
+    assert!(
+        !ran(dir.path(), 1) && !ran(dir.path(), 3),
+        "cancelled tasks never run"
+    );
+}
+
+#[test]
+fn shutdown_with_cancel_futures_cancels_what_no_worker_took_and_submit_is_refused() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    let address = redis.queue("shutdown");
+    let ex = executor(&address, Duration::from_secs(5));
+    let handles: Vec<_> = (0..5u64)
+        .map(|n| ex.submit(square, (n,)).unwrap())
+        .collect();
+    ex.shutdown(true, true);
+    for handle in &handles {
+        assert_eq!(handle.result(), Err(TaskError::Cancelled));
+    }
+    assert_eq!(ex.submit(square, (1,)).err(), Some(TaskError::ShutDown));
+}
+
+#[test]
+fn a_task_whose_worker_is_killed_runs_again_on_another_worker() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let address = redis.queue("killed");
+    let ex = executor(&address, Duration::from_millis(900));
+    let mut first = worker(&address, 1);
+    let handle = ex
+        .submit(mark_and_sleep, (dir.path().to_owned(), 7, 2_000))
+        .unwrap();
+    wait_for("the task to start", Duration::from_secs(10), || {
+        ran(dir.path(), 7)
+    });
+    assert!(handle.running());
+    std::fs::remove_file(dir.path().join("ran-7")).unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut second = worker(&address, 1);
+    assert_eq!(handle.result_timeout(Duration::from_secs(20)), Ok(7));
+    assert!(ran(dir.path(), 7), "the second worker ran it again");
+    drop(ex);
+    assert!(second.wait().unwrap().success());
+}
+
+#[test]
+fn redis_losing_everything_mid_job_loses_no_task() {
+    let Some(mut redis) = RedisServer::try_start() else {
+        return;
+    };
+    let address = redis.queue("lost");
+    let ex = executor(&address, Duration::from_millis(900));
+    let handles: Vec<_> = (0..50u64)
+        .map(|n| ex.submit(square, (n,)).unwrap())
+        .collect();
+    let mut first = worker(&address, 2);
+    assert_eq!(handles[0].result(), Ok(0));
+    redis.restart_empty(Duration::from_millis(200));
+    let mut second = worker(&address, 2);
+    for (n, handle) in handles.iter().enumerate() {
+        assert_eq!(
+            handle.result_timeout(Duration::from_secs(30)),
+            Ok((n * n) as u64)
+        );
+    }
+    drop(ex);
+    for worker in [&mut first, &mut second] {
+        let _ = worker.kill();
+        let _ = worker.wait();
+    }
+}
+
+#[test]
+fn redis_gone_for_good_fails_every_waiting_handle_and_later_submits() {
+    let Some(mut redis) = RedisServer::try_start() else {
+        return;
+    };
+    let address = redis.queue("gone");
+    let ex = RedisExecutor::builder()
+        .reconnect_for(Duration::from_secs(1))
+        .connect(&address)
+        .unwrap();
+    let handle = ex.submit(square, (3,)).unwrap();
+    redis.stop();
+    match handle.result_timeout(Duration::from_secs(20)) {
+        Err(TaskError::Broken(why)) => assert!(why.contains(&address.to_string()), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    wait_for("submit to be refused", Duration::from_secs(5), || {
+        matches!(ex.submit(square, (4,)), Err(TaskError::Broken(_)))
+    });
+}
