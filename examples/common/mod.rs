@@ -38,22 +38,33 @@ pub fn setup() -> Lesson {
 /// As [`setup`], the embedded server started with `config` (and the
 /// `--sleep` given).
 pub fn setup_with(config: server::ServerConfig) -> Lesson {
-    let mut url = "http://127.0.0.1:8080".to_owned();
+    let mut url = DEFAULT_URL.to_owned();
     let mut sleep = Duration::ZERO;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--url" => url = args.next().expect("--url needs a value"),
-            "--sleep" => {
-                let seconds: f64 = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .expect("--sleep needs seconds");
-                sleep = Duration::from_secs_f64(seconds);
-            }
+            "--sleep" => sleep = seconds(args.next(), "--sleep"),
             other => panic!("unknown argument {other:?} (expected --url URL or --sleep SECONDS)"),
         }
     }
+    setup_at(url, sleep, config)
+}
+
+/// Where the lessons' server listens unless `--url` says otherwise.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+/// The value of a flag taking seconds.
+pub fn seconds(value: Option<String>, flag: &str) -> Duration {
+    let seconds: f64 = value
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{flag} needs seconds"));
+    Duration::from_secs_f64(seconds)
+}
+
+/// The server at `url`, or the embedded one started with `config` and
+/// `sleep` when none answers there (for examples that read more flags).
+pub fn setup_at(url: String, sleep: Duration, config: server::ServerConfig) -> Lesson {
     let quick = ClientConfig {
         connect_timeout: Duration::from_millis(500),
         retry: RetryPolicy {

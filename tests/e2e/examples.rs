@@ -172,3 +172,63 @@ fn l3_retries_and_timeouts() {
     assert_eq!(lines[4], "bitstamp   btc 2020-03-10 close: 7936.25");
     assert_eq!(lines[5], "kraken     eth 2020-03-31 close: 134.77");
 }
+
+/// `l4_beyond_one_machine` with `args`, against the server at `url`.
+fn l4(url: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(example("l4_beyond_one_machine"));
+    command.args(["--url", url]).args(args);
+    command
+}
+
+fn stdout_of(mut command: Command) -> String {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn l4_beyond_one_machine_prints_the_same_lines_on_threads_processes_and_redis_workers_one_killed() {
+    let Some(redis) = redis_queue::testing::RedisServer::try_start() else {
+        return;
+    };
+    // 5 ms a price: the job's 1,116 requests last long enough on four
+    // worker threads for one worker to be killed in the middle.
+    let server = crate::support::slow_server(5);
+    let url = server.url();
+    let on_threads = stdout_of(l4(&url, &["--executor", "threads"]));
+    let on_processes = stdout_of(l4(&url, &["--executor", "processes"]));
+    assert_eq!(on_processes, on_threads);
+    let price = format!("submit: Price: ${}", close("bitstamp"));
+    assert_eq!(on_threads.lines().next(), Some(price.as_str()));
+    assert!(on_threads.contains("job: 1116 tasks, "), "{on_threads}");
+    assert_eq!(on_threads.lines().count(), 11, "{on_threads}");
+
+    let queue = redis.queue("l4").to_string();
+    let worker = |threads: &str| {
+        l4(&url, &["--worker", &queue, "--threads", threads])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let producer = l4(&url, &["--executor", &queue, "--lease", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = worker("2");
+    let mut second = worker("2");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    first.kill().unwrap(); // SIGKILL, mid-job
+    first.wait().unwrap();
+    let mut third = worker("2");
+    let output = producer.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), on_threads);
+    // The surviving workers leave once the executor shuts down.
+    for worker in [&mut second, &mut third] {
+        assert!(worker.wait().unwrap().success());
+    }
+}
