@@ -777,3 +777,113 @@ fn partials_of_killed_imports_are_removed_by_the_next_import() {
     names.sort();
     assert_eq!(names, ["big.db", alive.as_str(), "mine.csv"]);
 }
+
+/// The largest resident memory `child` reached, read from /proc every few
+/// milliseconds until it exits (Linux; 0 elsewhere), with its exit status.
+fn peak_rss_mb(mut child: Child) -> (f64, std::process::ExitStatus) {
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file) {
+            // VmHWM: the high-water mark, so no sample misses the peak.
+            if let Some(kb) = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|rest| rest.trim().trim_end_matches(" kB").parse().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (peak_kb as f64 / 1024.0, status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn two_hundred_thousand_rows_import_in_flat_memory_and_serve_from_the_file_as_from_memory() {
+    let dir = crate::support::scratch("import-200k");
+    let csv = dir.join("prices.csv");
+    let mut text = String::from("exchange,symbol,day,open,high,low,close,volume\n");
+    let first = prices::Day::parse("2000-01-01").unwrap();
+    let days: Vec<String> = first
+        .through(prices::Day::parse("2009-12-31").unwrap())
+        .map(|day| day.to_string())
+        .collect();
+    let mut n = 0u32;
+    'rows: for exchange in 0..20 {
+        for symbol in 0..3 {
+            for day in &days {
+                if n == 200_000 {
+                    break 'rows;
+                }
+                let base = 100.0 + f64::from(n % 997) * 0.25;
+                text.push_str(&format!(
+                    "bank{exchange},sym{symbol},{day},{base},{},{},{},{}\n",
+                    base + 1.5,
+                    base - 1.0,
+                    n % 500,
+                    n % 7
+                ));
+                n += 1;
+            }
+        }
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let db = dir.join("prices.db");
+    let importing = Command::new(BIN)
+        .args(["import", csv.to_str().unwrap(), "-o", db.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (peak, status) = peak_rss_mb(importing);
+    assert!(status.success());
+    assert!(peak < 64.0, "the import peaked at {peak:.1} MB");
+
+    // The same rows without the index are loaded in memory: every answer
+    // from the file must be that one's.
+    let plain = dir.join("plain.db");
+    std::fs::copy(&db, &plain).unwrap();
+    rusqlite::Connection::open(&plain)
+        .unwrap()
+        .execute_batch("DROP INDEX price_key")
+        .unwrap();
+    let (mut from_file, file_addr, banner) =
+        spawn_server(&["--port", "0", "--db", db.to_str().unwrap()]);
+    assert!(banner.contains("read through its index"), "{banner}");
+    let (mut in_memory, memory_addr, banner) =
+        spawn_server(&["--port", "0", "--db", plain.to_str().unwrap()]);
+    assert!(banner.contains("serving 200000 prices"), "{banner}");
+    let (mut file, mut memory) = (Connection::open(file_addr), Connection::open(memory_addr));
+    let mut seed = 7u64;
+    for _ in 0..2_000 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let pick = (seed >> 33) as usize;
+        let target = format!(
+            "/price/bank{}/sym{}/{}",
+            pick % 21,
+            (pick / 21) % 3,
+            days[(pick / 63) % days.len()]
+        );
+        assert_eq!(
+            file.get(&target).text(),
+            memory.get(&target).text(),
+            "{target}"
+        );
+    }
+    let range = "/prices/bank3/sym1?start=2003-02-01&limit=1000";
+    assert_eq!(file.get(range).text(), memory.get(range).text());
+    let own_memory_mb = std::fs::read_to_string(format!("/proc/{}/status", from_file.id()))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("RssAnon:"))
+        .and_then(|rest| rest.trim().trim_end_matches(" kB").parse::<f64>().ok())
+        .unwrap()
+        / 1024.0;
+    assert!(own_memory_mb < 64.0, "{own_memory_mb:.1} MB");
+    assert!(terminate(&mut from_file).status.success());
+    assert!(terminate(&mut in_memory).status.success());
+}
