@@ -43,7 +43,8 @@ pub use worker::{WORKER_ENV, WorkerReport, serve, serve_if_worker};
 /// # What carries over from CPython, and what does not
 ///
 /// - **Cancel**: a task waits in this process until a worker has room for
-///   it (the window: twice the live workers' slots), and only then goes to
+///   it (the window: twice the live workers' slots while tasks take 2 ms
+///   or more, 64 times while they are quicker), and only then goes to
 ///   Redis and is marked running, as CPython's process pool marks a task
 ///   running when it moves it to its call queue. `cancel()` before that
 ///   succeeds and the task never runs; after it, `cancel()` is `false`.
@@ -99,7 +100,7 @@ pub struct RedisExecutor {
 pub struct RedisExecutorBuilder {
     settings: JobSettings,
     options: QueueOptions,
-    slots_ahead: usize,
+    fixed_ahead: Option<usize>,
 }
 
 impl RedisExecutorBuilder {
@@ -117,11 +118,13 @@ impl RedisExecutorBuilder {
         self
     }
 
-    /// How many tasks go to Redis per live worker slot (2 unless set):
-    /// more keeps busy workers fed across the round trip; fewer keeps
-    /// more tasks cancellable.
+    /// How many tasks go to Redis per live worker slot. Unless set, it
+    /// follows the tasks: 2 while they take 2 ms or more (most waiting
+    /// tasks stay cancellable), 64 while they are quicker (a worker is
+    /// never starved by the round trips). More keeps workers fed; fewer
+    /// keeps more tasks cancellable.
     pub fn tasks_ahead_per_slot(mut self, tasks: usize) -> RedisExecutorBuilder {
-        self.slots_ahead = tasks.max(1);
+        self.fixed_ahead = Some(tasks.max(1));
         self
     }
 
@@ -136,7 +139,7 @@ impl RedisExecutorBuilder {
             address,
             self.settings,
             self.options,
-            self.slots_ahead,
+            self.fixed_ahead,
         )?);
         let threads = producer::spawn_threads(&producer)?;
         Ok(RedisExecutor {
@@ -162,7 +165,7 @@ impl RedisExecutor {
         RedisExecutorBuilder {
             settings: JobSettings::default(),
             options: QueueOptions::default(),
-            slots_ahead: 2,
+            fixed_ahead: None,
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use concurrent::{TaskError, TaskHandle, codec};
@@ -26,6 +26,18 @@ const LOOK_AROUND: Duration = Duration::from_millis(250);
 
 /// After this long with tasks waiting and no worker alive, a log line.
 const NO_WORKER_AFTER: Duration = Duration::from_secs(10);
+
+/// Tasks in Redis per live worker slot while tasks take [`QUICK`] or more
+/// each: few, so that most waiting tasks can still be cancelled.
+const AHEAD_LONG: usize = 2;
+
+/// Tasks in Redis per live worker slot while tasks are quicker: enough
+/// that a worker's batch is never starved by the round trips (a task of
+/// microseconds costs 364 µs at 2 ahead, 26 µs at 64).
+const AHEAD_QUICK: usize = 64;
+
+/// The run time under which a task counts as quick.
+const QUICK: Duration = Duration::from_millis(2);
 
 /// How long a finished job's flags and dead letters stay in Redis.
 const AFTER_THE_END: Duration = Duration::from_secs(3600);
@@ -101,7 +113,11 @@ pub(crate) struct Producer {
     /// For the roll of workers.
     connections: Connections,
     roll: Roll,
-    slots_ahead: usize,
+    /// Tasks in Redis per live slot, when the caller fixed it; otherwise
+    /// [`AHEAD_LONG`] or [`AHEAD_QUICK`] after the tasks' run times.
+    fixed_ahead: Option<usize>,
+    /// Whether the last answers' tasks ran in under [`QUICK`] each.
+    quick: AtomicBool,
     next_task: AtomicU64,
     live_slots: AtomicUsize,
     line: Mutex<Line>,
@@ -114,7 +130,7 @@ impl Producer {
         address: &QueueAddress,
         settings: JobSettings,
         options: QueueOptions,
-        slots_ahead: usize,
+        fixed_ahead: Option<usize>,
     ) -> Result<Producer, QueueError> {
         let answers = RedisQueue::create(&answers_address(address), settings, options)?;
         let to_do = RedisQueue::create(address, settings, options)?;
@@ -126,7 +142,8 @@ impl Producer {
             answers,
             connections,
             roll: Roll::of(address),
-            slots_ahead,
+            fixed_ahead,
+            quick: AtomicBool::new(false),
             next_task: AtomicU64::new(0),
             live_slots: AtomicUsize::new(0),
             line: Mutex::new(Line::default()),
@@ -314,11 +331,16 @@ impl Producer {
                     return;
                 }
             };
-            let mut answered = 0;
+            let (mut answered, mut run_micros) = (0, 0);
             {
                 let mut sent = self.sent.lock();
                 for delivery in &deliveries {
-                    let Answer { job, task, outcome } = &delivery.item;
+                    let Answer {
+                        job,
+                        task,
+                        outcome,
+                        micros,
+                    } = &delivery.item;
                     // Another job's, or a second answer to a task run twice.
                     if *job != self.job {
                         continue;
@@ -332,11 +354,16 @@ impl Producer {
                     };
                     slot.finish(outcome);
                     answered += 1;
+                    run_micros += micros;
                 }
             }
             if answered > 0 {
-                self.line.lock().in_redis -= answered;
+                self.line.lock().in_redis -= answered as usize;
                 self.changed.notify_all();
+                let quick = run_micros / answered < QUICK.as_micros() as u64;
+                if self.quick.swap(quick, Ordering::Relaxed) != quick {
+                    self.resize_window();
+                }
             }
             if let Err(error) = self.answers.task_done_all(&deliveries) {
                 self.break_down(&error);
@@ -367,13 +394,9 @@ impl Producer {
     ) -> Result<(), QueueError> {
         let (workers, slots) = self.live_workers()?;
         self.live_slots.store(slots, Ordering::Relaxed);
+        self.resize_window();
         let waiting = {
-            let mut line = self.line.lock();
-            let window = slots * self.slots_ahead;
-            if window != line.window {
-                line.window = window;
-                self.changed.notify_all();
-            }
+            let line = self.line.lock();
             !line.queued.is_empty() || line.in_redis > 0
         };
         if workers == 0 && waiting {
@@ -415,6 +438,24 @@ impl Producer {
             self.changed.notify_all();
         }
         Ok(())
+    }
+
+    /// Sets the window from the live slots and how quick the tasks are.
+    fn resize_window(&self) {
+        let ahead = self
+            .fixed_ahead
+            .unwrap_or(if self.quick.load(Ordering::Relaxed) {
+                AHEAD_QUICK
+            } else {
+                AHEAD_LONG
+            });
+        let window = self.live_slots.load(Ordering::Relaxed) * ahead;
+        let mut line = self.line.lock();
+        if window != line.window {
+            line.window = window;
+            drop(line);
+            self.changed.notify_all();
+        }
     }
 
     /// When Redis lost the job (a restart without persistence), puts the

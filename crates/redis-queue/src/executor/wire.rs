@@ -33,6 +33,9 @@ pub(super) struct Answer {
     pub job: String,
     pub task: u64,
     pub outcome: Result<String, Failure>,
+    /// How long the task ran in the worker, in microseconds: the executor
+    /// sends more ahead while tasks are quick.
+    pub micros: u64,
 }
 
 /// Why a task has no result, as it crosses back.

@@ -107,7 +107,22 @@ pub fn serve(
     })
 }
 
-/// One thread of a worker: a task at a time, until the queue is shut down.
+/// Quick tasks are taken in batches of up to this many: for a task of
+/// microseconds the round trips, not the work, are what costs.
+const LARGEST_BATCH: usize = 64;
+
+/// A batch whose tasks took less than this each lets the next be larger;
+/// a longer one sets it back to one task, so that long tasks are never
+/// held in one busy thread while another could run them.
+const QUICK: Duration = Duration::from_millis(2);
+
+/// How long a thread waits for a task before looking again (for the
+/// shutdown, and for tasks to take over).
+const WAIT: Duration = Duration::from_secs(1);
+
+/// One thread of a worker, until the queue is shut down: takes a batch
+/// (one task, or more while they are quick), runs it, sends the answers
+/// in one round trip and acknowledges the batch in another.
 fn run_tasks(
     to_do: &RedisQueue<Ticket>,
     answers: &RedisQueue<Answer>,
@@ -115,42 +130,59 @@ fn run_tasks(
     failed: &AtomicUsize,
 ) -> Result<(), QueueError> {
     let mut result = Vec::new();
+    let mut batch = 1;
     loop {
-        let delivery = match to_do.get() {
-            Ok(delivery) => delivery,
+        let deliveries = match to_do.get_many(batch, WAIT) {
+            Ok(deliveries) => deliveries,
+            Err(QueueError::Empty) => continue,
             Err(QueueError::ShutDown | QueueError::Gone) => return Ok(()),
             Err(error) => return Err(error),
         };
-        let Ticket {
-            job,
-            task,
-            function,
-            args,
-        } = &delivery.item;
-        result.clear();
-        let ran = from_base64(args, "the arguments")
-            .and_then(|args| concurrent::call_remote_fn(function, &args, &mut result));
-        if ran.is_err() {
-            failed.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let mut outcomes = Vec::with_capacity(deliveries.len());
+        for delivery in &deliveries {
+            let Ticket {
+                job,
+                task,
+                function,
+                args,
+            } = &delivery.item;
+            result.clear();
+            let running = std::time::Instant::now();
+            let ran = from_base64(args, "the arguments")
+                .and_then(|args| concurrent::call_remote_fn(function, &args, &mut result));
+            let micros = running.elapsed().as_micros() as u64;
+            if ran.is_err() {
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+            outcomes.push(Answer {
+                job: job.clone(),
+                task: *task,
+                outcome: ran.map(|()| to_base64(&result)).map_err(Into::into),
+                micros,
+            });
         }
-        let answer = Answer {
-            job: job.clone(),
-            task: *task,
-            outcome: ran.map(|()| to_base64(&result)).map_err(Into::into),
+        let each = started.elapsed() / deliveries.len() as u32;
+        batch = if each >= QUICK {
+            1
+        } else if deliveries.len() == batch {
+            (batch * 2).min(LARGEST_BATCH)
+        } else {
+            batch
         };
-        match answers.put(&answer) {
+        match answers.put_many(&outcomes) {
             Ok(_) => {}
-            // The executor ended the job meanwhile (it had its answer from
-            // another worker, or was cancelled): nothing to send it.
+            // The executor ended the job meanwhile (it had these answers
+            // from another worker, or was cancelled): nothing to send it.
             Err(QueueError::ShutDown | QueueError::Gone) => {}
             Err(error) => return Err(error),
         }
-        match to_do.task_done(&delivery) {
+        match to_do.task_done_all(&deliveries) {
             // Answered: the job may have ended since (its stream deleted).
             Ok(_) | Err(QueueError::Gone) => {}
             Err(error) => return Err(error),
         }
-        answered.fetch_add(1, Ordering::Relaxed);
+        answered.fetch_add(deliveries.len(), Ordering::Relaxed);
     }
 }
 
