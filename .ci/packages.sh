@@ -5,7 +5,8 @@
 # Python's `requests`, for the lessons' own Python against the real server
 # (tests/e2e/python_clients.rs); `kill` (procps) and `script` (bsdutils), which
 # the end-to-end tests run; a real Redis 7 for the queue on Redis Streams
-# (crates/redis-queue, and `crypto_db worker`): each test starts its own.
+# (crates/redis-queue, and `crypto_db worker`): each test starts its own;
+# `openssl`, which makes the certificates of the TLS tests' Redis.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 has_requests() { "$1" -c 'import requests' >/dev/null 2>&1; }
@@ -13,6 +14,7 @@ has_requests python3 || has_requests /usr/bin/python3 || missing+=(python3-reque
 [ -x /usr/bin/kill ] || [ -x /bin/kill ] || missing+=(procps)
 command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

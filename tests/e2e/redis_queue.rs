@@ -774,3 +774,63 @@ fn a_finished_job_leaves_no_stream_and_its_other_keys_expire() {
         names
     );
 }
+
+#[test]
+fn fetch_and_workers_reach_a_redis_over_tls_with_a_password_never_shown() {
+    let password = "e2e-s3cret";
+    let Some(redis) = RedisServer::try_start_tls(password) else {
+        return;
+    };
+    let server = slow_server(0);
+    let dir = crate::support::scratch("tls");
+    let queue = format!("{}/march-tls", redis.url());
+    let ca = redis.ca_file();
+    let with_secrets = |command: &mut Command| {
+        command
+            .env(redis_queue::PASSWORD_ENV, password)
+            .env(redis_queue::CA_FILE_ENV, &ca);
+    };
+    let mut worker_command = Command::new(BIN);
+    worker_command
+        .args(["worker", "--queue", &queue, "--url", &server.url()])
+        .stderr(File::create(dir.join("w.err")).unwrap());
+    with_secrets(&mut worker_command);
+    let mut worker = worker_command.spawn().unwrap();
+    let out = dir.join("march.csv");
+    let mut fetch_command = Command::new(BIN);
+    fetch_command
+        .args(["fetch", "--url", &server.url(), "--queue", &queue, "-o"])
+        .arg(&out);
+    with_secrets(&mut fetch_command);
+    let output = fetch_command.output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(exits_within(&mut worker, Duration::from_secs(20)).success());
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        expected(&server.url(), &dir, &[])
+    );
+
+    // A wrong password: one line, at once, the password never in it, and
+    // the file already at the output left as it was.
+    std::fs::write(dir.join("never.csv"), "an earlier file\n").unwrap();
+    let started = Instant::now();
+    let output = Command::new(BIN)
+        .args(["fetch", "--url", &server.url(), "--queue", &queue, "-o"])
+        .arg(dir.join("never.csv"))
+        .env(redis_queue::PASSWORD_ENV, "wrong-one")
+        .env(redis_queue::CA_FILE_ENV, &ca)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let said = text(&output.stderr);
+    assert!(said.contains("Password authentication failed"), "{said}");
+    assert!(
+        !said.contains("wrong-one") && !said.contains(password),
+        "{said}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("never.csv")).unwrap(),
+        "an earlier file\n"
+    );
+}

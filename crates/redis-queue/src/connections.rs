@@ -17,7 +17,11 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 
-use crate::QueueError;
+use crate::{QueueAddress, QueueError};
+
+/// The environment variable naming a PEM file of the CA that signed a TLS
+/// server's certificate, when the system's roots do not hold it.
+pub const CA_FILE_ENV: &str = "REDIS_CA_FILE";
 
 /// The first pause after a failure; it doubles up to [`LONGEST_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
@@ -29,7 +33,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A pool of blocking connections to one server.
 pub(crate) struct Connections {
     client: redis::Client,
-    /// The server's URL, for errors and log lines.
+    /// The server's URL, its password hidden, for errors and log lines.
     server: String,
     idle: Mutex<Vec<redis::Connection>>,
     /// A reply must come within this: the longest block a command asks
@@ -49,20 +53,40 @@ pub(crate) struct Connections {
 }
 
 impl Connections {
-    /// A pool for `server`; connects lazily.
+    /// A pool for the server of `address`; connects lazily. Over TLS
+    /// (`rediss://`) the server's certificate is checked against the
+    /// system's roots, or against the PEM file `REDIS_CA_FILE` names (a
+    /// private CA, as managed Redis services and tests use).
     pub(crate) fn new(
-        server: &str,
+        address: &QueueAddress,
         longest_block: Duration,
         reconnect_for: Duration,
     ) -> Result<Connections, QueueError> {
-        let client = redis::Client::open(server).map_err(|source| QueueError::Redis {
-            server: server.to_owned(),
-            operation: "parse the server's URL",
+        let fail = |operation, source| QueueError::Redis {
+            server: address.shown_server().to_owned(),
+            operation,
             source,
-        })?;
+        };
+        let client = match std::env::var_os(CA_FILE_ENV) {
+            Some(path) if address.is_tls() => {
+                let root = std::fs::read(&path).map_err(|error| {
+                    fail(
+                        "read the CA certificate that REDIS_CA_FILE names",
+                        RedisError::from(error),
+                    )
+                })?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root),
+                };
+                redis::Client::build_with_tls(address.server(), certificates)
+            }
+            _ => redis::Client::open(address.server()),
+        }
+        .map_err(|source| fail("parse the server's URL", source))?;
         Ok(Connections {
             client,
-            server: server.to_owned(),
+            server: address.shown_server().to_owned(),
             idle: Mutex::new(Vec::new()),
             reply_timeout: longest_block + Duration::from_secs(10),
             reconnect_for,

@@ -79,7 +79,8 @@ mod scripts;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use address::QueueAddress;
+pub use address::{PASSWORD_ENV, QueueAddress};
+pub use connections::CA_FILE_ENV;
 pub use error::QueueError;
 pub use executor::{
     RedisExecutor, RedisExecutorBuilder, WORKER_ENV, WorkerReport, serve, serve_if_worker,

@@ -30,6 +30,8 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// For a server that speaks only TLS: its password.
+    tls_password: Option<String>,
 }
 
 impl RedisServer {
@@ -83,15 +85,75 @@ impl RedisServer {
             port,
             dir,
             child: None,
+            tls_password: None,
         };
         server.spawn(aof);
         server
     }
 
+    /// Starts one that speaks only TLS, with a certificate for 127.0.0.1
+    /// signed by a CA made for it ([`ca_file`](Self::ca_file)), and that
+    /// asks for `password`; or `None` as [`try_start`](Self::try_start)
+    /// when `redis-server` or `openssl` is missing.
+    ///
+    /// # Panics
+    ///
+    /// Under CI when either is missing; if the certificates cannot be made
+    /// or the server does not answer within 10 s.
+    pub fn try_start_tls(password: &str) -> Option<RedisServer> {
+        if !(installed() && openssl_installed()) {
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        make_certificates(dir.path(), "ca", "server");
+        let mut server = RedisServer {
+            port,
+            dir,
+            child: None,
+            tls_password: Some(password.to_owned()),
+        };
+        server.spawn(false);
+        Some(server)
+    }
+
+    /// The PEM file of the CA that signed a TLS server's certificate.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// A CA that did not sign the server's certificate, and its PEM file:
+    /// what a client with the wrong certificate trusts.
+    ///
+    /// # Panics
+    ///
+    /// If `openssl` fails.
+    pub fn other_ca_file(&self) -> std::path::PathBuf {
+        make_certificates(self.dir.path(), "other-ca", "other-server");
+        self.dir.path().join("other-ca.crt")
+    }
+
     fn spawn(&mut self, aof: bool) {
         let mut command = Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1"]);
+        match &self.tls_password {
+            None => command.args(["--port", &self.port.to_string()]),
+            Some(password) => command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .args([
+                    "--tls-cert-file",
+                    "server.crt",
+                    "--tls-key-file",
+                    "server.key",
+                ])
+                .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"])
+                .args(["--requirepass", password]),
+        };
         command
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .current_dir(self.dir.path())
             .arg("--dir")
             .arg(self.dir.path())
             .args(["--save", "", "--logfile", "redis.log"])
@@ -110,7 +172,17 @@ impl RedisServer {
     fn wait_until_ready(&self) {
         let started = Instant::now();
         loop {
-            let ready = redis::Client::open(self.url())
+            let client = match &self.tls_password {
+                None => redis::Client::open(self.url()),
+                Some(password) => redis::Client::build_with_tls(
+                    format!("rediss://:{password}@127.0.0.1:{}", self.port),
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(std::fs::read(self.ca_file()).expect("the CA file")),
+                    },
+                ),
+            };
+            let ready = client
                 .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(1)))
                 .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection));
             if ready.is_ok() {
@@ -126,9 +198,15 @@ impl RedisServer {
         }
     }
 
-    /// The server's URL, `redis://127.0.0.1:PORT`.
+    /// The server's URL, `redis://127.0.0.1:PORT` (`rediss://`, without
+    /// the password, for a TLS server).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls_password.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The address of the queue `name` on this server.
@@ -205,6 +283,99 @@ impl RedisServer {
 }
 
 /// Whether `redis-server` runs here; see the module's documentation.
+/// A CA (`CA.crt`, `CA.key`) and a certificate for 127.0.0.1 that it
+/// signed (`SERVER.crt`, `SERVER.key`), in `dir`, made with `openssl`.
+fn make_certificates(dir: &Path, ca: &str, server: &str) {
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("openssl runs");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let (ca_key, ca_crt) = (format!("{ca}.key"), format!("{ca}.crt"));
+    let (key, csr, crt) = (
+        format!("{server}.key"),
+        format!("{server}.csr"),
+        format!("{server}.crt"),
+    );
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={ca}"),
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca_crt,
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .expect("the extensions file");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca_crt,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        &crt,
+    ]);
+}
+
+fn openssl_installed() -> bool {
+    let found = Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install openssl (Debian's package) for this test"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: needs openssl on PATH (Debian: apt-get install openssl)"
+        );
+    }
+    found
+}
+
 fn installed() -> bool {
     let found = Command::new("redis-server")
         .arg("--version")

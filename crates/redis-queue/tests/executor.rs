@@ -282,3 +282,150 @@ fn redis_gone_for_good_fails_every_waiting_handle_and_later_submits() {
         matches!(ex.submit(square, (4,)), Err(TaskError::Broken(_)))
     });
 }
+
+/// The entry point of a producer started by the TLS tests: squares 1 to 5
+/// on the executor at `$TEST_QUEUE`, printed; an error as one line.
+#[test]
+#[ignore = "a producer started by the TLS tests, with their environment"]
+fn tls_producer_entry() {
+    let Ok(queue) = std::env::var("TEST_QUEUE") else {
+        return;
+    };
+    let run = || -> Result<Vec<u64>, Box<dyn std::error::Error>> {
+        let ex = RedisExecutor::connect(&queue.parse()?)?;
+        let squares = ex
+            .map(square, (1..=5u64).map(|n| (n,)))
+            .collect::<Result<_, _>>()?;
+        Ok(squares)
+    };
+    match run() {
+        Ok(squares) => println!("squares {squares:?}"),
+        Err(error) => {
+            let mut line = error.to_string();
+            let mut source = error.source();
+            while let Some(cause) = source {
+                line.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            println!("error {line}");
+        }
+    }
+}
+
+/// Runs the producer entry with `env`; what it printed, and how long it took.
+fn tls_producer(queue: &str, env: &[(&str, &Path)]) -> (String, Duration) {
+    let started = Instant::now();
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "tls_producer_entry",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("TEST_QUEUE", queue)
+        .env_remove(redis_queue::PASSWORD_ENV)
+        .env_remove(redis_queue::CA_FILE_ENV);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        // The harness may print its "test ... " on the same line first.
+        .find_map(|line| {
+            ["squares ", "error "]
+                .iter()
+                .find_map(|start| line.find(start))
+                .map(|at| line[at..].to_owned())
+        })
+        .unwrap_or_else(|| {
+            format!(
+                "(no line) {}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    (printed, started.elapsed())
+}
+
+#[test]
+fn over_tls_with_a_password_from_the_environment_or_the_url_and_clear_errors_when_wrong() {
+    let password = "s3cret-pass";
+    let Some(redis) = RedisServer::try_start_tls(password) else {
+        return;
+    };
+    let ca = redis.ca_file();
+    let tls_worker = |queue: &str, env: &[(&str, &Path)]| -> Child {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args([
+                "--exact",
+                "redis_worker_entry",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(WORKER_ENV, queue)
+            .env_remove(redis_queue::PASSWORD_ENV)
+            .stdout(Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.spawn().unwrap()
+    };
+    let with_env = [
+        (redis_queue::PASSWORD_ENV, Path::new(password)),
+        (redis_queue::CA_FILE_ENV, ca.as_path()),
+    ];
+
+    // The password from the environment.
+    let queue = format!("{}/tls-env", redis.url());
+    let mut worker = tls_worker(&queue, &with_env);
+    let (printed, _) = tls_producer(&queue, &with_env);
+    assert_eq!(printed, "squares [1, 4, 9, 16, 25]");
+    assert!(worker.wait().unwrap().success());
+
+    // The password in the URL.
+    let queue = format!(
+        "rediss://:{password}@{}/tls-url",
+        &redis.url()["rediss://".len()..]
+    );
+    let ca_only = [(redis_queue::CA_FILE_ENV, ca.as_path())];
+    let mut worker = tls_worker(&queue, &ca_only);
+    let (printed, _) = tls_producer(&queue, &ca_only);
+    assert_eq!(printed, "squares [1, 4, 9, 16, 25]");
+    assert!(worker.wait().unwrap().success());
+
+    // A wrong password, and a certificate from a CA not trusted: one line
+    // each, at once, never showing the password.
+    let queue = format!("{}/tls-wrong", redis.url());
+    let wrong_password = [
+        (redis_queue::PASSWORD_ENV, Path::new("not-the-password")),
+        (redis_queue::CA_FILE_ENV, ca.as_path()),
+    ];
+    let (printed, took) = tls_producer(&queue, &wrong_password);
+    assert!(
+        printed.starts_with("error Redis at rediss://:***@127.0.0.1:"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("Password authentication failed"),
+        "{printed}"
+    );
+    assert!(!printed.contains("not-the-password"), "{printed}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let other_ca = redis.other_ca_file();
+    let wrong_ca = [
+        (redis_queue::PASSWORD_ENV, Path::new(password)),
+        (redis_queue::CA_FILE_ENV, other_ca.as_path()),
+    ];
+    let (printed, took) = tls_producer(&queue, &wrong_ca);
+    assert!(
+        printed.starts_with("error Redis at rediss://:***@127.0.0.1:"),
+        "{printed}"
+    );
+    assert!(printed.contains("certificate"), "{printed}");
+    assert!(!printed.contains(password), "{printed}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}

@@ -126,11 +126,36 @@ fn job_token() -> String {
 /// task's first answer to the sink.
 pub(crate) struct OnRedis {
     queue: SharedQueue,
+    /// The job's two queues, made when the runner is: Redis out of reach,
+    /// a wrong password or certificate, or another producer on the name,
+    /// is said before the output is opened (and an old file there
+    /// touched).
+    queues: std::sync::Mutex<Option<(RedisQueue<Ticket>, RedisQueue<Answer>)>>,
 }
 
 impl OnRedis {
-    pub(crate) fn new(queue: SharedQueue) -> OnRedis {
-        OnRedis { queue }
+    /// Starts the job on Redis: takes its queues' producer locks.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Queue`] when Redis cannot be reached or refuses, or
+    /// another producer runs a job of that name.
+    pub(crate) fn connect(queue: SharedQueue) -> Result<OnRedis, FetchError> {
+        let address = &queue.address.clone();
+        let error = queue_error(address);
+        let settings = JobSettings {
+            lease: queue.lease,
+            ..JobSettings::default()
+        };
+        let options = QueueOptions::default();
+        let answers: RedisQueue<Answer> =
+            RedisQueue::create(&results_address(address), settings, options).map_err(&error)?;
+        let to_do: RedisQueue<Ticket> =
+            RedisQueue::create(address, settings, options).map_err(&error)?;
+        Ok(OnRedis {
+            queues: std::sync::Mutex::new(Some((to_do, answers))),
+            queue,
+        })
     }
 }
 
@@ -142,15 +167,12 @@ impl Runner for OnRedis {
     ) -> Result<Vec<PoolRestart>, FetchError> {
         let address = &self.queue.address;
         let error = queue_error(address);
-        let settings = JobSettings {
-            lease: self.queue.lease,
-            ..JobSettings::default()
-        };
-        let options = QueueOptions::default();
-        let answers: RedisQueue<Answer> =
-            RedisQueue::create(&results_address(address), settings, options).map_err(&error)?;
-        let to_do: RedisQueue<Ticket> =
-            RedisQueue::create(address, settings, options).map_err(&error)?;
+        let (to_do, answers) = self
+            .queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .expect("a Redis runner runs one job");
         let mut producer = Producer {
             address,
             to_do,

@@ -54,7 +54,7 @@ pub enum Selection {
 
 /// Where a job's requests run: the one switch, read from the command
 /// line once ([`FromStr`](std::str::FromStr): `threads`, `processes`,
-/// `async`, `ranges` or `redis://HOST:PORT/NAME`) and used by
+/// `async`, `ranges` or `redis://HOST:PORT/NAME`, `rediss://` over TLS) and used by
 /// [`run`], [`sweep::sweep`] and [`work`] alike. Adding a place is one arm
 /// here and one runner in `runner.rs`.
 ///
@@ -114,7 +114,7 @@ impl std::fmt::Display for RunOn {
 pub enum BadRunOn {
     /// Not one of the names.
     #[error(
-        "{0:?} is not a place to run: write threads, processes, async, ranges or redis://HOST:PORT/NAME"
+        "{0:?} is not a place to run: write threads, processes, async, ranges or redis://HOST:PORT/NAME (rediss:// for TLS)"
     )]
     Unknown(String),
     /// A `redis://` address that does not name a queue.
@@ -131,10 +131,12 @@ impl std::str::FromStr for RunOn {
             "processes" => RunOn::Processes,
             "async" => RunOn::Async,
             "ranges" => RunOn::Ranges,
-            _ if text.starts_with("redis://") => RunOn::Redis(SharedQueue {
-                address: text.parse()?,
-                lease: SharedQueue::DEFAULT_LEASE,
-            }),
+            _ if text.starts_with("redis://") || text.starts_with("rediss://") => {
+                RunOn::Redis(SharedQueue {
+                    address: text.parse()?,
+                    lease: SharedQueue::DEFAULT_LEASE,
+                })
+            }
             _ => return Err(BadRunOn::Unknown(text.to_owned())),
         })
     }
@@ -558,11 +560,14 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
     }
     let client = Client::new(options.client.clone())?;
     let mut tasks = options.plan.tasks(&client)?;
+    // The runner first: a place that cannot run the job (Redis out of
+    // reach, refusing the password) is said before the output is opened,
+    // so an old file there is left as it was.
+    let runner = runner::for_place(&client, &options.run_on, options.workers)?;
     let sink = match &options.output {
         Some(output) => Sink::open(output, &mut tasks)?,
         None => Sink::in_memory(),
     };
-    let runner = runner::for_place(&client, &options.run_on, options.workers)?;
     pipe(&*runner, options.workers, tasks, sink, progress)
 }
 

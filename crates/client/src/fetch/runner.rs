@@ -76,7 +76,7 @@ pub(crate) fn for_place(
             client: client.clone(),
             workers,
         }),
-        RunOn::Redis(queue) => Box::new(OnRedis::new(queue.clone())),
+        RunOn::Redis(queue) => Box::new(OnRedis::connect(queue.clone())?),
         RunOn::Threads => Box::new(OnThreads {
             client: Arc::new(client.clone()),
             workers,

@@ -134,7 +134,7 @@ impl Producer {
     ) -> Result<Producer, QueueError> {
         let answers = RedisQueue::create(&answers_address(address), settings, options)?;
         let to_do = RedisQueue::create(address, settings, options)?;
-        let connections = Connections::new(address.server(), options.poll, options.reconnect_for)?;
+        let connections = Connections::new(address, options.poll, options.reconnect_for)?;
         Ok(Producer {
             address: address.clone(),
             job: job_token(),

@@ -30,10 +30,14 @@ pub struct WorkerReport {
 /// process (status 0; 1 with a line on stderr when Redis cannot be
 /// reached). Otherwise returns at once. Call it first thing in `main`.
 pub fn serve_if_worker() {
-    let Ok(address) = std::env::var(WORKER_ENV) else {
+    let Ok(given) = std::env::var(WORKER_ENV) else {
         return;
     };
-    let code = match run_from_env(&address) {
+    // Printed with its password hidden, or as given if it does not parse.
+    let address = given
+        .parse::<QueueAddress>()
+        .map_or_else(|_| given.clone(), |address| address.to_string());
+    let code = match run_from_env(&given) {
         Ok(report) => {
             tracing::info!(
                 "worker on {address}: {} tasks answered, {} failed",
@@ -43,7 +47,14 @@ pub fn serve_if_worker() {
             0
         }
         Err(error) => {
-            eprintln!("worker on {address}: {error}");
+            // One line: the error and its causes (why Redis refused).
+            let mut line = format!("worker on {address}: {error}");
+            let mut source = error.source();
+            while let Some(cause) = source {
+                line.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("{line}");
             1
         }
     };
@@ -201,7 +212,7 @@ impl Presence {
         threads: usize,
         lease: Duration,
     ) -> Result<Presence, QueueError> {
-        let connections = Connections::new(address.server(), options.poll, options.reconnect_for)?;
+        let connections = Connections::new(address, options.poll, options.reconnect_for)?;
         let roll = Roll::of(address);
         let name = name.to_owned();
         let lease_ms = lease.as_millis() as u64;

@@ -271,7 +271,7 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
     }
 
     fn new(address: &QueueAddress, options: QueueOptions) -> Result<RedisQueue<T>, QueueError> {
-        let connections = Connections::new(address.server(), options.poll, options.reconnect_for)?;
+        let connections = Connections::new(address, options.poll, options.reconnect_for)?;
         let name = address.name().to_owned();
         let defaults = JobSettings::default();
         let inner = Arc::new(Inner {
