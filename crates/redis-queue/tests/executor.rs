@@ -236,6 +236,44 @@ fn a_task_whose_worker_is_killed_runs_again_on_another_worker() {
 }
 
 #[test]
+fn a_task_past_its_deadline_fails_its_handle_and_the_others_go_on() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let address = redis.queue("deadline");
+    let ex = RedisExecutor::builder()
+        .lease(Duration::from_secs(5))
+        .task_deadline(Duration::from_millis(700))
+        .connect(&address)
+        .unwrap();
+    let mut worker = worker(&address, 2);
+    let slow = ex
+        .submit(mark_and_sleep, (dir.path().to_owned(), 1, 3_000))
+        .unwrap();
+    let quick = ex
+        .submit(mark_and_sleep, (dir.path().to_owned(), 2, 0))
+        .unwrap();
+    assert_eq!(quick.result(), Ok(2));
+    let started = Instant::now();
+    match slow.result() {
+        Err(TaskError::Remote(message)) => {
+            assert!(message.contains("deadline of 0.7 s"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "failed at the deadline, not at the end"
+    );
+    // The late answer, when it comes, changes nothing.
+    assert_eq!(ex.submit(square, (5,)).unwrap().result(), Ok(25));
+    drop(ex);
+    assert!(worker.wait().unwrap().success());
+    assert!(matches!(slow.result(), Err(TaskError::Remote(_))));
+}
+
+#[test]
 fn redis_losing_everything_mid_job_loses_no_task() {
     let Some(mut redis) = RedisServer::try_start() else {
         return;

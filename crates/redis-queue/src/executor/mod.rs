@@ -57,6 +57,9 @@ pub use worker::{WORKER_ENV, WorkerReport, serve, serve_if_worker};
 ///   worker that takes it fails its handle after
 ///   [`JobSettings::max_deliveries`](crate::JobSettings) deliveries.
 /// - **A failing or panicking task** fails its own handle only.
+/// - **A per-task deadline** ([`RedisExecutorBuilder::task_deadline`]): a
+///   task without an answer that long after it was sent fails its handle
+///   (it may still run on a worker; its late answer is dropped).
 /// - **`shutdown(wait, cancel_futures)`** as CPython's: no new tasks;
 ///   `cancel_futures` cancels those not yet sent; `wait` returns once
 ///   every task sent has its answer. Then the workers are told to stop,
@@ -101,6 +104,7 @@ pub struct RedisExecutorBuilder {
     settings: JobSettings,
     options: QueueOptions,
     fixed_ahead: Option<usize>,
+    deadline: Option<Duration>,
 }
 
 impl RedisExecutorBuilder {
@@ -128,6 +132,16 @@ impl RedisExecutorBuilder {
         self
     }
 
+    /// How long a task may go, from when it is sent to Redis, without an
+    /// answer: past it, its handle fails with [`TaskError::Remote`]
+    /// saying so (no deadline unless set). A worker cannot be stopped
+    /// from here, so the task may still run; its late answer is dropped.
+    /// Checked four times a second.
+    pub fn task_deadline(mut self, deadline: Duration) -> RedisExecutorBuilder {
+        self.deadline = Some(deadline);
+        self
+    }
+
     /// Starts the job on `address` as its one producer.
     ///
     /// # Errors
@@ -140,6 +154,7 @@ impl RedisExecutorBuilder {
             self.settings,
             self.options,
             self.fixed_ahead,
+            self.deadline,
         )?);
         let threads = producer::spawn_threads(&producer)?;
         Ok(RedisExecutor {
@@ -166,6 +181,7 @@ impl RedisExecutor {
             settings: JobSettings::default(),
             options: QueueOptions::default(),
             fixed_ahead: None,
+            deadline: None,
         }
     }
 

@@ -89,6 +89,8 @@ struct Queued {
 struct Sent {
     ticket: Ticket,
     slot: Box<dyn Slot>,
+    /// When it went to Redis: its deadline counts from there.
+    at: Instant,
 }
 
 /// What the dispatcher waits on.
@@ -118,6 +120,9 @@ pub(crate) struct Producer {
     fixed_ahead: Option<usize>,
     /// Whether the last answers' tasks ran in under [`QUICK`] each.
     quick: AtomicBool,
+    /// How long a task sent may go without its answer before its handle
+    /// fails (none unless set).
+    deadline: Option<Duration>,
     next_task: AtomicU64,
     live_slots: AtomicUsize,
     line: Mutex<Line>,
@@ -131,6 +136,7 @@ impl Producer {
         settings: JobSettings,
         options: QueueOptions,
         fixed_ahead: Option<usize>,
+        deadline: Option<Duration>,
     ) -> Result<Producer, QueueError> {
         let answers = RedisQueue::create(&answers_address(address), settings, options)?;
         let to_do = RedisQueue::create(address, settings, options)?;
@@ -144,6 +150,7 @@ impl Producer {
             roll: Roll::of(address),
             fixed_ahead,
             quick: AtomicBool::new(false),
+            deadline,
             next_task: AtomicU64::new(0),
             live_slots: AtomicUsize::new(0),
             line: Mutex::new(Line::default()),
@@ -268,6 +275,7 @@ impl Producer {
                         Sent {
                             ticket,
                             slot: queued.slot,
+                            at: Instant::now(),
                         },
                     );
                 }
@@ -413,6 +421,7 @@ impl Producer {
         } else {
             *alone_since = None;
         }
+        self.fail_overdue();
         let mut buried = Vec::new();
         for dead in self.to_do.dead_letters(buried_after, 100)? {
             buried_after.clone_from(&dead.id);
@@ -438,6 +447,36 @@ impl Producer {
             self.changed.notify_all();
         }
         Ok(())
+    }
+
+    /// Fails the handles of the tasks sent longer than the deadline ago
+    /// and still unanswered. Their tickets stay in Redis (a worker cannot
+    /// be stopped from here): a worker may still run one, and its late
+    /// answer is dropped.
+    fn fail_overdue(&self) {
+        let Some(deadline) = self.deadline else {
+            return;
+        };
+        let overdue: Vec<Sent> = {
+            let mut sent = self.sent.lock();
+            let late: Vec<u64> = sent
+                .iter()
+                .filter(|(_, sent)| sent.at.elapsed() > deadline)
+                .map(|(task, _)| *task)
+                .collect();
+            late.iter().filter_map(|task| sent.remove(task)).collect()
+        };
+        if overdue.is_empty() {
+            return;
+        }
+        self.line.lock().in_redis -= overdue.len();
+        self.changed.notify_all();
+        for Sent { slot, .. } in overdue {
+            slot.finish(Err(TaskError::Remote(format!(
+                "no answer within the task's deadline of {:.1} s (it may still run on a worker; a late answer is dropped)",
+                deadline.as_secs_f64()
+            ))));
+        }
     }
 
     /// Sets the window from the live slots and how quick the tasks are.
