@@ -36,9 +36,12 @@ use producer::{Producer, Slot};
 pub use worker::{WORKER_ENV, WorkerReport, serve, serve_if_worker};
 
 /// An executor whose workers are processes anywhere that reach one Redis:
-/// tickets go to the stream `NAME`, answers come back on `NAME:answers`,
-/// and workers are the program itself started in worker mode
-/// ([`serve_if_worker`]).
+/// tickets go to the stream `NAME`, answers come back on `NAME:answers`
+/// (each a [`RedisQueue`](crate::RedisQueue), with its keys), live
+/// workers are on the roll `NAME:workers` (a sorted set of when each
+/// one's presence lapses) and `NAME:slots` (a hash of how many tasks each
+/// runs at once), and workers are the program itself started in worker
+/// mode ([`serve_if_worker`]).
 ///
 /// # What carries over from CPython, and what does not
 ///

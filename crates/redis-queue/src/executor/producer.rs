@@ -285,6 +285,9 @@ impl Producer {
                 self.line.lock().in_redis -= cancelled;
                 self.changed.notify_all();
             }
+            if tickets.is_empty() {
+                continue;
+            }
             let put = match self.to_do.put_many(&tickets) {
                 // Redis lost the job since the collector last looked: it
                 // puts everything sent back, these tickets among them.
