@@ -357,28 +357,19 @@ fn make_certificates(dir: &Path, ca: &str, server: &str) {
 }
 
 fn openssl_installed() -> bool {
-    let found = Command::new("openssl")
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install openssl (Debian's package) for this test"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: needs openssl on PATH (Debian: apt-get install openssl)"
-        );
-    }
-    found
+    on_path("openssl", "version")
 }
 
 fn installed() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
+    on_path("redis-server", "--version")
+}
+
+/// Whether `program` runs here (asked for its version with `flag`).
+/// Outside CI a missing one is a skip, said in one line; under CI (`CI`
+/// set) it fails the test, so a missing package never passes unseen.
+fn on_path(program: &str, flag: &str) -> bool {
+    let found = Command::new(program)
+        .arg(flag)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -386,13 +377,13 @@ fn installed() -> bool {
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must install redis-server (Debian's package) for this test"
+            "CI must install {program} (Debian's package) for this test"
         );
         // Straight to the stream: the test harness captures `eprintln!` of
         // a passing test, and this line is for whoever runs the tests.
         let _ = writeln!(
             std::io::stderr(),
-            "skipped: needs redis-server on PATH (Debian: apt-get install redis-server)"
+            "skipped: needs {program} on PATH (Debian: apt-get install {program})"
         );
     }
     found
