@@ -23,10 +23,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     /// Ten retries, waiting up to 0.1, 0.2, 0.4 s and so on (with jitter),
-    /// at most 5 s: enough that a server failing every second request
-    /// (`crypto_db --fail-every 2`) still gives every price, while a server
-    /// that is gone is given up on after 32 silent
-    /// requests in a row, not after every task's ten retries.
+    /// at most 5 s: a task fails only when 11 tries in a row fail (against
+    /// a server failing every second request, `crypto_db --fail-every 2`,
+    /// about once in 2,000), while a server that is gone is given up on
+    /// after 32 silent requests in a row, not after every task's ten
+    /// retries.
     fn default() -> RetryPolicy {
         RetryPolicy {
             retries: 10,
