@@ -236,6 +236,45 @@ fn a_task_whose_worker_is_killed_runs_again_on_another_worker() {
 }
 
 #[test]
+fn sigterm_stops_a_worker_gracefully_its_task_answered_and_the_next_one_run_elsewhere_at_once() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let address = redis.queue("sigterm");
+    // A long lease: a task left to a lapsing lease would not come back
+    // within this test's patience.
+    let ex = executor(&address, Duration::from_secs(60));
+    let mut first = worker(&address, 1);
+    let running = ex
+        .submit(mark_and_sleep, (dir.path().to_owned(), 1, 1_500))
+        .unwrap();
+    let waiting = ex
+        .submit(mark_and_sleep, (dir.path().to_owned(), 2, 0))
+        .unwrap();
+    wait_for("the first task to start", Duration::from_secs(10), || {
+        ran(dir.path(), 1)
+    });
+    let signalled = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let status = first.wait().unwrap();
+    assert!(status.success(), "a graceful stop exits 0: {status}");
+    assert_eq!(
+        running.result(),
+        Ok(1),
+        "the task it held was finished and answered"
+    );
+    assert!(!ran(dir.path(), 2), "a stopping worker takes nothing more");
+    let mut second = worker(&address, 1);
+    assert_eq!(waiting.result_timeout(Duration::from_secs(10)), Ok(2));
+    drop(ex);
+    assert!(second.wait().unwrap().success());
+}
+
+#[test]
 fn a_task_past_its_deadline_fails_its_handle_and_the_others_go_on() {
     let Some(redis) = RedisServer::try_start() else {
         return;

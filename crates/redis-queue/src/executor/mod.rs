@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 use crate::{JobSettings, QueueAddress, QueueError, QueueOptions};
 use producer::{Producer, Slot};
 
-pub use worker::{WORKER_ENV, WorkerReport, serve, serve_if_worker};
+pub use worker::{WORKER_ENV, WorkerReport, serve, serve_if_worker, serve_until};
 
 /// An executor whose workers are processes anywhere that reach one Redis:
 /// tickets go to the stream `NAME`, answers come back on `NAME:answers`

@@ -29,6 +29,11 @@ pub struct WorkerReport {
 /// serves the queue until its executor shuts it down, then exits the
 /// process (status 0; 1 with a line on stderr when Redis cannot be
 /// reached). Otherwise returns at once. Call it first thing in `main`.
+///
+/// SIGTERM or Ctrl-C stops the worker gracefully: it takes no more tasks,
+/// finishes and answers those it holds, leaves the roll and exits 0, so
+/// the tasks it had not taken go to other workers at once rather than a
+/// lease later. A second signal exits at once (status 1).
 pub fn serve_if_worker() {
     let Ok(given) = std::env::var(WORKER_ENV) else {
         return;
@@ -69,7 +74,18 @@ fn run_from_env(address: &str) -> Result<WorkerReport, Box<dyn std::error::Error
         })?,
         Err(_) => std::thread::available_parallelism().map_or(1, usize::from),
     };
-    Ok(serve(&address, threads.max(1), QueueOptions::default())?)
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // The first signal sets `stop`; one that finds it set exits.
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    Ok(serve_until(
+        &address,
+        threads.max(1),
+        QueueOptions::default(),
+        &stop,
+    )?)
 }
 
 /// Serves the executor's queue at `address` with `threads` tasks at a
@@ -84,6 +100,22 @@ pub fn serve(
     threads: usize,
     options: QueueOptions,
 ) -> Result<WorkerReport, QueueError> {
+    serve_until(address, threads, options, &AtomicBool::new(false))
+}
+
+/// [`serve`], until the executor shuts the queue down or `stop` is set:
+/// then no more tasks are taken, the ones held are finished and answered,
+/// and the worker leaves the roll (within a second).
+///
+/// # Errors
+///
+/// As [`serve`].
+pub fn serve_until(
+    address: &QueueAddress,
+    threads: usize,
+    options: QueueOptions,
+    stop: &AtomicBool,
+) -> Result<WorkerReport, QueueError> {
     let to_do: Arc<RedisQueue<Ticket>> = Arc::new(RedisQueue::open(address, options)?);
     let answers: Arc<RedisQueue<Answer>> =
         Arc::new(RedisQueue::open(&answers_address(address), options)?);
@@ -94,23 +126,19 @@ pub fn serve(
         threads,
         to_do.settings().lease,
     )?;
-    let answered = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
-    let runners: Vec<_> = (0..threads.max(1))
-        .map(|_| {
-            let (to_do, answers) = (Arc::clone(&to_do), Arc::clone(&answers));
-            let (answered, failed) = (Arc::clone(&answered), Arc::clone(&failed));
-            std::thread::spawn(move || run_tasks(&to_do, &answers, &answered, &failed))
-        })
-        .collect();
-    let mut outcome = Ok(());
-    for runner in runners {
-        match runner.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => outcome = Err(error),
-            Err(_) => {}
+    let (answered, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let outcome = std::thread::scope(|scope| {
+        let runners: Vec<_> = (0..threads.max(1))
+            .map(|_| scope.spawn(|| run_tasks(&to_do, &answers, &answered, &failed, stop)))
+            .collect();
+        let mut outcome = Ok(());
+        for runner in runners {
+            if let Ok(Err(error)) = runner.join() {
+                outcome = Err(error);
+            }
         }
-    }
+        outcome
+    });
     presence.leave();
     outcome.map(|()| WorkerReport {
         answered: answered.load(Ordering::Relaxed),
@@ -131,18 +159,23 @@ const QUICK: Duration = Duration::from_millis(2);
 /// shutdown, and for tasks to take over).
 const WAIT: Duration = Duration::from_secs(1);
 
-/// One thread of a worker, until the queue is shut down: takes a batch
-/// (one task, or more while they are quick), runs it, sends the answers
-/// in one round trip and acknowledges the batch in another.
+/// One thread of a worker, until the queue is shut down or `stop` is
+/// set: takes a batch (one task, or more while they are quick), runs it,
+/// sends the answers in one round trip and acknowledges the batch in
+/// another.
 fn run_tasks(
     to_do: &RedisQueue<Ticket>,
     answers: &RedisQueue<Answer>,
     answered: &AtomicUsize,
     failed: &AtomicUsize,
+    stop: &AtomicBool,
 ) -> Result<(), QueueError> {
     let mut result = Vec::new();
     let mut batch = 1;
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let deliveries = match to_do.get_many(batch, WAIT) {
             Ok(deliveries) => deliveries,
             Err(QueueError::Empty) => continue,
