@@ -461,8 +461,13 @@ pub fn with_causes(error: &dyn std::error::Error) -> String {
     let mut line = error.to_string();
     let mut cause = error.source();
     while let Some(source) = cause {
-        line.push_str(": ");
-        line.push_str(&source.to_string());
+        // Some errors print their cause in their own text too (the redis
+        // crate's): said once.
+        let text = source.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
         cause = source.source();
     }
     line

@@ -56,7 +56,11 @@ pub fn serve_if_worker() {
             let mut line = format!("worker on {address}: {error}");
             let mut source = error.source();
             while let Some(cause) = source {
-                line.push_str(&format!(": {cause}"));
+                // Said once where an error prints its cause itself too.
+                let text = cause.to_string();
+                if !line.ends_with(&text) {
+                    line.push_str(&format!(": {text}"));
+                }
                 source = cause.source();
             }
             eprintln!("{line}");
