@@ -609,6 +609,10 @@ fn a_map_dropped_after_its_first_result_cancels_what_has_not_started() {
     let ex = ThreadPoolExecutor::new(1);
     let ran = Arc::new(AtomicUsize::new(0));
     let (open, gated) = gate();
+    // The gate stays open to sends even once every task (each holding a
+    // receiver) is gone: the second task may finish between two of the
+    // sends below.
+    let _held_open = gated.clone();
     let (started, starts) = gate();
     let task = {
         let ran = Arc::clone(&ran);
