@@ -16,9 +16,11 @@
 //! work unchanged, and mix with thread and process handles.
 //!
 //! The guarantees are [`RedisExecutor`]'s documentation; `producer` is
-//! the executor's side, `worker` the worker mode, `wire` what crosses.
+//! the executor's side, `tasks` the worker's side ([`TaskQueue`]),
+//! `worker` the worker mode built on it, `wire` what crosses.
 
 mod producer;
+mod tasks;
 mod wire;
 mod worker;
 
@@ -33,6 +35,7 @@ use serde::de::DeserializeOwned;
 use crate::{JobSettings, QueueAddress, QueueError, QueueOptions};
 use producer::{Producer, Slot};
 
+pub use tasks::{Answered, Assignment, TaskQueue};
 pub use worker::{WORKER_ENV, WorkerReport, serve, serve_if_worker, serve_until};
 
 /// An executor whose workers are processes anywhere that reach one Redis:

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::wire::{Answer, Roll, Ticket, answers_address, from_base64, now_ms, to_base64};
+use super::tasks::{Answered, Assignment, TaskQueue};
+use super::wire::{Roll, now_ms};
 use crate::connections::Connections;
-use crate::{QueueAddress, QueueError, QueueOptions, RedisQueue};
+use crate::{QueueAddress, QueueError, QueueOptions};
 
 /// The environment variable that starts a program as a worker: the queue
 /// to serve, `redis://HOST:PORT/NAME`. `CONCURRENT_REDIS_WORKER_THREADS`
@@ -120,20 +121,11 @@ pub fn serve_until(
     options: QueueOptions,
     stop: &AtomicBool,
 ) -> Result<WorkerReport, QueueError> {
-    let to_do: Arc<RedisQueue<Ticket>> = Arc::new(RedisQueue::open(address, options)?);
-    let answers: Arc<RedisQueue<Answer>> =
-        Arc::new(RedisQueue::open(&answers_address(address), options)?);
-    let presence = Presence::join(
-        address,
-        options,
-        to_do.consumer(),
-        threads,
-        to_do.settings().lease,
-    )?;
+    let queue = TaskQueue::join(address, options, threads)?;
     let (answered, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let outcome = std::thread::scope(|scope| {
         let runners: Vec<_> = (0..threads.max(1))
-            .map(|_| scope.spawn(|| run_tasks(&to_do, &answers, &answered, &failed, stop)))
+            .map(|_| scope.spawn(|| run_tasks(&queue, &answered, &failed, stop)))
             .collect();
         let mut outcome = Ok(());
         for runner in runners {
@@ -143,7 +135,8 @@ pub fn serve_until(
         }
         outcome
     });
-    presence.leave();
+    // Off the roll at once, rather than a lease later.
+    drop(queue);
     outcome.map(|()| WorkerReport {
         answered: answered.load(Ordering::Relaxed),
         failed: failed.load(Ordering::Relaxed),
@@ -165,84 +158,52 @@ const WAIT: Duration = Duration::from_secs(1);
 
 /// One thread of a worker, until the queue is shut down or `stop` is
 /// set: takes a batch (one task, or more while they are quick), runs it,
-/// sends the answers in one round trip and acknowledges the batch in
-/// another.
+/// and answers it ([`TaskQueue::answer`]: two round trips a batch).
 fn run_tasks(
-    to_do: &RedisQueue<Ticket>,
-    answers: &RedisQueue<Answer>,
+    queue: &TaskQueue,
     answered: &AtomicUsize,
     failed: &AtomicUsize,
     stop: &AtomicBool,
 ) -> Result<(), QueueError> {
-    let mut result = Vec::new();
     let mut batch = 1;
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let deliveries = match to_do.get_many(batch, WAIT) {
-            Ok(deliveries) => deliveries,
+        let taken = match queue.take(batch, WAIT) {
+            Ok(taken) => taken,
             Err(QueueError::Empty) => continue,
             Err(QueueError::ShutDown | QueueError::Gone) => return Ok(()),
             Err(error) => return Err(error),
         };
+        let count = taken.len();
         let started = std::time::Instant::now();
-        let mut outcomes = Vec::with_capacity(deliveries.len());
-        for delivery in &deliveries {
-            let Ticket {
-                job,
-                task,
-                function,
-                args,
-            } = &delivery.item;
-            result.clear();
-            let running = std::time::Instant::now();
-            let ran = from_base64(args, "the arguments")
-                .and_then(|args| concurrent::call_remote_fn(function, &args, &mut result));
-            let micros = running.elapsed().as_micros() as u64;
-            if ran.is_err() {
-                failed.fetch_add(1, Ordering::Relaxed);
-            }
-            outcomes.push(Answer {
-                job: job.clone(),
-                task: *task,
-                outcome: ran.map(|()| to_base64(&result)).map_err(Into::into),
-                micros,
-            });
-        }
-        let each = started.elapsed() / deliveries.len() as u32;
+        let outcomes: Vec<Answered> = taken.into_iter().map(Assignment::run).collect();
+        let each = started.elapsed() / count as u32;
         batch = if each >= QUICK {
             1
-        } else if deliveries.len() == batch {
+        } else if count == batch {
             (batch * 2).min(LARGEST_BATCH)
         } else {
             batch
         };
-        match answers.put_many(&outcomes) {
-            Ok(_) => {}
-            // The executor ended the job meanwhile (it had these answers
-            // from another worker, or was cancelled): nothing to send it.
-            Err(QueueError::ShutDown | QueueError::Gone) => {}
-            Err(error) => return Err(error),
-        }
-        match to_do.task_done_all(&deliveries) {
-            // Answered: the job may have ended since (its stream deleted).
-            Ok(_) | Err(QueueError::Gone) => {}
-            Err(error) => return Err(error),
-        }
-        answered.fetch_add(deliveries.len(), Ordering::Relaxed);
+        let failures = outcomes.iter().filter(|done| done.outcome.is_err()).count();
+        queue.answer(outcomes)?;
+        answered.fetch_add(count, Ordering::Relaxed);
+        failed.fetch_add(failures, Ordering::Relaxed);
     }
 }
 
 /// A worker's entry on the roll of live workers, renewed every third of
-/// a lease by a thread of its own until it leaves.
-struct Presence {
+/// a lease by a thread of its own until it is dropped (which takes it off
+/// the roll at once).
+pub(super) struct Presence {
     stop: Arc<AtomicBool>,
-    renewer: std::thread::JoinHandle<()>,
+    renewer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Presence {
-    fn join(
+    pub(super) fn join(
         address: &QueueAddress,
         options: QueueOptions,
         name: &str,
@@ -287,11 +248,18 @@ impl Presence {
             }
             let _ = renew(&connections, true);
         });
-        Ok(Presence { stop, renewer })
+        Ok(Presence {
+            stop,
+            renewer: Some(renewer),
+        })
     }
+}
 
-    fn leave(self) {
+impl Drop for Presence {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = self.renewer.join();
+        if let Some(renewer) = self.renewer.take() {
+            let _ = renewer.join();
+        }
     }
 }
