@@ -281,10 +281,7 @@ impl Producer {
                 }
             }
             let cancelled = taken - tickets.len();
-            if cancelled > 0 {
-                self.line.lock().in_redis -= cancelled;
-                self.changed.notify_all();
-            }
+            self.left_redis(cancelled);
             if tickets.is_empty() {
                 continue;
             }
@@ -369,8 +366,7 @@ impl Producer {
                 }
             }
             if answered > 0 {
-                self.line.lock().in_redis -= answered as usize;
-                self.changed.notify_all();
+                self.left_redis(answered as usize);
                 let quick = run_micros / answered < QUICK.as_micros() as u64;
                 if self.quick.swap(quick, Ordering::Relaxed) != quick {
                     self.resize_window();
@@ -446,10 +442,19 @@ impl Producer {
                 }
             }
             drop(sent);
-            self.line.lock().in_redis -= failed;
-            self.changed.notify_all();
+            self.left_redis(failed);
         }
         Ok(())
+    }
+
+    /// Counts `count` tasks out of Redis (answered, buried, overdue, or
+    /// cancelled before they went), and wakes the dispatcher: the window
+    /// has room again.
+    fn left_redis(&self, count: usize) {
+        if count > 0 {
+            self.line.lock().in_redis -= count;
+            self.changed.notify_all();
+        }
     }
 
     /// Fails the handles of the tasks sent longer than the deadline ago
@@ -460,20 +465,13 @@ impl Producer {
         let Some(deadline) = self.deadline else {
             return;
         };
-        let overdue: Vec<Sent> = {
-            let mut sent = self.sent.lock();
-            let late: Vec<u64> = sent
-                .iter()
-                .filter(|(_, sent)| sent.at.elapsed() > deadline)
-                .map(|(task, _)| *task)
-                .collect();
-            late.iter().filter_map(|task| sent.remove(task)).collect()
-        };
-        if overdue.is_empty() {
-            return;
-        }
-        self.line.lock().in_redis -= overdue.len();
-        self.changed.notify_all();
+        let overdue: Vec<Sent> = self
+            .sent
+            .lock()
+            .extract_if(|_, sent| sent.at.elapsed() > deadline)
+            .map(|(_, sent)| sent)
+            .collect();
+        self.left_redis(overdue.len());
         for Sent { slot, .. } in overdue {
             slot.finish(Err(TaskError::Remote(format!(
                 "no answer within the task's deadline of {:.1} s (it may still run on a worker; a late answer is dropped)",
