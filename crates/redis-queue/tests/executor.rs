@@ -132,6 +132,21 @@ fn lesson_calls_give_the_same_results_as_on_threads_floats_bit_for_bit() {
 }
 
 #[test]
+fn a_worker_given_a_malformed_address_says_so_without_its_password() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        // --nocapture: the worker's line goes to its stderr, not the harness.
+        .args(["--exact", "redis_worker_entry", "--ignored", "--nocapture"])
+        .env(WORKER_ENV, "rediss://:s3cret@db.example:6380")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("rediss://:***@db.example:6380"), "{said}");
+    assert!(said.contains("it must end with the queue's name"), "{said}");
+    assert!(!said.contains("s3cret"), "{said}");
+}
+
+#[test]
 fn a_panicking_task_fails_only_its_own_handle() {
     let Some(redis) = RedisServer::try_start() else {
         return;

@@ -39,40 +39,41 @@ pub fn serve_if_worker() {
     let Ok(given) = std::env::var(WORKER_ENV) else {
         return;
     };
-    // Printed with its password hidden, or as given if it does not parse.
-    let address = given
-        .parse::<QueueAddress>()
-        .map_or_else(|_| given.clone(), |address| address.to_string());
-    let code = match run_from_env(&given) {
-        Ok(report) => {
-            tracing::info!(
-                "worker on {address}: {} tasks answered, {} failed",
-                report.answered,
-                report.failed
-            );
-            0
-        }
-        Err(error) => {
-            // One line: the error and its causes (why Redis refused).
-            let mut line = format!("worker on {address}: {error}");
-            let mut source = error.source();
-            while let Some(cause) = source {
-                // Said once where an error prints its cause itself too.
-                let text = cause.to_string();
-                if !line.ends_with(&text) {
-                    line.push_str(&format!(": {text}"));
-                }
-                source = cause.source();
+    let code = match given.parse::<QueueAddress>() {
+        // The error names the address itself, its password hidden.
+        Err(error) => say_failed("worker", &error),
+        Ok(address) => match run_from_env(&address) {
+            Ok(report) => {
+                tracing::info!(
+                    "worker on {address}: {} tasks answered, {} failed",
+                    report.answered,
+                    report.failed
+                );
+                0
             }
-            eprintln!("{line}");
-            1
-        }
+            Err(error) => say_failed(&format!("worker on {address}"), &*error),
+        },
     };
     std::process::exit(code);
 }
 
-fn run_from_env(address: &str) -> Result<WorkerReport, Box<dyn std::error::Error>> {
-    let address: QueueAddress = address.parse()?;
+/// Says on one line what failed and why (each cause once: some errors
+/// print their cause in their own text too); the exit status, 1.
+fn say_failed(what: &str, error: &dyn std::error::Error) -> i32 {
+    let mut line = format!("{what}: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(&format!(": {text}"));
+        }
+        source = cause.source();
+    }
+    eprintln!("{line}");
+    1
+}
+
+fn run_from_env(address: &QueueAddress) -> Result<WorkerReport, Box<dyn std::error::Error>> {
     let threads = match std::env::var("CONCURRENT_REDIS_WORKER_THREADS") {
         Ok(text) => text.parse::<usize>().map_err(|error| {
             format!("CONCURRENT_REDIS_WORKER_THREADS={text:?} is not a number: {error}")
@@ -86,7 +87,7 @@ fn run_from_env(address: &str) -> Result<WorkerReport, Box<dyn std::error::Error
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     Ok(serve_until(
-        &address,
+        address,
         threads.max(1),
         QueueOptions::default(),
         &stop,
