@@ -228,8 +228,10 @@ where
         .collect();
     let mut results: BTreeMap<&str, BTreeMap<&str, BTreeMap<&str, Option<String>>>> =
         BTreeMap::new();
-    for (task, future) in tasks.iter().zip(&futures) {
-        let price = future.result().expect("the task");
+    let mut found = 0;
+    for (task, future) in tasks.iter().zip(futures) {
+        let price = future.into_result().expect("the task");
+        found += usize::from(price.is_some());
         results
             .entry(&task.1)
             .or_default()
@@ -237,10 +239,6 @@ where
             .or_default()
             .insert(&task.2, price.as_ref().map(common::close));
     }
-    let found = futures
-        .iter()
-        .filter(|future| matches!(future.result(), Ok(Some(_))))
-        .count();
     println!(
         "job: {} tasks, {found} prices, {} days without one",
         tasks.len(),

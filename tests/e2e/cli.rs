@@ -778,21 +778,24 @@ fn partials_of_killed_imports_are_removed_by_the_next_import() {
     assert_eq!(names, ["big.db", alive.as_str(), "mine.csv"]);
 }
 
+/// A field of /proc/PID/status in kB (`VmHWM`, `RssAnon`...); `None`
+/// once the process is gone, or off Linux.
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches(" kB").parse().ok())
+}
+
 /// The largest resident memory `child` reached, read from /proc every few
 /// milliseconds until it exits (Linux; 0 elsewhere), with its exit status.
 fn peak_rss_mb(mut child: Child) -> (f64, std::process::ExitStatus) {
-    let status_file = format!("/proc/{}/status", child.id());
     let mut peak_kb = 0u64;
     loop {
-        if let Ok(status) = std::fs::read_to_string(&status_file) {
-            // VmHWM: the high-water mark, so no sample misses the peak.
-            if let Some(kb) = status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|rest| rest.trim().trim_end_matches(" kB").parse().ok())
-            {
-                peak_kb = peak_kb.max(kb);
-            }
+        // VmHWM: the high-water mark, so no sample misses the peak.
+        if let Some(kb) = status_kb(child.id(), "VmHWM") {
+            peak_kb = peak_kb.max(kb);
         }
         if let Some(status) = child.try_wait().unwrap() {
             return (peak_kb as f64 / 1024.0, status);
@@ -876,13 +879,7 @@ fn two_hundred_thousand_rows_import_in_flat_memory_and_serve_from_the_file_as_fr
     }
     let range = "/prices/bank3/sym1?start=2003-02-01&limit=1000";
     assert_eq!(file.get(range).text(), memory.get(range).text());
-    let own_memory_mb = std::fs::read_to_string(format!("/proc/{}/status", from_file.id()))
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("RssAnon:"))
-        .and_then(|rest| rest.trim().trim_end_matches(" kB").parse::<f64>().ok())
-        .unwrap()
-        / 1024.0;
+    let own_memory_mb = status_kb(from_file.id(), "RssAnon").unwrap() as f64 / 1024.0;
     assert!(own_memory_mb < 64.0, "{own_memory_mb:.1} MB");
     assert!(terminate(&mut from_file).status.success());
     assert!(terminate(&mut in_memory).status.success());

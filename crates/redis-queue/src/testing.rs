@@ -171,16 +171,20 @@ impl RedisServer {
 
     fn wait_until_ready(&self) {
         let started = Instant::now();
+        let ca = self
+            .tls_password
+            .as_ref()
+            .map(|_| std::fs::read(self.ca_file()).expect("the CA file"));
         loop {
-            let client = match &self.tls_password {
-                None => redis::Client::open(self.url()),
-                Some(password) => redis::Client::build_with_tls(
+            let client = match (&self.tls_password, &ca) {
+                (Some(password), Some(ca)) => redis::Client::build_with_tls(
                     format!("rediss://:{password}@127.0.0.1:{}", self.port),
                     redis::TlsCertificates {
                         client_tls: None,
-                        root_cert: Some(std::fs::read(self.ca_file()).expect("the CA file")),
+                        root_cert: Some(ca.clone()),
                     },
                 ),
+                _ => redis::Client::open(self.url()),
             };
             let ready = client
                 .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(1)))

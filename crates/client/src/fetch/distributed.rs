@@ -141,8 +141,7 @@ impl OnRedis {
     /// [`FetchError::Queue`] when Redis cannot be reached or refuses, or
     /// another producer runs a job of that name.
     pub(crate) fn connect(queue: SharedQueue) -> Result<OnRedis, FetchError> {
-        let address = &queue.address.clone();
-        let error = queue_error(address);
+        let (address, error) = (&queue.address, queue_error(&queue.address));
         let settings = JobSettings {
             lease: queue.lease,
             ..JobSettings::default()
@@ -151,11 +150,9 @@ impl OnRedis {
         let answers: RedisQueue<Answer> =
             RedisQueue::create(&results_address(address), settings, options).map_err(&error)?;
         let to_do: RedisQueue<Ticket> =
-            RedisQueue::create(address, settings, options).map_err(&error)?;
-        Ok(OnRedis {
-            queues: std::sync::Mutex::new(Some((to_do, answers))),
-            queue,
-        })
+            RedisQueue::create(address, settings, options).map_err(error)?;
+        let queues = std::sync::Mutex::new(Some((to_do, answers)));
+        Ok(OnRedis { queue, queues })
     }
 }
 
