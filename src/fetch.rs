@@ -488,9 +488,10 @@ fn report_failures(report: &FetchReport, retries: u32) -> Outcome {
     }
     // "after N retries" only when it is true of every failure: a task lost
     // with its worker process was not retried N times.
-    let after_retries = report.failures.iter().all(|(_, failure)| {
-        !matches!(failure, TaskFailure::Worker(_) | TaskFailure::Buried { .. })
-    });
+    let after_retries = report
+        .failures
+        .iter()
+        .all(|(_, failure)| !matches!(failure, TaskFailure::Worker(_)));
     say!(
         "crypto_db: fetch: {} of {} prices failed{} (everything else is kept):",
         report.failures.len(),

@@ -103,6 +103,17 @@ fn redis_len(redis: &RedisServer, key: &str) -> u64 {
         .unwrap()
 }
 
+/// Whether `key` exists: a producer has made its queues once
+/// `NAME:answers` exists (its tasks go to Redis only when workers are
+/// alive).
+fn redis_has(redis: &RedisServer, key: &str) -> bool {
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query::<u32>(&mut redis.connection())
+        .unwrap()
+        == 1
+}
+
 fn signal(child: &Child, signal: &str) {
     let sent = Command::new("kill")
         .args([signal, &child.id().to_string()])
@@ -449,7 +460,7 @@ fn no_redis_is_a_clear_error_not_a_hang() {
 #[test]
 fn a_task_that_no_worker_finishes_is_reported_failed_and_resume_retries_it() {
     let Some(Job {
-        redis: _redis,
+        redis,
         server,
         dir,
         queue,
@@ -467,17 +478,27 @@ fn a_task_that_no_worker_finishes_is_reported_failed_and_resume_retries_it() {
         ..redis_queue::QueueOptions::default()
     };
     let address: redis_queue::QueueAddress = queue.parse().unwrap();
-    let bad: redis_queue::RedisQueue<serde_json::Value> =
-        redis_queue::RedisQueue::open(&address, options).unwrap();
-    let poison = bad.get_timeout(Duration::from_secs(20)).unwrap();
-    bad.release(&poison).unwrap();
+    let bad = redis_queue::TaskQueue::join(&address, options, 1).unwrap();
+    let take_one = || loop {
+        if let Some(taken) = bad
+            .take(1, Duration::from_secs(20))
+            .unwrap()
+            .into_iter()
+            .next()
+        {
+            return taken;
+        }
+    };
+    let poison = take_one();
+    let (task,): (client::fetch::Task,) =
+        concurrent::codec::decode(&poison.args().unwrap()).unwrap();
+    bad.release(poison).unwrap();
     let started = Instant::now();
-    while bad.dead_letters("0-0", 10).unwrap().is_empty() {
+    while redis_len(&redis, "poison:dead") == 0 {
         assert!(started.elapsed() < Duration::from_secs(20), "never buried");
-        // Past the poll interval, a get looks for released entries first.
+        // Past the poll interval, a take looks for released entries first.
         std::thread::sleep(Duration::from_millis(60));
-        let again = bad.get_timeout(Duration::from_secs(5)).unwrap();
-        bad.release(&again).unwrap();
+        bad.release(take_one()).unwrap();
     }
     drop(bad);
     let mut one = worker(&dir, "a", &queue, &server.url(), &["--workers", "2"]);
@@ -489,14 +510,8 @@ fn a_task_that_no_worker_finishes_is_reported_failed_and_resume_retries_it() {
         said.contains("moved to the dead-letter stream after 6 deliveries"),
         "{said}"
     );
-    // A task crosses as a ticket: the job's token, and the task.
-    let task = &poison.item["task"];
-    let key = format!(
-        "{}/{}/{}",
-        task["exchange"].as_str().unwrap(),
-        task["symbol"].as_str().unwrap(),
-        task["day"].as_str().unwrap()
-    );
+    // The failure names the task that was poisoned.
+    let key = format!("{}/{}/{}", task.exchange, task.symbol, task.day);
     assert!(said.contains(&key), "{key} in {said}");
     assert!(exits_within(&mut one, Duration::from_secs(20)).success());
     // Run again with --resume: only the failed task is fetched.
@@ -565,7 +580,7 @@ fn redis_restarted_empty_mid_run_the_producer_puts_the_job_back_and_it_ends_exac
     let said = text(&output.stderr);
     assert!(output.status.success(), "{said}");
     assert!(
-        said.contains("Redis lost the job") && said.contains("put again"),
+        said.contains("Redis lost the job") && said.contains("sent again"),
         "{said}"
     );
     assert!(started.elapsed() < Duration::from_secs(90));
@@ -594,7 +609,7 @@ fn a_second_producer_on_one_queue_is_refused_at_once_naming_the_first() {
     // The first waits for workers; the second comes meanwhile.
     let first = fetch(Some(&queue), &server.url(), &dir.join("first.csv"), &job);
     wait_until("the first producer never started", || {
-        redis_len(&redis, "single") == 30
+        redis_has(&redis, "single:answers")
     });
     let started = Instant::now();
     let second = finish(fetch(
@@ -694,22 +709,34 @@ fn an_answer_no_task_of_this_job_asked_for_is_not_written() {
     let out = dir.join("stray.csv");
     let fetching = fetch(Some(&queue), &server.url(), &out, &job);
     wait_until("the producer never started", || {
-        redis_len(&redis, "stray") == 3
+        redis_has(&redis, "stray:answers")
     });
     // Well-formed answers for a task of this job, but not from it: one
     // with another job's token (left from an earlier job of this name),
     // one with none (added by hand).
-    let bogus = r#"{"exchange":"bitstamp","symbol":"btc","open":1,"high":1,"low":1,"close":1,"volume":1,"day":"2020-03-01"}"#;
-    let task = r#"{"exchange":"bitstamp","symbol":"btc","day":"2020-03-01"}"#;
+    // The answer is a price for the job's first task (task 0), encoded
+    // as a worker encodes it.
+    let one = Some(prices::Number::Integer(1));
+    let bogus = prices::Price::new(
+        "bitstamp",
+        "btc",
+        prices::Day::parse("2020-03-01").unwrap(),
+        [one; 5],
+    );
+    let result: (Result<Option<prices::Price>, client::ClientError>, u64) = (Ok(Some(bogus)), 1);
+    let encoded = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        concurrent::codec::encode(&result).unwrap(),
+    );
     let mut connection = redis.connection();
     for answer in [
         format!(
-            r#"{{"job":"0123456789abcdef","task":{task},"result":{{"Ok":{bogus}}},"micros":1}}"#
+            r#"{{"job":"0123456789abcdef","task":0,"outcome":{{"Ok":"{encoded}"}},"micros":1}}"#
         ),
-        format!(r#"{{"task":{task},"result":{{"Ok":{bogus}}},"micros":1}}"#),
+        format!(r#"{{"task":0,"outcome":{{"Ok":"{encoded}"}},"micros":1}}"#),
     ] {
         redis::cmd("XADD")
-            .arg("stray:results")
+            .arg("stray:answers")
             .arg("*")
             .arg("item")
             .arg(answer)
@@ -753,9 +780,9 @@ fn a_finished_job_leaves_no_stream_and_its_other_keys_expire() {
     assert_eq!(
         names,
         [
+            "tidy:answers:job",
+            "tidy:answers:shutdown",
             "tidy:job",
-            "tidy:results:job",
-            "tidy:results:shutdown",
             "tidy:shutdown"
         ],
         "no stream, no lock"

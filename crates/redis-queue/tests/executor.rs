@@ -1,8 +1,8 @@
 //! The Redis executor against a real `redis-server` of each test's own,
 //! with workers that are this test program started again in worker mode
-//! (as a user's program is): results exactly as on threads, cancel,
-//! shutdown, a worker killed mid-task, Redis losing everything or going
-//! away for good.
+//! (as a user's program is): results exactly as on threads, cancel (and
+//! cancel racing the dispatch), shutdown, a worker killed mid-task, Redis
+//! restarted with its AOF, losing everything, or going away for good.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -325,6 +325,78 @@ fn a_task_past_its_deadline_fails_its_handle_and_the_others_go_on() {
     drop(ex);
     assert!(worker.wait().unwrap().success());
     assert!(matches!(slow.result(), Err(TaskError::Remote(_))));
+}
+
+#[test]
+fn cancel_racing_the_dispatch_either_never_runs_the_task_or_delivers_its_result() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let address = redis.queue("race");
+    let ex = executor(&address, Duration::from_secs(30));
+    let mut one = worker(&address, 4);
+    wait_for("the worker on the roll", Duration::from_secs(20), || {
+        ex.live_workers().unwrap() == 1
+    });
+    // Each cancel comes a little later after its submit than the one
+    // before, from at once to well after the task went to Redis.
+    let raced: Vec<_> = (0..300u64)
+        .map(|mark| {
+            let handle = ex
+                .submit(mark_and_sleep, (dir.path().to_owned(), mark, 0))
+                .unwrap();
+            std::thread::sleep(Duration::from_micros(mark * 5));
+            (mark, handle.cancel(), handle)
+        })
+        .collect();
+    ex.shutdown(true, false);
+    assert!(one.wait().unwrap().success());
+    let mut cancelled = 0;
+    for (mark, was_cancelled, handle) in &raced {
+        if *was_cancelled {
+            cancelled += 1;
+            assert_eq!(handle.result(), Err(TaskError::Cancelled));
+            assert!(!ran(dir.path(), *mark), "task {mark} cancelled and run");
+        } else {
+            assert_eq!(handle.result(), Ok(*mark));
+            assert!(ran(dir.path(), *mark));
+        }
+    }
+    assert!(
+        cancelled > 0 && cancelled < raced.len(),
+        "the race was met from both sides: {cancelled} of {} cancelled",
+        raced.len()
+    );
+}
+
+#[test]
+fn redis_restarted_with_aof_mid_job_every_handle_gets_its_one_result() {
+    let Some(mut redis) = RedisServer::try_start_persistent() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let address = redis.queue("aof");
+    let ex = executor(&address, Duration::from_secs(5));
+    let handles: Vec<_> = (0..60u64)
+        .map(|mark| {
+            ex.submit(mark_and_sleep, (dir.path().to_owned(), mark, 20))
+                .unwrap()
+        })
+        .collect();
+    let mut workers = [worker(&address, 2), worker(&address, 2)];
+    assert_eq!(handles[0].result(), Ok(0));
+    redis.restart(Duration::from_millis(800));
+    for (mark, handle) in handles.iter().enumerate() {
+        assert_eq!(
+            handle.result_timeout(Duration::from_secs(60)),
+            Ok(mark as u64)
+        );
+    }
+    ex.shutdown(true, false);
+    for worker in &mut workers {
+        assert!(worker.wait().unwrap().success());
+    }
 }
 
 #[test]

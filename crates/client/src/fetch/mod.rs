@@ -277,19 +277,11 @@ pub enum TaskFailure {
     /// a worker on another machine).
     #[error(transparent)]
     Request(#[from] ClientError),
-    /// The worker process running it failed: it died, or the pool broke.
-    #[error("worker process")]
+    /// The worker running it failed: a worker process died or the pool
+    /// broke, or (`--queue`) no worker finished it in the job's deliveries
+    /// and it was moved to the dead-letter stream.
+    #[error("worker")]
     Worker(#[source] concurrent::TaskError),
-    /// No worker could run it (`--queue`): it was handed out too many
-    /// times, or could not be read, and was moved to the dead-letter
-    /// stream.
-    #[error("moved to the dead-letter stream after {deliveries} deliveries: {reason}")]
-    Buried {
-        /// How many times workers took it.
-        deliveries: u32,
-        /// The queue's reason.
-        reason: String,
-    },
 }
 
 impl TaskFailure {
@@ -298,7 +290,7 @@ impl TaskFailure {
     pub fn is_no_answer(&self) -> bool {
         match self {
             TaskFailure::Request(error) => error.is_no_answer(),
-            TaskFailure::Worker(_) | TaskFailure::Buried { .. } => false,
+            TaskFailure::Worker(_) => false,
         }
     }
 }
@@ -403,8 +395,12 @@ pub enum FetchError {
     /// A worker thread of the job panicked (a bug).
     #[error("a fetch worker panicked")]
     WorkerPanicked,
-    /// The job's queue on Redis failed (`--queue`): Redis stayed away
-    /// longer than the queue waits for it, or refused.
+    /// Redis stayed away mid-job (`--queue`) longer than the executor
+    /// waits for it: the tasks without an answer are not written.
+    #[error("the job's queue was lost")]
+    QueueLost(#[source] concurrent::TaskError),
+    /// The job's queue on Redis could not be made (`--queue`): Redis out
+    /// of reach or refusing, or another producer on the name.
     #[error("the queue {address}")]
     Queue {
         /// `redis://HOST:PORT/NAME`.

@@ -5,13 +5,13 @@
 //! receiver is the one cancellation signal). There is one for each
 //! [`RunOn`], made by [`for_place`]:
 //!
-//! - threads and processes, through one generic path over the library's
+//! - threads, processes, and workers on other machines through Redis
+//!   (`distributed.rs`), through one generic path over the library's
 //!   [`Executor`] trait ([`run_on`]): what differs between them is the
 //!   line that builds the executor and the function it runs, as in the
 //!   lesson;
 //! - tokio tasks under a concurrency limit;
-//! - the range API, a request per exchange x symbol;
-//! - workers on other machines through Redis (`distributed.rs`).
+//! - the range API, a request per exchange x symbol.
 //!
 //! The executor path keeps a window of twice the workers in flight and
 //! takes results as they complete (each handle's done callback says so),
@@ -93,7 +93,7 @@ pub(crate) fn for_place(
 }
 
 /// What a fetch function gives back for one task, from wherever it ran.
-trait Answer {
+pub(super) trait Answer {
     fn into_parts(self) -> (Result<Option<Price>, TaskFailure>, Duration);
 }
 
@@ -122,7 +122,7 @@ struct InFlight<T> {
 }
 
 /// How [`run_on`] ended.
-enum Ended {
+pub(super) enum Ended {
     /// Every task's outcome was sent, or the sink hung up.
     Finished,
     /// The executor broke: these tasks were lost with it (the rest are
@@ -142,7 +142,7 @@ enum Ended {
 /// slot's number on a channel, so finding the next finished task costs one
 /// message, whatever the window (`wait(..., FIRST_COMPLETED)` would look
 /// at every handle in flight each time).
-fn run_on<E, F>(
+pub(super) fn run_on<E, F>(
     executor: &E,
     fetch: F,
     pending: &mut VecDeque<Task>,
@@ -277,7 +277,7 @@ concurrent::remote_fn! {
     /// every number's exact value and INTEGER/REAL form (`prices`' serde
     /// feature), a failure as the client's own error. Also returns how
     /// long the request took, in microseconds.
-    fn fetch_in_worker(task: Task) -> (Result<Option<Price>, ClientError>, u64) {
+    pub(super) fn fetch_in_worker(task: Task) -> (Result<Option<Price>, ClientError>, u64) {
         let started = Instant::now();
         let result = match WORKER_CLIENT.get() {
             Some(Ok(client)) => {

@@ -62,6 +62,10 @@ pub use worker::{WORKER_ENV, WorkerReport, serve, serve_if_worker, serve_until};
 ///   (from a worker that was only slow) is dropped. A task that kills every
 ///   worker that takes it fails its handle after
 ///   [`JobSettings::max_deliveries`](crate::JobSettings) deliveries.
+/// - **Only this job's answers**: each ticket carries a token made when
+///   the executor connects, and its answer carries it back; an answer
+///   without it (left from an earlier job of the same name, or added by
+///   hand) is dropped, and a log line at the end counts them.
 /// - **A failing or panicking task** fails its own handle only.
 /// - **A per-task deadline** ([`RedisExecutorBuilder::task_deadline`]): a
 ///   task without an answer that long after it was sent fails its handle
@@ -111,6 +115,7 @@ pub struct RedisExecutorBuilder {
     options: QueueOptions,
     fixed_ahead: Option<usize>,
     deadline: Option<Duration>,
+    no_worker_hint: Option<String>,
 }
 
 impl RedisExecutorBuilder {
@@ -148,6 +153,15 @@ impl RedisExecutorBuilder {
         self
     }
 
+    /// How to start a worker, as the log line says it when tasks wait
+    /// and no worker is alive (unless set: the program itself in worker
+    /// mode, with [`WORKER_ENV`]). For programs whose workers are another
+    /// program, as `crypto_db worker` is for `crypto_db fetch`.
+    pub fn no_worker_hint(mut self, hint: impl Into<String>) -> RedisExecutorBuilder {
+        self.no_worker_hint = Some(hint.into());
+        self
+    }
+
     /// Starts the job on `address` as its one producer.
     ///
     /// # Errors
@@ -161,6 +175,7 @@ impl RedisExecutorBuilder {
             self.options,
             self.fixed_ahead,
             self.deadline,
+            self.no_worker_hint,
         )?);
         let threads = producer::spawn_threads(&producer)?;
         Ok(RedisExecutor {
@@ -188,11 +203,12 @@ impl RedisExecutor {
             options: QueueOptions::default(),
             fixed_ahead: None,
             deadline: None,
+            no_worker_hint: None,
         }
     }
 
     /// How many workers are alive on this executor's queue now (each
-    /// renews its presence every third of a lease).
+    /// renews its presence every third of a lease, at least once a second).
     ///
     /// # Errors
     ///

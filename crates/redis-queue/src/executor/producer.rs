@@ -123,6 +123,10 @@ pub(crate) struct Producer {
     /// How long a task sent may go without its answer before its handle
     /// fails (none unless set).
     deadline: Option<Duration>,
+    /// How to start a worker: said when tasks wait and none is alive.
+    no_worker_hint: String,
+    /// Answers dropped because they carried another job's token.
+    strays: AtomicUsize,
     next_task: AtomicU64,
     live_slots: AtomicUsize,
     line: Mutex<Line>,
@@ -137,6 +141,7 @@ impl Producer {
         options: QueueOptions,
         fixed_ahead: Option<usize>,
         deadline: Option<Duration>,
+        no_worker_hint: Option<String>,
     ) -> Result<Producer, QueueError> {
         let answers = RedisQueue::create(&answers_address(address), settings, options)?;
         let to_do = RedisQueue::create(address, settings, options)?;
@@ -151,6 +156,13 @@ impl Producer {
             fixed_ahead,
             quick: AtomicBool::new(false),
             deadline,
+            no_worker_hint: no_worker_hint.unwrap_or_else(|| {
+                format!(
+                    "start the program in worker mode ({}={address})",
+                    super::WORKER_ENV
+                )
+            }),
+            strays: AtomicUsize::new(0),
             next_task: AtomicU64::new(0),
             live_slots: AtomicUsize::new(0),
             line: Mutex::new(Line::default()),
@@ -349,10 +361,12 @@ impl Producer {
                         outcome,
                         micros,
                     } = &delivery.item;
-                    // Another job's, or a second answer to a task run twice.
+                    // Left from an earlier job of this name, or added by hand.
                     if *job != self.job {
+                        self.strays.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
+                    // A second answer to a task run twice.
                     let Some(Sent { slot, .. }) = sent.remove(task) else {
                         continue;
                     };
@@ -386,10 +400,38 @@ impl Producer {
             .shutdown(false)
             .and_then(|()| self.to_do.join_timeout(Duration::from_secs(5)).map(drop))
             .and_then(|()| self.to_do.finish(AFTER_THE_END))
-            .and_then(|()| self.answers.finish(AFTER_THE_END));
+            .and_then(|()| self.answers.finish(AFTER_THE_END))
+            .and_then(|()| self.expire_roll());
         if let Err(error) = ended {
             tracing::warn!("{}: could not end the job: {error}", self.address);
         }
+        let strays = self.strays.load(Ordering::Relaxed);
+        if strays > 0 {
+            tracing::warn!(
+                "{}: dropped {strays} answers that no task of this job asked for (left from an earlier job of this name, or added by hand)",
+                self.address
+            );
+        }
+    }
+
+    /// Lets the roll of workers expire with the job's other keys: a
+    /// worker that was killed never takes itself off it.
+    fn expire_roll(&self) -> Result<(), QueueError> {
+        let Roll { lapses, slots } = &self.roll;
+        let grace_ms = AFTER_THE_END.as_millis() as u64;
+        self.connections
+            .run("let the roll of workers expire", |connection| {
+                redis::pipe()
+                    .cmd("PEXPIRE")
+                    .arg(lapses)
+                    .arg(grace_ms)
+                    .ignore()
+                    .cmd("PEXPIRE")
+                    .arg(slots)
+                    .arg(grace_ms)
+                    .ignore()
+                    .query::<()>(connection)
+            })
     }
 
     /// Reads the roll (the window follows the live slots), fails the tasks
@@ -410,10 +452,9 @@ impl Producer {
             let since = alone_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= NO_WORKER_AFTER {
                 tracing::warn!(
-                    "{}: tasks wait and no worker is alive: start the program in worker mode ({}={})",
+                    "{}: tasks wait and no worker is alive: {}",
                     self.address,
-                    super::WORKER_ENV,
-                    self.address
+                    self.no_worker_hint
                 );
                 *since = Instant::now() + Duration::from_secs(3600);
             }
@@ -436,7 +477,7 @@ impl Producer {
             for (task, deliveries, reason) in buried {
                 if let Some(Sent { slot, .. }) = sent.remove(&task) {
                     slot.finish(Err(TaskError::Remote(format!(
-                        "no worker finished the task in {deliveries} deliveries ({reason}): it may kill the process that runs it"
+                        "no worker finished it: moved to the dead-letter stream after {deliveries} deliveries: {reason}"
                     ))));
                     failed += 1;
                 }

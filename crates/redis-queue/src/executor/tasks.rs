@@ -38,7 +38,7 @@ use crate::{Delivery, QueueAddress, QueueError, QueueOptions, RedisQueue};
 pub struct TaskQueue {
     to_do: RedisQueue<Ticket>,
     answers: RedisQueue<Answer>,
-    _presence: Presence,
+    presence: Presence,
 }
 
 /// A task taken from a [`TaskQueue`], held until answered or given back.
@@ -121,7 +121,7 @@ impl TaskQueue {
         Ok(TaskQueue {
             to_do,
             answers,
-            _presence: presence,
+            presence,
         })
     }
 
@@ -196,6 +196,7 @@ impl TaskQueue {
     pub fn stop_waiting(&self) {
         self.to_do.stop_waiting();
         self.answers.stop_waiting();
+        self.presence.stop_waiting();
     }
 
     /// How many tasks this worker holds: taken, and neither answered nor

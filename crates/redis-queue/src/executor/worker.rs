@@ -111,7 +111,9 @@ pub fn serve(
 
 /// [`serve`], until the executor shuts the queue down or `stop` is set:
 /// then no more tasks are taken, the ones held are finished and answered,
-/// and the worker leaves the roll (within a second).
+/// and the worker leaves the roll (within a second). Set while Redis
+/// cannot be reached, `stop` ends the wait for it: what could not be
+/// answered runs elsewhere once its lease lapses.
 ///
 /// # Errors
 ///
@@ -124,7 +126,20 @@ pub fn serve_until(
 ) -> Result<WorkerReport, QueueError> {
     let queue = TaskQueue::join(address, options, threads)?;
     let (answered, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let running = AtomicBool::new(true);
     let outcome = std::thread::scope(|scope| {
+        // Asked to stop while Redis is away: the held tasks' answers
+        // cannot be sent, and waiting out the outage (minutes) is not a
+        // stop. Their lease lapses and other workers run them.
+        scope.spawn(|| {
+            while running.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) {
+                    queue.stop_waiting();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
         let runners: Vec<_> = (0..threads.max(1))
             .map(|_| scope.spawn(|| run_tasks(&queue, &answered, &failed, stop)))
             .collect();
@@ -134,6 +149,7 @@ pub fn serve_until(
                 outcome = Err(error);
             }
         }
+        running.store(false, Ordering::Relaxed);
         outcome
     });
     // Off the roll at once, rather than a lease later.
@@ -196,10 +212,11 @@ fn run_tasks(
 }
 
 /// A worker's entry on the roll of live workers, renewed every third of
-/// a lease by a thread of its own until it is dropped (which takes it off
+/// a lease (at least once a second) by a thread of its own until it is dropped (which takes it off
 /// the roll at once).
 pub(super) struct Presence {
     stop: Arc<AtomicBool>,
+    connections: Arc<Connections>,
     renewer: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -211,7 +228,11 @@ impl Presence {
         threads: usize,
         lease: Duration,
     ) -> Result<Presence, QueueError> {
-        let connections = Connections::new(address, options.poll, options.reconnect_for)?;
+        let connections = Arc::new(Connections::new(
+            address,
+            options.poll,
+            options.reconnect_for,
+        )?);
         let roll = Roll::of(address);
         let name = name.to_owned();
         let lease_ms = lease.as_millis() as u64;
@@ -234,25 +255,37 @@ impl Presence {
         renew(&connections, false)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
+        let renewing = Arc::clone(&connections);
+        // Every third of a lease, and at least once a second: a Redis that
+        // restarted empty has the roll back within a second, and with it
+        // the executor's window.
+        let renew_every = (lease / 3).min(Duration::from_secs(1));
         let renewer = std::thread::spawn(move || {
             let step = Duration::from_millis(50);
             let mut slept = Duration::ZERO;
             while !stopping.load(Ordering::Relaxed) {
                 std::thread::sleep(step);
                 slept += step;
-                if slept >= lease / 3 {
+                if slept >= renew_every {
                     slept = Duration::ZERO;
-                    if let Err(error) = renew(&connections, false) {
+                    if let Err(error) = renew(&renewing, false) {
                         tracing::warn!("cannot renew this worker's presence: {error}");
                     }
                 }
             }
-            let _ = renew(&connections, true);
+            let _ = renew(&renewing, true);
         });
         Ok(Presence {
             stop,
+            connections,
             renewer: Some(renewer),
         })
+    }
+
+    /// From now on the roll's calls fail at once when Redis cannot be
+    /// reached (a worker asked to stop in an outage; its entry lapses).
+    pub(super) fn stop_waiting(&self) {
+        self.connections.stop_retrying();
     }
 }
 
