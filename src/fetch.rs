@@ -82,7 +82,8 @@ pub struct FetchArgs {
         long,
         default_value = "threads",
         value_delimiter = ',',
-        value_name = "threads|processes|async|ranges|redis://HOST:PORT/NAME"
+        value_name = "threads|processes|async|ranges|redis://HOST:PORT/NAME",
+        value_parser = crate::Unechoed(str::parse::<RunOn>)
     )]
     executor: Vec<RunOn>,
     /// Write the records here: .csv, .jsonl or .json, as they arrive;
@@ -115,7 +116,12 @@ pub struct FetchArgs {
     /// queue on Redis (redis://HOST:PORT/NAME); this process only puts the
     /// tasks and writes the answers. --workers and --executor are then
     /// the workers' flags.
-    #[arg(long, value_name = "redis://HOST:PORT/NAME", conflicts_with_all = ["sweep", "range", "executor"])]
+    #[arg(
+        long,
+        value_name = "redis://HOST:PORT/NAME",
+        conflicts_with_all = ["sweep", "range", "executor"],
+        value_parser = crate::Unechoed(str::parse::<QueueAddress>)
+    )]
     queue: Option<QueueAddress>,
     /// With a queue on Redis: seconds a worker may go silent (dead, cut
     /// off) before its tasks go to others. Workers renew it while they run

@@ -106,6 +106,45 @@ pub(crate) fn parse_seconds(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("{text:?} must be a finite number of seconds, 0 or more"))
 }
 
+/// The value parser of a flag that may hold a password (`--queue`,
+/// `--executor rediss://:PASSWORD@...`): clap's own error repeats the
+/// value as typed; this one says only the parse error, whose text shows
+/// an address with its password hidden.
+pub(crate) struct Unechoed<T, E>(pub fn(&str) -> Result<T, E>);
+
+// By hand: derived, they would ask `T` and `E` to be `Clone` too.
+impl<T, E> Clone for Unechoed<T, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T, E> Copy for Unechoed<T, E> {}
+
+impl<T, E> clap::builder::TypedValueParser for Unechoed<T, E>
+where
+    T: Clone + Send + Sync + 'static,
+    E: std::fmt::Display + 'static,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let flag = arg.map_or_else(|| "the value".to_owned(), |arg| format!("'{arg}'"));
+        let refuse = |kind, why: &dyn std::fmt::Display| {
+            clap::Error::raw(kind, format!("invalid value for {flag}: {why}\n")).with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse(clap::error::ErrorKind::InvalidUtf8, &"not UTF-8"))?;
+        (self.0)(text).map_err(|error| refuse(clap::error::ErrorKind::ValueValidation, &error))
+    }
+}
+
 fn main() -> ExitCode {
     // `fetch --executor processes` starts this program again as its
     // workers: in a worker, this serves the pool and never returns.

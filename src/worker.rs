@@ -15,7 +15,7 @@ use crate::fetch::ClientArgs;
 #[derive(Args)]
 pub struct WorkerArgs {
     /// The job's queue, as `crypto_db fetch --queue` names it.
-    #[arg(long, value_name = "redis://HOST:PORT/NAME")]
+    #[arg(long, value_name = "redis://HOST:PORT/NAME", value_parser = crate::Unechoed(str::parse::<QueueAddress>))]
     queue: QueueAddress,
     #[command(flatten)]
     client: ClientArgs,
@@ -23,7 +23,7 @@ pub struct WorkerArgs {
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     workers: u32,
     /// Where the requests run: a thread pool, or async tasks.
-    #[arg(long, default_value = "threads", value_name = "threads|async", value_parser = worker_place)]
+    #[arg(long, default_value = "threads", value_name = "threads|async", value_parser = crate::Unechoed(worker_place))]
     executor: RunOn,
 }
 

@@ -425,6 +425,27 @@ fn a_killed_producer_resumes_and_the_workers_carry_on() {
 }
 
 #[test]
+fn a_malformed_queue_address_is_refused_without_showing_its_password() {
+    let address = "rediss://:s3cret-pw@127.0.0.1:1";
+    for args in [
+        &["fetch", "--queue", address][..],
+        &["fetch", "--executor", address],
+        &["fetch", "--executor", &format!("threads,{address}")],
+        &["worker", "--url", "http://127.0.0.1:1", "--queue", address],
+    ] {
+        let output = Command::new(BIN).args(args).output().unwrap();
+        let said = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {said}");
+        assert!(
+            said.contains("bad queue address \"rediss://:***@127.0.0.1:1\"")
+                && said.contains("it must end with the queue's name"),
+            "{args:?}: {said}"
+        );
+        assert!(!said.contains("s3cret-pw"), "{args:?}: {said}");
+    }
+}
+
+#[test]
 fn no_redis_is_a_clear_error_not_a_hang() {
     let Some(redis) = RedisServer::try_start() else {
         return;

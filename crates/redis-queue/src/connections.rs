@@ -23,6 +23,9 @@ use crate::{QueueAddress, QueueError};
 /// server's certificate, when the system's roots do not hold it.
 pub const CA_FILE_ENV: &str = "REDIS_CA_FILE";
 
+/// What opens a certificate in a PEM file.
+const PEM_CERTIFICATE: &[u8] = b"-----BEGIN CERTIFICATE-----";
+
 /// The first pause after a failure; it doubles up to [`LONGEST_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
 const LONGEST_PAUSE: Duration = Duration::from_secs(2);
@@ -69,12 +72,28 @@ impl Connections {
         };
         let client = match std::env::var_os(CA_FILE_ENV) {
             Some(path) if address.is_tls() => {
-                let root = std::fs::read(&path).map_err(|error| {
-                    fail(
-                        "read the CA certificate that REDIS_CA_FILE names",
-                        RedisError::from(error),
-                    )
-                })?;
+                let operation = "read the CA certificate that REDIS_CA_FILE names";
+                let root = std::fs::read(&path)
+                    .map_err(|error| fail(operation, RedisError::from(error)))?;
+                // Otherwise rustls finds no root in it, and the server's
+                // certificate is then reported as untrusted: true, and no
+                // help in finding the file's mistake.
+                if !root
+                    .windows(PEM_CERTIFICATE.len())
+                    .any(|window| window == PEM_CERTIFICATE)
+                {
+                    return Err(fail(
+                        operation,
+                        RedisError::from((
+                            redis::ErrorKind::InvalidClientConfig,
+                            "not a CA certificate",
+                            format!(
+                                "{} holds no PEM certificate (a -----BEGIN CERTIFICATE----- block)",
+                                std::path::Path::new(&path).display()
+                            ),
+                        )),
+                    ));
+                }
                 let certificates = redis::TlsCertificates {
                     client_tls: None,
                     root_cert: Some(root),

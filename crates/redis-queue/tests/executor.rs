@@ -592,4 +592,20 @@ fn over_tls_with_a_password_from_the_environment_or_the_url_and_clear_errors_whe
     assert!(printed.contains("certificate"), "{printed}");
     assert!(!printed.contains(password), "{printed}");
     assert!(took < Duration::from_secs(5), "{took:?}");
+    // A CA file that is not PEM (a DER file, a key, a path mixed up) is
+    // said as such, not as an untrusted certificate.
+    let not_pem = redis.dir().join("not-a-certificate.der");
+    std::fs::write(&not_pem, b"\x30\x82\x01\x0a not PEM").unwrap();
+    let (printed, took) = tls_producer(
+        &queue,
+        &[
+            (redis_queue::PASSWORD_ENV, Path::new(password)),
+            (redis_queue::CA_FILE_ENV, not_pem.as_path()),
+        ],
+    );
+    assert!(
+        printed.contains("not-a-certificate.der holds no PEM certificate"),
+        "{printed}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
 }

@@ -307,6 +307,8 @@ impl Producer {
                 self.break_down(&error);
                 return;
             }
+            // The collector may be waiting for something to be in Redis.
+            self.changed.notify_all();
         }
     }
 
@@ -328,12 +330,20 @@ impl Producer {
                 }
             }
             {
-                let line = self.line.lock();
+                let mut line = self.line.lock();
                 if line.broken.is_some() {
                     return;
                 }
-                if line.shut_down && line.queued.is_empty() && line.in_redis == 0 {
-                    break;
+                if line.in_redis == 0 {
+                    if line.shut_down && line.queued.is_empty() {
+                        break;
+                    }
+                    // No answer to wait for: wait here, where a dispatch
+                    // or the shutdown wakes this thread at once, rather
+                    // than in a blocking read of Redis that nothing ends
+                    // early (the job's end would wait out the read).
+                    self.changed.wait_for(&mut line, LOOK_AROUND);
+                    continue;
                 }
             }
             let deliveries = match self.answers.get_many(BATCH, LOOK_AROUND) {
