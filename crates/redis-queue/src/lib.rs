@@ -83,7 +83,8 @@ pub use address::{PASSWORD_ENV, QueueAddress};
 pub use connections::CA_FILE_ENV;
 pub use error::QueueError;
 pub use executor::{
-    Answered, Assignment, RedisExecutor, RedisExecutorBuilder, TaskQueue, WORKER_ENV, WorkerReport,
+    Answered, Assignment, BatchSize, RedisExecutor, RedisExecutorBuilder, TaskQueue, WORKER_ENV,
+    WorkerReport,
     serve, serve_if_worker, serve_until,
 };
 pub use producer::Holder;

@@ -16,8 +16,10 @@
 //! back, and nothing left in Redis at the end but keys that expire.
 //!
 //! The worker's side is here: [`work`] takes tasks from the executor's
-//! queue ([`TaskQueue`]), runs each request on threads or async tasks
-//! with the worker's own client, and answers in the executor's codec.
+//! queue ([`TaskQueue`]; one at a time, or a batch while requests are
+//! quick, as the executor's own worker mode does), runs each request on
+//! threads or async tasks with the worker's own client, and answers in
+//! the executor's codec.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -28,7 +30,8 @@ use concurrent::{RemoteTask, Shutdown, TaskError, ThreadPoolExecutor, codec};
 use crossbeam_channel::Sender;
 use prices::Price;
 use redis_queue::{
-    Answered, Assignment, QueueAddress, QueueError, QueueOptions, RedisExecutor, TaskQueue,
+    Answered, Assignment, BatchSize, QueueAddress, QueueError, QueueOptions, RedisExecutor,
+    TaskQueue,
 };
 
 use super::runner::{Ended, Outcome, Runner, fetch_in_worker, run_on};
@@ -244,30 +247,41 @@ pub fn work(options: &WorkerOptions, stop: Arc<AtomicBool>) -> Result<WorkerRepo
 const LOOK_AT_STOP: Duration = Duration::from_millis(200);
 
 impl Shared {
-    /// Takes the next task, or `None` when the loop should end: stopped
-    /// (a task taken meanwhile is given back), or the job over.
-    fn next_task(&self) -> Result<Option<Assignment>, QueueError> {
+    /// Takes the next tasks (one, or up to `size` while they are quick),
+    /// or `None` when the loop should end: stopped (tasks taken meanwhile
+    /// are given back), or the job over.
+    fn next_batch(&self, size: BatchSize) -> Result<Option<Vec<Assignment>>, QueueError> {
         loop {
-            if self.stop.load(Ordering::Relaxed) {
+            if self.stopping() {
                 return Ok(None);
             }
-            match self.queue.take(1, LOOK_AT_STOP) {
-                Ok(taken) if self.stop.load(Ordering::Relaxed) => {
-                    for assignment in taken {
-                        self.queue.release(assignment)?;
-                        self.released.fetch_add(1, Ordering::Relaxed);
-                    }
+            match self.queue.take(size.get(), LOOK_AT_STOP) {
+                Ok(taken) if self.stopping() => {
+                    self.give_back(taken)?;
                     return Ok(None);
                 }
-                Ok(mut taken) => match taken.pop() {
-                    Some(assignment) => return Ok(Some(assignment)),
-                    None => continue,
-                },
+                Ok(taken) if taken.is_empty() => continue,
+                Ok(taken) => return Ok(Some(taken)),
                 Err(QueueError::Empty) => continue,
                 Err(QueueError::ShutDown | QueueError::Gone) => return Ok(None),
                 Err(other) => return Err(other),
             }
         }
+    }
+
+    /// Whether the worker was asked to stop: the tasks of a batch not
+    /// started yet then go back.
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Gives tasks taken and not started back, for other workers at once.
+    fn give_back(&self, undone: impl IntoIterator<Item = Assignment>) -> Result<(), QueueError> {
+        for assignment in undone {
+            self.queue.release(assignment)?;
+            self.released.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Notes how one loop ended (`None`: it panicked, a bug) in `ended`,
@@ -290,33 +304,49 @@ impl Shared {
         }
     }
 
-    /// Sends a task's answer (the request's result and how long it took,
-    /// in the executor's codec, as `fetch_in_worker` gives it), then
-    /// marks the task done: in that order, so a worker killed between the
-    /// two leaves a task that runs again (and a second answer, which the
-    /// producer drops), never a task with no answer.
-    fn answer(
-        &self,
+    /// Sends a batch's answers (one round trip), then marks their tasks
+    /// done (another): in that order, so a worker killed between the two
+    /// leaves tasks that run again (and second answers, which the producer
+    /// drops), never a task with no answer.
+    fn send(&self, done: Vec<Done>) -> Result<(), QueueError> {
+        let failed = done.iter().filter(|done| done.failed).count();
+        let count = done.len();
+        self.queue
+            .answer(done.into_iter().map(|done| done.answered).collect())?;
+        self.answered.fetch_add(count, Ordering::Relaxed);
+        self.failed.fetch_add(failed, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// One task run: its answer for the executor, and whether it failed.
+struct Done {
+    answered: Answered,
+    failed: bool,
+}
+
+impl Done {
+    /// The answer to `assignment`: the request's result and how long it
+    /// took, in the executor's codec, as `fetch_in_worker` gives it.
+    fn of(
         assignment: Assignment,
         result: Result<Result<Option<Price>, ClientError>, TaskError>,
         took: Duration,
-    ) -> Result<(), QueueError> {
+    ) -> Done {
         let failed = !matches!(result, Ok(Ok(_)));
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         let outcome = result.and_then(|result| {
             codec::encode(&(result, micros))
                 .map_err(|error| TaskError::Remote(format!("cannot write the result: {error}")))
         });
-        self.queue.answer(vec![Answered {
-            assignment,
-            outcome,
-            took,
-        }])?;
-        self.answered.fetch_add(1, Ordering::Relaxed);
-        if failed {
-            self.failed.fetch_add(1, Ordering::Relaxed);
+        Done {
+            answered: Answered {
+                assignment,
+                outcome,
+                took,
+            },
+            failed,
         }
-        Ok(())
     }
 }
 
@@ -357,12 +387,24 @@ fn serve_on_threads(
         .map(|_| {
             let (shared, client) = (Arc::clone(shared), client.clone());
             pool.spawn(move || -> Result<(), QueueError> {
-                while let Some(assignment) = shared.next_task()? {
+                let mut size = BatchSize::default();
+                while let Some(taken) = shared.next_batch(size)? {
                     let started = Instant::now();
-                    let result = fetch_task(&assignment).map(|task| {
-                        client.check_price(&task.exchange, &task.symbol, &task.day.to_string())
-                    });
-                    shared.answer(assignment, result, started.elapsed())?;
+                    let mut done = Vec::with_capacity(taken.len());
+                    let mut taken = taken.into_iter();
+                    for assignment in taken.by_ref() {
+                        let began = Instant::now();
+                        let result = fetch_task(&assignment).map(|task| {
+                            client.check_price(&task.exchange, &task.symbol, &task.day.to_string())
+                        });
+                        done.push(Done::of(assignment, result, began.elapsed()));
+                        if shared.stopping() {
+                            break;
+                        }
+                    }
+                    shared.give_back(taken)?;
+                    size.ran(done.len(), started.elapsed());
+                    shared.send(done)?;
                 }
                 Ok(())
             })
@@ -394,26 +436,40 @@ fn serve_async(
         for _ in 0..workers {
             let (shared, client) = (Arc::clone(shared), client.clone());
             loops.spawn(async move {
+                let mut size = BatchSize::default();
                 loop {
                     let taker = Arc::clone(&shared);
-                    let next = tokio::task::spawn_blocking(move || taker.next_task())
+                    let next = tokio::task::spawn_blocking(move || taker.next_batch(size))
                         .await
                         .expect("the queue does not panic")?;
-                    let Some(assignment) = next else {
+                    let Some(taken) = next else {
                         return Ok(());
                     };
                     let started = Instant::now();
-                    let result = match fetch_task(&assignment) {
-                        Ok(task) => Ok(client
-                            .check_price(&task.exchange, &task.symbol, &task.day.to_string())
-                            .await),
-                        Err(error) => Err(error),
-                    };
-                    let took = started.elapsed();
-                    let answerer = Arc::clone(&shared);
-                    tokio::task::spawn_blocking(move || answerer.answer(assignment, result, took))
-                        .await
-                        .expect("the queue does not panic")?;
+                    let mut done = Vec::with_capacity(taken.len());
+                    let mut taken = taken.into_iter();
+                    for assignment in taken.by_ref() {
+                        let began = Instant::now();
+                        let result = match fetch_task(&assignment) {
+                            Ok(task) => Ok(client
+                                .check_price(&task.exchange, &task.symbol, &task.day.to_string())
+                                .await),
+                            Err(error) => Err(error),
+                        };
+                        done.push(Done::of(assignment, result, began.elapsed()));
+                        if shared.stopping() {
+                            break;
+                        }
+                    }
+                    size.ran(done.len(), started.elapsed());
+                    let sender = Arc::clone(&shared);
+                    let undone: Vec<Assignment> = taken.collect();
+                    tokio::task::spawn_blocking(move || {
+                        sender.give_back(undone)?;
+                        sender.send(done)
+                    })
+                    .await
+                    .expect("the queue does not panic")?;
                 }
             });
         }

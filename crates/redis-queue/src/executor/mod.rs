@@ -35,7 +35,7 @@ use serde::de::DeserializeOwned;
 use crate::{JobSettings, QueueAddress, QueueError, QueueOptions};
 use producer::{Producer, Slot};
 
-pub use tasks::{Answered, Assignment, TaskQueue};
+pub use tasks::{Answered, Assignment, BatchSize, TaskQueue};
 pub use worker::{WORKER_ENV, WorkerReport, serve, serve_if_worker, serve_until};
 
 /// An executor whose workers are processes anywhere that reach one Redis:

@@ -211,3 +211,62 @@ impl TaskQueue {
         self.to_do.settings().lease
     }
 }
+
+/// How many tasks a worker's thread takes at once: one while tasks take
+/// 2 ms or more (a long task never holds others in one busy thread while
+/// another thread could run them), doubling up to 64 while they are
+/// quicker (for a task of microseconds the round trips, not the work,
+/// are what costs).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use redis_queue::BatchSize;
+///
+/// let mut size = BatchSize::default();
+/// assert_eq!(size.get(), 1);
+/// size.ran(1, Duration::from_micros(50)); // a full batch, quick: twice as many
+/// assert_eq!(size.get(), 2);
+/// size.ran(2, Duration::from_millis(30)); // slow: one at a time
+/// assert_eq!(size.get(), 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSize(usize);
+
+impl BatchSize {
+    /// The largest batch.
+    pub const LARGEST: usize = 64;
+
+    /// The time a task runs in, under which it counts as quick.
+    pub const QUICK: Duration = Duration::from_millis(2);
+
+    /// How many to take next.
+    pub fn get(self) -> usize {
+        self.0
+    }
+
+    /// Notes that `count` tasks ran in `took` in all.
+    pub fn ran(&mut self, count: usize, took: Duration) {
+        let Ok(tasks) = u32::try_from(count) else {
+            return;
+        };
+        if tasks == 0 {
+            return;
+        }
+        self.0 = if took / tasks >= Self::QUICK {
+            1
+        } else if count >= self.0 {
+            (self.0 * 2).min(Self::LARGEST)
+        } else {
+            self.0
+        };
+    }
+}
+
+impl Default for BatchSize {
+    /// One task.
+    fn default() -> BatchSize {
+        BatchSize(1)
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::tasks::{Answered, Assignment, TaskQueue};
+use super::tasks::{Answered, Assignment, BatchSize, TaskQueue};
 use super::wire::{Roll, now_ms};
 use crate::connections::Connections;
 use crate::{QueueAddress, QueueError, QueueOptions};
@@ -160,15 +160,6 @@ pub fn serve_until(
     })
 }
 
-/// Quick tasks are taken in batches of up to this many: for a task of
-/// microseconds the round trips, not the work, are what costs.
-const LARGEST_BATCH: usize = 64;
-
-/// A batch whose tasks took less than this each lets the next be larger;
-/// a longer one sets it back to one task, so that long tasks are never
-/// held in one busy thread while another could run them.
-const QUICK: Duration = Duration::from_millis(2);
-
 /// How long a thread waits for a task before looking again (for the
 /// shutdown, and for tasks to take over).
 const WAIT: Duration = Duration::from_secs(1);
@@ -182,12 +173,12 @@ fn run_tasks(
     failed: &AtomicUsize,
     stop: &AtomicBool,
 ) -> Result<(), QueueError> {
-    let mut batch = 1;
+    let mut batch = BatchSize::default();
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let taken = match queue.take(batch, WAIT) {
+        let taken = match queue.take(batch.get(), WAIT) {
             Ok(taken) => taken,
             Err(QueueError::Empty) => continue,
             Err(QueueError::ShutDown | QueueError::Gone) => return Ok(()),
@@ -196,14 +187,7 @@ fn run_tasks(
         let count = taken.len();
         let started = std::time::Instant::now();
         let outcomes: Vec<Answered> = taken.into_iter().map(Assignment::run).collect();
-        let each = started.elapsed() / count as u32;
-        batch = if each >= QUICK {
-            1
-        } else if count == batch {
-            (batch * 2).min(LARGEST_BATCH)
-        } else {
-            batch
-        };
+        batch.ran(count, started.elapsed());
         let failures = outcomes.iter().filter(|done| done.outcome.is_err()).count();
         queue.answer(outcomes)?;
         answered.fetch_add(count, Ordering::Relaxed);
