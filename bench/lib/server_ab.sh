@@ -4,7 +4,8 @@
 # that drifts affects all three alike. Prints each round and the medians.
 #
 # Usage: bench/server.sh --against OLD_BINARY [NEW_BINARY]
-#        (env: ROUNDS=7 DURATION=5s CONNECTIONS=64)
+#        (env: ROUNDS=7 DURATION=5s CONNECTIONS=64; VIEWER=1: B has a
+#        viewer of /live the whole time, its event stream read by curl)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 A=$1
@@ -17,8 +18,12 @@ cargo build --release --quiet -p crypto-db-server --example fixed_body_baseline
 "$A" --port 18121 > /dev/null 2>&1 & pa=$!
 "$B" --port 18122 > /dev/null 2>&1 & pb=$!
 target/release/examples/fixed_body_baseline 18123 > /dev/null 2>&1 & pc=$!
-trap 'kill $pa $pb $pc 2>/dev/null || true' EXIT
+pv=
+trap 'kill $pa $pb $pc $pv 2>/dev/null || true' EXIT
 sleep 0.5
+if [ "${VIEWER:-}" = 1 ]; then
+  curl -sN http://127.0.0.1:18122/live/events > /dev/null & pv=$!
+fi
 rps() { wrk -t2 -c"$C" -d"$DURATION" "http://127.0.0.1:$1$TARGET" | awk '/^Requests\/sec/ {print $2}'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 : > /tmp/ab.a; : > /tmp/ab.b; : > /tmp/ab.c

@@ -90,6 +90,8 @@ pub fn setup_at(url: String, sleep: Duration, config: server::ServerConfig) -> L
         );
         (embedded.url(), Some(embedded))
     };
+    // On standard error, so that the lessons' printed results stay theirs.
+    eprintln!("(watch the requests live: open {base_url}/live while this runs)");
     let client = Client::new(ClientConfig::new(base_url.clone())).expect("a valid URL");
     let _ = CLIENT.set(client);
     Lesson {

@@ -19,6 +19,7 @@ mod chaos;
 mod cli;
 mod examples;
 mod fetch;
+mod live;
 mod openapi_validator;
 mod original;
 mod page_browser;

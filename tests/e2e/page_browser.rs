@@ -2,7 +2,8 @@
 //! beyond this server: `/` loads the lists, asks for a price and shows the
 //! answer, and draws a candlestick chart of a range from `/prices`
 //! (following its pages); `/docs` renders every operation of
-//! `/openapi.json`. A screenshot of `/` is kept as a test artifact
+//! `/openapi.json`; `/live` shows as many lanes busy at once as the job it
+//! watched had workers. A screenshot of `/` is kept as a test artifact
 //! (`target/tmp/page.png`). `.ci/run` installs Debian's `chromium`;
 //! elsewhere the tests say they are skipped when no browser is found (and
 //! fail under CI).
@@ -42,8 +43,19 @@ fn browser_or_skip() -> Option<String> {
 }
 
 /// Headless Chromium with its own throw-away profile, run to completion
-/// on `url` with `action` (`--dump-dom` or `--screenshot=...`).
+/// on `url` with `action` (`--dump-dom` or `--screenshot=...`), after the
+/// page's requests have settled.
 fn run_chromium(browser: &str, action: &str, url: &str) -> std::process::Output {
+    run_chromium_with(browser, &["--virtual-time-budget=10000"], action, url)
+}
+
+/// As [`run_chromium`], with `extra` flags.
+fn run_chromium_with(
+    browser: &str,
+    extra: &[&str],
+    action: &str,
+    url: &str,
+) -> std::process::Output {
     let profile = tempfile_dir("chromium-profile");
     let output = Command::new(browser)
         .args([
@@ -57,8 +69,8 @@ fn run_chromium(browser: &str, action: &str, url: &str) -> std::process::Output 
             "--disable-sync",
             "--hide-scrollbars",
             "--window-size=1000,1250",
-            "--virtual-time-budget=10000",
         ])
+        .args(extra)
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(action)
         .arg(url)
@@ -254,10 +266,10 @@ fn the_docs_page_renders_every_operation_of_the_openapi_document() {
     let response = crate::support::Connection::open(server.addr()).get("/openapi.json");
     let document: serde_json::Value = serde_json::from_str(response.text()).unwrap();
     let templates: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
-    assert_eq!(templates.len(), 10, "{templates:?}");
+    assert_eq!(templates.len(), 13, "{templates:?}");
 
     let dom = rendered_dom(&browser, &format!("{base}/docs"));
-    assert!(dom.contains(r#"data-operations="10""#), "{dom}");
+    assert!(dom.contains(r#"data-operations="13""#), "{dom}");
     for template in templates {
         assert!(
             dom.contains(&format!(r#"data-path="{template}""#)),
@@ -272,4 +284,98 @@ fn the_docs_page_renders_every_operation_of_the_openapi_document() {
         dom.contains(r#"<p id="error" class="error" hidden="">"#),
         "an error is shown: {dom}"
     );
+}
+
+/// The text of the element `<b id="ID">` in `dom`.
+fn element_text<'a>(dom: &'a str, id: &str) -> &'a str {
+    let open = format!(r#"<b id="{id}">"#);
+    let start = dom
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {open} in {dom}"))
+        + open.len();
+    &dom[start..start + dom[start..].find('<').unwrap()]
+}
+
+/// The most `/live` bars that overlap in time, read from their
+/// `data-start` and `data-end` (empty: in flight) in `dom`.
+fn most_bars_at_once(dom: &str) -> usize {
+    let attribute = |rect: &str, name: &str| -> Option<f64> {
+        let key = format!(r#"{name}=""#);
+        let value = &rect[rect.find(&key)? + key.len()..];
+        value[..value.find('"')?].parse().ok()
+    };
+    let mut edges: Vec<(f64, i32)> = Vec::new();
+    for rect in dom.split(r#"<rect class="req "#).skip(1) {
+        let rect = &rect[..rect.find('>').unwrap()];
+        let start = attribute(rect, "data-start").expect("a bar's start");
+        let end = attribute(rect, "data-end").unwrap_or(f64::MAX);
+        edges.push((start, 1));
+        edges.push((end, -1));
+    }
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut busy, mut most) = (0, 0);
+    for (_, step) in edges {
+        busy += step;
+        most = most.max(busy);
+    }
+    most as usize
+}
+
+#[test]
+fn the_live_page_shows_as_many_lanes_busy_at_once_as_the_job_had_workers() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    for workers in [1, 10, 32] {
+        // The lesson's job, a few tasks per worker, against a server that
+        // answers in 0.2 s.
+        let server = crate::support::slow_server(200);
+        let tasks = (3 * workers).to_string();
+        let output = crate::support::fetch_cmd(
+            &server.url(),
+            &["--workers", &workers.to_string(), "--sample", &tasks, "-q"],
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            crate::support::stderr(&output)
+        );
+        let response = crate::support::Connection::open(server.addr()).get("/live.json");
+        let live: serde_json::Value = serde_json::from_str(response.text()).unwrap();
+        assert_eq!(live["peak_in_flight"], workers, "{live}");
+
+        // As the page stands when it has loaded: its event stream never
+        // ends, so Chromium's virtual time (which waits for every
+        // request) would never run out; the page arrives drawn.
+        let live_page = format!("{}/live", server.url());
+        let dom =
+            String::from_utf8(run_chromium_with(&browser, &[], "--dump-dom", &live_page).stdout)
+                .unwrap();
+        assert_eq!(
+            element_text(&dom, "busy-peak"),
+            workers.to_string(),
+            "{dom}"
+        );
+        // The drawing, not the script that draws it.
+        let start = dom.find(r#"<svg id="waterfall""#).expect("the waterfall");
+        let dom = &dom[start..start + dom[start..].find("</svg>").unwrap()];
+        assert_eq!(most_bars_at_once(dom), workers, "{dom}");
+        let lanes = dom.matches(r#"<g class="lane""#).count();
+        assert!(lanes >= workers, "{lanes} lanes for {workers} workers");
+        assert_eq!(
+            dom.matches(r#"<rect class="req o-answered""#).count(),
+            3 * workers + 2,
+            "a bar per request: the tasks, and fetch's look at /exchanges and /symbols"
+        );
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("live-{workers}-workers.png"));
+        run_chromium_with(
+            &browser,
+            &[],
+            &format!("--screenshot={}", path.display()),
+            &live_page,
+        );
+        assert!(std::fs::read(&path).unwrap().starts_with(b"\x89PNG"));
+        eprintln!("screenshot: {}", path.display());
+    }
 }

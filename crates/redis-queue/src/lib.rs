@@ -84,8 +84,7 @@ pub use connections::CA_FILE_ENV;
 pub use error::QueueError;
 pub use executor::{
     Answered, Assignment, BatchSize, RedisExecutor, RedisExecutorBuilder, TaskQueue, WORKER_ENV,
-    WorkerReport,
-    serve, serve_if_worker, serve_until,
+    WorkerReport, serve, serve_if_worker, serve_until,
 };
 pub use producer::Holder;
 pub use queue::{DeadLetter, Delivery, JobSettings, QueueOptions, RedisQueue};

@@ -32,13 +32,16 @@ pub(crate) enum Delivery {
     Truncate,
     /// The body at this many bytes a second.
     Slow(NonZeroU32),
+    /// The live view's stream of events (`/live/events`), until the
+    /// client goes or the server stops.
+    LiveEvents,
 }
 
 impl Delivery {
     /// The fault this delivery is, if it is one (counted at `/metrics`).
     pub(crate) fn fault(self) -> Option<FaultKind> {
         match self {
-            Delivery::Whole => None,
+            Delivery::Whole | Delivery::LiveEvents => None,
             Delivery::Drop => Some(FaultKind::Drop),
             Delivery::Reset => Some(FaultKind::Reset),
             Delivery::Hang => Some(FaultKind::Hang),
@@ -51,7 +54,9 @@ impl Delivery {
     /// its status, or the fault that kept it from the client.
     pub(crate) fn delivered(self, response: &Response) -> Delivered {
         match self {
-            Delivery::Whole | Delivery::Slow(_) => Delivered::Status(response.status().as_u16()),
+            Delivery::Whole | Delivery::Slow(_) | Delivery::LiveEvents => {
+                Delivered::Status(response.status().as_u16())
+            }
             Delivery::Drop => Delivered::Dropped,
             Delivery::Reset => Delivered::Reset,
             Delivery::Hang => Delivered::Hung,
@@ -77,6 +82,13 @@ pub(crate) async fn deliver(
 ) -> Result<hyper::Response<DeliveryBody>, NoAnswer> {
     match delivery {
         Delivery::Whole => Ok(response.map(DeliveryBody::Whole)),
+        Delivery::LiveEvents => {
+            // Two events of room: a viewer that reads slowly holds the
+            // stream back rather than growing a queue.
+            let (events, received) = tokio::sync::mpsc::channel(2);
+            tokio::spawn(crate::live::stream(state.clone(), events));
+            Ok(response.map(|_| DeliveryBody::Events(received)))
+        }
         Delivery::Drop => Err(NoAnswer),
         Delivery::Reset => {
             activity.reset_when_closed();
@@ -122,6 +134,8 @@ pub(crate) enum DeliveryBody {
         /// holds when the body is not ready, and drops it on an error.
         flushed: bool,
     },
+    /// Events as they come, until their sender ends.
+    Events(tokio::sync::mpsc::Receiver<Bytes>),
     /// The body at `rate` bytes a second, in tenths of a second.
     Drip {
         rest: Bytes,
@@ -174,6 +188,9 @@ impl Body for DeliveryBody {
                 }
                 Poll::Ready(Some(Err(CutShort)))
             }
+            DeliveryBody::Events(received) => received
+                .poll_recv(cx)
+                .map(|event| event.map(|bytes| Ok(Frame::data(bytes)))),
             DeliveryBody::Drip { rest, rate, pause } => {
                 if let Some(sleep) = pause {
                     std::task::ready!(sleep.as_mut().poll(cx));
@@ -197,7 +214,7 @@ impl Body for DeliveryBody {
     fn is_end_stream(&self) -> bool {
         match self {
             DeliveryBody::Whole(full) => full.is_end_stream(),
-            DeliveryBody::CutShort { .. } => false,
+            DeliveryBody::CutShort { .. } | DeliveryBody::Events(_) => false,
             DeliveryBody::Drip { rest, .. } => rest.is_empty(),
         }
     }
@@ -206,7 +223,7 @@ impl Body for DeliveryBody {
         match self {
             DeliveryBody::Whole(full) => full.size_hint(),
             // The `Content-Length` header promises the whole body.
-            DeliveryBody::CutShort { .. } => SizeHint::default(),
+            DeliveryBody::CutShort { .. } | DeliveryBody::Events(_) => SizeHint::default(),
             DeliveryBody::Drip { rest, .. } => SizeHint::with_exact(rest.len() as u64),
         }
     }

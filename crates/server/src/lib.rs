@@ -19,6 +19,8 @@
 //! - `delivery`: how an answer's bytes reach the client, whole or as a
 //!   fault decided (dropped, reset, hung, cut short, dripped).
 //! - `metrics`: the counters at `/metrics`.
+//! - `live`: what `/live` draws and `/live.json` tells (the requests of
+//!   the last seconds, lane by lane), and the stream that feeds the page.
 //! - `openapi`: the OpenAPI 3.1 document of every route (`/openapi.json`)
 //!   and the page that renders it (`/docs`), checked against the router.
 //! - `first_request`: a connection's first request line read as Python's
@@ -47,6 +49,7 @@ mod chaos;
 mod connection;
 mod delivery;
 mod first_request;
+mod live;
 mod memory;
 mod metrics;
 mod openapi;

@@ -233,7 +233,8 @@ impl Server {
             };
             let activity = Arc::new(Activity::new(epoch));
             let id = registry.insert(activity.clone());
-            let connection = serve_connection(&http, stream, peer, state.clone(), activity.clone());
+            let connection =
+                serve_connection(&http, stream, peer, id, state.clone(), activity.clone());
             let registry = registry.clone();
             let open = state.connection_opened();
             tokio::spawn(async move {
@@ -266,12 +267,14 @@ impl Server {
     }
 }
 
-/// One hyper connection on `stream` from `peer`, whose service tells
-/// `activity` when each request starts and ends.
+/// One hyper connection on `stream` from `peer` (numbered `lane` for the
+/// live view), whose service tells `activity` when each request starts
+/// and ends.
 fn serve_connection(
     http: &http1::Builder,
     stream: TcpStream,
     peer: SocketAddr,
+    lane: u64,
     state: AppState,
     activity: Arc<Activity>,
 ) -> impl connection::GracefulConnection + Send + use<> {
@@ -285,7 +288,7 @@ fn serve_connection(
         activity.request_started();
         let (state, activity) = (state.clone(), activity.clone());
         async move {
-            let answered = answer(&state, request, local, peer, &activity).await;
+            let answered = answer(&state, request, local, peer, lane, &activity).await;
             activity.request_finished();
             answered
         }
@@ -300,10 +303,11 @@ async fn answer(
     request: hyper::Request<Incoming>,
     local: SocketAddr,
     peer: SocketAddr,
+    lane: u64,
     activity: &Activity,
 ) -> Result<hyper::Response<DeliveryBody>, NoAnswer> {
     let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
-    let (response, delivery) = state.answer(&request, local, peer.ip()).await;
+    let (response, delivery) = state.answer(&request, local, peer.ip(), lane).await;
     if let Some(started) = started {
         tracing::debug!(
             method = %request.method(),

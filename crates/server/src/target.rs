@@ -154,6 +154,12 @@ routes! {
     Metrics "/metrics" => b"metrics";
     /// A health check (ours).
     Health "/health" => b"health";
+    /// The requests of the last seconds, lane by lane, drawn live (ours).
+    Live "/live" => b"live";
+    /// The same, as a JSON snapshot (ours).
+    LiveJson "/live.json" => b"live.json";
+    /// The same, as a stream of Server-Sent Events (ours).
+    LiveEvents "/live/events" => b"live/events";
 }
 
 /// Routes decoded path bytes; `text` turns a `/price` segment into a string

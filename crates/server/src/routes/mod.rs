@@ -26,6 +26,7 @@ use tokio::sync::watch;
 
 use crate::chaos::{Chaos, ChaosConfig, Fate, FaultKind};
 use crate::delivery::Delivery;
+use crate::live::{Live, Outcome};
 use crate::metrics::{Metrics, RouteLabel};
 use crate::openapi::{DOCS_PAGE, OPENAPI_DOCUMENT};
 use crate::target::{Route, Target};
@@ -36,8 +37,8 @@ mod reply;
 mod tests;
 
 use reply::{
-    INDEX_PAGE, html, json, json_error, lookup_failed, method_not_allowed, not_found, options,
-    redirect, response, with_werkzeug_reason,
+    INDEX_PAGE, LIVE_PAGE, html, json, json_error, lookup_failed, method_not_allowed, not_found,
+    options, redirect, response, with_werkzeug_reason,
 };
 
 /// The body of every answer: small and complete, never streamed.
@@ -70,6 +71,8 @@ struct Shared {
     /// The practice ground's faults; `None` (the default) costs nothing.
     chaos: Option<Chaos>,
     metrics: Metrics,
+    /// What `/live` shows.
+    live: Live,
 }
 
 /// Live counters, for tests and for the curious.
@@ -152,6 +155,7 @@ impl AppState {
                 stats: Stats::default(),
                 chaos: None,
                 metrics: Metrics::new(false),
+                live: Live::new(),
             }),
         }
     }
@@ -213,23 +217,36 @@ impl AppState {
     /// # Ok(()) }
     /// ```
     pub async fn respond<B>(&self, request: &Request<B>, local: SocketAddr) -> Response {
-        self.answer(request, local, local.ip()).await.0
+        self.answer(request, local, local.ip(), 0).await.0
     }
 
-    /// Answers one request from `client`, and says how its bytes are to
-    /// be delivered (the practice ground's connection faults are the
-    /// connection's to carry out). Counted at `/metrics`.
+    /// What `/live` shows.
+    pub(crate) fn live(&self) -> &Live {
+        &self.inner.live
+    }
+
+    /// Answers one request from `client` on the connection numbered
+    /// `lane`, and says how its bytes are to be delivered (the practice
+    /// ground's connection faults are the connection's to carry out).
+    /// Counted at `/metrics`, and noted for `/live` (but for the live
+    /// view's own requests).
     pub(crate) async fn answer<B>(
         &self,
         request: &Request<B>,
         local: SocketAddr,
         client: IpAddr,
+        lane: u64,
     ) -> (Response, Delivery) {
         let shared = &*self.inner;
         let started = Instant::now();
         let _in_flight = shared.metrics.in_flight();
         let target = Target::of(request.uri());
         let route = target.route();
+        let live_view = matches!(
+            route,
+            Some(Route::Live | Route::LiveJson | Route::LiveEvents)
+        );
+        let noting = (!live_view).then(|| shared.live.started(lane));
         let label = match (&target, route) {
             (_, Some(route)) => RouteLabel::Route(route),
             (Target::Redirect(_), None) => RouteLabel::Redirect,
@@ -239,16 +256,48 @@ impl AppState {
             Some(Route::Price) => true,
             // The practice ground's own routes always answer, so the
             // learner can see what is going on.
-            Some(Route::Chaos | Route::Metrics | Route::Health) | None => false,
+            Some(
+                Route::Chaos
+                | Route::Metrics
+                | Route::Health
+                | Route::Live
+                | Route::LiveJson
+                | Route::LiveEvents,
+            )
+            | None => false,
             Some(_) => chaos.all_routes(),
         });
         let (response, delivery) = match chaos {
-            None => (self.route(request, local, target).await, Delivery::Whole),
+            None => {
+                let response = self.route(request, local, target).await;
+                // The stream's head is the answer; its events follow.
+                let streams = route == Some(Route::LiveEvents)
+                    && response.status() == StatusCode::OK
+                    && Verb::of(request.method()) == Verb::Get;
+                let delivery = if streams {
+                    Delivery::LiveEvents
+                } else {
+                    Delivery::Whole
+                };
+                (response, delivery)
+            }
             Some(chaos) => self.misbehave(chaos, request, local, client, target).await,
         };
         let response = with_werkzeug_reason(response);
         let delivered = delivery.delivered(&response);
         shared.metrics.answered(label, delivered, started.elapsed());
+        if let Some(noting) = noting {
+            let status = response.status().as_u16();
+            let outcome = match delivery {
+                Delivery::Whole | Delivery::LiveEvents => Outcome::of_status(status),
+                Delivery::Slow(_) => Outcome::Slow,
+                Delivery::Drop => Outcome::Dropped,
+                Delivery::Reset => Outcome::Reset,
+                Delivery::Hang => Outcome::Hung,
+                Delivery::Truncate => Outcome::Truncated,
+            };
+            noting.finish(outcome, status);
+        }
         (response, delivery)
     }
 
@@ -394,6 +443,29 @@ impl AppState {
                 HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
                 Bytes::from(self.inner.metrics.render()),
             ),
+            Target::Fixed(Route::Live) => {
+                // The page carries the view as it is now; the snapshot is
+                // numbers and fixed names, `<` escaped all the same.
+                let (snapshot, _) = self.inner.live.to_json(None);
+                let page =
+                    LIVE_PAGE.replacen("/*snapshot*/null", &snapshot.replace('<', "\\u003c"), 1);
+                html(StatusCode::OK, Bytes::from(page))
+            }
+            Target::Fixed(Route::LiveJson) => {
+                json(StatusCode::OK, Bytes::from(self.inner.live.to_json(None).0))
+            }
+            Target::Fixed(Route::LiveEvents) => {
+                let mut events = response(
+                    StatusCode::OK,
+                    HeaderValue::from_static("text/event-stream"),
+                    Bytes::new(),
+                );
+                events
+                    .headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                events.headers_mut().remove(header::CONTENT_LENGTH);
+                events
+            }
             Target::Fixed(Route::Health) => response(
                 StatusCode::OK,
                 HeaderValue::from_static("application/health+json"),

@@ -16,6 +16,10 @@ use super::Response;
 /// web font and no framework, so it works offline.
 pub(super) const INDEX_PAGE: &str = include_str!("../page.html");
 
+/// The page at `/live`: the requests of the last seconds drawn lane by
+/// lane, from `/live/events`; offline, as the other pages.
+pub(super) const LIVE_PAGE: &str = include_str!("../live.html");
+
 /// Werkzeug 1.x's error pages, which the original (Flask 1.1) sends.
 pub(super) const NOT_FOUND_PAGE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
 <title>404 Not Found</title>\n<h1>Not Found</h1>\n\
