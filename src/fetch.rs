@@ -112,6 +112,11 @@ pub struct FetchArgs {
     /// With --sweep: draw throughput and p99 latency against workers (.svg or .png).
     #[arg(long, value_name = "FILE.svg|FILE.png", requires = "sweep")]
     plot: Option<PathBuf>,
+    /// Draw the run after it (.svg or .png): a lane per worker, a bar per
+    /// try of each request, colored by what came back; the gaps between a
+    /// task's bars are its retries' waits.
+    #[arg(long, value_name = "FILE.svg|FILE.png", conflicts_with = "sweep")]
+    timeline: Option<PathBuf>,
     /// Run the tasks on `crypto_db worker`s, on any machine, through this
     /// queue on Redis (redis://HOST:PORT/NAME); this process only puts the
     /// tasks and writes the answers. --workers and --executor are then
@@ -165,8 +170,12 @@ impl Progress for Bar {
 /// What the command line asks for, every flag parsed and checked (the
 /// habit of ripgrep's `HiArgs`): `run` then has one error path.
 enum FetchRequest {
-    /// Fetch the job and write (or print) its records.
-    Job { options: FetchOptions, quiet: bool },
+    /// Fetch the job and write (or print) its records, and draw it.
+    Job {
+        options: FetchOptions,
+        timeline: Option<PathBuf>,
+        quiet: bool,
+    },
     /// Measure the job at several worker counts and recommend one.
     Sweep {
         client: ClientConfig,
@@ -221,6 +230,9 @@ impl TryFrom<FetchArgs> for FetchRequest {
         let Ok([run_on]) = <[RunOn; 1]>::try_from(executors) else {
             return Err(BadFlags::SeveralExecutors);
         };
+        if let Some(path) = &args.timeline {
+            PlotFormat::of(path).map_err(BadFlags::Plot)?;
+        }
         Ok(FetchRequest::Job {
             options: FetchOptions {
                 client,
@@ -231,7 +243,9 @@ impl TryFrom<FetchArgs> for FetchRequest {
                     path,
                     resume: args.resume,
                 }),
+                timeline: args.timeline.is_some(),
             },
+            timeline: args.timeline,
             quiet: args.quiet,
         })
     }
@@ -285,7 +299,11 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
             say!("crypto_db: fetch: {}", with_causes(&error));
             Ok(Outcome::Refused)
         }
-        Ok(FetchRequest::Job { options, quiet }) => run_job(&options, quiet),
+        Ok(FetchRequest::Job {
+            options,
+            timeline,
+            quiet,
+        }) => run_job(&options, timeline.as_deref(), quiet),
         Ok(FetchRequest::Sweep {
             client,
             plan,
@@ -323,7 +341,11 @@ fn progress_bar(quiet: bool) -> Bar {
     Bar(bar)
 }
 
-fn run_job(options: &FetchOptions, quiet: bool) -> anyhow::Result<Outcome> {
+fn run_job(
+    options: &FetchOptions,
+    timeline: Option<&std::path::Path>,
+    quiet: bool,
+) -> anyhow::Result<Outcome> {
     let progress = progress_bar(quiet);
     let report = fetch::run(options, &progress);
     progress.0.finish_and_clear();
@@ -347,6 +369,21 @@ fn run_job(options: &FetchOptions, quiet: bool) -> anyhow::Result<Outcome> {
         };
         say!("crypto_db: fetch: the worker pool broke ({why}); a new pool ran its {tasks} again");
     }
+
+    // Drawn whatever the run came to: a stopped run's picture says why.
+    let drawn = timeline.map(|path| (path, fetch::timeline::draw(&report.timeline, path)));
+    match &drawn {
+        Some((path, Ok(summary))) if !quiet => say!(
+            "crypto_db: fetch: timeline written to {}: {} lanes, {} tries ({} retries)",
+            path.display(),
+            summary.lanes,
+            summary.tries,
+            summary.retries
+        ),
+        Some((_, Err(error))) => say!("crypto_db: fetch: {}", with_causes(error)),
+        _ => {}
+    }
+    let timeline_failed = matches!(drawn, Some((_, Err(_))));
 
     if let Some((path, line)) = &report.cut_line {
         say!(
@@ -402,7 +439,11 @@ fn run_job(options: &FetchOptions, quiet: bool) -> anyhow::Result<Outcome> {
             stdout.flush()?;
         }
     }
-    Ok(report_failures(&report, options.client.retry.retries))
+    let outcome = report_failures(&report, options.client.retry.retries);
+    Ok(match outcome {
+        Outcome::Complete if timeline_failed => Outcome::SomeFailed,
+        other => other,
+    })
 }
 
 fn run_sweep(

@@ -688,3 +688,147 @@ fn the_range_api_writes_the_same_bytes_as_a_request_per_day() {
         }
     }
 }
+
+/// The bars of a timeline SVG: each `<rect>` of a bar's fill color, as
+/// (x, y, width).
+fn timeline_bars(svg: &str, fill: &str) -> Vec<(f64, f64, f64)> {
+    let attribute = |rect: &str, name: &str| -> f64 {
+        let key = format!(r#" {name}=""#);
+        let value = &rect[rect.find(&key).unwrap() + key.len()..];
+        value[..value.find('"').unwrap()].parse().unwrap()
+    };
+    svg.split("<rect")
+        .skip(1)
+        .map(|rect| &rect[..rect.find("/>").unwrap()])
+        .filter(|rect| rect.contains(&format!(r#"fill="{fill}""#)))
+        .map(|rect| {
+            (
+                attribute(rect, "x"),
+                attribute(rect, "y"),
+                attribute(rect, "width"),
+            )
+        })
+        .collect()
+}
+
+/// The colors the timeline draws a try in: an answer, a 500.
+const ANSWERED: &str = "#38A169";
+const FAILED_500: &str = "#E53E3E";
+
+#[test]
+fn a_timeline_has_a_lane_per_worker_on_threads_processes_and_async() {
+    let server = crate::support::slow_server(200);
+    let dir = crate::support::scratch("timeline");
+    for (executor, workers) in [
+        ("threads", 1),
+        ("threads", 10),
+        ("async", 10),
+        ("processes", 4),
+    ] {
+        let path = dir.join(format!("{executor}-{workers}.svg"));
+        let tasks = 3 * workers;
+        let output = fetch_cmd(
+            &server.url(),
+            &[
+                "--executor",
+                executor,
+                "--workers",
+                &workers.to_string(),
+                "--sample",
+                &tasks.to_string(),
+                "--timeline",
+                path.to_str().unwrap(),
+                "-o",
+                dir.join("out.csv").to_str().unwrap(),
+            ],
+        );
+        let said = stderr(&output);
+        assert!(output.status.success(), "{said}");
+        assert!(
+            said.contains(&format!(
+                "timeline written to {}: {workers} lanes, {tasks} tries (0 retries)",
+                path.display()
+            )),
+            "{executor} x {workers}: {said}"
+        );
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let bars = timeline_bars(&svg, ANSWERED);
+        assert_eq!(bars.len(), tasks, "{executor} x {workers}: a bar a task");
+        let lanes: HashSet<u64> = bars.iter().map(|&(_, y, _)| y as u64).collect();
+        assert_eq!(lanes.len(), workers, "{executor} x {workers}: {svg}");
+    }
+}
+
+#[test]
+fn a_timeline_of_a_failing_server_shows_the_retries_and_their_waits() {
+    let server = start_server(ServerConfig {
+        sleep: Duration::from_millis(50),
+        chaos: ChaosConfig {
+            fail_every: NonZeroU64::new(3),
+            ..ChaosConfig::default()
+        },
+        ..ServerConfig::default()
+    });
+    let dir = crate::support::scratch("timeline-failing");
+    let path = dir.join("t.png");
+    let output = fetch_cmd(
+        &server.url(),
+        &[
+            "--workers",
+            "8",
+            "--sample",
+            "60",
+            "--retries",
+            "10",
+            "--timeline",
+            path.to_str().unwrap(),
+            "-o",
+            dir.join("out.csv").to_str().unwrap(),
+        ],
+    );
+    let said = stderr(&output);
+    assert!(output.status.success(), "{said}");
+    let summary = said
+        .lines()
+        .find(|line| line.contains("timeline written to"))
+        .unwrap_or_else(|| panic!("{said}"));
+    let retries: usize = summary
+        .rsplit('(')
+        .next()
+        .and_then(|tail| tail.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(retries >= 10, "every third request failed: {summary}");
+    let png = std::fs::read(&path).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+
+    // The same as SVG: the 503s (drawn as failures) beside the answers.
+    let svg_path = dir.join("t.svg");
+    let output = fetch_cmd(
+        &server.url(),
+        &[
+            "--workers",
+            "8",
+            "--sample",
+            "60",
+            "--retries",
+            "10",
+            "--timeline",
+            svg_path.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert_eq!(timeline_bars(&svg, ANSWERED).len(), 60);
+    assert!(timeline_bars(&svg, FAILED_500).len() >= 10, "{svg}");
+}
+
+#[test]
+fn a_timeline_of_another_kind_is_refused_before_anything_runs() {
+    let output = fetch_cmd(
+        "http://127.0.0.1:1",
+        &["--timeline", "t.pdf", "--sample", "1"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("a plot is written as .svg or .png"));
+}

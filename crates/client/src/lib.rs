@@ -15,4 +15,4 @@
 mod api;
 pub mod fetch;
 
-pub use api::{AsyncClient, BodyError, Client, ClientConfig, ClientError, RetryPolicy};
+pub use api::{AsyncClient, BodyError, Client, ClientConfig, ClientError, RetryPolicy, Tried, Try};

@@ -3,8 +3,9 @@
 use prices::{Day, Price};
 
 use super::{
-    Answer, Attempt, BodyError, ClientConfig, ClientError, RANGE_PAGE, Retrier, parse_names,
-    parse_price, parse_prices, price_path, range_path, retry_after, settle, transport_error,
+    Answer, Attempt, BodyError, ClientConfig, ClientError, RANGE_PAGE, Retrier, Tried, TryLog,
+    parse_names, parse_price, parse_prices, price_path, range_path, retry_after, settle,
+    transport_error,
 };
 
 /// The blocking client: one per program is enough (it pools connections,
@@ -91,6 +92,23 @@ impl Client {
         self.get_parsed(&price_path(exchange, symbol, date), parse_price)
     }
 
+    /// [`check_price`](Self::check_price), with every try it took (for a
+    /// timeline: when each started and ended, what came back).
+    pub fn check_price_tried(
+        &self,
+        exchange: &str,
+        symbol: &str,
+        date: &str,
+    ) -> Tried<Option<Price>> {
+        let mut log = TryLog::new();
+        let result = self.get_logged(
+            &price_path(exchange, symbol, date),
+            parse_price,
+            Some(&mut log),
+        );
+        log.into_tried(result)
+    }
+
     /// `GET /prices/{exchange}/{symbol}` from `first` to `last`, page after
     /// page: every row in that range, in day order (days without a row are
     /// simply absent). Each page is one request, with retries.
@@ -124,9 +142,20 @@ impl Client {
         path: &str,
         parse: fn(&str) -> Result<R, BodyError>,
     ) -> Result<R, ClientError> {
+        self.get_logged(path, parse, None)
+    }
+
+    /// `GET path`, parsed, with retries; each try noted in `log` if given.
+    fn get_logged<R>(
+        &self,
+        path: &str,
+        parse: fn(&str) -> Result<R, BodyError>,
+        mut log: Option<&mut TryLog>,
+    ) -> Result<R, ClientError> {
         let url = format!("{}{path}", self.base);
         let mut retry = 0;
         loop {
+            let began = std::time::Instant::now();
             let answer = self
                 .http
                 .get(&url)
@@ -141,6 +170,9 @@ impl Client {
                     })
                 })
                 .map_err(|error| transport_error(&url, &error, self.config.request_timeout));
+            if let Some(log) = log.as_deref_mut() {
+                log.tried(began, answer.as_ref().ok().map(|answer| answer.status));
+            }
             retry += 1;
             match self.retrier.after(retry, settle(&url, answer, parse)) {
                 Attempt::Done(result) => return result,

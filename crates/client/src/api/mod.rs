@@ -26,6 +26,82 @@ pub use nonblocking::AsyncClient;
 pub use retry::RetryPolicy;
 use retry::{Answer, Attempt, Retrier, retry_after, settle, transport_error};
 
+/// One try of a request, as a timeline draws it: when it started and
+/// ended, in microseconds from the start of the call it belongs to (the
+/// gaps between tries are the retries' waits), and the status that came
+/// back (`None`: no answer: refused, reset, timed out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Try {
+    /// Microseconds from the call's start to this try's start.
+    pub start_micros: u64,
+    /// Microseconds from the call's start to this try's end.
+    pub end_micros: u64,
+    /// The answer's status, or `None` when none came.
+    pub status: Option<u16>,
+}
+
+/// A call's result and every try it took.
+#[derive(Debug, Clone)]
+pub struct Tried<T> {
+    /// What the call returns.
+    pub result: Result<T, ClientError>,
+    /// Its tries, in order: one unless it was retried.
+    pub tries: Vec<Try>,
+    /// When the call started, in microseconds since the Unix epoch: the
+    /// one clock that processes (and, roughly, machines) share.
+    pub started_unix_micros: u64,
+    /// How long the call took, retries and their waits included.
+    pub took: std::time::Duration,
+}
+
+/// Notes the tries of one call, from its start.
+struct TryLog {
+    started: std::time::Instant,
+    started_unix_micros: u64,
+    tries: Vec<Try>,
+}
+
+/// Microseconds since the Unix epoch, now.
+pub(crate) fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+        })
+}
+
+impl TryLog {
+    fn new() -> TryLog {
+        TryLog {
+            started: std::time::Instant::now(),
+            started_unix_micros: unix_micros(),
+            tries: Vec::with_capacity(1),
+        }
+    }
+
+    /// The call's result, with its tries.
+    fn into_tried<T>(self, result: Result<T, ClientError>) -> Tried<T> {
+        Tried {
+            result,
+            tries: self.tries,
+            started_unix_micros: self.started_unix_micros,
+            took: self.started.elapsed(),
+        }
+    }
+
+    /// Notes a try that began at `began` and just ended with `status`.
+    fn tried(&mut self, began: std::time::Instant, status: Option<u16>) {
+        let micros = |at: std::time::Instant| {
+            u64::try_from(at.duration_since(self.started).as_micros()).unwrap_or(u64::MAX)
+        };
+        self.tries.push(Try {
+            start_micros: micros(began),
+            end_micros: micros(std::time::Instant::now()),
+            status,
+        });
+    }
+}
+
 /// How a client reaches the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientConfig {

@@ -3,8 +3,8 @@
 use prices::Price;
 
 use super::{
-    Answer, Attempt, BodyError, ClientConfig, ClientError, Retrier, parse_names, parse_price,
-    price_path, retry_after, settle, transport_error,
+    Answer, Attempt, BodyError, ClientConfig, ClientError, Retrier, Tried, TryLog, parse_names,
+    parse_price, price_path, retry_after, settle, transport_error,
 };
 
 /// The async client, for tokio programs: the same API as [`Client`](super::Client).
@@ -81,14 +81,43 @@ impl AsyncClient {
             .await
     }
 
+    /// [`check_price`](Self::check_price), with every try it took.
+    pub async fn check_price_tried(
+        &self,
+        exchange: &str,
+        symbol: &str,
+        date: &str,
+    ) -> Tried<Option<Price>> {
+        let mut log = TryLog::new();
+        let result = self
+            .get_logged(
+                &price_path(exchange, symbol, date),
+                parse_price,
+                Some(&mut log),
+            )
+            .await;
+        log.into_tried(result)
+    }
+
     async fn get_parsed<R>(
         &self,
         path: &str,
         parse: fn(&str) -> Result<R, BodyError>,
     ) -> Result<R, ClientError> {
+        self.get_logged(path, parse, None).await
+    }
+
+    /// `GET path`, parsed, with retries; each try noted in `log` if given.
+    async fn get_logged<R>(
+        &self,
+        path: &str,
+        parse: fn(&str) -> Result<R, BodyError>,
+        mut log: Option<&mut TryLog>,
+    ) -> Result<R, ClientError> {
         let url = format!("{}{path}", self.base);
         let mut retry = 0;
         loop {
+            let began = std::time::Instant::now();
             let answer = async {
                 let response = self.http.get(&url).send().await?;
                 let (status, retry_after) =
@@ -104,6 +133,9 @@ impl AsyncClient {
             .map_err(|error: reqwest::Error| {
                 transport_error(&url, &error, self.config.request_timeout)
             });
+            if let Some(log) = log.as_deref_mut() {
+                log.tried(began, answer.as_ref().ok().map(|answer| answer.status));
+            }
             retry += 1;
             match self.retrier.after(retry, settle(&url, answer, parse)) {
                 Attempt::Done(result) => return result,

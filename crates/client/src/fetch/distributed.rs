@@ -34,9 +34,9 @@ use redis_queue::{
     TaskQueue,
 };
 
-use super::runner::{Ended, Outcome, Runner, fetch_in_worker, run_on};
+use super::runner::{Ended, Outcome, Runner, WorkerAnswer, fetch_in_worker, run_on};
 use super::{FetchError, PoolRestart, RunOn, Task};
-use crate::api::{AsyncClient, Client, ClientConfig, ClientError};
+use crate::api::{AsyncClient, Client, ClientConfig, Tried};
 
 /// A job's queue on Redis, as `fetch --queue` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,17 +326,20 @@ struct Done {
 }
 
 impl Done {
-    /// The answer to `assignment`: the request's result and how long it
-    /// took, in the executor's codec, as `fetch_in_worker` gives it.
+    /// The answer to `assignment`: the request's result, how long it took
+    /// and its tries, in the executor's codec, as `fetch_in_worker` gives
+    /// it.
     fn of(
         assignment: Assignment,
-        result: Result<Result<Option<Price>, ClientError>, TaskError>,
+        tried: Result<Tried<Option<Price>>, TaskError>,
         took: Duration,
     ) -> Done {
-        let failed = !matches!(result, Ok(Ok(_)));
-        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        let outcome = result.and_then(|result| {
-            codec::encode(&(result, micros))
+        let failed = !matches!(tried, Ok(Tried { result: Ok(_), .. }));
+        let outcome = tried.and_then(|tried| {
+            let micros = u64::try_from(tried.took.as_micros()).unwrap_or(u64::MAX);
+            let answer: WorkerAnswer =
+                (tried.result, micros, tried.tries, tried.started_unix_micros);
+            codec::encode(&answer)
                 .map_err(|error| TaskError::Remote(format!("cannot write the result: {error}")))
         });
         Done {
@@ -394,10 +397,14 @@ fn serve_on_threads(
                     let mut taken = taken.into_iter();
                     for assignment in taken.by_ref() {
                         let began = Instant::now();
-                        let result = fetch_task(&assignment).map(|task| {
-                            client.check_price(&task.exchange, &task.symbol, &task.day.to_string())
+                        let tried = fetch_task(&assignment).map(|task| {
+                            client.check_price_tried(
+                                &task.exchange,
+                                &task.symbol,
+                                &task.day.to_string(),
+                            )
                         });
-                        done.push(Done::of(assignment, result, began.elapsed()));
+                        done.push(Done::of(assignment, tried, began.elapsed()));
                         if shared.stopping() {
                             break;
                         }
@@ -450,13 +457,17 @@ fn serve_async(
                     let mut taken = taken.into_iter();
                     for assignment in taken.by_ref() {
                         let began = Instant::now();
-                        let result = match fetch_task(&assignment) {
+                        let tried = match fetch_task(&assignment) {
                             Ok(task) => Ok(client
-                                .check_price(&task.exchange, &task.symbol, &task.day.to_string())
+                                .check_price_tried(
+                                    &task.exchange,
+                                    &task.symbol,
+                                    &task.day.to_string(),
+                                )
                                 .await),
                             Err(error) => Err(error),
                         };
-                        done.push(Done::of(assignment, result, began.elapsed()));
+                        done.push(Done::of(assignment, tried, began.elapsed()));
                         if shared.stopping() {
                             break;
                         }

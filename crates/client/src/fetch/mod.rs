@@ -31,6 +31,7 @@ pub mod plot;
 mod runner;
 mod sink;
 pub mod sweep;
+pub mod timeline;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -231,6 +232,9 @@ pub struct FetchOptions {
     pub workers: usize,
     /// Where to; `None` collects the records for the caller to print.
     pub output: Option<Output>,
+    /// Keep each task's span and tries for a timeline
+    /// ([`FetchReport::timeline`]).
+    pub timeline: bool,
 }
 
 impl FetchOptions {
@@ -243,6 +247,7 @@ impl FetchOptions {
             run_on: RunOn::Threads,
             workers: 32,
             output: None,
+            timeline: false,
         }
     }
 }
@@ -463,6 +468,9 @@ pub struct FetchReport {
     /// Each time a pool of worker processes broke (a worker killed, or
     /// past its deadline) and a new one took over its tasks.
     pub restarts: Vec<PoolRestart>,
+    /// With [`FetchOptions::timeline`]: each task of this run, its span
+    /// and tries, in the order they finished (see [`timeline::draw`]).
+    pub timeline: Vec<timeline::TaskSpan>,
 }
 
 /// A pool of worker processes broke, and a new one took over.
@@ -560,10 +568,13 @@ pub fn run(options: &FetchOptions, progress: &dyn Progress) -> Result<FetchRepor
     // reach, refusing the password) is said before the output is opened,
     // so an old file there is left as it was.
     let runner = runner::for_place(&client, &options.run_on, options.workers)?;
-    let sink = match &options.output {
+    let mut sink = match &options.output {
         Some(output) => Sink::open(output, &mut tasks)?,
         None => Sink::in_memory(),
     };
+    if options.timeline {
+        sink.keep_timeline();
+    }
     pipe(&*runner, options.workers, tasks, sink, progress)
 }
 
@@ -581,6 +592,7 @@ fn pipe(
     progress.start(total);
     let (outcomes, received) = crossbeam_channel::unbounded();
     let started = Instant::now();
+    sink.start_clock(started);
     let restarts = std::thread::scope(|scope| {
         let running = scope.spawn(move || runner.run(tasks, outcomes));
         // Returning drops `received`: a runner still busy (after a stop)

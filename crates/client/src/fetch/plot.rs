@@ -84,11 +84,11 @@ impl PlotFormat {
 /// The built-in font could not be read (a broken build).
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the built-in font is unreadable")]
-struct FontUnreadable;
+pub(super) struct FontUnreadable;
 
 /// The plots' one font, built in (DejaVu Sans, under the Bitstream Vera
 /// licence in `assets/`), so that drawing needs no font installed.
-fn register_font() -> Result<(), FontUnreadable> {
+pub(super) fn register_font() -> Result<(), FontUnreadable> {
     static REGISTERED: std::sync::OnceLock<Result<(), FontUnreadable>> = std::sync::OnceLock::new();
     *REGISTERED.get_or_init(|| {
         plotters::style::register_font(

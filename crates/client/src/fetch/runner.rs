@@ -28,7 +28,7 @@ use prices::{Day, Price};
 
 use super::distributed::OnRedis;
 use super::{FetchError, PoolRestart, RunOn, Task, TaskFailure};
-use crate::api::{AsyncClient, Client, ClientConfig, ClientError};
+use crate::api::{AsyncClient, Client, ClientConfig, ClientError, Tried, Try};
 
 /// One task's outcome, as a runner hands it to the sink.
 #[derive(Debug)]
@@ -39,6 +39,12 @@ pub(crate) struct Outcome {
     pub result: Result<Option<Price>, TaskFailure>,
     /// How long the request took, retries included.
     pub latency: Duration,
+    /// Its tries, from the start of the task (none where the runner does
+    /// not see them: the range API's).
+    pub tries: Vec<Try>,
+    /// When the task started where it ran, in microseconds since the Unix
+    /// epoch (`None` where the runner does not see it).
+    pub started_unix_micros: Option<u64>,
 }
 
 /// Runs a job's tasks; see the module's documentation.
@@ -94,25 +100,47 @@ pub(crate) fn for_place(
 
 /// What a fetch function gives back for one task, from wherever it ran.
 pub(super) trait Answer {
-    fn into_parts(self) -> (Result<Option<Price>, TaskFailure>, Duration);
+    fn into_parts(self) -> Reported;
 }
 
-/// A thread's answer: the client's own result and the time it took.
-impl Answer for (Result<Option<Price>, ClientError>, Duration) {
-    fn into_parts(self) -> (Result<Option<Price>, TaskFailure>, Duration) {
-        (self.0.map_err(TaskFailure::from), self.1)
-    }
-}
+/// A task's answer as the runner reports it: the result, how long it
+/// took, its tries, and when it started (microseconds since the epoch).
+pub(super) type Reported = (
+    Result<Option<Price>, TaskFailure>,
+    Duration,
+    Vec<Try>,
+    Option<u64>,
+);
 
-/// A worker process's answer, and the time in microseconds.
-impl Answer for (Result<Option<Price>, ClientError>, u64) {
-    fn into_parts(self) -> (Result<Option<Price>, TaskFailure>, Duration) {
+/// A thread's answer: the client's own result, with its tries and times.
+impl Answer for Tried<Option<Price>> {
+    fn into_parts(self) -> Reported {
         (
-            self.0.map_err(TaskFailure::from),
-            Duration::from_micros(self.1),
+            self.result.map_err(TaskFailure::from),
+            self.took,
+            self.tries,
+            Some(self.started_unix_micros),
         )
     }
 }
+
+/// A worker's answer (a process, or a machine through Redis).
+impl Answer for WorkerAnswer {
+    fn into_parts(self) -> Reported {
+        let (result, micros, tries, started) = self;
+        (
+            result.map_err(TaskFailure::from),
+            Duration::from_micros(micros),
+            tries,
+            Some(started),
+        )
+    }
+}
+
+/// What `fetch_in_worker` answers: the request's result, how long it took
+/// in microseconds, its tries, and when it started (microseconds since the
+/// Unix epoch).
+pub(super) type WorkerAnswer = (Result<Option<Price>, ClientError>, u64, Vec<Try>, u64);
 
 /// A submitted task and its handle, which its outcome is reported
 /// against.
@@ -194,20 +222,27 @@ where
         let InFlight { task, handle } = slots[slot].take().expect("a slot finishes once");
         free.push(slot);
         in_flight -= 1;
-        let (result, latency) = match handle.into_result() {
+        let (result, latency, tries, started_unix_micros) = match handle.into_result() {
             Ok(answer) => answer.into_parts(),
             Err(error @ TaskError::Broken(_)) => {
                 lost.push(task);
                 broken.get_or_insert(error);
                 continue;
             }
-            Err(error) => (Err(TaskFailure::Worker(error)), Duration::ZERO),
+            Err(error) => (
+                Err(TaskFailure::Worker(error)),
+                Duration::ZERO,
+                Vec::new(),
+                None,
+            ),
         };
         completed += 1;
         let outcome = Outcome {
             task,
             result,
             latency,
+            tries,
+            started_unix_micros,
         };
         if outcomes.send(outcome).is_err() {
             for waiting in slots.iter().flatten() {
@@ -248,9 +283,7 @@ impl Runner for OnThreads {
     ) -> Result<Vec<PoolRestart>, FetchError> {
         let client = Arc::clone(&self.client);
         let fetch = move |task: Task| {
-            let started = Instant::now();
-            let result = client.check_price(&task.exchange, &task.symbol, &task.day.to_string());
-            (result, started.elapsed())
+            client.check_price_tried(&task.exchange, &task.symbol, &task.day.to_string())
         };
         let pool = ThreadPoolExecutor::with_name(self.workers, "fetch");
         let mut pending = VecDeque::from(tasks);
@@ -276,19 +309,24 @@ concurrent::remote_fn! {
     /// One request, run in a worker process. The price crosses back with
     /// every number's exact value and INTEGER/REAL form (`prices`' serde
     /// feature), a failure as the client's own error. Also returns how
-    /// long the request took, in microseconds.
-    pub(super) fn fetch_in_worker(task: Task) -> (Result<Option<Price>, ClientError>, u64) {
-        let started = Instant::now();
-        let result = match WORKER_CLIENT.get() {
+    /// long the request took, in microseconds, and its tries.
+    pub(super) fn fetch_in_worker(task: Task) -> WorkerAnswer {
+        let tried = match WORKER_CLIENT.get() {
             Some(Ok(client)) => {
-                client.check_price(&task.exchange, &task.symbol, &task.day.to_string())
+                client.check_price_tried(&task.exchange, &task.symbol, &task.day.to_string())
             }
-            Some(Err(error)) => Err(error.clone()),
+            Some(Err(error)) => Tried {
+                result: Err(error.clone()),
+                tries: Vec::new(),
+                started_unix_micros: crate::api::unix_micros(),
+                took: Duration::ZERO,
+            },
             // The pool runs its initializer before any task: this is a
             // bug, and the panic is this task's failure, not the worker's.
             None => panic!("the worker has no client: the pool's initializer did not run"),
         };
-        (result, u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
+        let micros = u64::try_from(tried.took.as_micros()).unwrap_or(u64::MAX);
+        (tried.result, micros, tried.tries, tried.started_unix_micros)
     }
 }
 
@@ -353,6 +391,8 @@ impl Runner for OnProcesses {
                         task,
                         result: Err(TaskFailure::Worker(error.clone())),
                         latency: Duration::ZERO,
+                        tries: Vec::new(),
+                        started_unix_micros: None,
                     };
                     if outcomes.send(failed).is_err() {
                         return Ok(restarts);
@@ -423,14 +463,15 @@ impl Runner for OnTokio {
                     Arc::clone(&sink_gone),
                 );
                 running.spawn(async move {
-                    let started = Instant::now();
-                    let result = client
-                        .check_price(&task.exchange, &task.symbol, &task.day.to_string())
+                    let tried = client
+                        .check_price_tried(&task.exchange, &task.symbol, &task.day.to_string())
                         .await;
                     let outcome = Outcome {
                         task,
-                        result: result.map_err(TaskFailure::from),
-                        latency: started.elapsed(),
+                        result: tried.result.map_err(TaskFailure::from),
+                        latency: tried.took,
+                        tries: tried.tries,
+                        started_unix_micros: Some(tried.started_unix_micros),
                     };
                     if outcomes.send(outcome).is_err() {
                         sink_gone.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -516,6 +557,8 @@ fn fetch_range(
             task,
             result,
             latency,
+            tries: Vec::new(),
+            started_unix_micros: None,
         };
         // The sink has stopped (a failed write): so do we.
         if outcomes.send(outcome).is_err() {

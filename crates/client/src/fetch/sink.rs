@@ -12,13 +12,14 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
 use super::output::{self, Appender, Existing, Format, OutputLock};
 use super::{FetchError, FetchReport, GaveUp, Output, Progress, Record, Task};
 use crate::fetch::runner::Outcome;
+use crate::fetch::timeline::TaskSpan;
 
 /// The file a run writes, while it runs.
 struct File {
@@ -34,6 +35,13 @@ pub(crate) struct Sink {
     file: Option<File>,
     records: Vec<Record>,
     report: FetchReport,
+    /// When the job started, for the timeline's spans (on both clocks:
+    /// tasks say when they started on the wall clock, which processes
+    /// share).
+    started: Instant,
+    started_unix_micros: u64,
+    /// Whether to keep each task's span and tries.
+    timeline: bool,
 }
 
 impl Sink {
@@ -44,7 +52,21 @@ impl Sink {
             file: None,
             records: Vec::new(),
             report: FetchReport::default(),
+            started: Instant::now(),
+            started_unix_micros: 0,
+            timeline: false,
         }
+    }
+
+    /// Keeps each task's span and tries ([`FetchReport::timeline`]).
+    pub(crate) fn keep_timeline(&mut self) {
+        self.timeline = true;
+    }
+
+    /// The job's clock starts: spans are measured from `started`.
+    pub(crate) fn start_clock(&mut self, started: Instant) {
+        self.started = started;
+        self.started_unix_micros = crate::api::unix_micros();
     }
 
     /// Opens `output` for a run of `tasks`: takes its lock, and with
@@ -84,6 +106,9 @@ impl Sink {
                 ..FetchReport::default()
             },
             records,
+            started: Instant::now(),
+            started_unix_micros: 0,
+            timeline: false,
         })
     }
 
@@ -109,9 +134,28 @@ impl Sink {
             task,
             result,
             latency,
+            tries,
+            started_unix_micros,
         } in outcomes.iter().take(total)
         {
             report.latencies.push(latency);
+            if self.timeline {
+                // Where the task ran said when it started; where it did
+                // not, its answer's arrival less the time it took.
+                let start = match started_unix_micros {
+                    Some(micros) => {
+                        Duration::from_micros(micros.saturating_sub(self.started_unix_micros))
+                    }
+                    None => self.started.elapsed().saturating_sub(latency),
+                };
+                report.timeline.push(TaskSpan {
+                    task: task.clone(),
+                    start,
+                    end: start + latency,
+                    tries,
+                    failed: result.is_err(),
+                });
+            }
             match &result {
                 Err(error) if error.is_no_answer() => unreachable_in_a_row += 1,
                 _ => unreachable_in_a_row = 0,
@@ -157,6 +201,7 @@ impl Sink {
             file,
             mut records,
             mut report,
+            ..
         } = self;
         report.elapsed = elapsed;
         records.sort_by(|a, b| a.task.cmp(&b.task));
