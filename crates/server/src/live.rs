@@ -4,18 +4,21 @@
 //! most ever in flight at once.
 //!
 //! Every request (but those of the live view itself) is noted twice: when
-//! its head has been read, and when its answer, or the practice ground's
-//! fault instead of one, is decided; each under one short lock. The
-//! finished ones are kept in a ring bounded in time ([`WINDOW`]) and in
-//! count ([`RING`], so that a storm cannot grow it), and what is noted
-//! does not depend on whether anyone watches: a viewer reads the ring, so
-//! a reload or a second viewer sees the same. A viewer's stream
+//! its head has been read (atomic writes on its connection's [`Lane`],
+//! which the connection alone writes: no lock), and when its answer, or
+//! the practice ground's fault instead of one, is decided (one short
+//! lock, to keep it). The finished ones are kept in a ring bounded in time
+//! ([`WINDOW`]) and in count ([`RING`], so that a storm cannot grow it),
+//! and what is noted does not depend on whether anyone watches: a viewer
+//! reads the ring and the lanes, so a reload or a second viewer sees the
+//! same. A viewer's stream
 //! (`/live/events`, Server-Sent Events) sends, four times a second, the
 //! requests finished since its last event and those in flight.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use hyper::body::Bytes;
@@ -97,18 +100,37 @@ struct Finished {
 
 #[derive(Default)]
 struct Ring {
-    /// The requests in flight, by lane, with when each started: HTTP/1.1
-    /// has at most one per connection at a time.
-    open: HashMap<u64, Duration>,
     finished: VecDeque<Finished>,
     next_number: u64,
+}
+
+/// One client connection's lane: when its request in flight started (in
+/// microseconds since the server started, plus one; 0 when none is),
+/// written by the connection alone, read by the live view's readers.
+/// HTTP/1.1 has at most one request in flight per connection.
+#[derive(Debug)]
+pub(crate) struct Lane {
+    id: u64,
+    in_flight_since: AtomicU64,
 }
 
 /// The live view's record; see the module's documentation.
 pub(crate) struct Live {
     epoch: Instant,
+    in_flight: AtomicUsize,
     peak: AtomicUsize,
+    /// The open connections' lanes, each dropped with its connection
+    /// (dead ones are pruned as lanes are added).
+    lanes: Mutex<Lanes>,
     ring: Mutex<Ring>,
+}
+
+#[derive(Default)]
+struct Lanes {
+    by_id: HashMap<u64, Weak<Lane>>,
+    /// At this many, the dead are pruned (twice the living after each
+    /// pruning, so that adding a lane costs O(1) on average).
+    prune_at: usize,
 }
 
 /// A request being noted, until [`Noting::finish`]; dropped unfinished
@@ -116,7 +138,7 @@ pub(crate) struct Live {
 #[must_use = "a request being noted ends with Noting::finish"]
 pub(crate) struct Noting<'a> {
     live: &'a Live,
-    lane: u64,
+    lane: &'a Lane,
     start: Duration,
     finished: bool,
 }
@@ -125,14 +147,16 @@ impl Noting<'_> {
     /// Notes how the request ended.
     pub(crate) fn finish(mut self, outcome: Outcome, status: u16) {
         self.finished = true;
-        self.live.finished(self.lane, self.start, outcome, status);
+        self.live.left(self.lane);
+        self.live
+            .finished(self.lane.id, self.start, outcome, status);
     }
 }
 
 impl Drop for Noting<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            self.live.ring.lock().open.remove(&self.lane);
+            self.live.left(self.lane);
         }
     }
 }
@@ -141,20 +165,41 @@ impl Live {
     pub(crate) fn new() -> Live {
         Live {
             epoch: Instant::now(),
+            in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
+            lanes: Mutex::new(Lanes::default()),
             ring: Mutex::new(Ring::default()),
         }
     }
 
-    /// Notes a request on `lane` whose head has just been read.
-    pub(crate) fn started(&self, lane: u64) -> Noting<'_> {
+    /// The lane of a new connection numbered `id`, for as long as the
+    /// connection holds it.
+    pub(crate) fn lane(&self, id: u64) -> Arc<Lane> {
+        let lane = Arc::new(Lane {
+            id,
+            in_flight_since: AtomicU64::new(0),
+        });
+        let mut lanes = self.lanes.lock();
+        if lanes.by_id.len() >= lanes.prune_at {
+            lanes.by_id.retain(|_, lane| lane.strong_count() > 0);
+            lanes.prune_at = (2 * lanes.by_id.len()).max(64);
+        }
+        lanes.by_id.insert(id, Arc::downgrade(&lane));
+        lane
+    }
+
+    /// Notes a request on `lane` whose head has just been read: two
+    /// atomic writes, no lock.
+    pub(crate) fn started<'a>(&'a self, lane: &'a Lane) -> Noting<'a> {
         let start = self.epoch.elapsed();
-        let in_flight = {
-            let mut ring = self.ring.lock();
-            ring.open.insert(lane, start);
-            ring.open.len()
-        };
-        self.peak.fetch_max(in_flight, Ordering::Relaxed);
+        let micros = u64::try_from(start.as_micros()).unwrap_or(u64::MAX - 1);
+        lane.in_flight_since.store(micros + 1, Ordering::Relaxed);
+        let in_flight = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        // Read first: most requests do not make a new peak, and a write
+        // would make every core fight for the line.
+        if in_flight > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(in_flight, Ordering::Relaxed);
+        }
         Noting {
             live: self,
             lane,
@@ -163,10 +208,16 @@ impl Live {
         }
     }
 
+    /// `lane`'s request is no longer in flight.
+    fn left(&self, lane: &Lane) {
+        lane.in_flight_since.store(0, Ordering::Relaxed);
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Keeps a finished request in the ring: the one lock a request takes.
     fn finished(&self, lane: u64, start: Duration, outcome: Outcome, status: u16) {
         let end = self.epoch.elapsed();
         let mut ring = self.ring.lock();
-        ring.open.remove(&lane);
         let number = ring.next_number;
         ring.next_number += 1;
         ring.finished.push_back(Finished {
@@ -188,6 +239,20 @@ impl Live {
         }
     }
 
+    /// The requests in flight now: (lane, when it started).
+    fn open(&self) -> Vec<(u64, Duration)> {
+        self.lanes
+            .lock()
+            .by_id
+            .values()
+            .filter_map(Weak::upgrade)
+            .filter_map(|lane| match lane.in_flight_since.load(Ordering::Relaxed) {
+                0 => None,
+                since => Some((lane.id, Duration::from_micros(since - 1))),
+            })
+            .collect()
+    }
+
     /// The live view as JSON: the counters, latency percentiles and
     /// requests a second over the last ten seconds, and the requests
     /// finished after `after` (all kept when `None`, at most
@@ -195,7 +260,8 @@ impl Live {
     /// the number to pass as `after` next time.
     pub(crate) fn to_json(&self, after: Option<u64>) -> (String, Option<u64>) {
         let now = self.epoch.elapsed();
-        let (open, sent, last, latencies) = {
+        let open = self.open();
+        let (sent, last, latencies) = {
             let ring = self.ring.lock();
             let recent = now.saturating_sub(Duration::from_secs(10));
             let mut latencies: Vec<Duration> = ring
@@ -214,9 +280,8 @@ impl Live {
                 .take(MOST_SENT)
                 .copied()
                 .collect();
-            let open: Vec<(u64, Duration)> = ring.open.iter().map(|(&l, &s)| (l, s)).collect();
             let last = ring.next_number.checked_sub(1).or(after);
-            (open, new, last, latencies)
+            (new, last, latencies)
         };
         let mut lanes: BTreeMap<u64, Vec<String>> = BTreeMap::new();
         for done in sent.iter().rev() {
@@ -300,24 +365,25 @@ mod tests {
     #[test]
     fn requests_in_flight_their_peak_and_the_finished_ones_by_lane() {
         let live = Live::new();
-        let a = live.started(7);
-        let b = live.started(9);
+        let (seven, nine) = (live.lane(7), live.lane(9));
+        let a = live.started(&seven);
+        let b = live.started(&nine);
         let (json, _) = parsed(&live, None);
         assert_eq!(json["in_flight"], 2);
         assert_eq!(json["peak_in_flight"], 2);
         a.finish(Outcome::of_status(200), 200);
         b.finish(Outcome::of_status(429), 429);
-        let c = live.started(7);
+        let c = live.started(&seven);
         let (json, last) = parsed(&live, None);
         assert_eq!(json["in_flight"], 1);
         assert_eq!(json["peak_in_flight"], 2);
         let lanes = json["lanes"].as_array().unwrap();
         assert_eq!(lanes.len(), 2);
         assert_eq!(lanes[0]["lane"], 7);
-        let seven = lanes[0]["requests"].as_array().unwrap();
-        assert_eq!(seven[0]["outcome"], "answered");
-        assert_eq!(seven[1]["outcome"], "in_flight");
-        assert!(seven[1]["end"].is_null());
+        let requests = lanes[0]["requests"].as_array().unwrap();
+        assert_eq!(requests[0]["outcome"], "answered");
+        assert_eq!(requests[1]["outcome"], "in_flight");
+        assert!(requests[1]["end"].is_null());
         assert_eq!(lanes[1]["requests"][0]["outcome"], "rate_limited");
         assert_eq!(lanes[1]["requests"][0]["status"], 429);
         // A stream's next event carries only what finished since.
@@ -330,12 +396,18 @@ mod tests {
     }
 
     #[test]
-    fn the_ring_stays_within_its_bound_under_a_storm() {
+    fn the_record_stays_within_its_bounds_under_a_storm() {
         let live = Live::new();
-        for lane in 0..(RING as u64 + 10_000) {
-            live.started(lane).finish(Outcome::Answered, 200);
+        for id in 0..(RING as u64 + 10_000) {
+            let lane = live.lane(id);
+            live.started(&lane).finish(Outcome::Answered, 200);
         }
         assert_eq!(live.ring.lock().finished.len(), RING);
+        // The closed connections' lanes are pruned as new ones come.
+        assert!(
+            live.lanes.lock().by_id.len() <= 64,
+            "lanes of closed connections kept"
+        );
         let (json, _) = parsed(&live, None);
         let sent: usize = json["lanes"]
             .as_array()
@@ -350,9 +422,12 @@ mod tests {
     #[test]
     fn a_request_whose_client_hung_up_is_no_longer_in_flight() {
         let live = Live::new();
-        let noting = live.started(3);
+        let lane = live.lane(3);
+        let noting = live.started(&lane);
         assert_eq!(parsed(&live, None).0["in_flight"], 1);
         drop(noting);
-        assert_eq!(parsed(&live, None).0["in_flight"], 0);
+        let (json, _) = parsed(&live, None);
+        assert_eq!(json["in_flight"], 0);
+        assert_eq!(json["lanes"].as_array().unwrap().len(), 0);
     }
 }

@@ -36,6 +36,7 @@ use crate::chaos::ChaosConfig;
 use crate::connection::{self, Activity, Ended, Limits, Registry, Watched};
 use crate::delivery::{DeliveryBody, NoAnswer, deliver};
 use crate::first_request::FirstRequest;
+use crate::live::Lane;
 use crate::routes::{AppState, Stats};
 
 /// How the server behaves; [`ServerConfig::default`] is what the command
@@ -233,8 +234,9 @@ impl Server {
             };
             let activity = Arc::new(Activity::new(epoch));
             let id = registry.insert(activity.clone());
+            let lane = state.live().lane(id);
             let connection =
-                serve_connection(&http, stream, peer, id, state.clone(), activity.clone());
+                serve_connection(&http, stream, peer, lane, state.clone(), activity.clone());
             let registry = registry.clone();
             let open = state.connection_opened();
             tokio::spawn(async move {
@@ -267,14 +269,14 @@ impl Server {
     }
 }
 
-/// One hyper connection on `stream` from `peer` (numbered `lane` for the
-/// live view), whose service tells `activity` when each request starts
-/// and ends.
+/// One hyper connection on `stream` from `peer` (its `lane` in the live
+/// view), whose service tells `activity` when each request starts and
+/// ends.
 fn serve_connection(
     http: &http1::Builder,
     stream: TcpStream,
     peer: SocketAddr,
-    lane: u64,
+    lane: Arc<Lane>,
     state: AppState,
     activity: Arc<Activity>,
 ) -> impl connection::GracefulConnection + Send + use<> {
@@ -286,9 +288,9 @@ fn serve_connection(
     let io = TokioIo::new(FirstRequest::new(Watched::new(stream, activity.clone())));
     let service = service_fn(move |request| {
         activity.request_started();
-        let (state, activity) = (state.clone(), activity.clone());
+        let (state, activity, lane) = (state.clone(), activity.clone(), lane.clone());
         async move {
-            let answered = answer(&state, request, local, peer, lane, &activity).await;
+            let answered = answer(&state, request, local, peer, &lane, &activity).await;
             activity.request_finished();
             answered
         }
@@ -303,11 +305,11 @@ async fn answer(
     request: hyper::Request<Incoming>,
     local: SocketAddr,
     peer: SocketAddr,
-    lane: u64,
+    lane: &Lane,
     activity: &Activity,
 ) -> Result<hyper::Response<DeliveryBody>, NoAnswer> {
     let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
-    let (response, delivery) = state.answer(&request, local, peer.ip(), lane).await;
+    let (response, delivery) = state.answer(&request, local, peer.ip(), Some(lane)).await;
     if let Some(started) = started {
         tracing::debug!(
             method = %request.method(),

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use crate::chaos::{Chaos, ChaosConfig, Fate, FaultKind};
 use crate::delivery::Delivery;
-use crate::live::{Live, Outcome};
+use crate::live::{Lane, Live, Outcome};
 use crate::metrics::{Metrics, RouteLabel};
 use crate::openapi::{DOCS_PAGE, OPENAPI_DOCUMENT};
 use crate::target::{Route, Target};
@@ -217,7 +217,7 @@ impl AppState {
     /// # Ok(()) }
     /// ```
     pub async fn respond<B>(&self, request: &Request<B>, local: SocketAddr) -> Response {
-        self.answer(request, local, local.ip(), 0).await.0
+        self.answer(request, local, local.ip(), None).await.0
     }
 
     /// What `/live` shows.
@@ -225,17 +225,17 @@ impl AppState {
         &self.inner.live
     }
 
-    /// Answers one request from `client` on the connection numbered
+    /// Answers one request from `client` on the connection whose lane is
     /// `lane`, and says how its bytes are to be delivered (the practice
     /// ground's connection faults are the connection's to carry out).
-    /// Counted at `/metrics`, and noted for `/live` (but for the live
-    /// view's own requests).
+    /// Counted at `/metrics`, and noted for `/live` when it came on a
+    /// connection (but for the live view's own requests).
     pub(crate) async fn answer<B>(
         &self,
         request: &Request<B>,
         local: SocketAddr,
         client: IpAddr,
-        lane: u64,
+        lane: Option<&Lane>,
     ) -> (Response, Delivery) {
         let shared = &*self.inner;
         let started = Instant::now();
@@ -246,7 +246,9 @@ impl AppState {
             route,
             Some(Route::Live | Route::LiveJson | Route::LiveEvents)
         );
-        let noting = (!live_view).then(|| shared.live.started(lane));
+        let noting = lane
+            .filter(|_| !live_view)
+            .map(|lane| shared.live.started(lane));
         let label = match (&target, route) {
             (_, Some(route)) => RouteLabel::Route(route),
             (Target::Redirect(_), None) => RouteLabel::Redirect,
