@@ -770,24 +770,29 @@ fn a_timeline_of_a_failing_server_shows_the_retries_and_their_waits() {
         ..ServerConfig::default()
     });
     let dir = crate::support::scratch("timeline-failing");
+    // The job, drawn to `picture`; what fetch said.
+    let drawn = |picture: &Path| {
+        let output = fetch_cmd(
+            &server.url(),
+            &[
+                "--workers",
+                "8",
+                "--sample",
+                "60",
+                "--retries",
+                "10",
+                "--timeline",
+                picture.to_str().unwrap(),
+                "-o",
+                dir.join("out.csv").to_str().unwrap(),
+            ],
+        );
+        let said = stderr(&output);
+        assert!(output.status.success(), "{said}");
+        said
+    };
     let path = dir.join("t.png");
-    let output = fetch_cmd(
-        &server.url(),
-        &[
-            "--workers",
-            "8",
-            "--sample",
-            "60",
-            "--retries",
-            "10",
-            "--timeline",
-            path.to_str().unwrap(),
-            "-o",
-            dir.join("out.csv").to_str().unwrap(),
-        ],
-    );
-    let said = stderr(&output);
-    assert!(output.status.success(), "{said}");
+    let said = drawn(&path);
     let summary = said
         .lines()
         .find(|line| line.contains("timeline written to"))
@@ -804,20 +809,7 @@ fn a_timeline_of_a_failing_server_shows_the_retries_and_their_waits() {
 
     // The same as SVG: the 503s (drawn as failures) beside the answers.
     let svg_path = dir.join("t.svg");
-    let output = fetch_cmd(
-        &server.url(),
-        &[
-            "--workers",
-            "8",
-            "--sample",
-            "60",
-            "--retries",
-            "10",
-            "--timeline",
-            svg_path.to_str().unwrap(),
-        ],
-    );
-    assert!(output.status.success(), "{}", stderr(&output));
+    drawn(&svg_path);
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     assert_eq!(timeline_bars(&svg, ANSWERED).len(), 60);
     assert!(timeline_bars(&svg, FAILED_500).len() >= 10, "{svg}");
