@@ -10,9 +10,9 @@
 //!   [`Limits::head`] of its first byte (a "slowloris" client that trickles
 //!   its headers forever must not hold a connection);
 //! - a connection between requests may stay open for [`Limits::idle`]
-//!   (minutes), so a learner pausing in a notebook finds it still there,
-//!   and it is the first to go when the server needs room
-//!   ([`Registry::shed_oldest_idle`]).
+//!   (without limit unless set), so a learner pausing in a notebook for
+//!   any time finds it still there, and it is the first to go when the
+//!   server needs room ([`Registry::shed_oldest_idle`]).
 //!
 //! To tell the two apart, [`Watched`] notes when the first byte of a head
 //! arrives and the service notes when a request starts and ends; all of it
@@ -42,7 +42,8 @@ use crate::memory::{self, StormWatch};
 pub(crate) struct Limits {
     /// From the first byte of a request head to its end.
     pub(crate) head: Duration,
-    /// Between two requests.
+    /// Between two requests (`Duration::MAX`, or any span that overflows
+    /// the clock: no limit).
     pub(crate) idle: Duration,
 }
 
@@ -134,8 +135,11 @@ impl Activity {
         match self.phase.load(Ordering::Relaxed) {
             HEAD if since + limits.head <= now => Check::HeadTooSlow,
             HEAD => Check::Until(since + limits.head),
-            IDLE if since + limits.idle <= now => Check::IdleTooLong,
-            IDLE => Check::Until((since + limits.idle).min(soon)),
+            IDLE => match since.checked_add(limits.idle) {
+                Some(deadline) if deadline <= now => Check::IdleTooLong,
+                Some(deadline) => Check::Until(deadline.min(soon)),
+                None => Check::Until(soon),
+            },
             _ => Check::Until(soon),
         }
     }
@@ -396,6 +400,23 @@ mod tests {
         assert!(matches!(activity.check(LIMITS), Check::Until(_)));
         tokio::time::advance(Duration::from_secs(2)).await;
         assert!(matches!(activity.check(LIMITS), Check::IdleTooLong));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_an_idle_limit_an_idle_connection_stays_however_long() {
+        let unlimited = Limits {
+            idle: Duration::MAX,
+            ..LIMITS
+        };
+        let activity = Activity::new(Instant::now());
+        for _ in 0..48 {
+            tokio::time::advance(Duration::from_secs(3600)).await;
+            assert!(matches!(activity.check(unlimited), Check::Until(_)));
+        }
+        // A head that starts after two days idle is still timed.
+        activity.received();
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(matches!(activity.check(unlimited), Check::HeadTooSlow));
     }
 
     #[test]

@@ -48,7 +48,12 @@ pub struct ServerConfig {
     /// How long a client may take to send a request head, from its first
     /// byte.
     pub header_read_timeout: Duration,
-    /// How long a kept-alive connection may sit idle between requests.
+    /// How long a kept-alive connection may sit idle between requests:
+    /// unlimited unless set (`Duration::MAX`). An idle connection stays
+    /// until the server needs room for a new one (the oldest idle one
+    /// goes first) or stops, so a client that reuses a connection after
+    /// any pause finds it open, as clients of the original always do (it
+    /// closes after every answer, so they always reconnect).
     pub idle_timeout: Duration,
     /// The most connections open at once; `None` derives it from the
     /// open-file limit: the soft limit as it is at start, less 64 kept for
@@ -68,7 +73,7 @@ impl Default for ServerConfig {
         ServerConfig {
             sleep: Duration::ZERO,
             header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(300),
+            idle_timeout: Duration::MAX,
             max_connections: None,
             max_head_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(5),
