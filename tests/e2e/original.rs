@@ -126,6 +126,12 @@ const REQUESTS: &[&str] = &[
     "GET /%65xchanges HTTP/1.0\r\nHost: h\r\n\r\n",
     "GET /price/bitstamp%2Fbtc/2020-04-01 HTTP/1.0\r\nHost: h\r\n\r\n",
     "GET /price//bitstamp/btc/2020-04-01 HTTP/1.0\r\nHost: h:8080\r\n\r\n",
+    // The host of a 308's `Location`, as Werkzeug names it.
+    "GET /price//bitstamp/btc/2020-04-01 HTTP/1.0\r\nHost: EXAMPLE.Com\r\n\r\n",
+    "GET /price//bitstamp/btc/2020-04-01 HTTP/1.0\r\nHost: Ex.com:80\r\n\r\n",
+    "GET /price//bitstamp/btc/2020-04-01 HTTP/1.0\r\nHost: a.example\r\nHost: B.example:80\r\n\r\n",
+    "GET http://Abs.Example:8080/price//bitstamp/btc/2020-04-01 HTTP/1.0\r\nHost: h\r\n\r\n",
+    "GET http://abs.example/price//bitstamp/btc/2020-04-01 HTTP/1.0\r\n\r\n",
     "get /exchanges HTTP/1.0\r\nHost: h\r\n\r\n",
     // Typed by hand into `nc`.
     "GET /exchanges\r\n\r\n",

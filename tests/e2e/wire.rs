@@ -138,6 +138,49 @@ fn slashes_are_merged_as_werkzeug_merges_them() {
 }
 
 #[test]
+fn a_redirect_names_the_host_as_werkzeug_does() {
+    // `curl -i http://LOCALHOST:8080/price//...` and its kin: the host
+    // lower-cased, the default port dropped, several `Host` headers
+    // joined, and an absolute-form target's authority before the `Host`
+    // header.
+    let server = start_server(ServerConfig::default());
+    let merged = "/price//bitstamp/btc/2020-04-01";
+    for (request, location) in [
+        (
+            format!("GET {merged} HTTP/1.1\r\nHost: EXAMPLE.Com\r\n\r\n"),
+            "http://example.com/price/bitstamp/btc/2020-04-01",
+        ),
+        (
+            format!("GET {merged} HTTP/1.1\r\nHost: Ex.com:80\r\n\r\n"),
+            "http://ex.com/price/bitstamp/btc/2020-04-01",
+        ),
+        (
+            format!("GET {merged} HTTP/1.1\r\nHost: a.example\r\nHost: B.example:80\r\n\r\n"),
+            "http://a.example,b.example/price/bitstamp/btc/2020-04-01",
+        ),
+        (
+            format!("GET http://Abs.Example:8080{merged} HTTP/1.1\r\nHost: h\r\n\r\n"),
+            "http://abs.example:8080/price/bitstamp/btc/2020-04-01",
+        ),
+        (
+            format!("GET http://abs.example{merged} HTTP/1.1\r\n\r\n"),
+            "http://abs.example/price/bitstamp/btc/2020-04-01",
+        ),
+    ] {
+        let answer = send_and_half_close(server.addr(), request.as_bytes());
+        let answer = text(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 308 PERMANENT REDIRECT\r\n"),
+            "{request:?}: {answer}"
+        );
+        assert!(
+            answer.contains(&format!("\r\nLocation: {location}\r\n")),
+            "{request:?}: {answer}"
+        );
+    }
+}
+
+#[test]
 fn the_path_is_percent_decoded_before_routing() {
     let server = start_server(ServerConfig::default());
     let mut connection = Connection::open(server.addr());

@@ -300,6 +300,8 @@ mod tests {
         assert_eq!(Target::resolve("/docs"), Target::Fixed(Route::Docs));
         assert_eq!(Target::resolve("/chaos"), Target::Fixed(Route::Chaos));
         assert_eq!(Target::resolve("/metrics"), Target::Fixed(Route::Metrics));
+        let with_path = Uri::from_static("http://localhost:8080/exchanges");
+        assert_eq!(Target::of(&with_path), Target::Fixed(Route::Exchanges));
         assert_eq!(Target::resolve("/health"), Target::Fixed(Route::Health));
         let target = Target::resolve("/price/bitstamp/btc/2020-04-01");
         assert_eq!(target, price("bitstamp", "btc", "2020-04-01"));

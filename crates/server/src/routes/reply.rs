@@ -95,17 +95,32 @@ pub(super) fn method_not_allowed() -> Response {
     response
 }
 
-/// `http://` and the host a client reached us by, as Werkzeug names it:
-/// the request's `Host` (without `:80`), or the server's own address when
-/// there is none.
+/// `http://` and the host a client reached us by, as Werkzeug names it
+/// (see within), or the server's own address when the request names
+/// none.
 pub(super) fn base_url<B>(request: &Request<B>, local: SocketAddr) -> String {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .map(|host| host.strip_suffix(":80").unwrap_or(host).to_owned())
-        .unwrap_or_else(|| local.to_string());
-    format!("http://{host}")
+    // Werkzeug's host: an absolute-form target's authority before any
+    // `Host` header; several `Host` headers joined with commas (its WSGI
+    // server joins a repeated header so); lower-cased; the default port
+    // dropped from the end.
+    let host = match request.uri().authority() {
+        Some(authority) => authority.as_str().to_owned(),
+        None => {
+            let hosts: Vec<&str> = request
+                .headers()
+                .get_all(header::HOST)
+                .iter()
+                .filter_map(|host| host.to_str().ok())
+                .collect();
+            if hosts.is_empty() {
+                local.to_string()
+            } else {
+                hosts.join(",")
+            }
+        }
+    };
+    let host = host.to_ascii_lowercase();
+    format!("http://{}", host.strip_suffix(":80").unwrap_or(&host))
 }
 
 /// Werkzeug's `308` for merged slashes: an absolute URL (see [`base_url`])
