@@ -592,7 +592,7 @@ fn pipe(
     progress.start(total);
     let (outcomes, received) = crossbeam_channel::unbounded();
     let started = Instant::now();
-    sink.start_clock(started);
+    sink.start_clock();
     let restarts = std::thread::scope(|scope| {
         let running = scope.spawn(move || runner.run(tasks, outcomes));
         // Returning drops `received`: a runner still busy (after a stop)

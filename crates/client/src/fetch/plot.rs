@@ -16,27 +16,49 @@ use super::{FetchError, RunOn};
 /// [`FetchError::UnknownExtension`] for another extension,
 /// [`FetchError::Plot`] if the plot cannot be drawn or written.
 pub fn plot(points: &[SweepPoint], path: &Path) -> Result<(), FetchError> {
+    write(&Sweep(points), path, (900, 420))
+}
+
+/// The error a drawing gives back, whatever its backend.
+pub(super) type DrawError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A picture drawn the same way on any of plotters' backends.
+pub(super) trait Picture {
+    /// Draws the picture on `root`.
+    fn draw<DB>(
+        &self,
+        root: plotters::drawing::DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), DrawError>
+    where
+        DB: plotters::prelude::DrawingBackend,
+        DB::ErrorType: 'static;
+}
+
+/// Writes `picture` to `path` at `size` pixels, SVG or PNG by the file's
+/// extension, with the built-in font.
+///
+/// # Errors
+///
+/// [`FetchError::UnknownExtension`] for another extension,
+/// [`FetchError::Plot`] if it cannot be drawn or written.
+pub(super) fn write(
+    picture: &impl Picture,
+    path: &Path,
+    size: (u32, u32),
+) -> Result<(), FetchError> {
     use plotters::prelude::*;
 
-    let failed = |source: Box<dyn std::error::Error + Send + Sync>| FetchError::Plot {
+    let failed = |source: DrawError| FetchError::Plot {
         path: path.to_owned(),
         source,
     };
     let format = PlotFormat::of(path)?;
     register_font().map_err(|error| failed(Box::new(error)))?;
-    if format == PlotFormat::Png {
-        draw(
-            BitMapBackend::new(path, (900, 420)).into_drawing_area(),
-            points,
-        )
-        .map_err(failed)
-    } else {
-        draw(
-            SVGBackend::new(path, (900, 420)).into_drawing_area(),
-            points,
-        )
-        .map_err(failed)
+    match format {
+        PlotFormat::Png => picture.draw(BitMapBackend::new(path, size).into_drawing_area()),
+        PlotFormat::Svg => picture.draw(SVGBackend::new(path, size).into_drawing_area()),
     }
+    .map_err(failed)
 }
 
 /// The formats a plot is written in, by the file's extension.
@@ -84,11 +106,11 @@ impl PlotFormat {
 /// The built-in font could not be read (a broken build).
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the built-in font is unreadable")]
-pub(super) struct FontUnreadable;
+struct FontUnreadable;
 
 /// The plots' one font, built in (DejaVu Sans, under the Bitstream Vera
 /// licence in `assets/`), so that drawing needs no font installed.
-pub(super) fn register_font() -> Result<(), FontUnreadable> {
+fn register_font() -> Result<(), FontUnreadable> {
     static REGISTERED: std::sync::OnceLock<Result<(), FontUnreadable>> = std::sync::OnceLock::new();
     *REGISTERED.get_or_init(|| {
         plotters::style::register_font(
@@ -100,20 +122,33 @@ pub(super) fn register_font() -> Result<(), FontUnreadable> {
     })
 }
 
+/// The sweep's points, as a picture.
+struct Sweep<'a>(&'a [SweepPoint]);
+
+impl Picture for Sweep<'_> {
+    fn draw<DB>(
+        &self,
+        root: plotters::drawing::DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), DrawError>
+    where
+        DB: plotters::prelude::DrawingBackend,
+        DB::ErrorType: 'static,
+    {
+        draw(root, self.0)
+    }
+}
+
 fn draw<DB>(
     root: plotters::drawing::DrawingArea<DB, plotters::coord::Shift>,
     points: &[SweepPoint],
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+) -> Result<(), DrawError>
 where
     DB: plotters::prelude::DrawingBackend,
     DB::ErrorType: 'static,
 {
     use plotters::prelude::*;
 
-    let failed =
-        |error: DrawingAreaErrorKind<DB::ErrorType>| -> Box<dyn std::error::Error + Send + Sync> {
-            Box::new(error)
-        };
+    let failed = |error: DrawingAreaErrorKind<DB::ErrorType>| -> DrawError { Box::new(error) };
     // A little room right of the last point, so that it is not on the edge.
     let max_workers = points.iter().map(|p| p.workers).max().unwrap_or(1).max(2) as f64 * 1.25;
     let max_rps = points

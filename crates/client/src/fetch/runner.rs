@@ -47,6 +47,24 @@ pub(crate) struct Outcome {
     pub started_unix_micros: Option<u64>,
 }
 
+impl Outcome {
+    /// An outcome whose tries and start the runner does not see (the
+    /// range API's, a task lost with its worker).
+    fn untimed(
+        task: Task,
+        result: Result<Option<Price>, TaskFailure>,
+        latency: Duration,
+    ) -> Outcome {
+        Outcome {
+            task,
+            result,
+            latency,
+            tries: Vec::new(),
+            started_unix_micros: None,
+        }
+    }
+}
+
 /// Runs a job's tasks; see the module's documentation.
 pub(crate) trait Runner: Sync {
     /// Runs `tasks`, sending each one's outcome to `outcomes`; returns
@@ -100,40 +118,34 @@ pub(crate) fn for_place(
 
 /// What a fetch function gives back for one task, from wherever it ran.
 pub(super) trait Answer {
-    fn into_parts(self) -> Reported;
+    /// The outcome of `task`.
+    fn into_outcome(self, task: Task) -> Outcome;
 }
-
-/// A task's answer as the runner reports it: the result, how long it
-/// took, its tries, and when it started (microseconds since the epoch).
-pub(super) type Reported = (
-    Result<Option<Price>, TaskFailure>,
-    Duration,
-    Vec<Try>,
-    Option<u64>,
-);
 
 /// A thread's answer: the client's own result, with its tries and times.
 impl Answer for Tried<Option<Price>> {
-    fn into_parts(self) -> Reported {
-        (
-            self.result.map_err(TaskFailure::from),
-            self.took,
-            self.tries,
-            Some(self.started_unix_micros),
-        )
+    fn into_outcome(self, task: Task) -> Outcome {
+        Outcome {
+            task,
+            result: self.result.map_err(TaskFailure::from),
+            latency: self.took,
+            tries: self.tries,
+            started_unix_micros: Some(self.started_unix_micros),
+        }
     }
 }
 
 /// A worker's answer (a process, or a machine through Redis).
 impl Answer for WorkerAnswer {
-    fn into_parts(self) -> Reported {
+    fn into_outcome(self, task: Task) -> Outcome {
         let (result, micros, tries, started) = self;
-        (
-            result.map_err(TaskFailure::from),
-            Duration::from_micros(micros),
+        Outcome {
+            task,
+            result: result.map_err(TaskFailure::from),
+            latency: Duration::from_micros(micros),
             tries,
-            Some(started),
-        )
+            started_unix_micros: Some(started),
+        }
     }
 }
 
@@ -222,28 +234,16 @@ where
         let InFlight { task, handle } = slots[slot].take().expect("a slot finishes once");
         free.push(slot);
         in_flight -= 1;
-        let (result, latency, tries, started_unix_micros) = match handle.into_result() {
-            Ok(answer) => answer.into_parts(),
+        let outcome = match handle.into_result() {
+            Ok(answer) => answer.into_outcome(task),
             Err(error @ TaskError::Broken(_)) => {
                 lost.push(task);
                 broken.get_or_insert(error);
                 continue;
             }
-            Err(error) => (
-                Err(TaskFailure::Worker(error)),
-                Duration::ZERO,
-                Vec::new(),
-                None,
-            ),
+            Err(error) => Outcome::untimed(task, Err(TaskFailure::Worker(error)), Duration::ZERO),
         };
         completed += 1;
-        let outcome = Outcome {
-            task,
-            result,
-            latency,
-            tries,
-            started_unix_micros,
-        };
         if outcomes.send(outcome).is_err() {
             for waiting in slots.iter().flatten() {
                 waiting.handle.cancel();
@@ -387,13 +387,11 @@ impl Runner for OnProcesses {
                 let times = caught.entry(task.clone()).or_default();
                 *times += 1;
                 if *times > POOL_BREAKS_PER_TASK {
-                    let failed = Outcome {
+                    let failed = Outcome::untimed(
                         task,
-                        result: Err(TaskFailure::Worker(error.clone())),
-                        latency: Duration::ZERO,
-                        tries: Vec::new(),
-                        started_unix_micros: None,
-                    };
+                        Err(TaskFailure::Worker(error.clone())),
+                        Duration::ZERO,
+                    );
                     if outcomes.send(failed).is_err() {
                         return Ok(restarts);
                     }
@@ -463,16 +461,10 @@ impl Runner for OnTokio {
                     Arc::clone(&sink_gone),
                 );
                 running.spawn(async move {
-                    let tried = client
+                    let outcome = client
                         .check_price_tried(&task.exchange, &task.symbol, &task.day.to_string())
-                        .await;
-                    let outcome = Outcome {
-                        task,
-                        result: tried.result.map_err(TaskFailure::from),
-                        latency: tried.took,
-                        tries: tried.tries,
-                        started_unix_micros: Some(tried.started_unix_micros),
-                    };
+                        .await
+                        .into_outcome(task);
                     if outcomes.send(outcome).is_err() {
                         sink_gone.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -553,13 +545,7 @@ fn fetch_range(
             Ok(_) => Ok(by_day.remove(&task.day)),
             Err(error) => Err(TaskFailure::from(error.clone())),
         };
-        let outcome = Outcome {
-            task,
-            result,
-            latency,
-            tries: Vec::new(),
-            started_unix_micros: None,
-        };
+        let outcome = Outcome::untimed(task, result, latency);
         // The sink has stopped (a failed write): so do we.
         if outcomes.send(outcome).is_err() {
             return;

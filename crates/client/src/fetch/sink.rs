@@ -12,12 +12,13 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
 use super::output::{self, Appender, Existing, Format, OutputLock};
 use super::{FetchError, FetchReport, GaveUp, Output, Progress, Record, Task};
+use crate::api::unix_micros;
 use crate::fetch::runner::Outcome;
 use crate::fetch::timeline::TaskSpan;
 
@@ -35,10 +36,8 @@ pub(crate) struct Sink {
     file: Option<File>,
     records: Vec<Record>,
     report: FetchReport,
-    /// When the job started, for the timeline's spans (on both clocks:
-    /// tasks say when they started on the wall clock, which processes
-    /// share).
-    started: Instant,
+    /// When the job started, on the wall clock (which the processes that
+    /// run its tasks share), for the timeline's spans.
     started_unix_micros: u64,
     /// Whether to keep each task's span and tries.
     timeline: bool,
@@ -52,7 +51,6 @@ impl Sink {
             file: None,
             records: Vec::new(),
             report: FetchReport::default(),
-            started: Instant::now(),
             started_unix_micros: 0,
             timeline: false,
         }
@@ -63,10 +61,9 @@ impl Sink {
         self.timeline = true;
     }
 
-    /// The job's clock starts: spans are measured from `started`.
-    pub(crate) fn start_clock(&mut self, started: Instant) {
-        self.started = started;
-        self.started_unix_micros = crate::api::unix_micros();
+    /// The job's clock starts: spans are measured from now.
+    pub(crate) fn start_clock(&mut self) {
+        self.started_unix_micros = unix_micros();
     }
 
     /// Opens `output` for a run of `tasks`: takes its lock, and with
@@ -106,7 +103,6 @@ impl Sink {
                 ..FetchReport::default()
             },
             records,
-            started: Instant::now(),
             started_unix_micros: 0,
             timeline: false,
         })
@@ -142,12 +138,11 @@ impl Sink {
             if self.timeline {
                 // Where the task ran said when it started; where it did
                 // not, its answer's arrival less the time it took.
-                let start = match started_unix_micros {
-                    Some(micros) => {
-                        Duration::from_micros(micros.saturating_sub(self.started_unix_micros))
-                    }
-                    None => self.started.elapsed().saturating_sub(latency),
-                };
+                let began = started_unix_micros.unwrap_or_else(|| {
+                    let took = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                    unix_micros().saturating_sub(took)
+                });
+                let start = Duration::from_micros(began.saturating_sub(self.started_unix_micros));
                 report.timeline.push(TaskSpan {
                     task: task.clone(),
                     start,

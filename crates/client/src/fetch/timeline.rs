@@ -116,16 +116,6 @@ pub fn draw(
     spans: &[TaskSpan],
     path: &std::path::Path,
 ) -> Result<TimelineSummary, super::FetchError> {
-    use plotters::prelude::*;
-
-    use super::plot::PlotFormat;
-
-    let failed = |source: Box<dyn std::error::Error + Send + Sync>| super::FetchError::Plot {
-        path: path.to_owned(),
-        source,
-    };
-    let format = PlotFormat::of(path)?;
-    super::plot::register_font().map_err(|error| failed(Box::new(error)))?;
     let lane_of = lanes(spans);
     let lanes = lane_of.iter().max().map_or(0, |last| last + 1);
     let summary = TimelineSummary {
@@ -139,22 +129,35 @@ pub fn draw(
     // A lane is at least 3 pixels, at most 24; the picture at most 2,000.
     let row = (1200 / lanes.max(1)).clamp(3, 24) as u32;
     let size = (1000, (90 + row * lanes.max(1) as u32).min(2000));
-    let drawn = match format {
-        PlotFormat::Png => draw_on(
-            BitMapBackend::new(path, size).into_drawing_area(),
-            spans,
-            &lane_of,
-            lanes,
-        ),
-        PlotFormat::Svg => draw_on(
-            SVGBackend::new(path, size).into_drawing_area(),
-            spans,
-            &lane_of,
-            lanes,
-        ),
+    let picture = Timeline {
+        spans,
+        lane_of: &lane_of,
+        lanes,
     };
-    drawn.map_err(failed)?;
+    super::plot::write(&picture, path, size)?;
     Ok(summary)
+}
+
+/// The spans on their lanes, as a picture.
+#[cfg(feature = "plot")]
+struct Timeline<'a> {
+    spans: &'a [TaskSpan],
+    lane_of: &'a [usize],
+    lanes: usize,
+}
+
+#[cfg(feature = "plot")]
+impl super::plot::Picture for Timeline<'_> {
+    fn draw<DB>(
+        &self,
+        root: plotters::drawing::DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), super::plot::DrawError>
+    where
+        DB: plotters::prelude::DrawingBackend,
+        DB::ErrorType: 'static,
+    {
+        draw_on(root, self.spans, self.lane_of, self.lanes)
+    }
 }
 
 #[cfg(feature = "plot")]
@@ -163,7 +166,7 @@ fn draw_on<DB>(
     spans: &[TaskSpan],
     lane_of: &[usize],
     lanes: usize,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+) -> Result<(), super::plot::DrawError>
 where
     DB: plotters::prelude::DrawingBackend,
     DB::ErrorType: 'static,
@@ -171,9 +174,7 @@ where
     use plotters::prelude::*;
 
     let failed =
-        |error: DrawingAreaErrorKind<DB::ErrorType>| -> Box<dyn std::error::Error + Send + Sync> {
-            Box::new(error)
-        };
+        |error: DrawingAreaErrorKind<DB::ErrorType>| -> super::plot::DrawError { Box::new(error) };
     let end = spans
         .iter()
         .map(|span| span.end.as_secs_f64())
