@@ -304,11 +304,13 @@ impl Shared {
         }
     }
 
-    /// Sends a batch's answers (one round trip), then marks their tasks
+    /// Ends a batch: gives back the tasks a stop left undone, then sends
+    /// the answers of those done (one round trip) and marks their tasks
     /// done (another): in that order, so a worker killed between the two
     /// leaves tasks that run again (and second answers, which the producer
     /// drops), never a task with no answer.
-    fn send(&self, done: Vec<Done>) -> Result<(), QueueError> {
+    fn end_batch(&self, done: Vec<Done>, undone: Vec<Assignment>) -> Result<(), QueueError> {
+        self.give_back(undone)?;
         let failed = done.iter().filter(|done| done.failed).count();
         let count = done.len();
         self.queue
@@ -329,12 +331,9 @@ impl Done {
     /// The answer to `assignment`: the request's result, how long it took
     /// and its tries, in the executor's codec, as `fetch_in_worker` gives
     /// it.
-    fn of(
-        assignment: Assignment,
-        tried: Result<Tried<Option<Price>>, TaskError>,
-        took: Duration,
-    ) -> Done {
+    fn of(assignment: Assignment, tried: Result<Tried<Option<Price>>, TaskError>) -> Done {
         let failed = !matches!(tried, Ok(Tried { result: Ok(_), .. }));
+        let took = tried.as_ref().map_or(Duration::ZERO, |tried| tried.took);
         let outcome = tried.and_then(|tried| {
             let micros = u64::try_from(tried.took.as_micros()).unwrap_or(u64::MAX);
             let answer: WorkerAnswer =
@@ -396,7 +395,6 @@ fn serve_on_threads(
                     let mut done = Vec::with_capacity(taken.len());
                     let mut taken = taken.into_iter();
                     for assignment in taken.by_ref() {
-                        let began = Instant::now();
                         let tried = fetch_task(&assignment).map(|task| {
                             client.check_price_tried(
                                 &task.exchange,
@@ -404,14 +402,13 @@ fn serve_on_threads(
                                 &task.day.to_string(),
                             )
                         });
-                        done.push(Done::of(assignment, tried, began.elapsed()));
+                        done.push(Done::of(assignment, tried));
                         if shared.stopping() {
                             break;
                         }
                     }
-                    shared.give_back(taken)?;
                     size.ran(done.len(), started.elapsed());
-                    shared.send(done)?;
+                    shared.end_batch(done, taken.collect())?;
                 }
                 Ok(())
             })
@@ -456,7 +453,6 @@ fn serve_async(
                     let mut done = Vec::with_capacity(taken.len());
                     let mut taken = taken.into_iter();
                     for assignment in taken.by_ref() {
-                        let began = Instant::now();
                         let tried = match fetch_task(&assignment) {
                             Ok(task) => Ok(client
                                 .check_price_tried(
@@ -467,20 +463,16 @@ fn serve_async(
                                 .await),
                             Err(error) => Err(error),
                         };
-                        done.push(Done::of(assignment, tried, began.elapsed()));
+                        done.push(Done::of(assignment, tried));
                         if shared.stopping() {
                             break;
                         }
                     }
                     size.ran(done.len(), started.elapsed());
-                    let sender = Arc::clone(&shared);
-                    let undone: Vec<Assignment> = taken.collect();
-                    tokio::task::spawn_blocking(move || {
-                        sender.give_back(undone)?;
-                        sender.send(done)
-                    })
-                    .await
-                    .expect("the queue does not panic")?;
+                    let (ender, undone) = (Arc::clone(&shared), taken.collect());
+                    tokio::task::spawn_blocking(move || ender.end_batch(done, undone))
+                        .await
+                        .expect("the queue does not panic")?;
                 }
             });
         }
