@@ -824,3 +824,35 @@ fn a_timeline_of_another_kind_is_refused_before_anything_runs() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("a plot is written as .svg or .png"));
 }
+
+#[test]
+fn a_timeline_that_cannot_be_written_is_said_and_the_records_are_kept() {
+    let server = crate::support::slow_server(0);
+    let dir = crate::support::scratch("timeline-unwritable");
+    let out = dir.join("kept.csv");
+    let picture = dir.join("no-such-folder").join("t.svg");
+    let output = fetch_cmd(
+        &server.url(),
+        &[
+            "--sample",
+            "5",
+            "--timeline",
+            picture.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("cannot draw {}: ", picture.display()))
+            && said.contains("No such file or directory"),
+        "{said}"
+    );
+    assert!(said.contains("5 prices fetched"), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().lines().count(),
+        6,
+        "the header and five records"
+    );
+}
