@@ -74,6 +74,11 @@ impl Drop for Original {
 /// status line's version, and the `Server`, `Date` and `Connection`
 /// headers; `Allow` with its methods sorted.
 fn as_seen(answer: &[u8]) -> String {
+    // Werkzeug's interim answer comes first, as it is.
+    const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+    if let Some(answer) = answer.strip_prefix(CONTINUE) {
+        return format!("{}{}", String::from_utf8_lossy(CONTINUE), as_seen(answer));
+    }
     let answer = String::from_utf8_lossy(answer);
     let Some((head, body)) = answer.split_once("\r\n\r\n") else {
         // No head: an HTTP/0.9 answer is its body alone.
@@ -140,7 +145,48 @@ const REQUESTS: &[&str] = &[
     "GET /nope\r\n\r\n",
     "GET /symbols HTTP/0.9\r\n\r\n",
     "GET /exchanges HTTP/1.0\r\nHost: h",
+    // What a URL cannot hold, sent raw as `urllib` and `curl` send it.
+    "GET /exchanges?q=\"x\" HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET /price//a<b>`\"{}|\\^/btc/2020-04-01?x=1 HTTP/1.0\r\nHost: h\r\n\r\n",
+    "GET /ex\0changes HTTP/1.0\r\nHost: h\r\n\r\n",
+    "GET /price//a\x7fb\x01/btc/2020-04-01 HTTP/1.0\r\nHost: h\r\n\r\n",
+    "GET /price//bitst\u{e4}mp/btc/2020-04-01 HTTP/1.0\r\nHost: h\r\n\r\n",
+    "GET %2Fexchanges HTTP/1.0\r\n\r\n",
+    "GET price//bitstamp/btc/2020-04-01 HTTP/1.0\r\nHost: h\r\n\r\n",
+    // An absolute-form target with no path; a host that is not ASCII.
+    "HEAD http://localhost:8080 HTTP/1.1\r\n\r\n",
+    "GET http://localhost:8080?x=1 HTTP/1.0\r\n\r\n",
+    "OPTIONS http://a HTTP/1.0\r\n\r\n",
+    "DELETE http://a HTTP/1.0\r\n\r\n",
+    "GET /price//x/btc/2020-04-01 HTTP/1.1\r\nHost: b\u{fc}cher.Stra\u{df}e\r\n\r\n",
+    // Lines Python refuses, with its own error page; never silence.
+    "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    "GET / HTTP/2.0\r\nHost: h\r\n\r\n",
+    "GET /exchanges HTTP/3.1\r\n\r\n",
+    "GET /a b HTTP/1.0\r\n\r\n",
+    "HEAD /x\r\n\r\n",
+    "GET /x HTTP/1.x\r\n\r\n",
+    "HELLO\r\n\r\n",
+    "GET\t/a\x1cb HTTP/1.1\r\n\r\n",
+    // A header line without a colon ends Python's headers.
+    "GET /exchanges\nHost localhost\n\n",
+    "GET /exchanges HTTP/1.1\nHost localhost\nAccept: x\n\n",
+    // `Expect: 100-continue`, on a first request.
+    "GET /exchanges HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n",
+    "GET /exchanges HTTP/1.0\r\nExpect: 100-Continue \r\n\r\n",
 ];
+
+/// Requests that are not UTF-8, or too long to write out: raw bytes
+/// (Latin-1 in a target or a `Host`), and exactly 100 header fields.
+fn raw_requests() -> Vec<Vec<u8>> {
+    let fields: String = (0..100).map(|n| format!("X-{n}: v\r\n")).collect();
+    vec![
+        b"GET /price/bitst\xe4mp/btc/2020-04-01 HTTP/1.0\r\nHost: h\r\n\r\n".to_vec(),
+        b"GET /price//bitst\xe4mp/btc/2020-04-01 HTTP/1.0\r\nHost: h\r\n\r\n".to_vec(),
+        b"GET /price//x/btc/2020-04-01 HTTP/1.1\r\nHost: B\xdcCHER.example:8080\r\n\r\n".to_vec(),
+        format!("GET /exchanges HTTP/1.1\r\n{fields}\r\n").into_bytes(),
+    ]
+}
 
 #[test]
 fn ours_answers_what_the_original_answers() {
@@ -153,19 +199,19 @@ fn ours_answers_what_the_original_answers() {
     let original = Original::start(&program);
     let ours = crate::support::start_server(ServerConfig::default());
     let mut differences = Vec::new();
-    let requests = || REQUESTS.iter().chain(crate::support::HAND_TYPED_EXCHANGES);
-    for request in requests() {
-        let theirs = as_seen(&crate::support::send_and_half_close(
-            original.addr,
-            request.as_bytes(),
-        ));
-        let mine = as_seen(&crate::support::send_and_half_close(
-            ours.addr(),
-            request.as_bytes(),
-        ));
+    let requests: Vec<Vec<u8>> = REQUESTS
+        .iter()
+        .chain(crate::support::HAND_TYPED_EXCHANGES)
+        .map(|request| request.as_bytes().to_vec())
+        .chain(raw_requests())
+        .collect();
+    for request in &requests {
+        let theirs = as_seen(&crate::support::send_and_half_close(original.addr, request));
+        let mine = as_seen(&crate::support::send_and_half_close(ours.addr(), request));
         if mine != theirs {
             differences.push(format!(
-                "{request:?}\n  ours:     {mine:?}\n  original: {theirs:?}"
+                "{}\n  ours:     {mine:?}\n  original: {theirs:?}",
+                request.escape_ascii()
             ));
         }
     }
@@ -173,7 +219,7 @@ fn ours_answers_what_the_original_answers() {
         differences.is_empty(),
         "{} of {} requests answered differently:\n{}",
         differences.len(),
-        requests().count(),
+        requests.len(),
         differences.join("\n")
     );
 }

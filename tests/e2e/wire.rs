@@ -3,7 +3,8 @@
 //! with real clients; `original.rs` runs it beside ours): half-closed
 //! connections, idle keep-alive connections, merged slashes, percent-
 //! decoding, reason phrases, method case, hand-typed and HTTP/0.9
-//! requests, and the connection cap.
+//! requests, what a URL cannot hold, Python's error pages, `100
+//! Continue`, and the connection cap.
 //!
 //! Each test drives a real socket the way the client that found the
 //! difference does (`nc -q 1`, `http.client` reusing a connection, a
@@ -361,52 +362,309 @@ fn an_http_0_9_answer_closes_the_connection() {
     assert_eq!(text(&answer), crate::support::GOLDEN_SYMBOLS);
 }
 
+/// The message of one of Python's own error pages.
+fn python_message(page: &str) -> &str {
+    let message = page
+        .split("<p>Message: ")
+        .nth(1)
+        .expect("Python's error page");
+    message.split(".</p>").next().unwrap()
+}
+
 #[test]
-fn what_is_not_http_gets_a_400_with_a_status_line() {
-    // Differs on purpose (docs/server.md): the original answers these lines with
-    // Python's error page and no status line at all (only `GET` is an
-    // HTTP/0.9 method, matched case-sensitively; no version of 2 or more
-    // is taken), and skips a header line without a colon; ours says `400`
-    // in a status line, which any client can read.
+fn what_python_refuses_gets_its_error_page_never_silence() {
+    // `printf 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' | nc -q 1` (the HTTP/2
+    // preface, what `curl --http2-prior-knowledge` sends) got no byte at
+    // all; these lines got hyper's bare 400. Now each first request gets
+    // Python's page, with a status line only when Python read a version,
+    // as the original sends it.
     let server = start_server(ServerConfig::default());
-    for request in [
-        "HEAD /exchanges\r\n\r\n",
-        "get /exchanges\r\n\r\n",
-        "HELLO\r\n\r\n",
-        "GET /exchanges HTTP/2.0\r\n\r\n",
-        "GET /exchanges HTTP/1.1\r\nno colon\r\n\r\n",
+    for (request, code, message) in [
+        (
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            505,
+            "Invalid HTTP version (2.0)",
+        ),
+        (
+            "GET /exchanges HTTP/2.0\r\n\r\n",
+            505,
+            "Invalid HTTP version (2.0)",
+        ),
+        (
+            "GET / HTTP/1.x\r\n\r\n",
+            400,
+            "Bad request version ('HTTP/1.x')",
+        ),
+        (
+            "HEAD /exchanges\r\n\r\n",
+            400,
+            "Bad HTTP/0.9 request type ('HEAD')",
+        ),
+        (
+            "get /exchanges\r\n\r\n",
+            400,
+            "Bad HTTP/0.9 request type ('get')",
+        ),
+        ("HELLO\r\n\r\n", 400, "Bad request syntax ('HELLO')"),
     ] {
         let answer = send_and_half_close(server.addr(), request.as_bytes());
         let answer = text(&answer);
         assert!(
-            answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            answer.starts_with("<!DOCTYPE HTML>\n"),
             "{request:?}: {answer}"
         );
+        assert!(
+            answer.contains(&format!("<p>Error code: {code}</p>")),
+            "{answer}"
+        );
+        assert_eq!(python_message(answer), message);
     }
-    // ... and a request with a version is untouched by any of this.
-    let answer = send_and_half_close(server.addr(), b"GET /symbols HTTP/1.0\r\n\r\n");
+    let answer = send_and_half_close(server.addr(), b"GET /a b HTTP/1.0\r\n\r\n");
     let answer = text(&answer);
-    assert!(answer.starts_with("HTTP/1.0 200 OK\r\n"), "{answer}");
-    assert!(answer.ends_with(crate::support::GOLDEN_SYMBOLS), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.0 400 Bad request syntax ('GET /a b HTTP/1.0')\r\n"),
+        "{answer}"
+    );
+    assert_eq!(
+        python_message(answer),
+        "Bad request syntax ('GET /a b HTTP/1.0')"
+    );
+
+    // On a kept-alive connection's later request (which the original
+    // never reads: it closes after each answer), hyper's 400.
+    let mut connection = Connection::open(server.addr());
+    assert_eq!(connection.get("/symbols").status, 200);
+    connection.send(b"GET /exchanges HTTP/2.0\r\n\r\n").unwrap();
+    assert_eq!(connection.read_response(false).unwrap().status, 400);
 }
 
 #[test]
-fn a_refused_request_that_expects_100_continue_gets_its_refusal_at_once() {
-    // Differs on purpose (docs/server.md): the original sends `100 Continue` to
-    // every such request and then refuses it; hyper sends it only when
-    // the body is wanted, so a client is told `405` without first being
-    // asked for a body that nobody reads (RFC 9110 allows both).
+fn a_long_hand_typed_line_is_read_before_its_length_is_judged() {
+    // A first line over 8 KiB split by tabs got hyper's 400: it is read
+    // as Python reads it, then refused for its target's length (docs).
     let server = start_server(ServerConfig::default());
+    let request = format!("GET\t/{}\tHTTP/1.1\r\n\r\n", "a".repeat(9 * 1024));
+    let answer = send_and_half_close(server.addr(), request.as_bytes());
+    assert!(
+        text(&answer).starts_with("HTTP/1.1 414 REQUEST URI TOO LONG\r\n"),
+        "{}",
+        text(&answer)
+    );
+}
+
+#[test]
+fn a_header_line_without_a_colon_ends_the_headers_as_python_reads_them() {
+    // `printf 'GET /exchanges\nHost localhost\n\n' | nc -q 1` got nothing
+    // (hyper refused the header; the HTTP/0.9 answer lost its head).
+    let server = start_server(ServerConfig::default());
+    for request in [
+        "GET /exchanges\nHost localhost\n\n",
+        "GET /exchanges HTTP/1.1\nHost localhost\nAccept: x\n\n",
+        // HTTP/0.9 with header lines hyper refuses: they are dropped (no
+        // body is read, the connection closes), never an empty answer.
+        "GET /exchanges\nHost : localhost\nX: a\n b\nContent-Length: x\n\n",
+    ] {
+        let answer = send_and_half_close(server.addr(), request.as_bytes());
+        assert!(
+            text(&answer).ends_with(crate::support::GOLDEN_EXCHANGES),
+            "{request:?}: {}",
+            text(&answer)
+        );
+    }
+    // A body's length after such a line is not read (as Python does not),
+    // and the body is never read as a request: the connection closes.
     let answer = send_and_half_close(
         server.addr(),
-        b"POST /exchanges HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        b"POST /exchanges HTTP/1.1\r\nno colon\r\nContent-Length: 26\r\n\r\nGET /symbols HTTP/1.1\r\n\r\n",
     );
     let answer = text(&answer);
     assert!(
         answer.starts_with("HTTP/1.1 405 METHOD NOT ALLOWED\r\n"),
         "{answer}"
     );
-    assert!(!answer.contains("100 Continue"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+}
+
+#[test]
+fn what_a_url_cannot_hold_is_read_as_werkzeug_reads_it_on_every_request() {
+    // `urlopen('http://127.0.0.1:8080/exchanges?q="x"')` and `curl` with a
+    // raw `<` or a Latin-1 byte got hyper's bare 400: on the first request
+    // of a connection, and on every later one.
+    let server = start_server(ServerConfig::default());
+    let mut connection = Connection::open(server.addr());
+    for _ in 0..2 {
+        for (target, status, body) in [
+            (
+                &b"/exchanges?q=\"<x>\"`"[..],
+                200,
+                crate::support::GOLDEN_EXCHANGES,
+            ),
+            (b"/price/bitst\xe4mp/btc/2020-04-01", 200, "null"),
+            (b"/price/bitst\xc3\xa4mp/btc/2020-04-01", 200, "null"),
+            (b"/ex\x00changes", 404, ""),
+            (b"/<symbols>", 404, ""),
+            (b"%2Fsymbols", 200, crate::support::GOLDEN_SYMBOLS),
+            (b"symbols", 200, crate::support::GOLDEN_SYMBOLS),
+        ] {
+            let request = [b"GET ", target, b" HTTP/1.1\r\nHost: h\r\n\r\n"].concat();
+            connection.send(&request).unwrap();
+            let response = connection.read_response(false).unwrap();
+            assert_eq!(response.status, status, "{}", target.escape_ascii());
+            if !body.is_empty() {
+                assert_eq!(text(&response.body), body);
+            }
+        }
+    }
+    // In a 308's `Location`, as Werkzeug quotes it (a Latin-1 byte, and
+    // a UTF-8 character read as two Latin-1 ones).
+    for (target, location) in [
+        (
+            &b"/price//bitst\xe4mp/btc/2020-04-01"[..],
+            "/price/bitst%25C3%25A4mp/btc/2020-04-01",
+        ),
+        (
+            b"/price//bitst\xc3\xa4mp/btc/2020-04-01",
+            "/price/bitst%25C3%2583%25C2%25A4mp/btc/2020-04-01",
+        ),
+        (
+            b"/price//a<b>`/btc/2020-04-01",
+            "/price/a%253Cb%253E%2560/btc/2020-04-01",
+        ),
+    ] {
+        let request = [b"GET ", target, b" HTTP/1.1\r\nHost: h\r\n\r\n"].concat();
+        connection.send(&request).unwrap();
+        let response = connection.read_response(false).unwrap();
+        assert_eq!(response.status, 308);
+        assert_eq!(
+            response.header("location"),
+            Some(&*format!("http://h{location}"))
+        );
+    }
+}
+
+#[test]
+fn an_absolute_target_with_no_path_is_redirected_to_the_root_as_werkzeug_does() {
+    let server = start_server(ServerConfig::default());
+    for (request, status, location) in [
+        (
+            "HEAD http://localhost:8080 HTTP/1.1\r\n\r\n",
+            308,
+            Some("http://localhost:8080/"),
+        ),
+        (
+            "GET http://Localhost:8080?x=1 HTTP/1.1\r\n\r\n",
+            308,
+            Some("http://localhost:8080/?x=1"),
+        ),
+        ("OPTIONS http://a HTTP/1.1\r\n\r\n", 308, Some("http://a/")),
+        ("DELETE http://a HTTP/1.1\r\n\r\n", 405, None),
+    ] {
+        let answer = send_and_half_close(server.addr(), request.as_bytes());
+        let answer = text(&answer);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{request:?}: {answer}"
+        );
+        if let Some(location) = location {
+            assert!(
+                answer.contains(&format!("\r\nLocation: {location}\r\n")),
+                "{answer}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_host_that_is_not_ascii_is_idna_encoded_in_a_redirect() {
+    // Python reads a header as Latin-1, and Werkzeug IDNA-encodes the
+    // name (IDNA 2003: `ß` is `ss`); a UTF-8 name is read as Latin-1 too.
+    let server = start_server(ServerConfig::default());
+    for (host, location) in [
+        (&b"b\xfccher.Stra\xdfe"[..], "http://xn--bcher-kva.strasse"),
+        (
+            b"B\xdcCHER.example:8080",
+            "http://xn--bcher-kva.example:8080",
+        ),
+        (
+            b"b\xc3\xbccher.example",
+            "http://xn--b14cher-xwa2143e.example",
+        ),
+    ] {
+        let request = [
+            &b"GET /price//x/btc/2020-04-01 HTTP/1.1\r\nHost: "[..],
+            host,
+            b"\r\n\r\n",
+        ]
+        .concat();
+        let answer = send_and_half_close(server.addr(), &request);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.contains(&format!(
+                "\r\nLocation: {location}/price/x/btc/2020-04-01\r\n"
+            )),
+            "{}: {answer}",
+            host.escape_ascii()
+        );
+    }
+}
+
+#[test]
+fn a_request_expecting_100_continue_gets_it_first_as_werkzeug_sends_it() {
+    // Werkzeug writes `HTTP/1.1 100 Continue` before answering any request
+    // whose `Expect` says so: any method, any case, HTTP/1.0 too.
+    let server = start_server(ServerConfig::default());
+    for request in [
+        &b"GET /exchanges HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n"[..],
+        b"GET /exchanges HTTP/1.0\r\nExpect: 100-Continue \r\n\r\n",
+        b"POST /exchanges HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    ] {
+        let answer = send_and_half_close(server.addr(), request);
+        let answer = text(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1."),
+            "{}: {answer}",
+            request.escape_ascii()
+        );
+        assert_eq!(answer.matches("100 Continue").count(), 1, "{answer}");
+    }
+    // A later request of a kept-alive connection gets its answer without
+    // it (see docs/server.md).
+    let mut connection = Connection::open(server.addr());
+    assert_eq!(connection.get("/symbols").status, 200);
+    let response = connection.request_with("GET", "/exchanges", "Expect: 100-continue\r\n");
+    assert_eq!(response.status, 200);
+}
+
+#[test]
+fn exactly_100_header_fields_get_pythons_431_page() {
+    // Python's header reader allows 99 fields; hyper's, 100.
+    let server = start_server(ServerConfig::default());
+    let with_fields = |count: usize| {
+        let fields: String = (0..count).map(|n| format!("X-{n}: v\r\n")).collect();
+        format!("GET /exchanges HTTP/1.1\r\n{fields}\r\n")
+    };
+    let answer = send_and_half_close(server.addr(), with_fields(99).as_bytes());
+    assert!(text(&answer).starts_with("HTTP/1.1 200 OK\r\n"));
+    let answer = send_and_half_close(server.addr(), with_fields(100).as_bytes());
+    let answer = text(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 431 Too many headers\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{answer}"
+    );
+    assert_eq!(python_message(answer), "Too many headers");
+    assert!(
+        answer.contains("431 - got more than 100 headers."),
+        "{answer}"
+    );
+    // More than hyper reads: its own bare 431, before our code sees them.
+    let answer = send_and_half_close(server.addr(), with_fields(101).as_bytes());
+    assert!(text(&answer).starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
 }
 
 #[test]

@@ -282,6 +282,31 @@ class ClientsNobodyHereWrote(unittest.TestCase):
         self.assertTrue(answer.startswith(b"HTTP/1.0 200 OK\r\n"), answer)
         self.assertTrue(answer.endswith(b'["btc", "eth", "ltc"]'))
 
+    def test_urllib_sends_what_a_url_cannot_hold_as_it_was_typed(self):
+        # `urlopen` does not encode a quote, `<` or `>`; the original reads
+        # them (Werkzeug), so ours does too.
+        import urllib.request
+
+        with urllib.request.urlopen(BASE_URL + '/exchanges?q="<x>"', timeout=30) as resp:
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(len(json.loads(resp.read())), 12)
+
+    def test_http_client_sends_them_on_a_reused_connection(self):
+        # Every request of a kept-alive connection is read as Werkzeug
+        # reads it, not only the first.
+        url = urlsplit(BASE_URL)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        conn.request("GET", "/symbols")
+        self.assertEqual(conn.getresponse().read(), b'["btc", "eth", "ltc"]')
+        conn.request("GET", "/price/bitstamp/<btc>/2020-04-01")
+        resp = conn.getresponse()
+        self.assertEqual((resp.status, resp.read()), (200, b"null"))
+        conn.request("GET", '/exchanges?q="x"')
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(len(json.loads(resp.read())), 12)
+        conn.close()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -23,9 +23,11 @@
 //!   the last seconds, lane by lane), and the stream that feeds the page.
 //! - `openapi`: the OpenAPI 3.1 document of every route (`/openapi.json`)
 //!   and the page that renders it (`/docs`), checked against the router.
-//! - `first_request`: a connection's first request line read as Python's
-//!   `http.server` reads it (no version, extra white space, a head cut
-//!   short by the end of the input).
+//! - `wire/`: each request head read as Python's `http.server` reads it
+//!   before hyper reads it (no version, extra white space, a target with
+//!   bytes a URL cannot hold, a head cut short by the end of the input,
+//!   Python's error page for a line it refuses); `framing.rs` finds where
+//!   each request of a kept-alive connection begins.
 //! - `connection`: one client connection's deadlines (a slow head, a long
 //!   idle spell) and the registry of open connections.
 //! - `memory`: giving the heap back to the operating system after a
@@ -48,7 +50,6 @@
 mod chaos;
 mod connection;
 mod delivery;
-mod first_request;
 mod live;
 mod memory;
 mod metrics;
@@ -56,6 +57,7 @@ mod openapi;
 mod routes;
 mod serve;
 mod target;
+mod wire;
 
 pub use chaos::{ChaosConfig, ChaosParseError, FaultFlag, Latency, Rate, RateLimit};
 pub use routes::{AppState, Stats};

@@ -35,9 +35,9 @@ use tokio::sync::{Semaphore, watch};
 use crate::chaos::ChaosConfig;
 use crate::connection::{self, Activity, Ended, Limits, Registry, Watched};
 use crate::delivery::{DeliveryBody, NoAnswer, deliver};
-use crate::first_request::FirstRequest;
 use crate::live::Lane;
 use crate::routes::{AppState, Stats};
+use crate::wire::AsPythonReads;
 
 /// How the server behaves; [`ServerConfig::default`] is what the command
 /// line gives without flags.
@@ -290,7 +290,7 @@ fn serve_connection(
     let local = stream
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let io = TokioIo::new(FirstRequest::new(Watched::new(stream, activity.clone())));
+    let io = TokioIo::new(AsPythonReads::new(Watched::new(stream, activity.clone())));
     let service = service_fn(move |request| {
         activity.request_started();
         let (state, activity, lane) = (state.clone(), activity.clone(), lane.clone());

@@ -14,8 +14,10 @@
 //!    answered `308` with the merged path (Werkzeug's `merge_slashes`).
 //! 4. A trailing slash is another path (404), and every segment of
 //!    `/price` needs at least one character.
-//! 5. A target with no leading slash at all is routed as if it had one:
-//!    `GET exchanges` is `/exchanges` ([`Target::of`]).
+//! 5. A target with no leading slash at all is routed as if it had one
+//!    (`GET exchanges` is `/exchanges`; the socket reader adds the slash,
+//!    see `wire`), and an absolute-form target with no path at all is
+//!    redirected to `/` ([`Target::of`]).
 //!
 //! Our own routes beyond the original's (`/prices/{exchange}/{symbol}`,
 //! `/openapi.json`, `/docs`, `/chaos`, `/metrics`, `/health`) follow the
@@ -54,21 +56,23 @@ pub(crate) enum Target<'a> {
     /// A `/price/...` or `/prices/...` path with merged slashes: answer
     /// `308` to this path, already quoted as Werkzeug quotes it.
     Redirect(String),
+    /// An absolute-form target with no path at all: Werkzeug answers
+    /// `308` to `/` for the methods `/` allows, `405` for the others.
+    EmptyPath,
     /// No route.
     Unknown,
 }
 
 impl<'a> Target<'a> {
-    /// Resolves a request's target. That is its path, except for a target
-    /// with no leading slash (`GET exchanges`, typed by hand), which hyper
-    /// reads as an authority and gives the path `/`: there it is the
-    /// target itself, which Werkzeug routes as `/exchanges`.
+    /// Resolves a request's target: its path, except for an absolute-form
+    /// target with an empty path (`http://localhost:8080`, which the
+    /// socket reader hands on as `http://localhost:8080?`, see `wire`):
+    /// Werkzeug redirects that to `/`.
     pub(crate) fn of(uri: &'a Uri) -> Target<'a> {
-        let path = match (uri.scheme(), uri.authority(), uri.path_and_query()) {
-            (None, Some(bare), None) => bare.as_str(),
-            _ => uri.path(),
-        };
-        Target::resolve(path)
+        match (uri.scheme(), uri.path_and_query()) {
+            (Some(_), Some(empty)) if empty.as_str().starts_with('?') => Target::EmptyPath,
+            _ => Target::resolve(uri.path()),
+        }
     }
 
     /// Resolves the path of a request target (without its query).
@@ -92,7 +96,7 @@ impl<'a> Target<'a> {
             Target::Fixed(route) => Some(*route),
             Target::Price { .. } | Target::PriceNotUtf8 => Some(Route::Price),
             Target::Prices { .. } | Target::PricesNotUtf8 => Some(Route::Prices),
-            Target::Redirect(_) | Target::Unknown => None,
+            Target::Redirect(_) | Target::EmptyPath | Target::Unknown => None,
         }
     }
 }
@@ -426,20 +430,18 @@ mod tests {
     }
 
     #[test]
-    fn a_target_without_a_leading_slash_routes_as_if_it_had_one() {
-        let of = |target: &str| Target::of(&target.parse().unwrap()).route();
-        assert_eq!(of("exchanges"), Target::Fixed(Route::Exchanges).route());
-        assert_eq!(of("/exchanges"), Target::Fixed(Route::Exchanges).route());
+    fn an_absolute_target_routes_by_its_path_and_an_empty_path_goes_to_the_root() {
+        let of = |target: &str| format!("{:?}", Target::of(&target.parse().unwrap()));
+        let is = |target: Target| format!("{target:?}");
+        assert_eq!(of("/exchanges"), is(Target::Fixed(Route::Exchanges)));
         assert_eq!(
             of("http://localhost:8080/symbols"),
-            Target::Fixed(Route::Symbols).route()
+            is(Target::Fixed(Route::Symbols))
         );
-        assert_eq!(
-            of("http://localhost:8080"),
-            Target::Fixed(Route::Index).route()
-        );
-        assert_eq!(of("localhost:8080"), None);
-        assert_eq!(of("*"), None);
+        for empty in ["http://localhost:8080?", "http://localhost:8080?x=1"] {
+            assert_eq!(of(empty), is(Target::EmptyPath), "{empty}");
+        }
+        assert_eq!(of("*"), is(Target::Unknown));
     }
 
     #[test]

@@ -37,8 +37,9 @@ mod reply;
 mod tests;
 
 use reply::{
-    INDEX_PAGE, LIVE_PAGE, html, json, json_error, lookup_failed, method_not_allowed, not_found,
-    options, redirect, response, with_werkzeug_reason,
+    INDEX_PAGE, LIVE_PAGE, TOO_MANY_HEADERS, html, json, json_error, lookup_failed,
+    method_not_allowed, not_found, options, redirect, response, too_many_headers,
+    with_werkzeug_reason,
 };
 
 /// The body of every answer: small and complete, never streamed.
@@ -251,7 +252,7 @@ impl AppState {
             .map(|lane| shared.live.started(lane));
         let label = match (&target, route) {
             (_, Some(route)) => RouteLabel::Route(route),
-            (Target::Redirect(_), None) => RouteLabel::Redirect,
+            (Target::Redirect(_) | Target::EmptyPath, None) => RouteLabel::Redirect,
             (_, None) => RouteLabel::Unmatched,
         };
         let chaos = shared.chaos.as_ref().filter(|chaos| match route {
@@ -380,6 +381,9 @@ impl AppState {
         local: SocketAddr,
         target: Target<'_>,
     ) -> Response {
+        if request.headers().len() >= TOO_MANY_HEADERS {
+            return too_many_headers();
+        }
         let uri = request.uri();
         let target_len = uri.path_and_query().map_or(0, |t| t.as_str().len());
         if target_len > MAX_TARGET_LEN {
@@ -392,6 +396,12 @@ impl AppState {
         // Werkzeug redirects merged slashes before it looks at the method.
         if let Target::Redirect(path) = &target {
             return redirect(request, local, path);
+        }
+        if let Target::EmptyPath = target {
+            return match verb {
+                Verb::Get | Verb::Head | Verb::Options => redirect(request, local, "/"),
+                Verb::Other => method_not_allowed(),
+            };
         }
         if matches!(target, Target::Unknown) {
             return not_found();
@@ -475,7 +485,9 @@ impl AppState {
             ),
             // `Route::fixed` never names a route with parameters.
             Target::Fixed(Route::Price | Route::Prices) => not_found(),
-            Target::Redirect(_) | Target::Unknown => unreachable!("answered above"),
+            Target::Redirect(_) | Target::EmptyPath | Target::Unknown => {
+                unreachable!("answered above")
+            }
         }
     }
 

@@ -67,8 +67,11 @@ impl AppState {
         let content_type = if query.csv { CSV } else { JSON };
         let mut response = response(StatusCode::OK, content_type, Bytes::from(body));
         if let Some(next_day) = next_day {
-            let next =
-                query.next_page_url(&base_url(request, local), request.uri().path(), &next_day);
+            let next = query.next_page_url(
+                &base_url(request, local).unwrap_or_else(|| format!("http://{local}")),
+                request.uri().path(),
+                &next_day,
+            );
             if let Ok(link) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
                 response.headers_mut().insert(header::LINK, link);
             }

@@ -24,6 +24,9 @@ pub(super) const LIVE_PAGE: &str = include_str!("../live.html");
 pub(super) const NOT_FOUND_PAGE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
 <title>404 Not Found</title>\n<h1>Not Found</h1>\n\
 <p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n";
+pub(super) const BAD_REQUEST_PAGE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
+<title>400 Bad Request</title>\n<h1>Bad Request</h1>\n\
+<p>The browser (or proxy) sent a request that this server could not understand.</p>\n";
 pub(super) const METHOD_NOT_ALLOWED_PAGE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
 <title>405 Method Not Allowed</title>\n<h1>Method Not Allowed</h1>\n\
 <p>The method is not allowed for the requested URL.</p>\n";
@@ -95,22 +98,53 @@ pub(super) fn method_not_allowed() -> Response {
     response
 }
 
+/// How many header fields Python's header reader refuses (it counts the
+/// blank line that ends the head, and allows 100 lines in all). hyper
+/// refuses more than 100 itself, with its own bare `431`.
+pub(super) const TOO_MANY_HEADERS: usize = 100;
+
+/// Python's `431` for [`TOO_MANY_HEADERS`]: `http.server`'s page (not
+/// Werkzeug's), its message as the reason phrase, and the connection
+/// closed after it.
+pub(super) fn too_many_headers() -> Response {
+    let page = crate::wire::error_page(431, "Too many headers", "got more than 100 headers", false);
+    let mut response = response(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        HeaderValue::from_static("text/html;charset=utf-8"),
+        Bytes::from(page),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+        .extensions_mut()
+        .insert(ReasonPhrase::from_static(b"Too many headers"));
+    response
+}
+
 /// `http://` and the host a client reached us by, as Werkzeug names it
 /// (see within), or the server's own address when the request names
-/// none.
-pub(super) fn base_url<B>(request: &Request<B>, local: SocketAddr) -> String {
+/// none; `None` for a name that is not ASCII and that IDNA cannot encode
+/// (Werkzeug says `400`).
+pub(super) fn base_url<B>(request: &Request<B>, local: SocketAddr) -> Option<String> {
     // Werkzeug's host: an absolute-form target's authority before any
     // `Host` header; several `Host` headers joined with commas (its WSGI
-    // server joins a repeated header so); lower-cased; the default port
-    // dropped from the end.
+    // server joins a repeated header so), each read as Latin-1 (as
+    // Python reads every header); lower-cased; the default port dropped
+    // from the end; a name that is not ASCII IDNA-encoded.
     let host = match request.uri().authority() {
         Some(authority) => authority.as_str().to_owned(),
         None => {
-            let hosts: Vec<&str> = request
+            let hosts: Vec<String> = request
                 .headers()
                 .get_all(header::HOST)
                 .iter()
-                .filter_map(|host| host.to_str().ok())
+                .map(|host| {
+                    host.as_bytes()
+                        .iter()
+                        .map(|&byte| char::from(byte))
+                        .collect()
+                })
                 .collect();
             if hosts.is_empty() {
                 local.to_string()
@@ -119,8 +153,37 @@ pub(super) fn base_url<B>(request: &Request<B>, local: SocketAddr) -> String {
             }
         }
     };
-    let host = host.to_ascii_lowercase();
-    format!("http://{}", host.strip_suffix(":80").unwrap_or(&host))
+    let host = host.to_lowercase();
+    let host = host.strip_suffix(":80").unwrap_or(&host);
+    if host.is_ascii() {
+        return Some(format!("http://{host}"));
+    }
+    Some(format!("http://{}", idna_2003(host)?))
+}
+
+/// `host` (with its port, if any) as Python's `idna` codec (IDNA 2003)
+/// writes it. The `idna` crate implements its successor (UTS 46), whose
+/// "transitional" mapping is IDNA 2003's: `ß` is `ss`, final `ς` is `σ`,
+/// the zero-width joiners go; that mapping is applied first.
+fn idna_2003(host: &str) -> Option<String> {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|byte| byte.is_ascii_digit()) => (name, Some(port)),
+        _ => (host, None),
+    };
+    let mapped: String = name
+        .chars()
+        .filter(|&c| c != '\u{200c}' && c != '\u{200d}')
+        .map(|c| match c {
+            'ς' => "σ".to_owned(),
+            'ß' => "ss".to_owned(),
+            c => c.to_string(),
+        })
+        .collect();
+    let ascii = idna::domain_to_ascii(&mapped).ok()?;
+    Some(match port {
+        Some(port) => format!("{ascii}:{port}"),
+        None => ascii,
+    })
 }
 
 /// Werkzeug's `308` for merged slashes: an absolute URL (see [`base_url`])
@@ -130,7 +193,13 @@ pub(super) fn redirect<B>(request: &Request<B>, local: SocketAddr, path: &str) -
         Some(query) if !query.is_empty() => format!("?{query}"),
         _ => String::new(),
     };
-    let location = format!("{}{path}{query}", base_url(request, local));
+    let Some(base_url) = base_url(request, local) else {
+        return html(
+            StatusCode::BAD_REQUEST,
+            Bytes::from_static(BAD_REQUEST_PAGE.as_bytes()),
+        );
+    };
+    let location = format!("{base_url}{path}{query}");
     let shown = html_escape(&location);
     let page = format!(
         "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
@@ -173,6 +242,10 @@ pub(super) fn html_escape(text: &str) -> String {
 /// (`404 NOT FOUND`). Python clients print it (`raise_for_status()`:
 /// "404 Client Error: NOT FOUND for url: ..."). `200 OK` needs nothing.
 pub(super) fn with_werkzeug_reason(mut response: Response) -> Response {
+    if response.extensions().get::<ReasonPhrase>().is_some() {
+        // A reason of its own (Python's 431).
+        return response;
+    }
     let reason: &'static [u8] = match response.status().as_u16() {
         200 => return response,
         308 => b"PERMANENT REDIRECT",
