@@ -584,22 +584,14 @@ mod tests {
         assert!(version.starts_with("<!DOCTYPE HTML>"), "{version}");
         assert_eq!(message(&version), "Invalid HTTP version (2.0)");
         assert!(version.contains("Error code: 505"));
-        assert_eq!(
-            message(&refused(b"PRI * HTTP/2.0\r\n")),
-            "Invalid HTTP version (2.0)"
-        );
-        assert_eq!(
-            message(&refused(b"GET /x HTTP/1.x\r\n")),
-            "Bad request version ('HTTP/1.x')"
-        );
-        assert_eq!(
-            message(&refused(b"HEAD /x\r\n")),
-            "Bad HTTP/0.9 request type ('HEAD')"
-        );
-        assert_eq!(
-            message(&refused(b"HELLO\r\n")),
-            "Bad request syntax ('HELLO')"
-        );
+        for (line, expected) in [
+            (&b"PRI * HTTP/2.0\r\n"[..], "Invalid HTTP version (2.0)"),
+            (b"GET /x HTTP/1.x\r\n", "Bad request version ('HTTP/1.x')"),
+            (b"HEAD /x\r\n", "Bad HTTP/0.9 request type ('HEAD')"),
+            (b"HELLO\r\n", "Bad request syntax ('HELLO')"),
+        ] {
+            assert_eq!(message(&refused(line)), expected);
+        }
         // With a version read, the page has Python's head.
         let syntax = refused(b"GET /a b HTTP/1.0\r\n");
         assert!(
