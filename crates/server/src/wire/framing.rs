@@ -40,16 +40,24 @@ impl Framing {
     /// What follows `head` (a whole request head): the body its
     /// `Content-Length` or `Transfer-Encoding` announces.
     pub(crate) fn after(head: &[u8]) -> Framing {
-        let mut lines = head.split_inclusive(|&byte| byte == b'\n');
-        let request_line = lines.next().unwrap_or_default();
+        let request_line_end = memchr::memchr(b'\n', head).map_or(head.len(), |at| at + 1);
+        let (request_line, fields) = head.split_at(request_line_end);
         if request_line.starts_with(b"CONNECT ") {
             return Framing::Lost;
         }
         let http_1_0 = request_line.trim_ascii_end().ends_with(b"HTTP/1.0");
         let mut length: Option<u64> = None;
         let mut chunked: Option<bool> = None;
-        for line in lines {
-            let Some(colon) = line.iter().position(|&byte| byte == b':') else {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', fields) {
+            let line = &fields[start..=end];
+            start = end + 1;
+            // Only two names matter: most lines are passed over at their
+            // first byte.
+            if !matches!(line.first(), Some(b'c' | b'C' | b't' | b'T')) {
+                continue;
+            }
+            let Some(colon) = memchr::memchr(b':', line) else {
                 continue;
             };
             let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());

@@ -137,15 +137,27 @@ pub(crate) fn expects_continue(head: &[u8]) -> bool {
     false
 }
 
-/// Whether hyper reads `head` (whole, as it came) as Python does, so it
-/// can be handed on untouched: a request line `METHOD /target HTTP/1.x`
-/// with nothing to encode, and a colon on every header line. The quick
-/// test for every request but a connection's first.
-pub(crate) fn in_hypers_form(head: &[u8]) -> bool {
-    let mut lines = head.split_inclusive(|&byte| byte == b'\n');
-    let request_line = lines.next().unwrap_or_default();
-    request_line_in_hypers_form(request_line)
-        && lines.all(|line| line.contains(&b':') || is_blank(line))
+/// The length of the whole head at the start of `bytes` when hyper reads
+/// it as Python does, so it can be handed on untouched: a request line
+/// `METHOD /target HTTP/1.x` with nothing to encode, and a colon on
+/// every header line. `None` while the head has not ended, or when it
+/// must be read as Python reads it first. The quick test for every
+/// request but a connection's first, in one pass.
+pub(crate) fn length_in_hypers_form(bytes: &[u8]) -> Option<usize> {
+    let mut line_ends = memchr::memchr_iter(b'\n', bytes);
+    let mut start = line_ends.next()? + 1;
+    if !request_line_in_hypers_form(&bytes[..start]) {
+        return None;
+    }
+    for end in line_ends {
+        let line = &bytes[start..=end];
+        if is_blank(line) {
+            return Some(end + 1);
+        }
+        memchr::memchr(b':', line)?;
+        start = end + 1;
+    }
+    None
 }
 
 fn is_blank(line: &[u8]) -> bool {
@@ -178,14 +190,19 @@ fn request_line_in_hypers_form(line: &[u8]) -> bool {
     else {
         return false;
     };
-    let mut words = line.split(|&byte| byte == b' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (words.next(), words.next(), words.next(), words.next())
+    let (Some(first_space), Some(last_space)) =
+        (memchr::memchr(b' ', line), memchr::memrchr(b' ', line))
     else {
         return false;
     };
+    if first_space == last_space {
+        return false;
+    }
+    let method = &line[..first_space];
+    let target = &line[first_space + 1..last_space];
+    let version = &line[last_space + 1..];
     !method.is_empty()
-        && method.iter().all(|&byte| is_token(byte))
+        && method.iter().all(|&byte| TOKEN[usize::from(byte)])
         && target.first() == Some(&b'/')
         && target_in_hypers_form(target)
         && matches!(version, b"HTTP/1.1" | b"HTTP/1.0")
@@ -302,27 +319,58 @@ fn version_number(version: &[u8]) -> Option<(u64, u64)> {
 
 /// An HTTP token character (a method's).
 fn is_token(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+    TOKEN[usize::from(byte)]
 }
+
+/// A table of each byte's answer to a test, built at compile time.
+macro_rules! byte_table {
+    (|$byte:ident| $test:expr) => {{
+        let mut table = [false; 256];
+        let mut at = 0;
+        while at < 256 {
+            let $byte = at as u8;
+            table[at] = $test;
+            at += 1;
+        }
+        table
+    }};
+}
+
+/// An HTTP token's characters.
+const TOKEN: [bool; 256] = byte_table!(|byte| byte.is_ascii_alphanumeric()
+    || matches!(
+        byte,
+        b'!' | b'#'
+            | b'$'
+            | b'%'
+            | b'&'
+            | b'\''
+            | b'*'
+            | b'+'
+            | b'-'
+            | b'.'
+            | b'^'
+            | b'_'
+            | b'`'
+            | b'|'
+            | b'~'
+    ));
 
 /// Bytes hyper's URI parser (the `http` crate) takes in a path as they
 /// are.
-fn path_byte_ok(byte: u8) -> bool {
-    matches!(byte, 0x21 | 0x24..=0x3B | 0x3D | 0x40..=0x5F | 0x61..=0x7A | 0x7C | 0x7E | b'"' | b'{' | b'}')
-}
+const PATH: [bool; 256] = byte_table!(|byte| matches!(
+    byte,
+    0x21 | 0x24..=0x3B | 0x3D | 0x40..=0x5F | 0x61..=0x7A | 0x7C | 0x7E | b'"' | b'{' | b'}'
+));
 
 /// Bytes it takes in a query as they are (`?` included).
-fn query_byte_ok(byte: u8) -> bool {
-    matches!(byte, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E)
-}
+const QUERY: [bool; 256] =
+    byte_table!(|byte| matches!(byte, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E));
 
 fn target_in_hypers_form(target: &[u8]) -> bool {
-    let (path, query) = match target.iter().position(|&byte| byte == b'?') {
-        Some(at) => target.split_at(at),
-        None => (target, &b""[..]),
-    };
-    path.iter().all(|&byte| path_byte_ok(byte) && byte != b'?')
-        && query.iter().all(|&byte| query_byte_ok(byte))
+    let (path, query) = target.split_at(memchr::memchr(b'?', target).unwrap_or(target.len()));
+    path.iter().all(|&byte| PATH[usize::from(byte)])
+        && query.iter().all(|&byte| QUERY[usize::from(byte)])
 }
 
 /// A request target as hyper takes it, naming what Werkzeug reads in
@@ -355,9 +403,9 @@ fn hyper_target(target: &[u8]) -> Vec<u8> {
     for &byte in rest {
         in_query |= byte == b'?';
         let ok = if in_query {
-            query_byte_ok(byte)
+            QUERY[usize::from(byte)]
         } else {
-            path_byte_ok(byte) || byte == b'?'
+            PATH[usize::from(byte)] || byte == b'?'
         };
         if ok {
             written.push(byte);
@@ -667,7 +715,7 @@ mod tests {
                 answer: Answer::Whole
             }
         );
-        assert!(!in_hypers_form(head));
+        assert_eq!(length_in_hypers_form(head), None);
         // An HTTP/0.9 request keeps only the header lines hyper reads, so
         // its answer is never hyper's empty refusal.
         assert_eq!(
@@ -683,6 +731,10 @@ mod tests {
         // A continuation line is hyper's to refuse (obs-fold, on purpose).
         let folded = b"GET /x HTTP/1.1\r\nA: b\r\n c\r\n\r\n";
         assert_eq!(read(folded, false), Reading::AsItCame);
-        assert!(in_hypers_form(b"GET /x HTTP/1.1\r\nA: b\r\n\r\n"));
+        assert_eq!(
+            length_in_hypers_form(b"GET /x HTTP/1.1\r\nA: b\r\n\r\nnext"),
+            Some(25)
+        );
+        assert_eq!(length_in_hypers_form(b"GET /x HTTP/1.1\r\nA: b\r\n"), None);
     }
 }

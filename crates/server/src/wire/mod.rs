@@ -108,8 +108,8 @@ impl<I> AsPythonReads<I> {
             // reads it; a later one goes on in place if hyper reads it
             // the same way.
             let rest = &arrived[at..];
-            match head_length(rest) {
-                Some(length) if !self.first && head::in_hypers_form(&rest[..length]) => {
+            match head::length_in_hypers_form(rest) {
+                Some(length) if !self.first => {
                     self.framing = Framing::after(&rest[..length]);
                     at += length;
                 }
