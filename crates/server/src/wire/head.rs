@@ -137,27 +137,43 @@ pub(crate) fn expects_continue(head: &[u8]) -> bool {
     false
 }
 
-/// The length of the whole head at the start of `bytes` when hyper reads
-/// it as Python does, so it can be handed on untouched: a request line
+/// A whole head at the start of the bytes, in hyper's form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InHypersForm {
+    /// Its length, blank line included.
+    pub(crate) length: usize,
+    /// A header line starts as `Content-Length` or `Transfer-Encoding`
+    /// could: a body may follow.
+    pub(crate) may_have_body: bool,
+}
+
+/// The whole head at the start of `bytes`, when hyper reads it as Python
+/// does, so it can be handed on untouched: a request line
 /// `METHOD /target HTTP/1.x` with nothing to encode, and a colon on
 /// every header line. `None` while the head has not ended, or when it
 /// must be read as Python reads it first. The quick test for every
 /// request but a connection's first, in one pass.
-pub(crate) fn length_in_hypers_form(bytes: &[u8]) -> Option<usize> {
-    let mut line_ends = memchr::memchr_iter(b'\n', bytes);
-    let mut start = line_ends.next()? + 1;
-    if !request_line_in_hypers_form(&bytes[..start]) {
-        return None;
+pub(crate) fn in_hypers_form(bytes: &[u8]) -> Option<InHypersForm> {
+    let mut line = request_line_in_hypers_form(bytes)?;
+    let mut may_have_body = false;
+    loop {
+        let length = match bytes.get(line..)? {
+            [b'\r', b'\n', ..] => line + 2,
+            [b'\n', ..] => line + 1,
+            [first, ..] => {
+                may_have_body |= matches!(first, b'c' | b'C' | b't' | b'T');
+                let line_end = line + memchr::memchr(b'\n', &bytes[line..])?;
+                memchr::memchr(b':', &bytes[line..line_end])?;
+                line = line_end + 1;
+                continue;
+            }
+            [] => return None,
+        };
+        return Some(InHypersForm {
+            length,
+            may_have_body,
+        });
     }
-    for end in line_ends {
-        let line = &bytes[start..=end];
-        if is_blank(line) {
-            return Some(end + 1);
-        }
-        memchr::memchr(b':', line)?;
-        start = end + 1;
-    }
-    None
 }
 
 fn is_blank(line: &[u8]) -> bool {
@@ -183,29 +199,35 @@ fn fields_before_a_non_header(fields: &[u8]) -> Option<usize> {
     None
 }
 
-fn request_line_in_hypers_form(line: &[u8]) -> bool {
-    let Some(line) = line
-        .strip_suffix(b"\r\n")
-        .or_else(|| line.strip_suffix(b"\n"))
-    else {
-        return false;
-    };
-    let (Some(first_space), Some(last_space)) =
-        (memchr::memchr(b' ', line), memchr::memrchr(b' ', line))
-    else {
-        return false;
-    };
-    if first_space == last_space {
-        return false;
+/// The length of the request line at the start of `bytes`, its line end
+/// included, when hyper reads it as Python does: `METHOD /target
+/// HTTP/1.x`, single spaces, nothing in the target to encode.
+fn request_line_in_hypers_form(bytes: &[u8]) -> Option<usize> {
+    let method = bytes.iter().position(|&byte| !TOKEN[usize::from(byte)])?;
+    if method == 0 || bytes[method] != b' ' || bytes.get(method + 1) != Some(&b'/') {
+        return None;
     }
-    let method = &line[..first_space];
-    let target = &line[first_space + 1..last_space];
-    let version = &line[last_space + 1..];
-    !method.is_empty()
-        && method.iter().all(|&byte| TOKEN[usize::from(byte)])
-        && target.first() == Some(&b'/')
-        && target_in_hypers_form(target)
-        && matches!(version, b"HTTP/1.1" | b"HTTP/1.0")
+    let mut at = method + 1;
+    let mut in_query = false;
+    loop {
+        let byte = *bytes.get(at)?;
+        match byte {
+            b' ' => break,
+            b'?' if !in_query => in_query = true,
+            _ if in_query && QUERY[usize::from(byte)] => {}
+            _ if !in_query && PATH[usize::from(byte)] => {}
+            _ => return None,
+        }
+        at += 1;
+    }
+    if !matches!(bytes.get(at + 1..at + 9)?, b"HTTP/1.1" | b"HTTP/1.0") {
+        return None;
+    }
+    match bytes.get(at + 9..)? {
+        [b'\r', b'\n', ..] => Some(at + 11),
+        [b'\n', ..] => Some(at + 10),
+        _ => None,
+    }
 }
 
 /// A request line as Python reads it.
@@ -220,7 +242,7 @@ enum Line {
 /// The request line `line` as Python's `http.server` reads it
 /// (`parse_request`), written as hyper reads it the same way.
 fn read_line(line: &[u8], first: bool) -> Line {
-    if request_line_in_hypers_form(line) {
+    if request_line_in_hypers_form(line) == Some(line.len()) {
         return Line::InHypersForm;
     }
     // Python decodes the line as Latin-1, strips `\r` and `\n` from its
@@ -366,12 +388,6 @@ const PATH: [bool; 256] = byte_table!(|byte| matches!(
 /// Bytes it takes in a query as they are (`?` included).
 const QUERY: [bool; 256] =
     byte_table!(|byte| matches!(byte, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E));
-
-fn target_in_hypers_form(target: &[u8]) -> bool {
-    let (path, query) = target.split_at(memchr::memchr(b'?', target).unwrap_or(target.len()));
-    path.iter().all(|&byte| PATH[usize::from(byte)])
-        && query.iter().all(|&byte| QUERY[usize::from(byte)])
-}
 
 /// A request target as hyper takes it, naming what Werkzeug reads in
 /// `target` (see the module's documentation). A fragment is dropped, as
@@ -715,7 +731,7 @@ mod tests {
                 answer: Answer::Whole
             }
         );
-        assert_eq!(length_in_hypers_form(head), None);
+        assert_eq!(in_hypers_form(head), None);
         // An HTTP/0.9 request keeps only the header lines hyper reads, so
         // its answer is never hyper's empty refusal.
         assert_eq!(
@@ -731,10 +747,37 @@ mod tests {
         // A continuation line is hyper's to refuse (obs-fold, on purpose).
         let folded = b"GET /x HTTP/1.1\r\nA: b\r\n c\r\n\r\n";
         assert_eq!(read(folded, false), Reading::AsItCame);
+        let quick =
+            |head: &[u8]| in_hypers_form(head).map(|form| (form.length, form.may_have_body));
         assert_eq!(
-            length_in_hypers_form(b"GET /x HTTP/1.1\r\nA: b\r\n\r\nnext"),
-            Some(25)
+            quick(b"GET /x HTTP/1.1\r\nA: b\r\n\r\nnext"),
+            Some((25, false))
         );
-        assert_eq!(length_in_hypers_form(b"GET /x HTTP/1.1\r\nA: b\r\n"), None);
+        assert_eq!(quick(b"GET /x?y HTTP/1.0\nA: b\n\n"), Some((24, false)));
+        assert_eq!(
+            quick(b"POST / HTTP/1.1\r\ncontent-length: 1\r\n\r\nx"),
+            Some((38, true))
+        );
+        assert_eq!(quick(b"GET / HTTP/1.1\r\n\r\n"), Some((18, false)));
+        for not_yet_or_not_so in [
+            &b"GET /x HTTP/1.1\r\nA: b\r\n"[..],
+            b"GET /x HTTP/1.1\r\nA: b\r",
+            b"GET /x HTTP/1.1",
+            b"GET /x?<y> HTTP/1.1\r\n\r\n",
+            b"GET /x#y HTTP/1.1\r\n\r\n",
+            b"GET x HTTP/1.1\r\n\r\n",
+            b"GET  /x HTTP/1.1\r\n\r\n",
+            b"GET /x HTTP/1.2\r\n\r\n",
+            b"GET /x HTTP/1.1 \r\n\r\n",
+            b"GET /x HTTP/1.1\r\nno colon\r\n\r\n",
+            b" GET /x HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(
+                quick(not_yet_or_not_so),
+                None,
+                "{}",
+                not_yet_or_not_so.escape_ascii()
+            );
+        }
     }
 }
