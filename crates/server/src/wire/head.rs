@@ -18,9 +18,12 @@
 //!   (`http://localhost:8080`) gets a `?`, which the router reads as the
 //!   empty path Werkzeug redirects to `/`.
 //! - A header line without a colon ends Python's headers: it and every
-//!   line after it are dropped, and `Connection: close` added (the
-//!   original closes after every answer; so nothing the client meant as
-//!   a header is ever read as the next request).
+//!   line after it are dropped. If a body's length was among them,
+//!   `Connection: close` is added (the original closes after every
+//!   answer), so that body is never read as the next request.
+//! - An HTTP/0.9 request keeps only the header lines hyper reads: it has
+//!   no body and its connection closes, and hyper's bare refusal would
+//!   reach the client as an empty answer.
 //!
 //! A line Python refuses gets Python's own error page
 //! ([`Reading::Refused`]), on the first request of a connection. Later
@@ -113,6 +116,7 @@ fn hyper_reads_field(field: &[u8]) -> bool {
 fn names_a_body(lines: &[u8]) -> bool {
     lines.split_inclusive(|&byte| byte == b'\n').any(|line| {
         let name = line.split(|&byte| byte == b':').next().unwrap_or_default();
+        let name = name.trim_ascii();
         name.eq_ignore_ascii_case(b"content-length")
             || name.eq_ignore_ascii_case(b"transfer-encoding")
     })
@@ -723,7 +727,7 @@ mod tests {
         // A body's length dropped: the connection closes after the answer.
         assert_eq!(
             read(
-                b"POST /x HTTP/1.1\r\nno colon\r\ncontent-length: 5\r\n\r\n",
+                b"POST /x HTTP/1.1\r\nno colon\r\ncontent-length : 5\r\n\r\n",
                 false
             ),
             Reading::Rewritten {
