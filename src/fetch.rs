@@ -114,8 +114,9 @@ pub struct FetchArgs {
     plot: Option<PathBuf>,
     /// Draw the run after it (.svg or .png): a lane per worker, a bar per
     /// try of each request, colored by what came back; the gaps between a
-    /// task's bars are its retries' waits.
-    #[arg(long, value_name = "FILE.svg|FILE.png", conflicts_with = "sweep")]
+    /// task's bars are its retries' waits. With --sweep, one picture per
+    /// point, named after FILE (run.svg gives run-threads-8.svg).
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
     timeline: Option<PathBuf>,
     /// Run the tasks on `crypto_db worker`s, on any machine, through this
     /// queue on Redis (redis://HOST:PORT/NAME); this process only puts the
@@ -183,6 +184,9 @@ enum FetchRequest {
         executors: Vec<RunOn>,
         counts: Counts,
         plot: Option<PathBuf>,
+        /// One picture per point, named after this one (see
+        /// [`point_timeline`]).
+        timeline: Option<PathBuf>,
         quiet: bool,
     },
 }
@@ -215,7 +219,7 @@ impl TryFrom<FetchArgs> for FetchRequest {
         };
         if let Some(sweep) = args.sweep {
             let counts = parse_counts(&sweep).ok_or(BadFlags::Sweep(sweep))?;
-            if let Some(path) = &args.plot {
+            for path in args.plot.iter().chain(&args.timeline) {
                 PlotFormat::of(path).map_err(BadFlags::Plot)?;
             }
             return Ok(FetchRequest::Sweep {
@@ -224,6 +228,7 @@ impl TryFrom<FetchArgs> for FetchRequest {
                 executors,
                 counts,
                 plot: args.plot,
+                timeline: args.timeline,
                 quiet: args.quiet,
             });
         }
@@ -310,8 +315,19 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
             executors,
             counts,
             plot,
+            timeline,
             quiet,
-        }) => run_sweep(&client, &plan, &executors, &counts, plot.as_deref(), quiet),
+        }) => run_sweep(
+            &client,
+            &plan,
+            &executors,
+            &counts,
+            Pictures {
+                plot: plot.as_deref(),
+                timeline: timeline.as_deref(),
+            },
+            quiet,
+        ),
     }
 }
 
@@ -446,24 +462,69 @@ fn run_job(
     })
 }
 
+/// What a sweep draws: the curve, and a timeline of each point.
+struct Pictures<'a> {
+    plot: Option<&'a std::path::Path>,
+    timeline: Option<&'a std::path::Path>,
+}
+
+/// Where a sweep draws the timeline of `executor` at `workers`: beside
+/// `path`, its name suffixed (`run.svg` gives `run-threads-8.svg`).
+fn point_timeline(path: &std::path::Path, executor: &RunOn, workers: usize) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let extension = path.extension().unwrap_or_default().to_string_lossy();
+    let place: String = executor
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    path.with_file_name(format!("{stem}-{place}-{workers}.{extension}"))
+}
+
 fn run_sweep(
     client: &ClientConfig,
     plan: &Plan,
     executors: &[RunOn],
     counts: &Counts,
-    plot: Option<&std::path::Path>,
+    pictures: Pictures<'_>,
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
-    let points = match sweep::sweep(client, plan, executors, counts, |point| {
-        if !quiet {
-            say!(
-                "crypto_db: sweep: {} x {}: {:.0} requests/s",
-                point.executor,
-                point.workers,
-                point.requests_per_second
-            );
-        }
-    }) {
+    let mut timelines_failed = false;
+    let timelines = pictures.timeline.is_some();
+    let points = match sweep::sweep(
+        client,
+        plan,
+        executors,
+        counts,
+        timelines,
+        |point, spans| {
+            if !quiet {
+                say!(
+                    "crypto_db: sweep: {} x {}: {:.0} requests/s",
+                    point.executor,
+                    point.workers,
+                    point.requests_per_second
+                );
+            }
+            let Some(path) = pictures.timeline else {
+                return;
+            };
+            let path = point_timeline(path, &point.executor, point.workers);
+            match fetch::timeline::draw(spans, &path) {
+                Ok(summary) if !quiet => say!(
+                    "crypto_db: sweep: timeline written to {}: {} lanes, {} tries",
+                    path.display(),
+                    summary.lanes,
+                    summary.tries
+                ),
+                Ok(_) => {}
+                Err(error) => {
+                    say!("crypto_db: fetch: {}", with_causes(&error));
+                    timelines_failed = true;
+                }
+            }
+        },
+    ) {
         Ok(points) => points,
         Err(error) => {
             say!("crypto_db: fetch: {}", refusal(&error));
@@ -485,7 +546,7 @@ fn run_sweep(
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
     stdout.flush()?;
-    if let Some(path) = plot {
+    if let Some(path) = pictures.plot {
         if let Err(error) = plot::plot(&points, path) {
             say!("crypto_db: fetch: {error}");
             return Ok(Outcome::Refused);
@@ -495,7 +556,7 @@ fn run_sweep(
         }
     }
     let errors: usize = points.iter().map(|p| p.errors).sum();
-    Ok(if errors > 0 {
+    Ok(if errors > 0 || timelines_failed {
         Outcome::SomeFailed
     } else {
         Outcome::Complete

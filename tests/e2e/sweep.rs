@@ -151,6 +151,46 @@ fn a_plot_can_be_a_png() {
 }
 
 #[test]
+fn a_sweep_draws_a_timeline_of_each_point() {
+    // Answers that take 50 ms, so that a point's workers all overlap.
+    let server = crate::support::slow_server(50);
+    let dir = crate::support::scratch("sweep-timeline");
+    let path = dir.join("run.svg");
+    let output = fetch_cmd(
+        &server.url(),
+        &[
+            "--sweep",
+            "1,4",
+            "--executor",
+            "threads",
+            "--executor",
+            "async",
+            "--sample",
+            "24",
+            "--timeline",
+            path.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for (place, workers) in [("threads", 1), ("threads", 4), ("async", 1), ("async", 4)] {
+        let drawn = dir.join(format!("run-{place}-{workers}.svg"));
+        let svg = std::fs::read_to_string(&drawn)
+            .unwrap_or_else(|error| panic!("{}: {error}; {stderr}", drawn.display()));
+        assert!(svg.starts_with("<svg"), "{}", drawn.display());
+        // Each point's lanes are its workers, and every task is drawn.
+        assert!(
+            stderr.contains(&format!(
+                "timeline written to {}: {workers} lanes, 24 tries",
+                drawn.display()
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(!path.exists(), "no picture under the name given itself");
+}
+
+#[test]
 fn auto_doubles_until_throughput_stops_improving() {
     let server = start_server(ServerConfig::default());
     let output = fetch_cmd(

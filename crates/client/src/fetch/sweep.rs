@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::sink::Sink;
+use super::timeline::TaskSpan;
 use super::{FetchError, Plan, RunOn, Silent, pipe, runner};
 use crate::api::{Client, ClientConfig};
 
@@ -56,8 +57,10 @@ pub struct Recommendation {
 
 /// Runs `plan` at every worker count of `counts`, on each place of
 /// `executors` (this machine's: [`RunOn::is_local`]), calling `measured`
-/// after each run (to show progress). The plan is made once; each point is the same tasks
-/// through a runner of another size, collected in memory.
+/// after each run (to show progress, or draw it) with the point and,
+/// with `timelines`, each task's span and tries (else none). The plan is
+/// made once; each point is the same tasks through a runner of another
+/// size, collected in memory.
 ///
 /// # Errors
 ///
@@ -68,7 +71,8 @@ pub fn sweep(
     plan: &Plan,
     executors: &[RunOn],
     counts: &Counts,
-    mut measured: impl FnMut(&SweepPoint),
+    timelines: bool,
+    mut measured: impl FnMut(&SweepPoint, &[TaskSpan]),
 ) -> Result<Vec<SweepPoint>, FetchError> {
     if let Some(remote) = executors.iter().find(|place| !place.is_local()) {
         return Err(FetchError::CannotRunOn {
@@ -91,7 +95,11 @@ pub fn sweep(
             // A fresh client per point: no point inherits another's
             // warm connections.
             let runner = runner::for_place(&Client::new(client.clone())?, executor, workers)?;
-            let report = pipe(&*runner, workers, tasks.clone(), Sink::in_memory(), &Silent)?;
+            let mut sink = Sink::in_memory();
+            if timelines {
+                sink.keep_timeline();
+            }
+            let report = pipe(&*runner, workers, tasks.clone(), sink, &Silent)?;
             let point = measure(
                 executor.clone(),
                 workers,
@@ -99,7 +107,7 @@ pub fn sweep(
                 report.elapsed,
                 report.failures.len(),
             );
-            measured(&point);
+            measured(&point, &report.timeline);
             let improved = point.requests_per_second > best * 1.05;
             best = best.max(point.requests_per_second);
             points.push(point);
