@@ -191,6 +191,35 @@ fn a_sweep_draws_a_timeline_of_each_point() {
 }
 
 #[test]
+fn a_sweep_timeline_that_cannot_be_written_is_said_and_the_sweep_still_reports() {
+    let server = start_server(ServerConfig::default());
+    let dir = crate::support::scratch("sweep-timeline-unwritable");
+    let path = dir.join("no-such-folder").join("run.svg");
+    let output = fetch_cmd(
+        &server.url(),
+        &[
+            "--sweep",
+            "1,2",
+            "--sample",
+            "5",
+            "--timeline",
+            path.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for workers in [1, 2] {
+        let drawn = path.with_file_name(format!("run-threads-{workers}.svg"));
+        assert!(
+            stderr.contains(&format!("cannot draw {}: ", drawn.display())),
+            "{stderr}"
+        );
+    }
+    // The measurements are still reported.
+    assert_eq!(rows(&String::from_utf8(output.stdout).unwrap()).len(), 2);
+}
+
+#[test]
 fn auto_doubles_until_throughput_stops_improving() {
     let server = start_server(ServerConfig::default());
     let output = fetch_cmd(
