@@ -158,11 +158,13 @@ impl Chunk {
                     None => *digits_done = true,
                 },
             },
-            Chunk::Data(_) => {
-                // Only reached for a chunk of zero bytes left, which
-                // `skip_body` turns into `DataEnd` first.
-                *self = Chunk::DataEnd;
-                return self.next(byte);
+            // A chunk's data that goes on from an earlier piece: this byte
+            // is one of it (`skip_body` skips the rest whole).
+            Chunk::Data(left) => {
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    *self = Chunk::DataEnd;
+                }
             }
             Chunk::DataEnd => {
                 if byte == b'\n' {
@@ -283,8 +285,13 @@ mod tests {
 
     #[test]
     fn a_body_is_skipped_to_the_next_head_whatever_the_pieces() {
-        let bodies: [(&str, &[u8]); 3] = [
+        let bodies: [(&str, &[u8]); 4] = [
             ("Content-Length: 5", b"hello"),
+            // Line ends inside the data, whichever piece they fall in.
+            (
+                "Transfer-Encoding: chunked",
+                b"8\r\nGET\n/\r\n\n\r\n0\r\n\r\n",
+            ),
             (
                 "Transfer-Encoding: chunked",
                 b"5;x=y\r\nhello\r\n1\r\n!\r\n0\r\nTrailer: t\r\n\r\n",

@@ -696,6 +696,32 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Whatever a client sends, reading it never panics, and a head
+        /// hyper reads as it is stays as it is.
+        #[test]
+        fn any_bytes_are_read_without_a_panic(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(b"GET /x HTTP/1.1:\r\n\t?#%\xe4\x00".to_vec()),
+                    proptest::num::u8::ANY,
+                ],
+                0..120,
+            ),
+            first: bool,
+        ) {
+            let _ = read(&bytes, first);
+            if let Some(form) = in_hypers_form(&bytes) {
+                proptest::prop_assert!(form.length <= bytes.len());
+                if !first {
+                    proptest::prop_assert_eq!(read(&bytes[..form.length], false), Reading::AsItCame);
+                }
+            }
+            let mut framing = super::super::framing::Framing::after(&bytes);
+            proptest::prop_assert!(framing.skip_body(&bytes) <= bytes.len());
+        }
+    }
+
     #[test]
     fn python_repr_quotes_as_python_does() {
         assert_eq!(python_repr(b"GET"), "'GET'");
