@@ -242,12 +242,12 @@ pub(super) fn html_escape(text: &str) -> String {
 /// (`404 NOT FOUND`). Python clients print it (`raise_for_status()`:
 /// "404 Client Error: NOT FOUND for url: ..."). `200 OK` needs nothing.
 pub(super) fn with_werkzeug_reason(mut response: Response) -> Response {
-    if response.extensions().get::<ReasonPhrase>().is_some() {
-        // A reason of its own (Python's 431).
+    let status = response.status().as_u16();
+    if status == 200 || response.extensions().get::<ReasonPhrase>().is_some() {
+        // Nothing to add, or a reason of its own (Python's 431).
         return response;
     }
-    let reason: &'static [u8] = match response.status().as_u16() {
-        200 => return response,
+    let reason: &'static [u8] = match status {
         308 => b"PERMANENT REDIRECT",
         400 => b"BAD REQUEST",
         404 => b"NOT FOUND",

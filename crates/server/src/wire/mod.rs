@@ -109,9 +109,12 @@ impl<I> AsPythonReads<I> {
             // A head begins here. The first is always read as Python
             // reads it; a later one goes on in place if hyper reads it
             // the same way.
+            if self.first {
+                return Some(at);
+            }
             let rest = &arrived[at..];
             match head::in_hypers_form(rest) {
-                Some(head) if !self.first => {
+                Some(head) => {
                     self.framing = if head.may_have_body {
                         Framing::after(&rest[..head.length])
                     } else {
